@@ -1,0 +1,45 @@
+"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract.
+
+Format classes are imported on first use, so that ``import ophysio`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._base import ImagingExtractor
+from ._registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
+
+# public name -> module (relative to this package) that defines it
+_LAZY = {
+    "NumpyImagingExtractor": ".memory",
+    "SampleSliceView": "._views",
+    "FieldOfViewView": "._views",
+    "PlaneView": "._views",
+    "BinnedSamplesView": "._views",
+    "MultiImagingExtractor": "._views",
+    "ScanImageImagingExtractor": ".scanimage",
+    "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
+    "TiffImagingExtractor": ".tiff",
+    "OMETiffImagingExtractor": ".ome_tiff",
+    "NumpyMemmapImagingExtractor": ".binary",
+    "VideoStructure": ".binary",
+    "Suite2pImagingExtractor": ".suite2p",
+    "Hdf5ImagingExtractor": ".hdf5",
+    "MatImagingExtractor": ".mat",
+}
+
+__all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

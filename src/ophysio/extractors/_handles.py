@@ -1,0 +1,141 @@
+"""Picklable file references opened on demand through one process-wide LRU of open handles.
+
+An extractor never holds an open file object directly: it holds :class:`CachedFile` references. A
+reference opens its file the first time it is used, and the process keeps at most
+:data:`MAX_OPEN_FILES` files open across all extractors (least recently used ones are closed first and
+reopened when needed again). This is what lets a 500-file series work under ``ulimit -n 64`` and lets
+extractors pickle: a pickled reference carries only its path and opener.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import FileSetError
+
+__all__ = ["CachedFile", "open_fd", "MAX_OPEN_FILES", "open_handle_count"]
+
+#: Largest number of files ophysio keeps open at once in this process (handles in use may exceed it briefly).
+MAX_OPEN_FILES = 32
+
+_lock = threading.RLock()
+# key -> [handle, in_use_count]
+_open: OrderedDict[int, list] = OrderedDict()
+_next_key = 0
+
+
+def open_fd(path: str) -> int:
+    """Open ``path`` read-only as a raw OS file descriptor (the default opener)."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.open(path, flags)
+
+
+def _close_handle(handle: Any) -> None:
+    if isinstance(handle, int):
+        os.close(handle)
+    else:
+        handle.close()
+
+
+def open_handle_count() -> int:
+    """Number of files currently held open by all :class:`CachedFile` references of this process."""
+    with _lock:
+        return len(_open)
+
+
+def _evict_locked() -> None:
+    if len(_open) <= MAX_OPEN_FILES:
+        return
+    for key in list(_open):
+        if len(_open) <= MAX_OPEN_FILES:
+            break
+        handle, in_use = _open[key]
+        if in_use == 0:
+            del _open[key]
+            _close_handle(handle)
+
+
+class CachedFile:
+    """A file opened lazily through the process-wide handle LRU.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    opener : callable, optional
+        A module-level function ``opener(path) -> handle`` (it must pickle by reference). The default
+        opens a read-only OS file descriptor for positional reads. A handle is closed with ``os.close``
+        when it is an ``int``, else with its ``close()`` method.
+    """
+
+    __slots__ = ("path", "opener", "_key")
+
+    def __init__(self, path: str | os.PathLike, opener: Callable[[str], Any] = open_fd):
+        global _next_key
+        self.path = os.fspath(path)
+        self.opener = opener
+        with _lock:
+            self._key = _next_key
+            _next_key += 1
+
+    @contextmanager
+    def open(self) -> Iterator[Any]:
+        """Yield the open handle, opening it if needed; it is not evicted while the block runs."""
+        with _lock:
+            entry = _open.get(self._key)
+            if entry is None:
+                try:
+                    handle = self.opener(self.path)
+                except FileNotFoundError as exc:
+                    raise FileSetError(
+                        f"{self.path} does not exist (it may have been moved since it was opened)"
+                    ) from exc
+                entry = [handle, 0]
+                _open[self._key] = entry
+            else:
+                _open.move_to_end(self._key)
+            entry[1] += 1
+            _evict_locked()
+        try:
+            yield entry[0]
+        finally:
+            with _lock:
+                entry[1] -= 1
+                if _open.get(self._key) is not entry and entry[1] == 0:
+                    # closed (close()) while in use: finish the close now
+                    _close_handle(entry[0])
+                else:
+                    _evict_locked()
+
+    def close(self) -> None:
+        """Close the handle if it is open; the reference stays usable and reopens on demand."""
+        with _lock:
+            entry = _open.pop(self._key, None)
+            if entry is not None and entry[1] == 0:
+                _close_handle(entry[0])
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the file is open right now."""
+        with _lock:
+            return self._key in _open
+
+    def __getstate__(self):
+        return {"path": self.path, "opener": self.opener}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"], state["opener"])
+
+    def __del__(self):  # pragma: no cover - depends on garbage collection timing
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"CachedFile({self.path!r})"

@@ -1,0 +1,320 @@
+"""Lazy views over extractors: sample slice, field-of-view crop, plane selection, concatenation, binning.
+
+Every view is itself an :class:`~ophysio.extractors.ImagingExtractor`, so views compose and each one
+passes the same conformance tests as a format. Views that transform pixels read their parent in bounded
+blocks, so memory stays near one block whatever the size of the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..errors import FormatError, SampleIndexError
+from ._base import DEFAULT_CHUNK_BYTES, ImagingExtractor
+
+__all__ = [
+    "SampleSliceView",
+    "FieldOfViewView",
+    "PlaneView",
+    "BinnedSamplesView",
+    "MultiImagingExtractor",
+]
+
+
+class _ParentView(ImagingExtractor):
+    """A view that keeps its parent's facts unless it overrides them."""
+
+    def __init__(self, parent: ImagingExtractor):
+        super().__init__()
+        if not isinstance(parent, ImagingExtractor):
+            raise TypeError(f"a view needs an ImagingExtractor, not {type(parent).__name__}")
+        self._parent = parent
+        self.format_id = parent.format_id
+
+    @property
+    def parent(self) -> ImagingExtractor:
+        """The extractor this view reads from."""
+        return self._parent
+
+    def get_num_samples(self) -> int:
+        return self._parent.get_num_samples()
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return self._parent.get_image_shape()
+
+    def get_num_planes(self) -> int:
+        return self._parent.get_num_planes()
+
+    def is_volumetric(self) -> bool:
+        return self._parent.is_volumetric()
+
+    def get_dtype(self) -> np.dtype:
+        return self._parent.get_dtype()
+
+    def get_sampling_frequency(self) -> float:
+        return self._parent.get_sampling_frequency()
+
+    @property
+    def channel_name(self) -> str:
+        return self._parent.channel_name
+
+    def get_channel_names(self) -> list[str]:
+        return self._parent.get_channel_names()
+
+    def get_metadata(self) -> dict:
+        return self._parent.get_metadata()
+
+    def get_file_paths(self) -> list[str]:
+        return self._parent.get_file_paths()
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        return self._parent.get_timestamps() if self._parent._has_recorded_times() else None
+
+    def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
+        return self._parent._regular_timestamps(start, stop)
+
+    def _read_parent_blocks(
+        self,
+        parent_start: int,
+        parent_stop: int,
+        out: np.ndarray,
+        transform: Callable[[np.ndarray], np.ndarray],
+        align: int = 1,
+    ) -> None:
+        """Read parent samples in bounded blocks and write ``transform(block)`` into ``out`` in order.
+
+        ``align`` makes every block a multiple of that many parent samples (for binning).
+        """
+        parent = self._parent
+        per_block = max(align, (DEFAULT_CHUNK_BYTES // max(parent.sample_nbytes, 1)) // align * align)
+        per_block = min(per_block, parent_stop - parent_start)
+        buffer = np.empty((per_block, *parent.get_sample_shape()), dtype=parent.dtype)
+        pos = 0
+        for a in range(parent_start, parent_stop, per_block):
+            b = min(a + per_block, parent_stop)
+            block = buffer[: b - a]
+            parent._read_into(a, b, block)
+            result = transform(block)
+            out[pos : pos + len(result)] = result
+            pos += len(result)
+
+
+class SampleSliceView(_ParentView):
+    """Samples ``start_sample:end_sample`` of a parent extractor, with its times."""
+
+    def __init__(self, parent: ImagingExtractor, start_sample: int | None = None, end_sample: int | None = None):
+        super().__init__(parent)
+        start, stop, _ = slice(start_sample, end_sample).indices(parent.get_num_samples())
+        self._start = start
+        self._stop = max(start, stop)
+
+    def get_num_samples(self) -> int:
+        return self._stop - self._start
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        self._parent._read_into(self._start + start, self._start + stop, out)
+
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        self._parent._read_samples(indices + self._start, out)
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        if not self._parent._has_recorded_times():
+            return None
+        return self._parent.get_timestamps(self._start, self._stop)
+
+    def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
+        return self._parent._regular_timestamps(self._start + start, self._start + stop)
+
+    def get_original_frame_indices(self, *args, **kwargs) -> np.ndarray:
+        """The parent's original frame indices of the samples in this slice (where the parent has them)."""
+        return np.asarray(self._parent.get_original_frame_indices(*args, **kwargs))[self._start : self._stop]
+
+
+class FieldOfViewView(_ParentView):
+    """Rows ``row_start:row_end`` and columns ``column_start:column_end`` of a parent extractor."""
+
+    def __init__(
+        self,
+        parent: ImagingExtractor,
+        row_start: int | None = None,
+        row_end: int | None = None,
+        column_start: int | None = None,
+        column_end: int | None = None,
+    ):
+        super().__init__(parent)
+        rows, columns = parent.get_image_shape()
+        r0, r1, _ = slice(row_start, row_end).indices(rows)
+        c0, c1, _ = slice(column_start, column_end).indices(columns)
+        if r1 <= r0 or c1 <= c0:
+            raise SampleIndexError(
+                f"the field of view rows {row_start}:{row_end}, columns {column_start}:{column_end} "
+                f"is empty for images of {rows}x{columns}"
+            )
+        self._rows = slice(r0, r1)
+        self._columns = slice(c0, c1)
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (self._rows.stop - self._rows.start, self._columns.stop - self._columns.start)
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        key = (slice(None), self._rows, self._columns)
+        self._read_parent_blocks(start, stop, out, lambda block: block[key])
+
+
+class PlaneView(_ParentView):
+    """One plane of a volumetric parent, as a planar extractor."""
+
+    def __init__(self, parent: ImagingExtractor, plane_index: int):
+        super().__init__(parent)
+        planes = parent.get_num_planes()
+        if not parent.is_volumetric():
+            raise FormatError("select_plane needs a volumetric extractor; this one is planar")
+        if not -planes <= plane_index < planes:
+            raise SampleIndexError(f"plane_index {plane_index} is out of range for {planes} planes")
+        self._plane = plane_index % planes
+
+    @property
+    def plane_index(self) -> int:
+        return self._plane
+
+    def get_num_planes(self) -> int:
+        return 1
+
+    def is_volumetric(self) -> bool:
+        return False
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        plane = self._plane
+        self._read_parent_blocks(start, stop, out, lambda block: block[..., plane])
+
+
+class BinnedSamplesView(_ParentView):
+    """The mean of each run of ``bin_size`` consecutive samples of a parent.
+
+    Integer data are summed exactly and divided with rounding to the nearest value (ties to even),
+    never truncated; floating data are averaged in float64. Timestamps are the mean of each bin's
+    timestamps and the rate is the parent's divided by ``bin_size``. An incomplete last bin is dropped.
+    """
+
+    def __init__(self, parent: ImagingExtractor, bin_size: int):
+        super().__init__(parent)
+        if isinstance(bin_size, bool) or not isinstance(bin_size, (int, np.integer)) or bin_size < 1:
+            raise ValueError(f"bin_size must be a positive integer, got {bin_size!r}")
+        self._bin = int(bin_size)
+
+    @property
+    def bin_size(self) -> int:
+        return self._bin
+
+    def get_num_samples(self) -> int:
+        return self._parent.get_num_samples() // self._bin
+
+    def get_sampling_frequency(self) -> float:
+        return self._parent.get_sampling_frequency() / self._bin
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        if not self._parent._has_recorded_times():
+            return None
+        n = self.get_num_samples()
+        return self._parent.get_timestamps(0, n * self._bin).reshape(n, self._bin).mean(axis=1)
+
+    def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
+        k = self._bin
+        return self._parent._regular_timestamps(start * k, stop * k).reshape(stop - start, k).mean(axis=1)
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        k = self._bin
+        dtype = self.dtype
+
+        def mean(block: np.ndarray) -> np.ndarray:
+            grouped = block.reshape(len(block) // k, k, *block.shape[1:])
+            if dtype.kind in "iub":
+                total = grouped.sum(axis=1, dtype=np.int64 if dtype.kind != "u" else np.uint64)
+                return np.rint(total / k).astype(dtype)
+            return grouped.mean(axis=1, dtype=np.float64).astype(dtype)
+
+        self._read_parent_blocks(start * k, stop * k, out, mean, align=k)
+
+
+class MultiImagingExtractor(ImagingExtractor):
+    """Several extractors concatenated in time, in the order given.
+
+    They must share sample shape and dtype, and their rates must agree to 1 part in 1e6. Timestamps are
+    the concatenation of each part's timestamps when any part has its own times; otherwise a regular
+    series over the whole.
+    """
+
+    def __init__(self, imaging_extractors: Sequence[ImagingExtractor]):
+        super().__init__()
+        parts = list(imaging_extractors)
+        if not parts:
+            raise ValueError("MultiImagingExtractor needs at least one extractor")
+        first = parts[0]
+        for i, part in enumerate(parts[1:], start=1):
+            if part.get_sample_shape() != first.get_sample_shape():
+                raise FormatError(
+                    f"extractor {i} has samples of shape {part.get_sample_shape()}; extractor 0 has "
+                    f"{first.get_sample_shape()}"
+                )
+            if part.dtype != first.dtype:
+                raise FormatError(f"extractor {i} has dtype {part.dtype}; extractor 0 has {first.dtype}")
+            f0, fi = first.get_sampling_frequency(), part.get_sampling_frequency()
+            if abs(fi - f0) > 1e-6 * abs(f0):
+                raise FormatError(f"extractor {i} samples at {fi} Hz; extractor 0 at {f0} Hz")
+        self._parts = parts
+        self._starts = np.cumsum([0] + [p.get_num_samples() for p in parts])
+        self.format_id = first.format_id
+
+    @property
+    def extractors(self) -> list[ImagingExtractor]:
+        return list(self._parts)
+
+    def get_num_samples(self) -> int:
+        return int(self._starts[-1])
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return self._parts[0].get_image_shape()
+
+    def get_num_planes(self) -> int:
+        return self._parts[0].get_num_planes()
+
+    def is_volumetric(self) -> bool:
+        return self._parts[0].is_volumetric()
+
+    def get_dtype(self) -> np.dtype:
+        return self._parts[0].get_dtype()
+
+    def get_sampling_frequency(self) -> float:
+        return self._parts[0].get_sampling_frequency()
+
+    @property
+    def channel_name(self) -> str:
+        return self._parts[0].channel_name
+
+    def get_channel_names(self) -> list[str]:
+        return self._parts[0].get_channel_names()
+
+    def get_file_paths(self) -> list[str]:
+        return [path for part in self._parts for path in part.get_file_paths()]
+
+    def get_metadata(self) -> dict:
+        return {"parts": [part.get_metadata() for part in self._parts]}
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        if not any(p._has_recorded_times() for p in self._parts):
+            return None
+        return np.concatenate([p.get_timestamps() for p in self._parts])
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        first = int(np.searchsorted(self._starts, start, side="right")) - 1
+        pos = start
+        for i in range(first, len(self._parts)):
+            if pos >= stop:
+                break
+            a, b = int(self._starts[i]), int(self._starts[i + 1])
+            end = min(stop, b)
+            if end > pos:
+                self._parts[i]._read_into(pos - a, end - a, out[pos - start : end - start])
+            pos = end
