@@ -1,0 +1,151 @@
+"""The ``ophysio`` command line: ``formats``, ``info`` (and the commands later issues add)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import OphysioError
+
+__all__ = ["main", "describe"]
+
+
+def describe(extractor) -> dict[str, Any]:
+    """The facts ``ophysio info`` prints, as a JSON-ready dict."""
+    times = extractor.get_timestamps()
+    n = extractor.get_num_samples()
+    return {
+        "format": extractor.format_id,
+        "extractor": type(extractor).__name__,
+        "files": extractor.get_file_paths(),
+        "num_samples": n,
+        "sample_shape": list(extractor.get_sample_shape()),
+        "image_shape": list(extractor.get_image_shape()),
+        "num_planes": extractor.get_num_planes(),
+        "volumetric": extractor.is_volumetric(),
+        "dtype": str(extractor.dtype),
+        "sampling_frequency_hz": extractor.get_sampling_frequency(),
+        "channel_name": extractor.channel_name,
+        "channel_names": extractor.get_channel_names(),
+        "native_timestamps": extractor.get_native_timestamps() is not None,
+        "first_time_s": float(times[0]) if n else None,
+        "last_time_s": float(times[-1]) if n else None,
+        "size_bytes": extractor.nbytes,
+    }
+
+
+def _format_info(info: dict[str, Any]) -> str:
+    shape = " x ".join(str(s) for s in info["sample_shape"])
+    files = info["files"]
+    lines = [
+        f"format:      {info['format']} ({info['extractor']})",
+        f"files:       {len(files)}" + (f" ({files[0]}{' ...' if len(files) > 1 else ''})" if files else ""),
+        f"samples:     {info['num_samples']} of {shape} ({'volumes' if info['volumetric'] else 'frames'})",
+        f"dtype:       {info['dtype']}",
+        f"rate:        {info['sampling_frequency_hz']:.6g} Hz",
+        f"channel:     {info['channel_name']} (source channels: {', '.join(info['channel_names'])})",
+        f"planes:      {info['num_planes']}",
+    ]
+    if info["num_samples"]:
+        source = "recorded" if info["native_timestamps"] else "from the rate"
+        lines.append(
+            f"time span:   {info['first_time_s']:.6g} s to {info['last_time_s']:.6g} s ({source})"
+        )
+    lines.append(f"size:        {info['size_bytes'] / 1e6:.3f} MB")
+    return "\n".join(lines)
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    from .extractors._registry import FORMATS
+
+    if args.json:
+        print(json.dumps([{"id": s.id, "suffixes": list(s.suffixes), "description": s.description,
+                           "detected_from_content": s.sniff is not None} for s in FORMATS], indent=2))
+        return 0
+    width = max(len(spec.id) for spec in FORMATS)
+    for spec in FORMATS:
+        note = "" if spec.sniff is not None else "  [name it with --format]"
+        print(f"{spec.id:<{width}}  {', '.join(spec.suffixes):<28} {spec.description}{note}")
+    return 0
+
+
+def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"ophysio: --option needs KEY=VALUE, got {pair!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value
+    return kwargs
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .extractors import open_imaging
+
+    with tempfile.TemporaryDirectory(prefix="ophysio-example-") as tmp:
+        kwargs: dict[str, Any] = {}
+        if args.example:
+            from .testing.synthetic import write_example
+
+            path, kwargs = write_example(args.example, tmp)
+            paths = [str(path)]
+        elif args.paths:
+            paths = args.paths
+        else:
+            raise SystemExit("ophysio info: give a PATH or --example NAME")
+        kwargs.update(_parse_kwargs(args.option))
+        extractor = open_imaging(paths if len(paths) > 1 else paths[0], format=args.format, **kwargs)
+        with extractor:
+            info = describe(extractor)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(_format_info(info))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ophysio", description="Read optical-physiology imaging files and convert them to NWB."
+    )
+    parser.add_argument("--version", action="version", version=f"ophysio {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("formats", help="list the formats ophysio reads")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_formats)
+
+    p = sub.add_parser("info", help="describe a recording: format, samples, shape, dtype, rate, channels")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="a file or folder, or the files of one series")
+    p.add_argument("--format", help="format id (see `ophysio formats`); detected when omitted")
+    p.add_argument("--example", help="describe a built-in synthetic example instead (e.g. numpy)")
+    p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   help="extractor keyword, e.g. -O channel_name=Channel 2 (VALUE parsed as JSON if it can be)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except OphysioError as exc:
+        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""The shared conformance suite every extractor's tests subclass.
+
+Subclass :class:`ExtractorTests` in a pytest module, list the cases in ``cases`` (any objects: file
+paths, parameter dicts...) and fill the hooks:
+
+``make_extractor(self, case)``
+    Return a fresh extractor for the case (required).
+``expected_series(self, case)``
+    Return the full series as numpy expects it, read independently of the extractor (e.g. with
+    tifffile in the file's documented order), or None to check only internal consistency.
+``expected_timestamps(self, case)``
+    Return the expected timestamps, or None.
+``expected_sampling_frequency(self, case)``
+    Return the expected rate, or None.
+
+Every test then runs for every case::
+
+    class TestMyFormat(ExtractorTests):
+        cases = [path_a, path_b]
+
+        def make_extractor(self, case):
+            return MyExtractor(case)
+
+        def expected_series(self, case):
+            return independent_reader(case)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ..extractors._base import ImagingExtractor
+from ..extractors._handles import open_handle_count
+
+__all__ = ["ExtractorTests", "open_fd_count"]
+
+
+def open_fd_count() -> int:
+    """Number of open file descriptors of this process (Linux/macOS), or -1 where unknown."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(folder):
+            return len(os.listdir(folder))
+    return -1
+
+
+class ExtractorTests:
+    """Checks every extractor must pass; subclasses set ``cases`` and the hooks."""
+
+    cases: list[Any] = [None]
+    #: ids shown by pytest for the cases (default: str of each case, shortened)
+    case_ids: list[str] | None = None
+
+    # ---- hooks -------------------------------------------------------------------------------
+    def make_extractor(self, case: Any) -> ImagingExtractor:  # pragma: no cover - must be overridden
+        raise NotImplementedError
+
+    def expected_series(self, case: Any) -> np.ndarray | None:
+        return None
+
+    def expected_timestamps(self, case: Any) -> np.ndarray | None:
+        return None
+
+    def expected_sampling_frequency(self, case: Any) -> float | None:
+        return None
+
+    # ---- parametrisation ---------------------------------------------------------------------
+    def pytest_generate_tests(self, metafunc):
+        if "case" in metafunc.fixturenames:
+            ids = self.case_ids or [os.path.basename(str(case))[:60] for case in self.cases]
+            metafunc.parametrize("case", self.cases, ids=ids)
+
+    @pytest.fixture
+    def extractor(self, case):
+        extractor = self.make_extractor(case)
+        yield extractor
+        extractor.close()
+
+    @pytest.fixture
+    def full(self, extractor, case):
+        data = extractor.get_series()
+        expected = self.expected_series(case)
+        if expected is not None:
+            np.testing.assert_array_equal(data, expected)
+        return data
+
+    # ---- facts ---------------------------------------------------------------------------------
+    def test_facts_match_the_data(self, extractor, full):
+        n = extractor.get_num_samples()
+        assert full.shape == (n, *extractor.get_sample_shape())
+        assert full.dtype == extractor.get_dtype()
+        assert extractor.shape == full.shape and len(extractor) == n
+        rows, columns = extractor.get_image_shape()
+        assert full.shape[1:3] == (rows, columns)
+        planes = extractor.get_num_planes()
+        assert extractor.get_volume_shape() == (rows, columns, planes)
+        if extractor.is_volumetric():
+            assert full.ndim == 4 and full.shape[3] == planes
+        else:
+            assert full.ndim == 3 and planes == 1
+        assert extractor.nbytes == full.nbytes
+        assert isinstance(extractor.get_sampling_frequency(), float)
+        assert extractor.get_sampling_frequency() > 0
+        assert extractor.channel_name in extractor.get_channel_names()
+        assert isinstance(extractor.get_metadata(), dict)
+        assert repr(extractor)
+
+    def test_expected_values(self, extractor, case, full):
+        expected = self.expected_series(case)
+        if expected is not None:
+            assert expected.dtype == full.dtype
+            np.testing.assert_array_equal(full, expected)
+        rate = self.expected_sampling_frequency(case)
+        if rate is not None:
+            assert extractor.get_sampling_frequency() == pytest.approx(rate, rel=1e-9)
+        times = self.expected_timestamps(case)
+        if times is not None:
+            np.testing.assert_allclose(extractor.get_timestamps(), times, rtol=0, atol=1e-9)
+
+    # ---- reading -------------------------------------------------------------------------------
+    def test_get_series_has_slice_semantics(self, extractor, full):
+        n = len(full)
+        bounds = [None, 0, 1, n // 2, n - 1, n, n + 5, -1, -n, -n - 3, 2 * n]
+        for start in bounds:
+            for end in bounds:
+                got = extractor.get_series(start, end)
+                np.testing.assert_array_equal(got, full[start:end], err_msg=f"get_series({start}, {end})")
+
+    def test_get_series_into_out(self, extractor, full):
+        n = len(full)
+        out = np.full((max(n - 1, 0), *full.shape[1:]), 7, dtype=full.dtype)
+        result = extractor.get_series(1, n, out=out)
+        assert result is out
+        np.testing.assert_array_equal(out, full[1:n])
+        with pytest.raises(ValueError):
+            extractor.get_series(0, n, out=np.empty((n + 1, *full.shape[1:]), dtype=full.dtype))
+
+    def test_get_samples(self, extractor, full):
+        n = len(full)
+        rng = np.random.default_rng(0)
+        picks = [
+            [0],
+            [n - 1],
+            [-1, 0],
+            rng.integers(0, n, size=min(n, 7)).tolist(),
+            sorted(set(rng.integers(0, n, size=min(n, 5)).tolist())),
+            [n // 2] * 3,
+        ]
+        for idx in picks:
+            np.testing.assert_array_equal(extractor.get_samples(idx), full[idx], err_msg=f"get_samples({idx})")
+        assert extractor.get_samples([]).shape == (0, *full.shape[1:])
+        with pytest.raises(IndexError):
+            extractor.get_samples([n])
+
+    def test_indexing_matches_numpy(self, extractor, full):
+        n = len(full)
+        keys = [
+            0,
+            -1,
+            slice(None),
+            slice(1, None, 2),
+            slice(None, None, -3),
+            (slice(0, 2), 0),
+            (Ellipsis, 0),
+            (slice(None), slice(1, None), slice(None, None, 2)),
+            ([n - 1, 0, n - 1],),
+            (np.arange(n) % 2 == 0,),
+        ]
+        if full.ndim == 4:
+            keys.append((0, slice(None), 1, -1))
+        for key in keys:
+            np.testing.assert_array_equal(extractor[key], full[key], err_msg=f"key {key!r}")
+        with pytest.raises(IndexError):
+            extractor[n]
+        with pytest.raises(IndexError):
+            extractor[(0,) * (full.ndim + 1)]
+
+    def test_iter_series_reuses_one_buffer(self, extractor, full):
+        n = len(full)
+        chunk = max(1, n // 3)
+        pieces, buffers = [], set()
+        for block in extractor.iter_series(chunk):
+            pieces.append(block.copy())
+            buffers.add(block.__array_interface__["data"][0])
+            assert len(block) <= chunk
+        np.testing.assert_array_equal(np.concatenate(pieces), full)
+        assert len(buffers) == 1
+        out = np.empty((chunk, *full.shape[1:]), dtype=full.dtype)
+        for block in extractor.iter_series(out=out):
+            assert np.shares_memory(block, out)
+
+    # ---- views ---------------------------------------------------------------------------------
+    def test_views_match_numpy(self, extractor, full):
+        n = len(full)
+        view = extractor.slice_samples(1, n - 1)
+        np.testing.assert_array_equal(view.get_series(), full[1 : n - 1])
+        np.testing.assert_array_equal(view.get_timestamps(), extractor.get_timestamps()[1 : n - 1])
+        rows, columns = extractor.get_image_shape()
+        crop = extractor.slice_field_of_view(rows // 4, rows - rows // 4 or None, 1 if columns > 1 else 0, None)
+        np.testing.assert_array_equal(
+            crop.get_series(), full[:, rows // 4 : rows - rows // 4 or None, 1 if columns > 1 else 0 :]
+        )
+        if n >= 2:
+            binned = extractor.bin_samples(2)
+            got = binned.get_series()
+            pairs = full[: (n // 2) * 2].reshape(n // 2, 2, *full.shape[1:]).astype(np.float64).mean(axis=1)
+            if full.dtype.kind in "iu":
+                np.testing.assert_array_equal(got, np.rint(pairs).astype(full.dtype))
+            else:
+                np.testing.assert_allclose(got, pairs.astype(full.dtype), rtol=1e-6)
+            assert binned.get_sampling_frequency() == pytest.approx(extractor.get_sampling_frequency() / 2)
+        if extractor.is_volumetric():
+            last = extractor.get_num_planes() - 1
+            plane = extractor.select_plane(last)
+            assert not plane.is_volumetric()
+            np.testing.assert_array_equal(plane.get_series(), full[..., last])
+
+    # ---- time ----------------------------------------------------------------------------------
+    def test_timestamps(self, extractor):
+        n = extractor.get_num_samples()
+        times = extractor.get_timestamps()
+        assert times.shape == (n,) and times.dtype == np.float64
+        assert np.all(np.diff(times) >= 0)
+        np.testing.assert_array_equal(extractor.get_timestamps(1, -1), times[1:-1])
+        native = extractor.get_native_timestamps()
+        if native is not None:
+            np.testing.assert_array_equal(times, native)
+        assert not extractor.has_time_vector()
+        shifted = times + 100.0
+        extractor.set_times(shifted)
+        assert extractor.has_time_vector()
+        np.testing.assert_array_equal(extractor.get_timestamps(), shifted)
+        if n:
+            assert extractor.time_to_sample_indices(shifted[n // 2]) == np.searchsorted(shifted, shifted[n // 2])
+
+    # ---- resources -----------------------------------------------------------------------------
+    def test_pickle_round_trip(self, extractor, full):
+        clone = pickle.loads(pickle.dumps(extractor))
+        try:
+            np.testing.assert_array_equal(clone.get_series(), full)
+            np.testing.assert_array_equal(clone.get_timestamps(), extractor.get_timestamps())
+            assert clone.get_sampling_frequency() == extractor.get_sampling_frequency()
+        finally:
+            clone.close()
+
+    def test_no_handle_left_open_after_close(self, case):
+        before_fds, before_handles = open_fd_count(), open_handle_count()
+        extractor = self.make_extractor(case)
+        extractor.get_series(0, 1)
+        extractor.get_samples([-1])
+        extractor.close()
+        assert open_handle_count() == before_handles
+        if before_fds >= 0:
+            assert open_fd_count() == before_fds
+        with self.make_extractor(case) as again:
+            again.get_series(0, 1)
+        assert open_handle_count() == before_handles

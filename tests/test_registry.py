@@ -1,0 +1,79 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ophysio
+from ophysio.errors import FileSetError, UnknownFormatError
+from ophysio.extractors import FORMATS, detect_format, get_format
+from ophysio.testing.synthetic import movie, write_npy
+
+
+def test_every_format_is_declared_once_with_a_loader():
+    ids = [spec.id for spec in FORMATS]
+    assert len(ids) == len(set(ids))
+    for spec in FORMATS:
+        assert ":" in spec.loader and spec.loader.startswith("ophysio.extractors.")
+        assert spec.suffixes and spec.description
+
+
+def test_open_imaging_picks_numpy_by_content(tmp_path):
+    path = write_npy(tmp_path / "movie.dat", 5, 4, 3)  # suffix says nothing; content decides
+    ex = ophysio.open_imaging(path, sampling_frequency=7.0)
+    assert type(ex).__name__ == "NumpyImagingExtractor"
+    np.testing.assert_array_equal(ex.get_series(), movie(5, 4, 3, dtype="uint16"))
+
+
+def test_unknown_content_says_what_each_format_said(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(UnknownFormatError) as info:
+        detect_format(path)
+    message = str(info.value)
+    for spec in FORMATS:
+        assert f"  {spec.id}: " in message
+    assert "not a TIFF file" in message and "format=" in message
+
+
+def test_missing_path_and_unknown_format_id(tmp_path):
+    with pytest.raises(FileSetError, match="does not exist"):
+        ophysio.open_imaging(tmp_path / "nope.tif")
+    with pytest.raises(FileNotFoundError):
+        ophysio.open_imaging(tmp_path / "nope.tif")
+    with pytest.raises(UnknownFormatError, match="known formats: scanimage"):
+        get_format("avi")
+
+
+def test_content_checks_on_real_files(shared_data):
+    """The cheap content checks route each real sample to its format."""
+    from pathlib import Path
+
+    from ophysio.extractors import _sniff
+
+    def verdict(spec_id, relative):
+        path = Path(shared_data) / relative
+        return get_format(spec_id).check(path, _sniff.read_head(path))
+
+    assert verdict("scanimage", "scanimage/ScanImageBigTIFFv57.tif") is True
+    assert verdict("scanimage", "scanimage/vol_no_flyback_00001_00001.tif") is True
+    assert verdict("scanimage", "scanimage_legacy/sample_scanimage_version_3_8.tiff") is not True
+    assert verdict("scanimage_legacy", "scanimage_legacy/sample_scanimage_version_3_8.tiff") is True
+    assert verdict("scanimage_legacy", "scanimage/ScanImageBigTIFFv57.tif") is not True
+    assert verdict("ome_tiff", "ome_tiff/pmmp_demo_tc.ome.tiff") is True
+    assert verdict("ome_tiff", "scanimage/ScanImageBigTIFFv57.tif") is not True
+    assert verdict("mat", "mat/denoise.mat") is True
+    assert verdict("hdf5", "hdf5/fly.hdf5") is True
+    assert verdict("hdf5", "mat/denoise.mat") is not True
+    assert verdict("suite2p", "suite2p") is True
+    assert verdict("suite2p", "suite2p/plane1") is True
+
+
+def test_import_is_light():
+    """Importing ophysio must not pull in the heavy libraries (they load when a feature needs them)."""
+    code = (
+        "import sys, ophysio; heavy = [m for m in ('pynwb', 'hdmf', 'h5py', 'tifffile', 'scipy', 'pydantic') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
