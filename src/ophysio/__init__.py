@@ -15,10 +15,15 @@ from . import errors
 from ._version import __version__
 from .extractors import ImagingExtractor, open_imaging
 
+# public name -> module that defines it (imported on first use)
 _LAZY = {
     "NumpyImagingExtractor": "ophysio.extractors",
     "MultiImagingExtractor": "ophysio.extractors",
     "FORMATS": "ophysio.extractors",
+    "write_nwb": "ophysio.conversion.nwb",
+    "write_imaging": "ophysio.conversion.writers",
+    "open_writer": "ophysio.conversion.writers",
+    "convert_sessions": "ophysio.conversion.batch",
 }
 
 __all__ = ["__version__", "errors", "ImagingExtractor", "open_imaging", *_LAZY]

@@ -3,19 +3,23 @@
 Each writer follows the layout that the software it imitates documents, so that a test on a synthetic
 file says something about real files. Pixel values are a deterministic function of (sample, row,
 column, plane, channel) so that a test can compute the expected values independently of any reader.
-Every format issue adds its writer here and, where it makes a good demonstration, an entry in
-:data:`EXAMPLES`.
+Writers for each format family live in :mod:`ophysio.testing.synth` (``synth/scanimage.py``,
+``synth/tiff.py``, ``synth/binary.py``) and are reachable from here by name, e.g.
+``ophysio.testing.synthetic.write_scanimage``; their built-in examples join :data:`EXAMPLES`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["movie", "write_npy", "EXAMPLES", "write_example"]
+from .synth import FORMAT_MODULES
+
+__all__ = ["movie", "write_npy", "EXAMPLES", "all_examples", "write_example"]
 
 
 def movie(
@@ -69,10 +73,36 @@ EXAMPLES: dict[str, Callable[[Path], tuple[Path, dict]]] = {
 }
 
 
+def _format_modules():
+    for name in FORMAT_MODULES:
+        try:
+            yield importlib.import_module(f".synth.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.synth.{name}":
+                raise
+
+
+def all_examples() -> dict[str, Callable[[Path], tuple[Path, dict]]]:
+    """Every built-in example: the ones here and those of each format module."""
+    examples = dict(EXAMPLES)
+    for module in _format_modules():
+        examples.update(getattr(module, "EXAMPLES", {}))
+    return examples
+
+
 def write_example(name: str, folder: str | os.PathLike) -> tuple[Path, dict]:
     """Write the built-in example ``name`` into ``folder``; return the path and the keywords to open it."""
-    if name not in EXAMPLES:
-        raise ValueError(f"unknown example {name!r}; examples: {', '.join(sorted(EXAMPLES))}")
+    examples = all_examples()
+    if name not in examples:
+        raise ValueError(f"unknown example {name!r}; examples: {', '.join(sorted(examples))}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return EXAMPLES[name](folder)
+    return examples[name](folder)
+
+
+def __getattr__(name: str):
+    if name.startswith("write_"):
+        for module in _format_modules():
+            if name in getattr(module, "__all__", ()):
+                return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
