@@ -1,0 +1,65 @@
+"""Outputs that appear at their path only when complete.
+
+Every writer of ophysio writes beside the final path under a hidden temporary name and renames it into
+place at the end, so that an interrupted or failed write leaves nothing at the output path, and an
+existing file is replaced only when the caller said ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import OphysioError
+
+__all__ = ["atomic_output", "OutputExistsError", "partial_name_prefix"]
+
+#: Temporary outputs are named ``.<name>.<random>.partial`` beside the final path.
+PARTIAL_SUFFIX = ".partial"
+
+
+class OutputExistsError(OphysioError, FileExistsError):
+    """The output path exists and overwrite was not asked for."""
+
+
+def partial_name_prefix(path: str | os.PathLike) -> str:
+    """The name prefix of temporary outputs for ``path`` (to find leftovers of killed writers)."""
+    return f".{Path(path).name}."
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it.
+
+    Works for files and for folders (Zarr stores, multi-file outputs): whatever the block creates at the
+    temporary path is moved into place as a whole.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is False (checked before and again after writing).
+    """
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise OutputExistsError(f"{final} exists; pass overwrite=True to replace it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f"{partial_name_prefix(final)}{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+    try:
+        yield temp
+        if not temp.exists():
+            raise OphysioError(f"the writer produced nothing for {final}")
+        if final.exists():
+            if not overwrite:
+                raise OutputExistsError(f"{final} appeared while writing; pass overwrite=True to replace it")
+            if final.is_dir():  # os.replace cannot replace a folder
+                shutil.rmtree(final)
+            elif temp.is_dir():
+                final.unlink()
+        os.replace(temp, final)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp) if temp.is_dir() else temp.unlink()
