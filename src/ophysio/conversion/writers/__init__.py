@@ -1,0 +1,206 @@
+"""Writers of imaging movies to other formats: TIFF/BigTIFF, OME-TIFF, HDF5, MAT, suite2p binary, Zarr.
+
+:func:`write_imaging` streams any extractor (or several, one per channel) into a file in bounded
+memory; :func:`open_writer` gives a writer that pipelines producing frames over time feed batch by
+batch. Every output appears at its path only when complete: a write that fails or is killed leaves
+nothing there.
+
+>>> import ophysio
+>>> ophysio.write_imaging(extractor, "movie.h5")                        # doctest: +SKIP
+>>> with ophysio.open_writer("out.ome.tif", sampling_frequency=30.0) as writer:  # doctest: +SKIP
+...     for frames in motion_corrected_batches():
+...         writer.write_frames(frames)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...errors import UnknownFormatError
+from ._base import ImagingWriter, WriterError
+
+__all__ = ["write_imaging", "open_writer", "ImagingWriter", "WriterError", "WRITER_FORMATS", "guess_writer_format"]
+
+#: format id -> (module, class, suffixes)
+WRITER_FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "ome-tiff": (".ome_tiff", "OmeTiffWriter", (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf8")),
+    "tiff": (".tiff", "TiffWriter", (".tif", ".tiff", ".btf", ".tf8")),
+    "hdf5": (".hdf5", "Hdf5Writer", (".h5", ".hdf5", ".hdf", ".he5")),
+    "mat": (".mat", "MatWriter", (".mat",)),
+    "suite2p": (".suite2p", "Suite2pWriter", ()),
+    "zarr": (".zarr_v3", "ZarrWriter", (".zarr", ".ome.zarr")),
+}
+
+_ALIASES = {"ome_tiff": "ome-tiff", "ometiff": "ome-tiff", "tif": "tiff", "bigtiff": "tiff", "h5": "hdf5",
+            "matlab": "mat", "binary": "suite2p", "suite2p-binary": "suite2p"}
+
+
+def guess_writer_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """The writer format id for ``path`` (from ``format`` when given, else from the suffix)."""
+    if format is not None:
+        key = format.lower()
+        key = _ALIASES.get(key, key)
+        if key not in WRITER_FORMATS:
+            raise UnknownFormatError(f"no writer for format {format!r}; writers: {', '.join(WRITER_FORMATS)}")
+        return key
+    name = Path(path).name.lower()
+    for key, (_, _, suffixes) in WRITER_FORMATS.items():
+        if any(name.endswith(s) for s in suffixes):
+            return key
+    raise UnknownFormatError(
+        f"cannot tell the output format of {Path(path).name!r} from its suffix; pass format= "
+        f"({', '.join(WRITER_FORMATS)}; suite2p writes a folder)"
+    )
+
+
+def _writer_class(format_id: str) -> type[ImagingWriter]:
+    module, cls, _ = WRITER_FORMATS[format_id]
+    return getattr(importlib.import_module(module, __name__), cls)
+
+
+def open_writer(
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    overwrite: bool = False,
+    sampling_frequency: float | None = None,
+    channel_names: Sequence[str] | None = None,
+    num_samples: int | None = None,
+    **format_options: Any,
+) -> ImagingWriter:
+    """A writer for frames produced over time (motion correction, live acquisition).
+
+    Feed it with ``writer.write_frames(frames, timestamps=None)``; it is configured from the first
+    batch (channels, shape, dtype). ``close()`` (or leaving the ``with`` block) finishes the file and
+    moves it into place; an exception inside the block removes it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file (a folder for ``suite2p`` and ``zarr``).
+    format : str, optional
+        ``tiff``, ``ome-tiff``, ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from the suffix.
+    overwrite : bool
+        Replace an existing output once the new one is complete.
+    sampling_frequency : float, optional
+        Samples per second (else derived from the timestamps at the end).
+    channel_names : sequence of str, optional
+        Names of the channels.
+    num_samples : int, optional
+        Number of samples that will be written, when known.
+    **format_options
+        Options of the format's writer (see each writer class).
+
+    Returns
+    -------
+    ImagingWriter
+    """
+    format_id = guess_writer_format(path, format)
+    cls = _writer_class(format_id)
+    return cls(
+        path,
+        overwrite=overwrite,
+        sampling_frequency=sampling_frequency,
+        channel_names=channel_names,
+        num_samples=num_samples,
+        **format_options,
+    )
+
+
+def write_imaging(
+    source: Any,
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    overwrite: bool = False,
+    sampling_frequency: float | None = None,
+    samples: slice | tuple[int | None, int | None] | None = None,
+    planes: int | Sequence[int] | None = None,
+    channels: str | int | Sequence[str | int] | None = None,
+    target_chunk_mb: float = 32.0,
+    progress: bool = False,
+    callback: Callable[[int, int], Any] | None = None,
+    **format_options: Any,
+) -> Path:
+    """Write a movie to a file of another format, streaming it in chunks of bounded size.
+
+    Parameters
+    ----------
+    source : ImagingExtractor, list or mapping of extractors, or numpy.ndarray
+        The movie: one extractor, several (one per channel: a list, or a mapping name -> extractor),
+        or an array (samples, rows, columns[, planes]) with ``sampling_frequency``.
+    path : str or os.PathLike
+        The output; it appears only when complete.
+    format : str, optional
+        ``tiff``, ``ome-tiff``, ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from the suffix.
+    overwrite : bool
+        Replace an existing output (only once the new one is complete).
+    sampling_frequency : float, optional
+        Rate of a numpy array source.
+    samples : slice or (start, stop), optional
+        The range of samples to write (Python slice semantics).
+    planes : int or sequence of int, optional
+        Planes of a volumetric source to write (one plane gives a planar output).
+    channels : str, int or sequence, optional
+        Channels to write, by name or index.
+    target_chunk_mb : float
+        Size of the blocks read and written at a time (all channels together); memory use is a small
+        multiple of it.
+    progress : bool
+        Show a tqdm progress bar.
+    callback : callable, optional
+        Called as ``callback(samples_written, samples_total)`` after every chunk, bar or no bar.
+    **format_options
+        Options of the format's writer, e.g. ``compression=`` (see each writer class).
+
+    Returns
+    -------
+    pathlib.Path
+        The output path.
+    """
+    from ._source import as_source
+
+    src = as_source(source, sampling_frequency=sampling_frequency, samples=samples, planes=planes, channels=channels)
+    if src.num_samples == 0:
+        raise WriterError("the selection has no samples; nothing to write")
+    format_id = guess_writer_format(path, format)
+    cls = _writer_class(format_id)
+    metadata = dict(src.metadata())
+    metadata.update(format_options.pop("source_metadata", None) or {})
+    writer = cls(
+        path,
+        overwrite=overwrite,
+        sampling_frequency=src.sampling_frequency,
+        channel_names=src.names,
+        num_samples=src.num_samples,
+        source_metadata=metadata,
+        **format_options,
+    )
+    writer._prepare_source(src)
+    timestamps = src.timestamps()
+    bar = None
+    try:
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=src.num_samples, unit="sample", desc=f"writing {Path(path).name}")
+        total = src.num_samples
+        for offset, chunk in src.iter_chunks(src.chunk_samples(target_chunk_mb)):
+            n = chunk[0].shape[0]
+            times = None if timestamps is None else timestamps[offset : offset + n]
+            writer.write_frames(chunk, times)
+            if bar is not None:
+                bar.update(n)
+            if callback is not None:
+                callback(offset + n, total)
+        return writer.close()
+    except BaseException as exc:
+        writer.abort(exc)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
