@@ -1,0 +1,268 @@
+"""Where ophysio's layout becomes NWB's, and the fast chunked fill of an NWB dataset.
+
+ophysio reads samples as (samples, rows, columns[, planes]); NWB stores photon series as
+(frames, x, y[, z]), x being the column: every chunk is transposed here and only here.
+
+Chunks hold whole frames (viewers fetch whole frames) and about 10 MB (:data:`DEFAULT_CHUNK_BYTES`).
+Two ways of writing them:
+
+- :class:`ImagingChunkIterator`, an hdmf ``GenericDataChunkIterator``: for callers who add a photon
+  series to their own ``NWBFile`` and write it with their own ``NWBHDF5IO``; HDF5 compresses (one core).
+- :func:`fill_dataset`: used by :func:`ophysio.write_nwb`. The dataset is created empty by pynwb, then
+  filled chunk by chunk: each chunk is transposed and byte-shuffled in one numpy copy, compressed with
+  zlib in a pool of threads (zlib releases the GIL) and stored with ``write_direct_chunk``. The chunks
+  are standard HDF5 shuffle+deflate chunks that every HDF5 reader decodes. Memory stays bounded: a few
+  reused read buffers and a bounded number of chunks in flight.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "nwb_sample_shape",
+    "to_nwb_layout",
+    "chunk_shape_for",
+    "ImagingChunkIterator",
+    "fill_dataset",
+]
+
+#: Target size of one chunk of a photon series.
+DEFAULT_CHUNK_BYTES = 10 * 1024**2
+
+ProgressCallback = Callable[[int, int], Any]
+
+
+def nwb_sample_shape(extractor) -> tuple[int, ...]:
+    """Shape of one sample in NWB layout: (columns, rows) or (columns, rows, planes)."""
+    shape = extractor.get_sample_shape()
+    return (shape[1], shape[0], *shape[2:])
+
+
+def to_nwb_layout(samples: np.ndarray) -> np.ndarray:
+    """View (samples, rows, columns[, planes]) as NWB's (samples, x=columns, y=rows[, z]) (no copy)."""
+    return samples.swapaxes(1, 2)
+
+
+def chunk_shape_for(extractor, chunk_bytes: int = DEFAULT_CHUNK_BYTES, num_samples: int | None = None) -> tuple:
+    """Chunk shape in NWB layout: whole samples, about ``chunk_bytes`` per chunk."""
+    n = extractor.get_num_samples() if num_samples is None else num_samples
+    per_chunk = max(1, int(chunk_bytes) // max(extractor.sample_nbytes, 1))
+    return (max(1, min(per_chunk, n)), *nwb_sample_shape(extractor))
+
+
+def _storage_dtype(dtype: np.dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    return dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
+
+
+# ---------------------------------------------------------------------- hdmf iterator
+def _make_iterator_class():
+    from hdmf.data_utils import GenericDataChunkIterator
+
+    class _ImagingChunkIterator(GenericDataChunkIterator):
+        """hdmf chunk iterator over an extractor's samples in NWB layout (see :class:`ImagingChunkIterator`)."""
+
+        def __init__(self, extractor, start: int = 0, stop: int | None = None,
+                     chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs):
+            self.extractor = extractor
+            self._start = start
+            self._stop = extractor.get_num_samples() if stop is None else stop
+            chunk = chunk_shape_for(extractor, chunk_bytes, self._stop - self._start)
+            kwargs.setdefault("chunk_shape", chunk)
+            kwargs.setdefault("buffer_shape", chunk)
+            super().__init__(**kwargs)
+
+        def _get_data(self, selection: tuple) -> np.ndarray:
+            t = selection[0]
+            first, last, _ = t.indices(self._stop - self._start)
+            samples = self.extractor.get_series(self._start + first, self._start + last)
+            data = to_nwb_layout(samples)[(slice(None), *selection[1:])]
+            return np.ascontiguousarray(data, dtype=_storage_dtype(data.dtype))
+
+        def _get_maxshape(self) -> tuple:
+            return (self._stop - self._start, *nwb_sample_shape(self.extractor))
+
+        def _get_dtype(self) -> np.dtype:
+            return _storage_dtype(self.extractor.dtype)
+
+    return _ImagingChunkIterator
+
+
+_iterator_class = None
+
+
+def ImagingChunkIterator(extractor, start: int = 0, stop: int | None = None,
+                         chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs):
+    """An hdmf ``GenericDataChunkIterator`` over samples ``start:stop`` of ``extractor`` in NWB layout.
+
+    Chunks and buffers are whole samples of about ``chunk_bytes``; other keywords go to hdmf
+    (``display_progress``, ...). Wrap it in ``H5DataIO(..., compression="gzip", shuffle=True)``.
+    """
+    global _iterator_class
+    if _iterator_class is None:
+        _iterator_class = _make_iterator_class()
+    return _iterator_class(extractor, start=start, stop=stop, chunk_bytes=chunk_bytes, **kwargs)
+
+
+# ---------------------------------------------------------------------- fast fill
+def default_workers() -> int:
+    """Compression threads: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _Shuffler:
+    """Transpose a chunk to NWB layout and byte-shuffle it in one copy, into a per-thread buffer."""
+
+    def __init__(self, chunk_shape: tuple, dtype: np.dtype):
+        self.itemsize = dtype.itemsize
+        self.sample_ndim = len(chunk_shape) - 1
+        self.chunk_shape = chunk_shape
+        self._local = threading.local()
+
+    def __call__(self, chunk: np.ndarray, shuffle: bool) -> memoryview:
+        nwb = to_nwb_layout(chunk)  # (t, x, y[, z]) view of a (t, rows, columns[, planes]) buffer
+        if not shuffle or self.itemsize == 1:
+            out = getattr(self._local, "plain", None)
+            if out is None:
+                out = self._local.plain = np.empty(self.chunk_shape, dtype=chunk.dtype)
+            np.copyto(out, nwb)
+            return memoryview(out.reshape(-1).view(np.uint8))
+        out = getattr(self._local, "shuffled", None)
+        if out is None:
+            out = self._local.shuffled = np.empty((self.itemsize, *self.chunk_shape), dtype=np.uint8)
+        as_bytes = chunk.view(np.uint8).reshape((*chunk.shape, self.itemsize))
+        # byte k of element (t, x, y[, z]) goes to out[k, t, x, y[, z]]: HDF5's shuffle filter
+        axes = (as_bytes.ndim - 1, 0, 2, 1, *range(3, as_bytes.ndim - 1))
+        np.copyto(out, as_bytes.transpose(axes))
+        return memoryview(out.reshape(-1))
+
+
+def fill_dataset(
+    dataset,
+    extractor,
+    start: int = 0,
+    stop: int | None = None,
+    *,
+    compression: str | None = "gzip",
+    compression_opts: int | None = None,
+    max_workers: int | None = None,
+    progress: bool = False,
+    progress_callback: ProgressCallback | None = None,
+    description: str | None = None,
+) -> None:
+    """Write samples ``start:stop`` of ``extractor`` into the empty h5py ``dataset`` (NWB layout).
+
+    With gzip compression (and the shuffle filter or none), chunks are compressed in ``max_workers``
+    threads and stored with ``write_direct_chunk``; otherwise HDF5's own filters run (one core).
+    Memory in use is about ``(2 * max_workers + 2)`` chunks.
+    """
+    stop = extractor.get_num_samples() if stop is None else stop
+    total = stop - start
+    chunks = dataset.chunks
+    if chunks is None or dataset.shape[0] != total:
+        raise ValueError(f"dataset {dataset.name} must be chunked with {total} samples; it is {dataset.shape}")
+    per_chunk = chunks[0]
+    if tuple(chunks[1:]) != tuple(dataset.shape[1:]):
+        raise ValueError(f"dataset {dataset.name} chunks {chunks} do not hold whole samples")
+    filters = dataset.id.get_create_plist()
+    names = []
+    for i in range(filters.get_nfilters()):
+        names.append(filters.get_filter(i)[0])
+    import h5py
+
+    allowed = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE}
+    direct = all(code in allowed for code in names) and (not names or h5py.h5z.FILTER_DEFLATE in names)
+    shuffle = h5py.h5z.FILTER_SHUFFLE in names
+    level = 4 if compression_opts is None else int(compression_opts)
+    if h5py.h5z.FILTER_DEFLATE in names:
+        level = dataset.compression_opts if dataset.compression_opts is not None else level
+    workers = default_workers() if max_workers is None else max(1, int(max_workers))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="sample", desc=description or dataset.name.rsplit("/", 1)[-1], leave=False)
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if bar is not None:
+            bar.update(count)
+        if progress_callback is not None:
+            progress_callback(done, total)
+
+    storage = _storage_dtype(extractor.dtype)
+    native = storage == extractor.dtype
+    buffer_shape = (per_chunk, *extractor.get_sample_shape())
+    try:
+        if not direct:
+            buffer = np.empty(buffer_shape, dtype=extractor.dtype)
+            for a in range(start, stop, per_chunk):
+                b = min(a + per_chunk, stop)
+                chunk = extractor.get_series(a, b, out=buffer[: b - a])
+                dataset[a - start : b - start] = to_nwb_layout(chunk if native else chunk.astype(storage))
+                advance(b - a)
+            return
+        _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, level,
+                     workers, advance)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, level,
+                 workers, advance) -> None:
+    chunk_shape = (per_chunk, *dataset.shape[1:])
+    shuffler = _Shuffler(chunk_shape, storage)
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    num_buffers = workers + 2
+    for _ in range(min(num_buffers, math.ceil((stop - start) / per_chunk))):
+        free.put(np.empty(buffer_shape, dtype=extractor.dtype))
+
+    def compress(buffer: np.ndarray) -> bytes:
+        try:
+            data = buffer if native else buffer.astype(storage)
+            raw = shuffler(data, shuffle)
+        finally:
+            free.put(buffer)
+        return zlib.compress(raw, level)
+
+    pending: list[tuple[int, int, Future]] = []
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            a, b, future = pending.pop(0)
+            dataset.id.write_direct_chunk((a - start, *([0] * (len(chunk_shape) - 1))), future.result())
+            advance(b - a)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ophysio-deflate") as pool:
+        try:
+            for a in range(start, stop, per_chunk):
+                b = min(a + per_chunk, stop)
+                drain(2 * workers)
+                buffer = free.get()
+                extractor.get_series(a, b, out=buffer[: b - a])
+                if b - a < per_chunk:  # an edge chunk is stored whole: pad it
+                    buffer[b - a :] = 0
+                pending.append((a, b, pool.submit(compress, buffer)))
+            drain(0)
+        except BaseException:
+            for _, _, future in pending:
+                future.cancel()
+            raise

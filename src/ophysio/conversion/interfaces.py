@@ -1,0 +1,354 @@
+"""Interfaces: a source, its default NWB metadata, and how it goes into an NWB file.
+
+:class:`ImagingInterface` wraps one or more extractors (one per channel). Each format has a subclass
+whose constructor takes the keywords of that format's extractor (``ScanImageImagingInterface(file_path=...)``)
+and builds it through the format registry, so nothing heavy is imported before it is used. A
+multi-channel source gives one photon series per channel without further work, and with
+``split_planes=True`` a volumetric source gives one photon series per channel and plane, each with its
+own ImagingPlane and OpticalChannel.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import MetadataError
+from ._source_metadata import scanimage_defaults
+from .metadata import Metadata
+
+__all__ = [
+    "ImagingInterface",
+    "ScanImageImagingInterface",
+    "ScanImageLegacyImagingInterface",
+    "TiffImagingInterface",
+    "OMETiffImagingInterface",
+    "Hdf5ImagingInterface",
+    "MatImagingInterface",
+    "Suite2pImagingInterface",
+    "BinaryImagingInterface",
+    "NumpyImagingInterface",
+    "interface_for_format",
+]
+
+
+def _clean_name(text: str) -> str:
+    """An NWB-friendly name part: letters and digits, words capitalised ('Channel 1' -> 'Channel1')."""
+    words = re.split(r"[^0-9A-Za-z]+", str(text))
+    return "".join(w[:1].upper() + w[1:] for w in words if w) or "Channel"
+
+
+class ImagingInterface:
+    """One imaging source (one or more extractors, one per channel) on its way into an NWB file.
+
+    Parameters
+    ----------
+    extractor : ImagingExtractor or list of ImagingExtractor
+        The streams to write, one photon series each (e.g. the channels of one acquisition).
+    split_planes : bool
+        Write each plane of a volumetric source as its own photon series (with its own imaging plane).
+    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}
+        NWB type of the series.
+    """
+
+    format_id: str | None = None
+
+    def __init__(self, extractor=None, *, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries"):
+        if extractor is None:
+            raise TypeError("ImagingInterface needs an extractor (or use a format's interface, e.g. "
+                            "ScanImageImagingInterface(file_path=...))")
+        extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+        if not extractors:
+            raise ValueError("ImagingInterface needs at least one extractor")
+        self.extractors = extractors
+        self.split_planes = split_planes
+        self.photon_series_type = photon_series_type
+
+    # ------------------------------------------------------------------ streams
+    @property
+    def extractor(self):
+        """The first (often the only) extractor."""
+        return self.extractors[0]
+
+    def streams(self) -> list[tuple[Any, int | None]]:
+        """``(extractor, plane_index)`` of each photon series, in order (plane_index None: all planes)."""
+        out = []
+        for ex in self.extractors:
+            if self.split_planes and ex.is_volumetric():
+                out.extend((ex.select_plane(p), p) for p in range(ex.get_num_planes()))
+            else:
+                out.append((ex, None))
+        return out
+
+    # ------------------------------------------------------------------ metadata
+    def _format_defaults(self, extractor, plane_index: int | None) -> dict:
+        """Format-specific defaults (see :func:`ophysio.conversion._source_metadata.scanimage_defaults`)."""
+        return {}
+
+    def get_metadata(self) -> dict:
+        """Default metadata read from the source (rate, start time, device, channels, geometry)."""
+        streams = self.streams()
+        several = len(streams) > 1
+        planes, series, devices = [], [], {}
+        start_time = None
+        prefix = "OnePhotonSeries" if self.photon_series_type == "OnePhotonSeries" else "TwoPhotonSeries"
+        for ex, plane_index in streams:
+            base = ex.parent if plane_index is not None and hasattr(ex, "parent") else ex
+            facts = self._format_defaults(base, plane_index)
+            start_time = start_time or facts.get("session_start_time")
+            device = facts.get("device", {"name": "Microscope"})
+            devices.setdefault(device["name"], device)
+            suffix = ""
+            if several:
+                suffix = _clean_name(ex.channel_name) if len(self.extractors) > 1 else ""
+                if plane_index is not None:
+                    suffix += f"Plane{plane_index}"
+            plane_name = f"ImagingPlane{suffix}"
+            rows, columns = ex.get_image_shape()
+            plane: dict[str, Any] = {
+                "name": plane_name,
+                "description": f"{self.format_id or ex.format_id} acquisition, channel {ex.channel_name}"
+                + (f", plane {plane_index}" if plane_index is not None else ""),
+                "device": device["name"],
+                "imaging_rate": float(ex.get_sampling_frequency()),
+                "optical_channel": [{"name": _clean_name(ex.channel_name),
+                                     "description": f"channel {ex.channel_name} of the source"}],
+            }
+            for key in ("grid_spacing", "origin_coords", "reference_frame"):
+                if key in facts:
+                    plane[key] = facts[key]
+            depths = facts.get("plane_depths_um")
+            if depths and plane_index is not None and plane_index < len(depths):
+                plane["description"] += f" at z = {depths[plane_index]:g} um"
+            elif depths and ex.is_volumetric():
+                plane["description"] += f"; planes at z = {', '.join(f'{d:g}' for d in depths)} um"
+            planes.append(plane)
+            entry: dict[str, Any] = {"name": f"{prefix}{suffix}", "type": self.photon_series_type,
+                                     "imaging_plane": plane_name,
+                                     "description": f"{plane['description']}, {rows} x {columns} pixels"}
+            if "field_of_view" in facts:
+                entry["field_of_view"] = facts["field_of_view"]
+            if "scan_line_rate" in facts and self.photon_series_type == "TwoPhotonSeries":
+                entry["scan_line_rate"] = facts["scan_line_rate"]
+            series.append(entry)
+        metadata: dict[str, Any] = {
+            "NWBFile": {},
+            "Ophys": {"Device": list(devices.values()), "ImagingPlane": planes, "PhotonSeries": series},
+        }
+        if start_time is not None:
+            metadata["NWBFile"]["session_start_time"] = start_time
+        return metadata
+
+    def get_metadata_schema(self) -> dict:
+        """JSON schema of the metadata (with every field's description)."""
+        return Metadata.json_schema()
+
+    # ------------------------------------------------------------------ time alignment
+    def get_timestamps(self) -> np.ndarray:
+        """Times in seconds of the samples of the first stream."""
+        return self.extractor.get_timestamps()
+
+    def set_aligned_timestamps(self, timestamps: Sequence[float] | np.ndarray) -> None:
+        """Set the time of every sample (same for every channel)."""
+        for ex in self.extractors:
+            ex.set_times(timestamps)
+
+    def set_aligned_starting_time(self, starting_time: float) -> None:
+        """Shift every sample so that the first is at ``starting_time`` seconds... plus its own offset."""
+        for ex in self.extractors:
+            ex.set_times(np.asarray(ex.get_timestamps(), dtype=np.float64) + float(starting_time))
+
+    def align_by_interpolation(
+        self, unaligned_timestamps: Sequence[float], aligned_timestamps: Sequence[float]
+    ) -> None:
+        """Map times through a sync signal: ``unaligned`` times (this source's clock) -> ``aligned`` times.
+
+        Sample times are linearly interpolated (and extrapolated at the ends) between the pairs.
+        """
+        x = np.asarray(unaligned_timestamps, dtype=np.float64)
+        y = np.asarray(aligned_timestamps, dtype=np.float64)
+        if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+            raise MetadataError("align_by_interpolation needs two equal-length lists of at least two times")
+        if np.any(np.diff(x) <= 0):
+            raise MetadataError("align_by_interpolation: the unaligned times must increase")
+        for ex in self.extractors:
+            t = np.asarray(ex.get_timestamps(), dtype=np.float64)
+            aligned = np.interp(t, x, y)
+            left, right = t < x[0], t > x[-1]
+            aligned[left] = y[0] + (t[left] - x[0]) * (y[1] - y[0]) / (x[1] - x[0])
+            aligned[right] = y[-1] + (t[right] - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2])
+            ex.set_times(aligned)
+
+    # ------------------------------------------------------------------ writing
+    def add_to_nwbfile(
+        self,
+        nwbfile,
+        metadata: Metadata | dict | None = None,
+        *,
+        stub_test: bool = False,
+        stub_samples: int = 100,
+        compression: str | None = "gzip",
+        series_offset: int = 0,
+        deferred: list | None = None,
+        source_rows: list | None = None,
+    ) -> list:
+        """Add the photon series (and their planes and devices) to ``nwbfile``; return the series.
+
+        Without ``deferred``, the data are streamed by ``io.write`` through an hdmf chunk iterator; with
+        it (as :func:`ophysio.write_nwb` does) they are created empty and filled fast afterwards.
+        ``series_offset`` is the index of this interface's first entry in ``metadata.Ophys.PhotonSeries``.
+        """
+        from .nwb import add_photon_series
+
+        if metadata is None:
+            metadata = self.get_metadata()
+        meta = metadata if isinstance(metadata, Metadata) else Metadata.from_dict(metadata)
+        return [
+            add_photon_series(nwbfile, ex, meta, series_offset + i, stub_test=stub_test, stub_samples=stub_samples,
+                              compression=compression, deferred=deferred, source_rows=source_rows)
+            for i, (ex, _) in enumerate(self.streams())
+        ]
+
+    def run_conversion(self, nwbfile_path: str | os.PathLike, metadata: dict | Metadata | None = None,
+                       overwrite: bool = False, **kwargs) -> os.PathLike:
+        """Write this source to ``nwbfile_path`` (keywords as :func:`ophysio.write_nwb`)."""
+        from .converter import NWBConverter
+
+        return NWBConverter({"Imaging": self}).run_conversion(nwbfile_path, metadata=metadata,
+                                                             overwrite=overwrite, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(e) for e in self.extractors)})"
+
+
+class _FormatInterface(ImagingInterface):
+    """An interface that builds its extractor(s) from the keywords of the format's extractor."""
+
+    format_id: str = ""
+    #: keyword naming one channel, if the extractor takes one
+    channel_keyword: str | None = "channel_name"
+
+    def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries", **kwargs):
+        from ..extractors._registry import get_format
+
+        cls = get_format(self.format_id).load_class()
+        self.source_kwargs = dict(kwargs)
+        first = cls(*args, **kwargs)
+        extractors = [first]
+        key = self.channel_keyword
+        if key and key not in kwargs and "channel_names" not in kwargs and first.get_num_channels() > 1:
+            names = first.get_channel_names()
+            extractors = [
+                first if name == first.channel_name else cls(*args, **kwargs, **{key: name}) for name in names
+            ]
+        super().__init__(extractors, split_planes=split_planes, photon_series_type=photon_series_type)
+
+    @classmethod
+    def extractor_class(cls) -> type:
+        """The extractor class of this format (imported on first use)."""
+        from ..extractors._registry import get_format
+
+        return get_format(cls.format_id).load_class()
+
+    @classmethod
+    def get_source_schema(cls) -> dict:
+        """Keywords of the format's extractor: name -> default (``inspect.Parameter.empty`` when required)."""
+        import inspect
+
+        params = inspect.signature(cls.extractor_class().__init__).parameters
+        return {name: p.default for name, p in params.items() if name != "self"}
+
+
+class ScanImageImagingInterface(_FormatInterface):
+    """ScanImage 2016+ files (keywords as :class:`ophysio.extractors.scanimage.ScanImageImagingExtractor`).
+
+    Defaults from the header: rate, the session start (the ``epoch`` of the first frame: local time
+    without a zone, so give ``timezone=``), device and software version, channel names, grid spacing,
+    origin and field of view of the ROI scanfield in meters, plane depths, line rate.
+    """
+
+    format_id = "scanimage"
+
+    def _format_defaults(self, extractor, plane_index):
+        return scanimage_defaults(extractor.get_metadata(), extractor.get_image_shape(), plane_index,
+                                  extractor.get_num_planes())
+
+
+class ScanImageLegacyImagingInterface(_FormatInterface):
+    """ScanImage 3.x-5.1 files (keywords as the ``scanimage_legacy`` extractor)."""
+
+    format_id = "scanimage_legacy"
+
+    def _format_defaults(self, extractor, plane_index):
+        return {"device": {"name": "Microscope", "description": "Microscope controlled by ScanImage (legacy)",
+                           "manufacturer": "Vidrio Technologies"}}
+
+
+class TiffImagingInterface(_FormatInterface):
+    """Plain (multi-page) TIFF files (keywords as the ``tiff`` extractor)."""
+
+    format_id = "tiff"
+
+
+class OMETiffImagingInterface(_FormatInterface):
+    """OME-TIFF files (keywords as the ``ome_tiff`` extractor)."""
+
+    format_id = "ome_tiff"
+
+
+class Hdf5ImagingInterface(_FormatInterface):
+    """HDF5 movies (keywords as the ``hdf5`` extractor)."""
+
+    format_id = "hdf5"
+
+
+class MatImagingInterface(_FormatInterface):
+    """MATLAB movies (keywords as the ``mat`` extractor)."""
+
+    format_id = "mat"
+
+
+class Suite2pImagingInterface(_FormatInterface):
+    """suite2p registered binaries (keywords as the ``suite2p`` extractor)."""
+
+    format_id = "suite2p"
+
+
+class BinaryImagingInterface(_FormatInterface):
+    """Raw binary movies (keywords as the ``binary`` extractor)."""
+
+    format_id = "binary"
+
+
+class NumpyImagingInterface(_FormatInterface):
+    """numpy arrays and ``.npy`` files (keywords as :class:`ophysio.extractors.NumpyImagingExtractor`)."""
+
+    format_id = "numpy"
+
+
+_BY_FORMAT: dict[str, type[ImagingInterface]] = {
+    cls.format_id: cls
+    for cls in (ScanImageImagingInterface, ScanImageLegacyImagingInterface, TiffImagingInterface,
+                OMETiffImagingInterface, Hdf5ImagingInterface, MatImagingInterface, Suite2pImagingInterface,
+                BinaryImagingInterface, NumpyImagingInterface)
+}
+
+
+def interface_for_format(format_id: str) -> type[ImagingInterface]:
+    """The interface class of a format id (a generic :class:`ImagingInterface` subclass for others)."""
+    if format_id in _BY_FORMAT:
+        return _BY_FORMAT[format_id]
+    return type(f"{_clean_name(format_id)}ImagingInterface", (_FormatInterface,), {"format_id": format_id})
+
+
+def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:
+    """An interface around existing extractor(s), with the format's defaults when the format has some."""
+    extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+    cls = _BY_FORMAT.get(extractors[0].format_id)
+    interface = ImagingInterface.__new__(cls) if cls is not None else ImagingInterface.__new__(ImagingInterface)
+    ImagingInterface.__init__(interface, extractors, **kwargs)
+    return interface

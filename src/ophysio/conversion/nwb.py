@@ -1,0 +1,474 @@
+"""Writing NWB files: :func:`write_nwb`, the one-call API, and the machinery behind every conversion.
+
+A conversion builds the ``NWBFile`` from :class:`~ophysio.conversion.metadata.Metadata`, adds each photon
+series with an *empty* dataset of its final shape, dtype, chunks and filters (pynwb writes it with
+``io.write``), then fills the datasets chunk by chunk with :func:`ophysio.conversion.chunks.fill_dataset`
+(compression spread over the cores). Everything is written beside the output path and renamed into
+place when complete (:func:`ophysio.conversion._atomic.atomic_output`).
+
+Where the source's header goes
+------------------------------
+The whole header of each source (ScanImage frame data and ROI groups, OME-XML, suite2p ops, HDF5
+attributes...) is stored as JSON in the table ``/acquisition/source_metadata`` (an NWB ``DynamicTable``;
+``source_metadata_2``, ``_3``... when a file is appended to), one row per photon series, with the columns
+``photon_series`` (name of the series), ``format`` (ophysio format id), ``files`` (JSON list of the source
+files) and ``metadata`` (the header as JSON; numpy values become lists and numbers). Read it back with
+:func:`read_source_metadata`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MetadataError, OphysioError
+from .chunks import DEFAULT_CHUNK_BYTES, ImagingChunkIterator, chunk_shape_for, fill_dataset, nwb_sample_shape
+from .metadata import Metadata
+
+__all__ = [
+    "write_nwb",
+    "Compression",
+    "series_timing",
+    "make_nwbfile",
+    "read_source_metadata",
+    "SOURCE_METADATA_TABLE",
+    "REGULAR_TOLERANCE_S",
+]
+
+#: Name of the table that holds the sources' headers (see the module documentation).
+SOURCE_METADATA_TABLE = "source_metadata"
+#: A series whose every timestamp is within this of ``starting_time + index / rate`` is written as regular.
+REGULAR_TOLERANCE_S = 1e-6
+#: Samples written by ``stub_test=True``.
+STUB_SAMPLES = 100
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How photon series are compressed.
+
+    Parameters
+    ----------
+    method : {"gzip", "lzf", None}
+        gzip (deflate, readable everywhere; compressed in parallel by ophysio), lzf (h5py only, one
+        core) or None.
+    level : int, optional
+        gzip level 1-9 (default 4, as HDF5 tools and neuroconv use).
+    shuffle : bool
+        Apply HDF5's shuffle filter first (default True: smaller and faster for integer movies).
+    """
+
+    method: str | None = "gzip"
+    level: int | None = None
+    shuffle: bool = True
+
+    @classmethod
+    def parse(cls, value: str | Compression | None) -> Compression:
+        """``"gzip"``, ``"gzip:6"``, ``"lzf"``, ``"none"``/None, or a :class:`Compression`."""
+        if isinstance(value, Compression):
+            return value
+        if value is None or str(value).lower() in ("none", "off", "false"):
+            return cls(None, None, False)
+        method, _, level = str(value).lower().partition(":")
+        if method not in ("gzip", "lzf"):
+            raise ValueError(f"unknown compression {value!r}; use gzip, gzip:LEVEL (1-9), lzf or none")
+        if level:
+            if method != "gzip" or not level.isdigit() or not 0 <= int(level) <= 9:
+                raise ValueError(f"compression {value!r}: a level 0-9 is only for gzip (e.g. gzip:4)")
+            return cls(method, int(level))
+        return cls(method)
+
+    def h5dataio_kwargs(self) -> dict:
+        if self.method is None:
+            return {}
+        kwargs: dict[str, Any] = {"compression": self.method, "shuffle": self.shuffle}
+        if self.method == "gzip":
+            kwargs["compression_opts"] = 4 if self.level is None else self.level
+        return kwargs
+
+
+# ---------------------------------------------------------------------- timing
+def series_timing(extractor, start: int = 0, stop: int | None = None) -> tuple[float, float, np.ndarray | None]:
+    """``(starting_time, rate, timestamps)`` of samples start:stop as NWB stores them.
+
+    Recorded (or set) times are written as timestamps only when irregular: when every sample lies within
+    :data:`REGULAR_TOLERANCE_S` of ``starting_time + index / rate`` (with the extractor's rate, or the
+    rate the times themselves imply) the series is written as ``starting_time`` and ``rate`` and
+    ``timestamps`` is None.
+    """
+    stop = extractor.get_num_samples() if stop is None else stop
+    rate = float(extractor.get_sampling_frequency())
+    if not extractor._has_recorded_times():
+        return float(start) / rate, rate, None
+    times = np.asarray(extractor.get_timestamps(start, stop), dtype=np.float64)
+    if len(times) == 0:
+        return 0.0, rate, None
+    index = np.arange(len(times), dtype=np.float64)
+    candidates = [rate]
+    if len(times) > 1 and times[-1] > times[0]:
+        candidates.append((len(times) - 1) / (times[-1] - times[0]))
+    for candidate in candidates:
+        if np.all(np.abs(times - (times[0] + index / candidate)) <= REGULAR_TOLERANCE_S):
+            return float(times[0]), float(candidate), None
+    return float(times[0]), rate, times
+
+
+# ---------------------------------------------------------------------- source header as JSON
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def header_json(header: Any) -> str:
+    """The source's header as JSON text (numpy values as lists and numbers, NaN kept as NaN)."""
+    return json.dumps(header, default=_json_default, ensure_ascii=False)
+
+
+def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
+    """The source headers stored by ophysio in an NWB file: photon series name -> {format, files, metadata}."""
+    import h5py
+
+    result: dict[str, dict] = {}
+    with h5py.File(nwbfile_path, "r") as f:
+        acquisition = f.get("acquisition", {})
+        for name in sorted(acquisition):
+            if not name.startswith(SOURCE_METADATA_TABLE):
+                continue
+            table = acquisition[name]
+            columns = {c: [v.decode() if isinstance(v, bytes) else v for v in table[c][()]]
+                       for c in ("photon_series", "format", "files", "metadata")}
+            for i, series in enumerate(columns["photon_series"]):
+                result[series] = {
+                    "format": columns["format"][i],
+                    "files": json.loads(columns["files"][i]),
+                    "metadata": json.loads(columns["metadata"][i]),
+                }
+    return result
+
+
+def _add_source_metadata_table(nwbfile, rows: list[dict]) -> None:
+    from hdmf.common import DynamicTable
+
+    if not rows:
+        return
+    name, n = SOURCE_METADATA_TABLE, 1
+    while name in nwbfile.acquisition:
+        n += 1
+        name = f"{SOURCE_METADATA_TABLE}_{n}"
+    table = DynamicTable(
+        name=name,
+        description="Whole headers of the source files of the photon series, as JSON, kept by ophysio so that "
+        "nothing the acquisition software recorded is lost (one row per photon series).",
+    )
+    table.add_column("photon_series", "name of the photon series in /acquisition")
+    table.add_column("format", "ophysio format id of the source")
+    table.add_column("files", "JSON list of the source files, in reading order")
+    table.add_column("metadata", "the source's header as JSON")
+    for row in rows:
+        table.add_row(**row)
+    nwbfile.add_acquisition(table)
+
+
+# ---------------------------------------------------------------------- NWB objects
+def make_nwbfile(metadata: Metadata):
+    """A new ``pynwb.NWBFile`` from complete metadata (session and subject)."""
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
+    session = metadata.NWBFile.model_dump(exclude_none=True)
+    if session.get("session_start_time") is None:
+        raise MetadataError("NWBFile.session_start_time is required")
+    session.setdefault("identifier", str(uuid.uuid4()))
+    for key in ("experimenter", "keywords", "related_publications"):
+        if key in session:
+            session[key] = list(session[key])
+    nwbfile = NWBFile(**session)
+    if metadata.Subject is not None:
+        subject = metadata.Subject.model_dump(exclude_none=True)
+        if subject:
+            nwbfile.subject = Subject(**subject)
+    return nwbfile
+
+
+@dataclass
+class PendingFill:
+    """A dataset created empty, to fill after ``io.write``."""
+
+    series_name: str
+    extractor: Any
+    start: int
+    stop: int
+
+
+def ensure_device(nwbfile, metadata: Metadata, name: str):
+    if name in nwbfile.devices:
+        return nwbfile.devices[name]
+    from pynwb.device import Device
+
+    for dev in metadata.Ophys.Device:
+        if dev.name == name:
+            device = Device(**dev.model_dump(exclude_none=True))
+            nwbfile.add_device(device)
+            return device
+    raise MetadataError(f"Ophys.Device has no device named {name!r} (an imaging plane names it)")
+
+
+def ensure_imaging_plane(nwbfile, metadata: Metadata, name: str):
+    if name in nwbfile.imaging_planes:
+        return nwbfile.imaging_planes[name]
+    from pynwb.ophys import OpticalChannel
+
+    for plane in metadata.Ophys.ImagingPlane:
+        if plane.name != name:
+            continue
+        missing = [f for f in ("excitation_lambda", "indicator", "location") if getattr(plane, f) in (None, "")]
+        if missing:
+            raise MetadataError(f"Ophys.ImagingPlane {name!r} needs {', '.join(missing)}")
+        kwargs = plane.model_dump(exclude_none=True, exclude={"optical_channel", "device"})
+        channels = []
+        for ch in plane.optical_channel:
+            if ch.emission_lambda is None:
+                raise MetadataError(f"Ophys.ImagingPlane {name!r}: optical channel {ch.name!r} needs emission_lambda")
+            channels.append(OpticalChannel(name=ch.name, description=ch.description or ch.name,
+                                           emission_lambda=ch.emission_lambda))
+        device = ensure_device(nwbfile, metadata, plane.device)
+        return nwbfile.create_imaging_plane(optical_channel=channels, device=device, **kwargs)
+    raise MetadataError(f"Ophys.ImagingPlane has no plane named {name!r} (a photon series names it)")
+
+
+def add_photon_series(
+    nwbfile,
+    extractor,
+    metadata: Metadata,
+    series_index: int = 0,
+    *,
+    stub_test: bool = False,
+    stub_samples: int = STUB_SAMPLES,
+    compression: str | Compression | None = "gzip",
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    deferred: list | None = None,
+    source_rows: list | None = None,
+):
+    """Add one photon series for ``extractor`` described by ``metadata.Ophys.PhotonSeries[series_index]``.
+
+    With ``deferred`` (a list), the data are created empty and a :class:`PendingFill` is appended for
+    :func:`fill_dataset` after ``io.write``; without it, the data are an :class:`ImagingChunkIterator`
+    that ``io.write`` streams (HDF5 compresses).
+    """
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+    from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
+
+    series_list = metadata.Ophys.PhotonSeries
+    if series_index >= len(series_list):
+        raise MetadataError(
+            f"Ophys.PhotonSeries has {len(series_list)} entries; series {series_index} needs one (one per stream)"
+        )
+    meta = series_list[series_index]
+    if meta.name in nwbfile.acquisition:
+        raise MetadataError(f"the NWB file already has an acquisition named {meta.name!r}; rename the photon series")
+    plane = ensure_imaging_plane(nwbfile, metadata, meta.imaging_plane)
+    n = extractor.get_num_samples()
+    stop = min(n, stub_samples) if stub_test else n
+    if stop < 1:
+        raise OphysioError(f"{extractor!r} has no samples to write")
+    comp = Compression.parse(compression)
+    chunks = chunk_shape_for(extractor, chunk_bytes, stop)
+    dtype = np.dtype(extractor.dtype)
+    dtype = dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
+    if deferred is not None:
+        data = H5DataIO(shape=(stop, *nwb_sample_shape(extractor)), dtype=dtype, chunks=chunks,
+                        **comp.h5dataio_kwargs())
+        deferred.append(PendingFill(meta.name, extractor, 0, stop))
+    else:
+        data = H5DataIO(ImagingChunkIterator(extractor, 0, stop, chunk_bytes), chunks=chunks,
+                        **comp.h5dataio_kwargs())
+    starting_time, rate, timestamps = series_timing(extractor, 0, stop)
+    kwargs = meta.model_dump(exclude_none=True, exclude={"type", "imaging_plane"})
+    kwargs.setdefault("description", f"{extractor.format_id} imaging, channel {extractor.channel_name}")
+    if meta.dimension is None:
+        kwargs["dimension"] = list(nwb_sample_shape(extractor))
+    if timestamps is not None:
+        kwargs["timestamps"] = timestamps
+    else:
+        kwargs["starting_time"], kwargs["rate"] = starting_time, rate
+    if meta.type == "OnePhotonSeries":
+        kwargs.pop("scan_line_rate", None)
+        cls = OnePhotonSeries
+    else:
+        cls = TwoPhotonSeries
+    series = cls(data=data, imaging_plane=plane, **kwargs)
+    nwbfile.add_acquisition(series)
+    if source_rows is not None:
+        source_rows.append({
+            "photon_series": meta.name,
+            "format": str(extractor.format_id),
+            "files": json.dumps([os.fspath(p) for p in extractor.get_file_paths()]),
+            "metadata": header_json(extractor.get_metadata()),
+        })
+    return series
+
+
+# ---------------------------------------------------------------------- the file
+def run_nwb_conversion(
+    nwbfile_path: str | os.PathLike,
+    add_all: Callable[[Any, list, list], None],
+    metadata: Metadata,
+    *,
+    overwrite: bool = False,
+    append: bool = False,
+    compression: str | Compression | None = "gzip",
+    max_workers: int | None = None,
+    progress: bool = False,
+    progress_callback: Callable[[int, int], Any] | None = None,
+    backend: str = "hdf5",
+) -> Path:
+    """Create (or append to) an NWB file atomically: ``add_all(nwbfile, deferred, source_rows)`` adds objects."""
+    import warnings
+
+    import h5py
+    from pynwb import NWBHDF5IO
+
+    from ._atomic import atomic_output
+
+    if backend != "hdf5":
+        raise OphysioError(f"backend {backend!r} is not available; ophysio writes NWB with the 'hdf5' backend")
+    comp = Compression.parse(compression)
+    path = Path(nwbfile_path)
+    if append and not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: nothing to append to (drop append=True to create it)")
+    with atomic_output(path, overwrite=overwrite or append) as temp, warnings.catch_warnings():
+        # the temporary name beside the output ends in .partial, not .nwb: pynwb's warning does not apply
+        warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
+        deferred: list[PendingFill] = []
+        rows: list[dict] = []
+        if append:
+            shutil.copyfile(path, temp)
+            with NWBHDF5IO(str(temp), mode="a") as io:
+                nwbfile = io.read()
+                add_all(nwbfile, deferred, rows)
+                _add_source_metadata_table(nwbfile, rows)
+                io.write(nwbfile)
+        else:
+            nwbfile = make_nwbfile(metadata)
+            add_all(nwbfile, deferred, rows)
+            _add_source_metadata_table(nwbfile, rows)
+            with NWBHDF5IO(str(temp), mode="w") as io:
+                io.write(nwbfile)
+        total = sum(p.stop - p.start for p in deferred)
+        done_before = 0
+
+        def callback_for(offset: int):
+            if progress_callback is None:
+                return None
+            return lambda done, _total: progress_callback(offset + done, total)
+
+        with h5py.File(temp, "r+") as f:
+            for pending in deferred:
+                fill_dataset(
+                    f[f"acquisition/{pending.series_name}/data"], pending.extractor, pending.start, pending.stop,
+                    compression=comp.method, compression_opts=comp.level, max_workers=max_workers,
+                    progress=progress, progress_callback=callback_for(done_before), description=pending.series_name,
+                )
+                done_before += pending.stop - pending.start
+    return path
+
+
+def write_nwb(
+    source,
+    nwbfile_path: str | os.PathLike,
+    metadata: Metadata | dict | str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    append: bool = False,
+    stub_test: bool = False,
+    stub_samples: int = STUB_SAMPLES,
+    compression: str | Compression | None = "gzip",
+    max_workers: int | None = None,
+    progress: bool = False,
+    progress_callback: Callable[[int, int], Any] | None = None,
+    timezone: str | None = None,
+    dandi: bool = True,
+    backend: str = "hdf5",
+    photon_series_type: str | None = None,
+) -> Path:
+    """Write an imaging source to an NWB file, fast, in one call.
+
+    Parameters
+    ----------
+    source : ImagingExtractor, list of ImagingExtractor, ImagingInterface or NWBConverter
+        What to write: one extractor per photon series (a list gives several series in one file).
+    nwbfile_path : path
+        The NWB file; it appears there only when complete.
+    metadata : Metadata, dict or path to a YAML/JSON file, optional
+        Merged over the defaults read from the source (lists replace lists). Values the source cannot
+        give (session description, excitation wavelength, indicator, location, emission wavelength and,
+        with ``dandi``, the subject) must be given here; a :class:`~ophysio.errors.MetadataError` lists
+        what is missing.
+    overwrite : bool
+        Replace an existing file (otherwise an existing path is an error).
+    append : bool
+        Add the photon series to the existing NWB file at ``nwbfile_path`` (its session metadata are kept;
+        the file is copied beside, extended and renamed into place).
+    stub_test : bool
+        Write only the first ``stub_samples`` samples (a quick check of a conversion).
+    compression : str or Compression
+        ``"gzip"`` (default, level 4 with shuffle, compressed on all cores), ``"gzip:LEVEL"``, ``"lzf"``
+        or ``"none"``.
+    max_workers : int, optional
+        Compression threads (default: the cores available).
+    progress : bool
+        Show a tqdm progress bar per photon series.
+    progress_callback : callable, optional
+        Called as ``callback(samples_written, samples_total)`` after each chunk.
+    timezone : str, optional
+        Zone of a naive session start time (IANA name such as 'Europe/Berlin', or '+02:00').
+    dandi : bool
+        Require the subject fields DANDI needs (subject_id, species, sex, age or date_of_birth).
+    backend : {"hdf5"}
+        Storage backend.
+    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
+        NWB type of the series (default: TwoPhotonSeries, or what the metadata say).
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the written file.
+    """
+    from .converter import NWBConverter
+    from .interfaces import ImagingInterface, interface_for_extractor
+
+    if isinstance(source, NWBConverter):
+        converter = source
+    else:
+        interface = source if isinstance(source, ImagingInterface) else interface_for_extractor(source)
+        converter = NWBConverter({"Imaging": interface})
+    if isinstance(metadata, (str, os.PathLike)):
+        from .metadata import load_metadata
+
+        metadata = load_metadata(metadata)
+    return converter.run_conversion(
+        nwbfile_path, metadata=metadata, overwrite=overwrite, append=append, stub_test=stub_test,
+        stub_samples=stub_samples, compression=compression, max_workers=max_workers, progress=progress,
+        progress_callback=progress_callback, timezone=timezone, dandi=dandi, backend=backend,
+        photon_series_type=photon_series_type,
+    )
