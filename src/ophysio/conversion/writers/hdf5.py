@@ -1,0 +1,150 @@
+"""HDF5 output: one movie dataset (``mov`` for CaImAn by default), its axes named, its rate attached.
+
+The dataset has our axis order, time first: ``(T, Y, X)``, ``(T, Y, X, Z)`` for volumes, with a last
+``C`` axis when there are several channels. The order is stored as ``DIMENSION_LABELS`` (HDF5
+dimension-scale labels, set through ``h5py``'s ``dims[i].label``), so readers need not guess it. The
+rate is stored as ``fr`` (CaImAn's name) and ``sampling_frequency`` attributes; per-sample times go to
+a ``timestamps`` dataset beside the movie and channel names to a ``channel_names`` attribute.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from ._base import ImagingWriter, WriterError
+
+__all__ = ["Hdf5Writer"]
+
+
+class Hdf5Writer(ImagingWriter):
+    """Write a movie to an HDF5 dataset, chunk by chunk.
+
+    Parameters
+    ----------
+    dataset : str
+        Path of the movie dataset inside the file (default ``"mov"``; ``"data"`` or ``"group/name"``
+        work as well).
+    chunks : tuple of int, True or None
+        HDF5 chunk shape; by default about 1 MB chunks of whole frames (``True`` lets h5py choose,
+        ``None`` asks for contiguous storage, which needs a known number of samples and no compression).
+    compression : {None, "gzip", "lzf"} or int
+        HDF5 filter; ``compression_level`` sets gzip's level. ``shuffle`` adds the byte shuffle.
+    timestamps : bool
+        Write the ``timestamps`` dataset (default True).
+    attributes : dict, optional
+        Extra attributes for the movie dataset.
+    **kwargs
+        The common writer options.
+    """
+
+    format_id = "hdf5"
+    keeps_timestamps = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        dataset: str = "mov",
+        chunks: tuple[int, ...] | bool | None = (),
+        compression: str | int | None = None,
+        compression_level: int | None = None,
+        shuffle: bool = False,
+        timestamps: bool = True,
+        attributes: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        self.dataset_name = str(dataset).strip("/") or "mov"
+        self.chunks = chunks
+        if compression not in (None, "gzip", "lzf") and not isinstance(compression, int):
+            raise WriterError(f"HDF5 compression must be None, 'gzip', 'lzf' or a filter id, not {compression!r}")
+        self.compression = compression
+        self.compression_level = compression_level
+        self.shuffle = bool(shuffle)
+        self.write_timestamps = bool(timestamps)
+        self.attributes = dict(attributes or {})
+        self._file = None
+        self._dset = None
+        super().__init__(path, **kwargs)
+        if self.dataset_name == "timestamps" and self.write_timestamps:
+            raise WriterError("the movie dataset cannot be called 'timestamps' while timestamps are written")
+
+    def _check_dtype(self, dtype: np.dtype) -> None:
+        if dtype.kind not in "iufb" or dtype.itemsize > 8:
+            raise WriterError(f"the HDF5 writer stores integer, boolean and float pixels, not {dtype}")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        labels = ("T", "Y", "X") + (("Z",) if self.volumetric else ())
+        return labels + (("C",) if self.num_channels > 1 else ())
+
+    def _item_shape(self) -> tuple[int, ...]:
+        shape = self.sample_shape
+        return (*shape, self.num_channels) if self.num_channels > 1 else tuple(shape)
+
+    def _configure(self) -> None:
+        import h5py
+
+        self._file = h5py.File(self.temp_path, "w")
+        item = self._item_shape()
+        known = self.expected_samples
+        chunks = self.chunks
+        if chunks == ():
+            frame_bytes = math.prod(item) * self.dtype.itemsize
+            per_chunk = max(1, (1 << 20) // max(frame_bytes, 1))
+            if known is not None:
+                per_chunk = min(per_chunk, known)
+            chunks = (per_chunk, *item)
+        if chunks is None and (known is None or self.compression is not None):
+            raise WriterError("contiguous HDF5 storage (chunks=None) needs num_samples and no compression")
+        options: dict[str, Any] = {}
+        if self.compression is not None:
+            options["compression"] = self.compression
+            if self.compression_level is not None:
+                options["compression_opts"] = int(self.compression_level)
+        if self.shuffle:
+            options["shuffle"] = True
+        shape = (known if known is not None else 0, *item)
+        maxshape = None if known is not None else (None, *item)
+        self._dset = self._file.create_dataset(
+            self.dataset_name, shape=shape, maxshape=maxshape, dtype=self.dtype, chunks=chunks, **options
+        )
+        for i, label in enumerate(self.labels):
+            self._dset.dims[i].label = label
+
+    def _write(self, channels, timestamps, frame_metadata) -> None:
+        n = channels[0].shape[0]
+        a, b = self.num_samples, self.num_samples + n
+        if self._dset.shape[0] < b:
+            self._dset.resize(b, axis=0)
+        if self.num_channels == 1:
+            self._dset.write_direct(np.ascontiguousarray(channels[0]), dest_sel=np.s_[a:b])
+        else:
+            self._dset[a:b] = np.stack(channels, axis=-1)
+
+    def _finish(self) -> None:
+        dset = self._dset
+        rate = float(self.sampling_frequency)
+        dset.attrs["fr"] = rate
+        dset.attrs["sampling_frequency"] = rate
+        dset.attrs["channel_names"] = np.array(self.channel_names, dtype=object)
+        for key, value in self.attributes.items():
+            dset.attrs[key] = value
+        if self.write_timestamps:
+            parent = dset.parent
+            times = parent.create_dataset("timestamps", data=self.timestamps())
+            times.attrs["unit"] = "s"
+            times.dims[0].label = "T"
+        self._file.close()
+        self._file = self._dset = None
+
+    def _cleanup(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except Exception:  # the file is removed anyway
+                pass
+            self._file = self._dset = None
