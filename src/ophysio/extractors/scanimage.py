@@ -1,0 +1,597 @@
+"""ScanImage 2016 and later: single files and multi-file series, channels, volumes, flyback, mROI.
+
+:class:`ScanImageImagingExtractor` reads one saved channel of a ScanImage acquisition lazily. The
+parameters and public names follow roiextractors' ``ScanImageImagingExtractor`` (``file_path`` /
+``file_paths``, ``channel_name``, ``plane_index``, ``slice_sample``, ``interleave_slice_samples``,
+``file_paths``, ``channel_names``, ``num_flyback_frames_per_channel``, ``get_times``,
+``get_original_frame_indices`` and the static ``get_available_*`` helpers), plus ``roi_index`` for
+multi-ROI acquisitions.
+
+How pages become samples
+------------------------
+ScanImage writes one TIFF page per channel per frame, in this order (fastest first): saved channel,
+frame of a slice (``SI.hStackManager.framesPerSlice``), plane (slice), flyback frames, volume. The
+data are volumetric when ``SI.hStackManager.enable`` is true and ``numSlices`` > 1 (as ScanImage
+decides); otherwise they are planar and every page group of one frame is a sample. A frame-to-IFD
+table of 64-bit global IFD indices maps every (sample, plane) to its page; flyback frames are left out
+and an incomplete last volume is dropped. The rate is ``SI.hRoiManager.scanFrameRate`` (planar) or
+``scanVolumeRate`` (volumetric); timestamps are the pages' ``frameTimestamps_sec`` (for a volume, the
+last plane's page).
+
+Metadata
+--------
+:meth:`ScanImageImagingExtractor.get_metadata` returns a new dict::
+
+    {
+      "version": 4,                       # ScanImage TIFF format version of the header (3 or 4)
+      "frame_data": {"SI.VERSION_MAJOR": "2021", "SI.hRoiManager.scanFrameRate": 523.926,
+                     "SI.hChannels.channelSave": [1, 2], "SI.hStackManager.zs": [92, 94, ...], ...},
+                                          # every SI.* line of the header, values parsed (see below)
+      "roi_groups": {"imagingRoiGroup": {"rois": ..., ...}, "photostimRoiGroups": ..., ...},
+                                          # the ROI JSON's RoiGroups, as json.loads gives it
+      "first_frame": {"frameNumbers": 1, "frameTimestamps_sec": 0.0,
+                      "epoch": [2020, 10, 13, 9, 24, 59.76], ...},
+                                          # the first page's ImageDescription, parsed
+      "start_time": "2020-10-13T09:24:59.760000",   # first_frame["epoch"] as ISO 8601 (or None)
+    }
+
+Values of ``frame_data`` and ``first_frame`` are parsed as documented in
+:mod:`ophysio.extractors._scanimage_header` (numbers, booleans, strings, flat lists for row or column
+vectors, lists of rows for matrices). Useful keys: ``SI.VERSION_MAJOR``/``SI.VERSION_MINOR``
+(software version), ``SI.hRoiManager.scanFrameRate``/``scanVolumeRate``,
+``SI.hChannels.channelName``/``channelSave``, ``SI.hStackManager.zs`` (plane depths),
+``SI.hRoiManager.mroiEnable``, ``SI.imagingSystem``; scanfield centres and sizes are in
+``roi_groups["imagingRoiGroup"]["rois"]`` (also summarised by
+:meth:`ScanImageImagingExtractor.get_roi_layout`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptFileError, FormatError, MetadataError, SelectionError
+from ._base import ImagingExtractor
+from ._handles import CachedFile
+from ._scanimage_files import check_files_exist, find_series_files
+from ._scanimage_header import (
+    ScanImageHeader,
+    epoch_to_iso,
+    parse_key_values,
+    read_scanimage_block,
+    read_scanimage_header,
+)
+from ._tiff import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans, walk_ifds
+
+__all__ = ["ScanImageImagingExtractor", "read_header_of"]
+
+_TIMESTAMP = re.compile(rb"frameTimestamps_sec = ([^\n\x00]*)")
+_BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes / narrow ROIs
+
+
+def read_header_of(file_path: str | os.PathLike) -> ScanImageHeader:
+    """Parse the ScanImage header of one file (see :mod:`ophysio.extractors._scanimage_header`)."""
+    path = os.fspath(file_path)
+    if not os.path.isfile(path):
+        from ..errors import FileSetError
+
+        raise FileSetError(f"{path} does not exist")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        return read_scanimage_header(fd, path)
+    finally:
+        os.close(fd)
+
+
+def _as_int_list(value: Any) -> list[int]:
+    if isinstance(value, list):
+        flat: list = []
+        for item in value:
+            flat.extend(item if isinstance(item, list) else [item])
+        return [int(v) for v in flat]
+    return [int(value)]
+
+
+def _saved_channels(frame_data: dict, path: str) -> tuple[list[int], list[str]]:
+    """(1-based channel numbers saved, their names)."""
+    saved = frame_data.get("SI.hChannels.channelSave", frame_data.get("SI.hChannels.channelsSave"))
+    if saved is None:
+        saved = frame_data.get("SI.hChannels.channelsActive")
+    if saved is None or saved == []:
+        raise MetadataError(f"{path}: the header does not say which channels were saved (SI.hChannels.channelSave)")
+    try:
+        numbers = _as_int_list(saved)
+    except (TypeError, ValueError):
+        raise MetadataError(f"{path}: SI.hChannels.channelSave = {saved!r} is not a list of channel numbers") from None
+    names = frame_data.get("SI.hChannels.channelName")
+    names = names if isinstance(names, list) else []
+    result = []
+    for number in numbers:
+        result.append(str(names[number - 1]) if 0 < number <= len(names) else f"Channel {number}")
+    return numbers, result
+
+
+def _stack_facts(frame_data: dict) -> tuple[bool, int, int, int]:
+    """(volumetric, planes, frames per slice, flyback frames per channel), decided as ScanImage does."""
+    get = frame_data.get
+    slices = int(get("SI.hStackManager.numSlices", 1) or 1)
+    enabled = get("SI.hStackManager.enable")
+    if enabled is None:  # ScanImage before 2020 has no hStackManager.enable
+        enabled = bool(get("SI.hFastZ.enable", False)) or get("SI.hStackManager.stackMode") == "slow"
+    volumetric = bool(enabled) and slices > 1
+    if not volumetric:
+        return False, 1, 1, 0
+    frames_per_slice = int(get("SI.hStackManager.framesPerSlice", 1) or 1)
+    per_volume = get("SI.hStackManager.numFramesPerVolume")
+    with_flyback = get("SI.hStackManager.numFramesPerVolumeWithFlyback")
+    if isinstance(per_volume, (int, float)) and isinstance(with_flyback, (int, float)):
+        flyback = int(with_flyback) - int(per_volume)
+    else:
+        flyback = int(get("SI.hFastZ.numDiscardFlybackFrames", 0) or 0) if get("SI.hFastZ.enable") else 0
+    return True, slices, frames_per_slice, max(flyback, 0)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def roi_layout_from(frame_data: dict, roi_groups: dict, page_rows: int, page_columns: int, path: str) -> list[dict]:
+    """Where each imaging ROI lies in a page (see :meth:`ScanImageImagingExtractor.get_roi_layout`)."""
+    group = roi_groups.get("imagingRoiGroup") or {}
+    rois = [roi for roi in _as_list(group.get("rois")) if isinstance(roi, dict) and roi.get("enable", 1)]
+    mroi = bool(frame_data.get("SI.hRoiManager.mroiEnable", False)) and len(rois) > 1
+    if not mroi:
+        roi = rois[0] if rois else {}
+        field = (_as_list(roi.get("scanfields")) or [{}])[0]
+        return [{"index": 0, "name": roi.get("name", ""), "row_start": 0, "rows": page_rows, "columns": page_columns,
+                 "center_xy": field.get("centerXY"), "size_xy": field.get("sizeXY"), "z": roi.get("zs")}]
+    entries = []
+    for index, roi in enumerate(rois):
+        field = (_as_list(roi.get("scanfields")) or [{}])[0]
+        resolution = field.get("pixelResolutionXY")
+        if not (isinstance(resolution, list) and len(resolution) == 2):
+            raise MetadataError(f"{path}: ROI {index} ({roi.get('name')!r}) has no scanfield pixelResolutionXY")
+        entries.append({"index": index, "name": roi.get("name", ""), "rows": int(resolution[1]),
+                        "columns": int(resolution[0]), "center_xy": field.get("centerXY"),
+                        "size_xy": field.get("sizeXY"), "z": roi.get("zs")})
+    total = sum(e["rows"] for e in entries)
+    gaps = len(entries) - 1
+    flyto, remainder = divmod(page_rows - total, gaps)
+    if page_rows < total or remainder or any(e["columns"] > page_columns for e in entries):
+        raise MetadataError(
+            f"{path}: the {len(entries)} ROIs of the header ({total} rows in all, "
+            f"{max(e['columns'] for e in entries)} columns at most) do not fit the pages ({page_rows} x "
+            f"{page_columns}) with an equal number of fly-to lines between them"
+        )
+    row = 0
+    for entry in entries:
+        entry["row_start"] = row
+        entry["flyto_lines"] = flyto
+        row += entry["rows"] + flyto
+    return entries
+
+
+class ScanImageImagingExtractor(ImagingExtractor):
+    """One saved channel of a ScanImage 2016+ acquisition (one file or a multi-file series).
+
+    Parameters
+    ----------
+    file_path : str or os.PathLike, optional
+        A file of the acquisition (normally its first file); the other files of a multi-file series are
+        found beside it from ScanImage's naming (grab: ``base_acq_file``; loop and slow stacks:
+        ``base_number``).
+    channel_name : str, optional
+        The saved channel to read (e.g. ``"Channel 2"``); required when several were saved.
+    file_paths : list, optional
+        The files to read, in acquisition order; overrides the automatic discovery.
+    slice_sample : int, optional
+        For volumes recorded with several frames per slice: which of them to read.
+    plane_index : int, optional
+        Read only this plane of volumetric data (the result is planar).
+    interleave_slice_samples : bool
+        For volumes with several frames per slice and no ``slice_sample``: give each frame of a slice
+        its own sample (samples = volumes x frames per slice), as roiextractors does.
+    roi_index : int, optional
+        For multi-ROI (mROI) acquisitions: read only this ROI (its own rows and columns). Without it the
+        pages are returned as stored (ROIs stacked vertically with fly-to lines between them).
+    on_missing_files : {"warn", "raise"}
+        What to do when the automatically found series has a gap in its numbering.
+
+    Raises
+    ------
+    FormatError
+        The file is not a ScanImage 2016+ TIFF.
+    CorruptFileError
+        A file is truncated or its IFD chain is damaged.
+    SelectionError
+        A channel, plane, slice sample or ROI that the data do not have was asked for.
+    FileSetError
+        A file of the series is missing.
+    """
+
+    format_id = "scanimage"
+    extractor_name = "ScanImageImagingExtractor"
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike | None = None,
+        channel_name: str | None = None,
+        file_paths: list[str | os.PathLike] | None = None,
+        slice_sample: int | None = None,
+        plane_index: int | None = None,
+        interleave_slice_samples: bool = False,
+        roi_index: int | None = None,
+        on_missing_files: str = "warn",
+    ):
+        super().__init__()
+        if on_missing_files not in ("warn", "raise"):
+            raise ValueError(f"on_missing_files must be 'warn' or 'raise', not {on_missing_files!r}")
+        if file_paths is not None:
+            if len(file_paths) == 0:
+                raise ValueError("file_paths is empty")
+            paths = [Path(p) for p in file_paths]
+            check_files_exist(paths)
+        elif file_path is not None:
+            paths = [Path(file_path)]
+            check_files_exist(paths)
+        else:
+            raise ValueError("pass file_path (a file of the acquisition) or file_paths (all its files)")
+        first = paths[0]
+        self.file_path = first
+        header = read_header_of(first)
+        self._header = header
+        fd_ = header.frame_data
+        numbers, names = _saved_channels(fd_, str(first))
+        self.channel_names = names
+        self._channel_names = tuple(names)
+        if channel_name is None:
+            if len(names) > 1:
+                raise SelectionError(
+                    f"{first} holds {len(names)} saved channels {names}: pass channel_name= with one of them"
+                )
+            channel_name = names[0]
+        if channel_name not in names:
+            raise SelectionError(
+                f"channel {channel_name!r} was not saved in {first.name}; saved channels: {names}"
+            )
+        self._channel_name = channel_name
+        self._channel_index = names.index(channel_name)
+
+        volumetric, planes, frames_per_slice, flyback = _stack_facts(fd_)
+        self._frames_per_slice = frames_per_slice
+        self.num_flyback_frames_per_channel = flyback
+        self._slice_sample = None
+        self._interleave = False
+        if volumetric and frames_per_slice > 1:
+            if slice_sample is not None:
+                if not 0 <= int(slice_sample) < frames_per_slice:
+                    raise SelectionError(
+                        f"slice_sample={slice_sample} is out of range: {first.name} has {frames_per_slice} frames "
+                        f"per slice (0 to {frames_per_slice - 1})"
+                    )
+                self._slice_sample = int(slice_sample)
+            elif interleave_slice_samples:
+                self._interleave = True
+            else:
+                raise SelectionError(
+                    f"{first.name} has {frames_per_slice} frames per slice: pass slice_sample= (0 to "
+                    f"{frames_per_slice - 1}) to read one of them, or interleave_slice_samples=True to read "
+                    "each as its own sample"
+                )
+        elif slice_sample not in (None, 0):
+            raise SelectionError(
+                f"slice_sample={slice_sample} is out of range: {first.name} has 1 frame per slice"
+                + ("" if volumetric else " (planar data)")
+            )
+
+        if file_paths is None:
+            paths = find_series_files(first, fd_, volumetric, on_missing_files)
+        self.file_paths = paths
+        self._files = [CachedFile(p) for p in paths]
+        self._index_files(str(first))
+
+        # ROI layout (needs the page shape)
+        self._roi_layout = roi_layout_from(fd_, header.roi_groups, self._page_rows, self._page_columns, str(first))
+        if roi_index is not None:
+            if not 0 <= int(roi_index) < len(self._roi_layout):
+                raise SelectionError(
+                    f"roi_index={roi_index} is out of range: {first.name} has {len(self._roi_layout)} imaging "
+                    f"ROI(s) (0 to {len(self._roi_layout) - 1})"
+                )
+            roi = self._roi_layout[int(roi_index)]
+            self._rows, self._columns, self._row_start = roi["rows"], roi["columns"], roi["row_start"]
+        else:
+            self._rows, self._columns, self._row_start = self._page_rows, self._page_columns, 0
+        self._roi_index = None if roi_index is None else int(roi_index)
+
+        # frame-to-IFD table: (samples, planes) of global IFD indices (int64)
+        channels = len(names)
+        per_cycle = (planes * frames_per_slice + flyback) * channels
+        cycles = self._total_ifds // per_cycle
+        if volumetric:
+            if self._interleave:
+                cycle = np.repeat(np.arange(cycles, dtype=np.int64), frames_per_slice)
+                within = np.tile(np.arange(frames_per_slice, dtype=np.int64), cycles)
+            else:
+                cycle = np.arange(cycles, dtype=np.int64)
+                within = np.full(cycles, self._slice_sample or 0, dtype=np.int64)
+            plane = np.arange(planes, dtype=np.int64)
+            table = (cycle[:, None] * per_cycle + ((plane[None, :] * frames_per_slice + within[:, None]) * channels)
+                     + self._channel_index)
+        else:
+            table = (np.arange(cycles, dtype=np.int64) * per_cycle + self._channel_index)[:, None]
+        self._num_planes = planes
+        self._volumetric = volumetric
+        if plane_index is not None:
+            if not 0 <= int(plane_index) < planes:
+                raise SelectionError(
+                    f"plane_index={plane_index} is out of range: {first.name} has {planes} plane(s) "
+                    f"(0 to {planes - 1})"
+                )
+            table = table[:, [int(plane_index)]]
+            self._num_planes = 1
+        self._plane_index = None if plane_index is None else int(plane_index)
+        self._table = np.ascontiguousarray(table)
+        rate_key = "SI.hRoiManager.scanVolumeRate" if volumetric else "SI.hRoiManager.scanFrameRate"
+        rate = fd_.get(rate_key)
+        if not isinstance(rate, (int, float)) or not rate > 0:
+            raise MetadataError(f"{first}: {rate_key} = {rate!r} is not a positive rate")
+        self._sampling_frequency = float(rate) * (frames_per_slice if self._interleave else 1)
+
+    # ------------------------------------------------------------------ indexing the files
+    def _index_files(self, first: str) -> None:
+        offsets, descriptions, desc_sizes, counts = [], [], [], []
+        shape = dtype = None
+        for number, cached in enumerate(self._files):
+            with cached.open() as fd:
+                if number:
+                    read_scanimage_block(fd, cached.path)  # every file must be a ScanImage file
+                pages = walk_ifds(fd, cached.path)
+            if not pages.is_uniform() or np.any(pages.compression != 1):
+                bad = self._first_irregular(pages)
+                raise FormatError(
+                    f"{cached.path}: IFD {bad} differs from IFD 0 in shape, type, compression or strip layout; "
+                    "ScanImage writes uniform uncompressed pages, so the file is not a ScanImage file or is damaged"
+                )
+            page_shape = (int(pages.height[0]), int(pages.width[0]))
+            if int(pages.samples_per_pixel[0]) != 1:
+                raise FormatError(f"{cached.path}: IFD 0 has {int(pages.samples_per_pixel[0])} samples per pixel")
+            page_dtype = pages.dtype(0)
+            if shape is None:
+                shape, dtype = page_shape, page_dtype
+            elif (page_shape, page_dtype) != (shape, dtype):
+                raise FormatError(
+                    f"{cached.path}: its pages are {page_shape} {page_dtype}, but those of {first} are {shape} {dtype}; "
+                    "the files are not of one acquisition (pass file_paths= to choose them)"
+                )
+            if int(pages.data_nbytes[0]) != shape[0] * shape[1] * dtype.itemsize:
+                raise CorruptFileError(
+                    f"{cached.path}: IFD 0 holds {int(pages.data_nbytes[0])} bytes of pixels for a {shape} {dtype} page"
+                )
+            offsets.append(pages.data_offset)
+            text = pages.text.get(TAG_IMAGE_DESCRIPTION)
+            if text is None:
+                descriptions.append(np.full(len(pages), -1, np.int64))
+                desc_sizes.append(np.zeros(len(pages), np.int64))
+            else:
+                descriptions.append(text[0])
+                desc_sizes.append(text[1])
+            counts.append(len(pages))
+        self._page_rows, self._page_columns = shape
+        self._dtype = dtype
+        self._ifds_per_file = counts
+        self._file_starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._total_ifds = int(self._file_starts[-1])
+        self._data_offsets = np.concatenate(offsets).astype(np.int64)
+        self._desc_offsets = np.concatenate(descriptions).astype(np.int64)
+        self._desc_sizes = np.concatenate(desc_sizes).astype(np.int64)
+
+    @staticmethod
+    def _first_irregular(pages) -> int:
+        for arr in (pages.width, pages.height, pages.bits_per_sample, pages.sample_format, pages.compression,
+                    pages.data_nbytes):
+            bad = np.flatnonzero(arr != arr[0])
+            if len(bad):
+                return int(bad[0])
+        bad = np.flatnonzero(~pages.contiguous | (pages.compression != 1))
+        return int(bad[0]) if len(bad) else 0
+
+    # ------------------------------------------------------------------ facts
+    def get_num_samples(self) -> int:
+        return int(self._table.shape[0])
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (self._rows, self._columns)
+
+    def get_dtype(self) -> np.dtype:
+        return self._dtype
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_num_planes(self) -> int:
+        return self._num_planes
+
+    def is_volumetric(self) -> bool:
+        return self._num_planes > 1
+
+    def get_file_paths(self) -> list[str]:
+        return [str(p) for p in self.file_paths]
+
+    def get_frames_per_slice_of_data(self) -> int:
+        """Frames per slice of this acquisition (1 for planar data)."""
+        return self._frames_per_slice
+
+    def get_roi_layout(self) -> list[dict]:
+        """Where each imaging ROI lies in a page.
+
+        Returns
+        -------
+        list of dict
+            One dict per enabled imaging ROI, in page order: ``index``, ``name``, ``row_start`` (first
+            page row), ``rows``, ``columns`` (the scanfield's pixel resolution), ``center_xy`` and
+            ``size_xy`` (scanfield centre and size in ScanImage reference coordinates), ``z`` (the ROI's
+            ``zs``), and for mROI data ``flyto_lines`` (rows between consecutive ROIs). Without mROI the
+            single entry covers the whole page.
+        """
+        return copy.deepcopy(self._roi_layout)
+
+    def get_metadata(self) -> dict:
+        """The whole ScanImage header as Python values (structure in the module docstring)."""
+        first_frame = self._first_frame_description()
+        return {
+            "version": self._header.version,
+            "frame_data": copy.deepcopy(self._header.frame_data),
+            "roi_groups": copy.deepcopy(self._header.roi_groups),
+            "first_frame": first_frame,
+            "start_time": epoch_to_iso(first_frame.get("epoch")),
+        }
+
+    def _first_frame_description(self) -> dict:
+        if self._desc_offsets[0] < 0:
+            return {}
+        with self._files[0].open() as fd:
+            raw = os.pread(fd, int(self._desc_sizes[0]), int(self._desc_offsets[0])).split(b"\x00", 1)[0]
+        return parse_key_values(raw.decode("utf-8", errors="replace"))
+
+    # ------------------------------------------------------------------ reading
+    def _pages_in_runs(self, pages: np.ndarray):
+        """Yield (file number, slice of ``pages``) for runs of pages in one file."""
+        files = np.searchsorted(self._file_starts, pages, side="right") - 1
+        if len(files) == 0:
+            return
+        breaks = np.flatnonzero(np.diff(files)) + 1
+        bounds = [0, *breaks.tolist(), len(pages)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            yield int(files[a]), slice(a, b)
+
+    def _read_pages(self, pages: np.ndarray, out: np.ndarray) -> None:
+        """Read the given global IFDs into ``out`` (C-contiguous, shape (len(pages), rows, columns))."""
+        itemsize = self._dtype.itemsize
+        skip = self._row_start * self._page_columns * itemsize
+        narrow = self._columns != self._page_columns
+        for number, run in self._pages_in_runs(pages):
+            cached = self._files[number]
+            offsets = self._data_offsets[pages[run]] + skip
+            local = pages[run] - self._file_starts[number]
+            with cached.open() as fd:
+                if not narrow:
+                    read_pages_into(fd, cached.path, offsets, out[run], local)
+                    continue
+                block = max(1, _BLOCK_BYTES // (self._rows * self._page_columns * itemsize))
+                tmp = np.empty((min(block, len(offsets)), self._rows, self._page_columns), self._dtype)
+                target = out[run]
+                for a in range(0, len(offsets), block):
+                    b = min(a + block, len(offsets))
+                    read_pages_into(fd, cached.path, offsets[a:b], tmp[: b - a], local[a:b])
+                    target[a:b] = tmp[: b - a, :, : self._columns]
+
+    def _read_table_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
+        if self._num_planes == 1:
+            self._read_pages(rows[:, 0], out.reshape(len(rows), self._rows, self._columns))
+            return
+        planes = self._num_planes
+        volume_bytes = planes * self._rows * self._columns * self._dtype.itemsize
+        block = max(1, _BLOCK_BYTES // volume_bytes)
+        tmp = np.empty((min(block, len(rows)), planes, self._rows, self._columns), self._dtype)
+        for a in range(0, len(rows), block):
+            b = min(a + block, len(rows))
+            part = tmp[: b - a]
+            self._read_pages(rows[a:b].ravel(), part.reshape(-1, self._rows, self._columns))
+            out[a:b] = part.transpose(0, 2, 3, 1)
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        self._read_table_rows(self._table[start:stop], out)
+
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        self._read_table_rows(self._table[indices], out)
+
+    # ------------------------------------------------------------------ time
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        pages = self._table[:, -1]
+        if len(pages) == 0:
+            return np.zeros(0)
+        if np.any(self._desc_offsets[pages] < 0):
+            return None
+        head = int(min(256, int(self._desc_sizes.max())))
+        times = np.empty(len(pages), dtype=np.float64)
+        for number, run in self._pages_in_runs(pages):
+            cached = self._files[number]
+            with cached.open() as fd:
+                heads = read_spans(fd, self._desc_offsets[pages[run]], head)
+                found = _TIMESTAMP.findall(b"\x00".join(h.split(b"\x00", 1)[0] for h in heads))
+                if len(found) != len(heads):
+                    found = []
+                    for i, page in enumerate(pages[run].tolist()):
+                        size = int(self._desc_sizes[page])
+                        text = os.pread(fd, size, int(self._desc_offsets[page])).split(b"\x00", 1)[0]
+                        match = _TIMESTAMP.search(text)
+                        if match is None:
+                            if i == 0 and number == 0:
+                                return None  # this file records no per-frame times
+                            raise MetadataError(
+                                f"{cached.path}: IFD {page - int(self._file_starts[number])} has no "
+                                "frameTimestamps_sec in its ImageDescription"
+                            )
+                        found.append(match.group(1))
+            try:
+                times[run] = np.array([float(v) for v in found], dtype=np.float64)
+            except ValueError:
+                raise MetadataError(f"{cached.path}: a frameTimestamps_sec value is not a number") from None
+        return times
+
+    def get_original_frame_indices(self, plane_index: int | None = None) -> np.ndarray:
+        """Global IFD index (counted over all files) of each sample's page, for DAQ alignment.
+
+        Parameters
+        ----------
+        plane_index : int, optional
+            For volumes, which plane's page to give (default: the last plane, whose page closes the volume).
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (samples,)
+            Indices count every page of the series (all channels, flyback frames included). If your
+            sync line fires once per frame rather than once per page, divide by the number of channels.
+        """
+        planes = self._table.shape[1]
+        if plane_index is None:
+            plane_index = planes - 1
+        if not 0 <= plane_index < planes:
+            raise SelectionError(f"plane_index={plane_index} is out of range for {planes} plane(s)")
+        return self._table[:, plane_index].copy()
+
+    # ------------------------------------------------------------------ static helpers
+    @staticmethod
+    def get_available_channel_names(file_path: str | os.PathLike) -> list[str]:
+        """Names of the channels saved in a ScanImage file, in page order."""
+        return _saved_channels(read_header_of(file_path).frame_data, os.fspath(file_path))[1]
+
+    @staticmethod
+    def get_available_num_planes(file_path: str | os.PathLike) -> int:
+        """Number of planes of a ScanImage acquisition (1 for planar data)."""
+        return _stack_facts(read_header_of(file_path).frame_data)[1]
+
+    @staticmethod
+    def get_frames_per_slice(file_path: str | os.PathLike) -> int:
+        """``SI.hStackManager.framesPerSlice`` of a ScanImage file (1 when absent)."""
+        return int(read_header_of(file_path).frame_data.get("SI.hStackManager.framesPerSlice", 1) or 1)
+
+    @staticmethod
+    def get_available_rois(file_path: str | os.PathLike) -> list[dict]:
+        """The imaging ROI layout of a ScanImage file (see :meth:`get_roi_layout`), from its header and first page."""
+        path = os.fspath(file_path)
+        header = read_header_of(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            pages = walk_ifds(fd, path, max_ifds=1)
+        finally:
+            os.close(fd)
+        return roi_layout_from(header.frame_data, header.roi_groups, int(pages.height[0]), int(pages.width[0]), path)
