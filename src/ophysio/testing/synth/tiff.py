@@ -1,0 +1,242 @@
+"""Synthetic legacy ScanImage, plain/ImageJ TIFF and OME-TIFF files.
+
+Pixel values come from :func:`ophysio.testing.synthetic.movie`, so a test computes what a reader must
+return without reading the file. Layouts follow what the writing software documents:
+
+- legacy ScanImage: 3.x ``state.*=`` lines joined by ``\\r``; 4.x ``scanimage.SI4.* = `` lines; 5.0
+  ``scanimage.SI5.*``; 5.1 per-frame lines then ``scanimage.SI.*`` lines; the full header in every
+  page's ImageDescription; pages channel fastest, then frames per slice, slices (+ flyback), volumes;
+- ImageJ hyperstacks: pages in ImageJ's C, Z, T order (channel fastest) with ``images/channels/slices/
+  frames/finterval`` in the ImageJ description;
+- OME-TIFF: OME-XML (2016-06 schema) in the first page, ``TiffData`` blocks mapping planes to IFDs
+  (and to other files through ``UUID FileName``), ``Plane DeltaT`` per plane, and pymmcore-plus /
+  mesofield per-frame sidecars ``<file name>_frame_metadata.json`` = ``{"p0": [frame dict, ...]}``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "write_scanimage_legacy",
+    "legacy_expected",
+    "write_tiff_movie",
+    "write_tiff_series",
+    "write_imagej_hyperstack",
+    "write_interleaved_tiff",
+]
+
+
+def _movie(*args, **kwargs):
+    from ..synthetic import movie
+
+    return movie(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- legacy
+def _matlab(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ";".join(_matlab(v) for v in value) + "]"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _legacy_header(version: str, frame_rate: float | None, channels: Sequence[int], slices: int,
+                   frames_per_slice: int, flyback: int, fast_z: bool, rows: int, columns: int,
+                   extra: dict | None) -> list[tuple[str, object]]:
+    items: list[tuple[str, object]]
+    if version.startswith("3"):
+        items = [("state.configName", "synthetic"), ("state.software.version", float(version)),
+                 ("state.acq.numberOfZSlices", slices), ("state.acq.zStepSize", 2),
+                 ("state.acq.numberOfFrames", frames_per_slice), ("state.acq.averaging", 0),
+                 ("state.acq.linesPerFrame", rows), ("state.acq.pixelsPerLine", columns)]
+        if frame_rate is not None:
+            items.append(("state.acq.frameRate", frame_rate))
+        for c in range(1, 5):
+            items.append((f"state.acq.acquiringChannel{c}", int(c in channels)))
+            items.append((f"state.acq.savingChannel{c}", int(c in channels)))
+        items += [("state.acq.numberOfChannelsSave", len(channels)),
+                  ("state.internal.triggerTimeString", "3/14/2012 09:26:53.589")]
+    elif version.startswith("4") or version == "5.0":
+        p = "scanimage.SI4." if version.startswith("4") else "scanimage.SI5."
+        items = [(p + "VERSION_MAJOR", version), (p + "channelsSave", list(channels) if len(channels) > 1
+                                                     else channels[0]),
+                 (p + "stackNumSlices", slices), (p + "acqNumFrames", frames_per_slice),
+                 (p + "acqNumAveragedFrames", 1), (p + "fastZEnable", int(fast_z)),
+                 (p + "fastZDiscardFlybackFrames", int(flyback > 0)), (p + "fastZNumDiscardFrames", flyback),
+                 (p + "scanLinesPerFrame", rows), (p + "scanPixelsPerLine", columns),
+                 (p + "triggerClockTimeFirst", "2014-05-02 17:03:11.250")]
+        if frame_rate is not None:
+            items.append((p + "scanFrameRate", frame_rate))
+    elif version == "5.1":
+        p = "scanimage.SI."
+        items = [(p + "VERSION_MAJOR", "5.1"), (p + "hChannels.channelSave", list(channels) if len(channels) > 1
+                                                else channels[0]),
+                 (p + "hStackManager.enable", int(slices > 1 and not fast_z)),
+                 (p + "hStackManager.numSlices", slices), (p + "hStackManager.framesPerSlice", frames_per_slice),
+                 (p + "hFastZ.enable", int(fast_z)), (p + "hFastZ.discardFlybackFrames", int(flyback > 0)),
+                 (p + "hFastZ.numDiscardFlybackFrames", flyback),
+                 (p + "hRoiManager.linesPerFrame", rows), (p + "hRoiManager.pixelsPerLine", columns)]
+        if frame_rate is not None:
+            items.append((p + "hRoiManager.scanFrameRate", frame_rate))
+            per_volume = (slices + flyback) if slices > 1 else 1
+            items.append((p + "hRoiManager.scanVolumeRate", frame_rate / per_volume))
+    else:
+        raise ValueError(f"unknown legacy ScanImage version {version!r}")
+    items += list((extra or {}).items())
+    return items
+
+
+def legacy_expected(num_samples: int, rows: int, columns: int, channels: int, slices: int,
+                    dtype: str = "int16") -> list[np.ndarray]:
+    """The movie of each saved channel that :func:`write_scanimage_legacy` writes (planes last if slices > 1)."""
+    return [_movie(num_samples, rows, columns, planes=slices if slices > 1 else None, dtype=dtype, channel=c)
+            for c in range(channels)]
+
+
+def write_scanimage_legacy(
+    path: str | os.PathLike,
+    version: str = "3.8",
+    num_samples: int = 8,
+    rows: int = 16,
+    columns: int = 12,
+    channels: Sequence[int] = (1,),
+    slices: int = 1,
+    frames_per_slice: int = 1,
+    flyback: int = 0,
+    frame_rate: float | None = 15.0,
+    dtype: str = "int16",
+    extra: dict | None = None,
+) -> Path:
+    """Write a ScanImage 3.x/4.x/5.0/5.1 style TIFF and return its path.
+
+    ``channels`` are the 1-based saved channel numbers. Volumetric files (``slices > 1``) are written as
+    fast-Z volumes (one frame per slice, ``flyback`` discarded frames of zeros after each volume) when
+    ``frames_per_slice == 1``, else as a slow stack with ``frames_per_slice`` frames per slice, frame
+    ``f`` of slice ``z`` holding ``movie + f`` so that a reader of the wrong frame is caught. The values
+    of channel index ``k`` are ``legacy_expected(...)[k]``.
+    """
+    import tifffile
+
+    path = Path(path)
+    fast_z = slices > 1 and frames_per_slice == 1
+    header = _legacy_header(version, frame_rate, list(channels), slices, frames_per_slice, flyback, fast_z,
+                            rows, columns, extra)
+    if version.startswith("3"):
+        header_text = "\r".join(f"{k}={_matlab(v)}" for k, v in header)
+    else:
+        header_text = "\n".join(f"{k} = {_matlab(v)}" for k, v in header)
+    movies = legacy_expected(num_samples, rows, columns, len(channels), slices, dtype)
+    rate = frame_rate or 10.0
+    frame_number = 0
+    with tifffile.TiffWriter(path) as tif:
+        for s in range(num_samples):
+            for z in range(slices + (flyback if slices > 1 else 0)):
+                for f in range(frames_per_slice if slices > 1 else 1):
+                    for c in range(len(channels)):
+                        if z >= slices:
+                            image = np.zeros((rows, columns), dtype=dtype)
+                        elif slices > 1:
+                            image = (movies[c][s, :, :, z] + np.asarray(f, dtype=dtype)).astype(dtype)
+                        else:
+                            image = movies[c][s]
+                        if version == "5.1" or version == "5.0":
+                            per_frame = (f"frameNumbers = {frame_number + 1}\nframeNumberAcquisition = "
+                                         f"{frame_number + 1}\nframeTimestamps_sec = {frame_number / rate:.6f}\n"
+                                         f"acqTriggerTimestamps_sec = \nepoch = [2016 3 1 10 20 30.5]\n")
+                            text = per_frame + header_text
+                        else:
+                            text = header_text
+                        tif.write(image, description=text, metadata=None, contiguous=False)
+                    frame_number += 1
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- plain TIFF
+def write_tiff_movie(path: str | os.PathLike, num_samples: int = 12, rows: int = 16, columns: int = 12,
+                     dtype: str = "uint16", compression: str | None = None, channel: int = 0,
+                     byteorder: str = "<", bigtiff: bool = False, rowsperstrip: int | None = None,
+                     imagej_rate: float | None = None) -> Path:
+    """Write ``movie(num_samples, rows, columns)`` one page per frame (optionally compressed).
+
+    With ``imagej_rate`` the file is an ImageJ stack whose description states ``finterval``.
+    """
+    import tifffile
+
+    path = Path(path)
+    data = _movie(num_samples, rows, columns, dtype=dtype, channel=channel)
+    kwargs: dict = {"compression": compression, "byteorder": byteorder, "bigtiff": bigtiff}
+    if rowsperstrip is not None:
+        kwargs["rowsperstrip"] = rowsperstrip
+    if imagej_rate is not None:
+        tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TYX", "finterval": 1.0 / imagej_rate},
+                         compression=compression)
+    else:
+        with tifffile.TiffWriter(path, byteorder=byteorder, bigtiff=bigtiff) as tif:
+            for frame in data:
+                tif.write(frame, compression=compression, metadata=None, contiguous=compression is None,
+                          **({"rowsperstrip": rowsperstrip} if rowsperstrip else {}))
+    return path
+
+
+def write_tiff_series(folder: str | os.PathLike, num_files: int = 3, samples_per_file: int = 5, rows: int = 10,
+                      columns: int = 8, dtype: str = "uint16", stem: str = "series") -> list[Path]:
+    """Write ``movie`` split over files ``<stem>_1.tif, _2.tif ... _10.tif`` (natural, not lexical, order)."""
+    import tifffile
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _movie(num_files * samples_per_file, rows, columns, dtype=dtype)
+    paths = []
+    for i in range(num_files):
+        path = folder / f"{stem}_{i + 1}.tif"
+        tifffile.imwrite(path, data[i * samples_per_file : (i + 1) * samples_per_file], metadata=None)
+        paths.append(path)
+    return paths
+
+
+def write_imagej_hyperstack(path: str | os.PathLike, frames: int = 5, slices: int = 3, channels: int = 2,
+                            rows: int = 12, columns: int = 10, dtype: str = "uint16",
+                            finterval: float | None = 0.25) -> Path:
+    """Write an ImageJ hyperstack (TZCYX in ImageJ's page order: channel fastest, then slice, then frame).
+
+    Channel ``c`` holds ``movie(frames, rows, columns, planes=slices, channel=c)``.
+    """
+    import tifffile
+
+    path = Path(path)
+    data = np.stack([_movie(frames, rows, columns, planes=slices, dtype=dtype, channel=c) for c in range(channels)])
+    # (C, T, Y, X, Z) -> (T, Z, C, Y, X)
+    hyper = np.ascontiguousarray(data.transpose(1, 4, 0, 2, 3))
+    metadata: dict = {"axes": "TZCYX"}
+    if finterval is not None:
+        metadata["finterval"] = finterval
+    tifffile.imwrite(path, hyper, imagej=True, metadata=metadata)
+    return path
+
+
+def write_interleaved_tiff(path: str | os.PathLike, num_samples: int = 4, channels: int = 2, planes: int = 3,
+                           rows: int = 10, columns: int = 8, dimension_order: str = "CZT",
+                           dtype: str = "uint16") -> Path:
+    """Write pages interleaving channels and planes in ``dimension_order`` (fastest first, OME style).
+
+    Channel ``c`` holds ``movie(num_samples, rows, columns, planes=planes, channel=c)``.
+    """
+    import tifffile
+
+    path = Path(path)
+    data = {c: _movie(num_samples, rows, columns, planes=planes, dtype=dtype, channel=c) for c in range(channels)}
+    sizes = {"T": num_samples, "Z": planes, "C": channels}
+    slow_to_fast = dimension_order[::-1]
+    with tifffile.TiffWriter(path) as tif:
+        for combo in np.ndindex(*(sizes[a] for a in slow_to_fast)):
+            where = dict(zip(slow_to_fast, combo))
+            tif.write(data[where["C"]][where["T"], :, :, where["Z"]], metadata=None, contiguous=True)
+    return path
