@@ -48,6 +48,8 @@ def guess_writer_format(path: str | os.PathLike, format: str | None = None) -> s
             raise UnknownFormatError(f"no writer for format {format!r}; writers: {', '.join(WRITER_FORMATS)}")
         return key
     name = Path(path).name.lower()
+    if name == "suite2p":
+        return "suite2p"
     for key, (_, _, suffixes) in WRITER_FORMATS.items():
         if any(name.endswith(s) for s in suffixes):
             return key
