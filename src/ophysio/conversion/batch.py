@@ -1,0 +1,578 @@
+"""Many sessions at once: a YAML spec, Dask distributed, DANDI layout, manifests and re-runs.
+
+``ophysio.convert_sessions(spec, output_folder)`` converts every session of a spec into its own NWB file,
+one session per task on a Dask cluster: a :class:`~distributed.LocalCluster` of processes with one thread
+each (HDF5 serialises threads within a process) when no client is given, or any existing cluster through
+its :class:`~distributed.Client` or scheduler address (a ``dask_jobqueue.SLURMCluster`` works unchanged).
+Tasks carry paths and metadata only; each worker opens its own files.
+
+The spec (YAML, read with a safe loader)::
+
+    metadata:                  # for every session (NWBFile, Subject, Ophys), as for write_nwb
+      NWBFile: {session_description: Visual stimulation, lab: Smith}
+      Subject: {species: Mus musculus, sex: F, age: P90D}
+      Ophys: {ImagingPlane: [{indicator: GCaMP6f, location: VISp, excitation_lambda: 920,
+                              optical_channel: [{name: Green, emission_lambda: 510}]}]}
+    format: scanimage          # optional; detected from content otherwise
+    options: {}                # extractor keywords for every session
+    conversion: {compression: gzip, timezone: Europe/Berlin}
+    dandi: true                # DANDI names and required subject fields (default)
+    sessions:
+      - session_id: "2024-05-01-a"
+        source: raw/m12/2024-05-01/file_00001_00001.tif     # relative to the spec file
+        metadata: {Subject: {subject_id: m12}, NWBFile: {session_start_time: "2024-05-01T10:00:00"}}
+
+Each session's metadata are merged over the global ones (lists replace lists), and its ``session_id`` is
+the NWB ``session_id``. With ``dandi: true`` files go to
+``sub-<subject_id>/sub-<subject_id>_ses-<session_id>_ophys.nwb`` and every session must give the subject
+fields DANDI requires before anything starts; otherwise to ``<session_id>.nwb``.
+
+A run is safe to repeat: beside each file a small hidden manifest (``.<file stem>.ophysio.json``) records
+the inputs (source paths with sizes and modification times, options, metadata) and the ophysio version,
+and a re-run skips sessions whose manifest matches. Partial files of killed workers
+(``.<name>.<random>.partial``, see :func:`~ophysio.conversion._atomic.atomic_output`) are swept before
+and after a run. A failing session is retried (``retries``), then reported with its error; it never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .._version import __version__
+from ..errors import MetadataError, OphysioError
+from ._atomic import PARTIAL_SUFFIX, partial_name_prefix
+
+__all__ = [
+    "BatchSpec",
+    "SessionEntry",
+    "ConversionOptions",
+    "load_batch_spec",
+    "plan_sessions",
+    "convert_sessions",
+    "BatchResult",
+    "SessionResult",
+    "manifest_path",
+]
+
+#: Environment given to every worker (and set by every task): HDF5 file locks fail on many network
+#: file systems, and a batch never has two writers on one file.
+WORKER_ENV = {"HDF5_USE_FILE_LOCKING": "FALSE"}
+
+
+# ---------------------------------------------------------------------- the spec
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConversionOptions(_Strict):
+    """Options of :func:`ophysio.write_nwb` that every session of a batch uses."""
+
+    compression: str = Field("gzip", description="'gzip' (level 4 + shuffle), 'gzip:LEVEL', 'lzf' or 'none'.")
+    timezone: str | None = Field(None, description="Zone of naive start times, e.g. 'Europe/Berlin' or '+02:00'.")
+    stub_test: bool = Field(False, description="Write only the first samples of each session (a dry run).")
+    photon_series_type: str | None = Field(None, description="'TwoPhotonSeries' (default) or 'OnePhotonSeries'.")
+
+
+class SessionEntry(_Strict):
+    """One session of a batch."""
+
+    session_id: str = Field(description="The session's identifier; names the file and is NWBFile.session_id.")
+    source: str | list[str] = Field(description="Source file, folder, or list of files of one series.")
+    format: str | None = Field(None, description="Format id (see `ophysio formats`); overrides the spec's.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Extractor keywords, over the spec's.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Metadata merged over the spec's.")
+
+    @field_validator("session_id")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not str(value).strip():
+            raise ValueError("must not be empty")
+        if "/" in value:
+            raise ValueError("must not contain '/'")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value):
+        if isinstance(value, list) and not value:
+            raise ValueError("must name at least one file")
+        return value
+
+
+class BatchSpec(_Strict):
+    """A batch: global metadata and options, and the sessions."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Metadata for every session.")
+    format: str | None = Field(None, description="Format id of every session (detected when omitted).")
+    options: dict[str, Any] = Field(default_factory=dict, description="Extractor keywords for every session.")
+    conversion: ConversionOptions = Field(default_factory=ConversionOptions, description="write_nwb options.")
+    dandi: bool = Field(True, description="DANDI file names and required subject fields.")
+    sessions: list[SessionEntry] = Field(min_length=1, description="The sessions to convert.")
+    base_folder: str | None = Field(None, description="Folder relative source paths start from "
+                                    "(default: the spec file's folder).")
+
+    @model_validator(mode="after")
+    def _unique(self):
+        seen: set[str] = set()
+        for entry in self.sessions:
+            if entry.session_id in seen:
+                raise ValueError(f"session_id {entry.session_id!r} appears twice")
+            seen.add(entry.session_id)
+        return self
+
+
+def _explain(exc: ValidationError, data: Any, source: str) -> str:
+    sessions = data.get("sessions") if isinstance(data, Mapping) else None
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "sessions" and isinstance(loc[1], int):
+            entry = sessions[loc[1]] if isinstance(sessions, list) and loc[1] < len(sessions) else None
+            name = entry.get("session_id") if isinstance(entry, Mapping) else None
+            where = f"session {name!r} (sessions[{loc[1]}])" if name else f"sessions[{loc[1]}]"
+            loc = loc[2:]
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+        if err["type"] == "extra_forbidden":
+            what = "unknown key (check its spelling and where it is nested)"
+        elif err["type"] == "missing":
+            what = "required"
+        else:
+            what = f"{err['msg']} (got {err.get('input')!r})"
+        lines.append(f"{where + ': ' if where else ''}{path or '(top level)'}: {what}")
+    return f"invalid batch spec {source}:\n  - " + "\n  - ".join(lines)
+
+
+def load_batch_spec(spec: str | os.PathLike | Mapping | BatchSpec) -> BatchSpec:
+    """Read and check a batch spec (a YAML/JSON file, a dict, or a :class:`BatchSpec`).
+
+    Raises
+    ------
+    MetadataError
+        The spec is malformed; every problem is listed with its session and field.
+    """
+    if isinstance(spec, BatchSpec):
+        return spec
+    source = "(given as a mapping)"
+    if isinstance(spec, (str, os.PathLike)):
+        path = Path(spec)
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                from ruamel.yaml import YAML
+
+                data = YAML(typ="safe", pure=True).load(text)
+        except Exception as exc:
+            raise MetadataError(f"{path} could not be parsed: {exc}") from None
+        if isinstance(data, dict):
+            data.setdefault("base_folder", str(path.resolve().parent))
+        source = str(path)
+    else:
+        data = dict(spec)
+    if not isinstance(data, Mapping):
+        raise MetadataError(f"batch spec {source} must hold a mapping with a 'sessions' list")
+    try:
+        return BatchSpec.model_validate(data)
+    except ValidationError as exc:
+        raise MetadataError(_explain(exc, data, source)) from None
+
+
+# ---------------------------------------------------------------------- planning
+@dataclass
+class _Task:
+    """What one worker needs: paths and plain metadata, nothing open."""
+
+    session_id: str
+    sources: list[str]
+    format: str | None
+    options: dict[str, Any]
+    metadata: dict[str, Any]
+    conversion: dict[str, Any]
+    target: str
+    compression_threads: int | None = 1
+
+    def inputs(self) -> dict[str, Any]:
+        """What the manifest records and a re-run compares."""
+        files = []
+        for path in self.sources:
+            try:
+                st = os.stat(path)
+                files.append({"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+            except OSError:
+                files.append({"path": path, "size": None, "mtime_ns": None})
+        return {"sources": files, "format": self.format, "options": self.options, "metadata": self.metadata,
+                "conversion": self.conversion}
+
+
+def manifest_path(nwbfile_path: str | os.PathLike) -> Path:
+    """The manifest beside an output file: ``.<stem>.ophysio.json`` (hidden, so dandi does not upload it)."""
+    path = Path(nwbfile_path)
+    return path.with_name(f".{path.stem}.ophysio.json")
+
+
+def _json_ready(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Task]:
+    """Merge metadata, check every session (DANDI fields too) and choose each output path.
+
+    Raises
+    ------
+    MetadataError
+        One message listing every session with invalid or missing metadata, and what is missing.
+    """
+    from .dandi import dandi_field_problems, dandi_relative_path
+    from .metadata import Metadata, merge_metadata
+
+    output = Path(output_folder)
+    base = Path(spec.base_folder) if spec.base_folder else Path.cwd()
+    tasks: list[_Task] = []
+    problems: list[str] = []
+    targets: dict[str, str] = {}
+    for entry in spec.sessions:
+        merged = merge_metadata(spec.metadata, entry.metadata)
+        merged.setdefault("NWBFile", {}).setdefault("session_id", entry.session_id)
+        try:
+            metadata = Metadata.from_dict(merged, source=f"metadata of session {entry.session_id!r}").to_dict()
+        except MetadataError as exc:
+            problems.append(str(exc))
+            continue
+        if spec.dandi:
+            missing = dandi_field_problems(metadata)
+            if missing:
+                problems.append(f"session {entry.session_id!r} lacks what DANDI requires:\n    "
+                                + "\n    ".join(str(p) for p in missing))
+                continue
+            relative = dandi_relative_path(metadata["Subject"]["subject_id"], metadata["NWBFile"]["session_id"])
+            target = output / relative
+        else:
+            target = output / f"{entry.session_id}.nwb"
+        key = str(target)
+        if key in targets:
+            problems.append(f"sessions {targets[key]!r} and {entry.session_id!r} would both write {target}")
+            continue
+        targets[key] = entry.session_id
+        raw = entry.source if isinstance(entry.source, list) else [entry.source]
+        sources = [str((base / p).resolve()) if not Path(p).is_absolute() else str(p) for p in raw]
+        tasks.append(_Task(
+            session_id=entry.session_id, sources=sources, format=entry.format or spec.format,
+            options=_json_ready({**spec.options, **entry.options}), metadata=_json_ready(metadata),
+            conversion=spec.conversion.model_dump(), target=str(target),
+        ))
+    if problems:
+        raise MetadataError(f"{len(problems)} of {len(spec.sessions)} sessions cannot start; nothing was "
+                            "converted:\n  - " + "\n  - ".join(problems))
+    return tasks
+
+
+# ---------------------------------------------------------------------- one session (runs on a worker)
+def _sweep_partials(target: Path) -> list[Path]:
+    prefix = partial_name_prefix(target)
+    removed = []
+    if target.parent.is_dir():
+        for leftover in target.parent.iterdir():
+            if leftover.name.startswith(prefix) and leftover.name.endswith(PARTIAL_SUFFIX):
+                if leftover.is_dir():
+                    import shutil
+
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                removed.append(leftover)
+    return removed
+
+
+def _read_manifest(target: Path) -> dict | None:
+    try:
+        return json.loads(manifest_path(target).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_manifest(target: Path, content: dict) -> None:
+    path = manifest_path(target)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(content, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def _is_current(task: _Task) -> bool:
+    target = Path(task.target)
+    manifest = _read_manifest(target)
+    return (target.is_file() and manifest is not None and manifest.get("ophysio_version") == __version__
+            and manifest.get("inputs") == _json_ready(task.inputs()))
+
+
+def _open_source(task: _Task):
+    from ..extractors._registry import detect_format, get_format
+    from .interfaces import interface_for_format
+
+    paths = task.sources
+    spec = get_format(task.format) if task.format else detect_format(paths[0])
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} does not exist")
+    if len(paths) == 1:
+        keywords = {spec.path_argument: paths[0]}
+    elif spec.paths_argument:
+        keywords = {spec.paths_argument: paths}
+    else:
+        raise OphysioError(f"the {spec.id} format reads one path per session, got {len(paths)}")
+    return interface_for_format(spec.id)(**keywords, **task.options)
+
+
+def _convert_task(task: _Task) -> dict[str, Any]:
+    """Convert one session (the function the workers run). Raises on failure so that Dask retries it."""
+    os.environ.update(WORKER_ENV)
+    from .nwb import write_nwb
+
+    target = Path(task.target)
+    started = time.perf_counter()
+    if _is_current(task):
+        return {"status": "skipped", "seconds": 0.0, "size": target.stat().st_size}
+    if target.exists() and _read_manifest(target) is None:
+        raise OphysioError(f"{target} exists and was not written by an ophysio batch (no manifest "
+                           f"{manifest_path(target).name}); move it away or delete it to convert this session")
+    _sweep_partials(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    inputs = _json_ready(task.inputs())
+    _write_manifest(target, {"ophysio_version": __version__, "inputs": inputs, "status": "writing"})
+    interface = _open_source(task)
+    try:
+        conversion = dict(task.conversion)
+        write_nwb(interface, target, metadata=task.metadata, overwrite=True, dandi=False,
+                  max_workers=task.compression_threads, **conversion)
+    finally:
+        close = getattr(interface, "close", None)
+        if callable(close):
+            close()
+    seconds = time.perf_counter() - started
+    size = target.stat().st_size
+    _write_manifest(target, {"ophysio_version": __version__, "inputs": inputs, "status": "done",
+                             "seconds": round(seconds, 3), "size": size,
+                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return {"status": "done", "seconds": seconds, "size": size}
+
+
+# ---------------------------------------------------------------------- results
+@dataclass
+class SessionResult:
+    """How one session went."""
+
+    session_id: str
+    status: str  #: ``done``, ``skipped`` (already converted) or ``failed``
+    path: Path
+    sources: list[str]
+    seconds: float = 0.0  #: conversion time on the worker
+    size: int = 0  #: bytes of the NWB file
+    error: str | None = None  #: the reason of a failure
+    traceback: str | None = None
+
+
+@dataclass
+class BatchResult:
+    """All sessions of a run, and the table printed at its end."""
+
+    results: list[SessionResult]
+    output_folder: Path
+    wall_seconds: float = 0.0
+    swept: list[Path] = field(default_factory=list)  #: partial files of killed writers that were removed
+
+    def _with(self, status: str) -> list[SessionResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def done(self) -> list[SessionResult]:
+        return self._with("done")
+
+    @property
+    def skipped(self) -> list[SessionResult]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[SessionResult]:
+        return self._with("failed")
+
+    @property
+    def ok(self) -> bool:
+        """True when no session failed."""
+        return not self.failed
+
+    def table(self) -> str:
+        """One line per session (status, time, size, file or reason) and a totals line."""
+        width = max([len("session")] + [len(r.session_id) for r in self.results])
+        lines = [f"{'session':<{width}}  {'status':<7}  {'time':>8}  {'size':>10}  file / reason"]
+        for r in self.results:
+            if r.status == "failed":
+                detail = f"{', '.join(r.sources)}: {r.error}"
+            else:
+                detail = str(r.path.relative_to(self.output_folder)) if r.path.is_relative_to(self.output_folder) \
+                    else str(r.path)
+            seconds = f"{r.seconds:.1f} s" if r.status == "done" else ""
+            size = f"{r.size / 1e6:.1f} MB" if r.status != "failed" else ""
+            lines.append(f"{r.session_id:<{width}}  {r.status:<7}  {seconds:>8}  {size:>10}  {detail}")
+        total = sum(r.size for r in self.results if r.status != "failed")
+        lines.append(f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed in "
+                     f"{self.wall_seconds:.1f} s; {total / 1e6:.1f} MB in {self.output_folder}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _describe_failure(exc: BaseException) -> str:
+    name = exc.__class__.__name__
+    if name == "KilledWorker":
+        return ("the worker died while converting it several times (killed, or out of memory: raise "
+                "memory_limit / --memory-limit); run again to retry")
+    text = str(exc).strip() or repr(exc)
+    return f"{name}: {text}"
+
+
+# ---------------------------------------------------------------------- the driver
+def _start_cluster(workers: int, memory_limit: str | int | None):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                           dashboard_address=None, env=dict(WORKER_ENV), silence_logs=40)
+    return Client(cluster), cluster
+
+
+def convert_sessions(
+    sessions: str | os.PathLike | Mapping | BatchSpec | Sequence[Mapping],
+    output_folder: str | os.PathLike,
+    client: Any = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    memory_limit: str | int | None = "4GiB",
+    retries: int = 1,
+    compression_threads: int | None = 1,
+    progress: bool = True,
+) -> BatchResult:
+    """Convert many sessions to NWB on Dask, one session per task; re-runs skip what is done.
+
+    Parameters
+    ----------
+    sessions : path, mapping, BatchSpec, or list of session mappings
+        The batch spec (see the module documentation); a list is taken as the ``sessions`` of a spec with
+        no global metadata.
+    output_folder : path
+        Where the files go (``sub-*/sub-*_ses-*_ophys.nwb`` with DANDI naming).
+    client : distributed.Client, optional
+        An existing client (of any cluster). When omitted, ``scheduler`` or a new local cluster is used.
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    workers : int, optional
+        Processes of the local cluster (default: the cores available, at most one per session).
+    memory_limit : str or int, optional
+        Memory limit of each local worker (Dask's ``memory_limit``, e.g. ``"4GiB"``).
+    retries : int
+        Extra attempts of a failing session.
+    compression_threads : int, optional
+        Compression threads per session (one per worker process by default: the processes are the
+        parallelism). None lets :func:`ophysio.write_nwb` use every core.
+    progress : bool
+        Show a tqdm bar over sessions and print the summary table at the end.
+
+    Returns
+    -------
+    BatchResult
+        One :class:`SessionResult` per session; ``result.ok`` is False if any failed.
+
+    Raises
+    ------
+    MetadataError
+        The spec is invalid, or sessions lack required (DANDI) metadata: nothing is converted then.
+    """
+    started = time.perf_counter()
+    if isinstance(sessions, Sequence) and not isinstance(sessions, (str, bytes)):
+        sessions = {"sessions": [dict(s) for s in sessions]}
+    spec = load_batch_spec(sessions)
+    output = Path(output_folder).resolve()
+    tasks = plan_sessions(spec, output)
+    for task in tasks:
+        task.compression_threads = compression_threads
+    output.mkdir(parents=True, exist_ok=True)
+    swept = [p for task in tasks for p in _sweep_partials(Path(task.target))]
+
+    results: dict[str, SessionResult] = {}
+    pending: list[_Task] = []
+    for task in tasks:
+        if _is_current(task):
+            results[task.session_id] = SessionResult(task.session_id, "skipped", Path(task.target), task.sources,
+                                                     size=Path(task.target).stat().st_size)
+        else:
+            pending.append(task)
+
+    if pending:
+        own_client = own_cluster = None
+        if client is None:
+            if scheduler:
+                from distributed import Client
+
+                client = own_client = Client(scheduler)
+            else:
+                count = workers or min(len(pending), os.cpu_count() or 1)
+                client, own_cluster = _start_cluster(count, memory_limit)
+                own_client = client
+        try:
+            _run(client, pending, results, retries, progress, len(tasks), len(tasks) - len(pending))
+        finally:
+            if own_client is not None:
+                own_client.close()
+            if own_cluster is not None:
+                own_cluster.close()
+        swept += [p for task in pending for p in _sweep_partials(Path(task.target))]
+
+    order = {task.session_id: i for i, task in enumerate(tasks)}
+    result = BatchResult(sorted(results.values(), key=lambda r: order[r.session_id]), output,
+                         time.perf_counter() - started, swept)
+    if progress:
+        print(result.table(), file=sys.stdout, flush=True)
+    return result
+
+
+def _run(client, pending: list[_Task], results: dict[str, SessionResult], retries: int, progress: bool,
+         total: int, already: int) -> None:
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    futures = {}
+    for task in pending:
+        future = client.submit(_convert_task, task, key=f"ophysio-session-{task.session_id}-{os.getpid()}-"
+                               f"{time.monotonic_ns()}", retries=retries, pure=False)
+        futures[future] = task
+    with tqdm(total=total, initial=already, desc="sessions", unit="session", disable=not progress) as bar:
+        for future in as_completed(futures):
+            task = futures[future]
+            target = Path(task.target)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # one session's failure never stops the others
+                import traceback as tb
+
+                results[task.session_id] = SessionResult(
+                    task.session_id, "failed", target, task.sources, error=_describe_failure(exc),
+                    traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)),
+                )
+                bar.set_postfix_str(f"{task.session_id} failed", refresh=False)
+            else:
+                results[task.session_id] = SessionResult(task.session_id, outcome["status"], target, task.sources,
+                                                         seconds=outcome["seconds"], size=outcome["size"])
+            finally:
+                future.release()
+            bar.update(1)
