@@ -185,7 +185,7 @@ def fill_dataset(
     import h5py
 
     allowed = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE}
-    direct = all(code in allowed for code in names) and (not names or h5py.h5z.FILTER_DEFLATE in names)
+    direct = all(code in allowed for code in names) and h5py.h5z.FILTER_DEFLATE in names
     shuffle = h5py.h5z.FILTER_SHUFFLE in names
     level = 4 if compression_opts is None else int(compression_opts)
     if h5py.h5z.FILTER_DEFLATE in names:

@@ -99,13 +99,13 @@ class NWBConverter:
 
     def add_to_nwbfile(self, nwbfile, metadata: Metadata, *, stub_test: bool = False, stub_samples: int = 100,
                        compression: Any = "gzip", deferred: list | None = None,
-                       source_rows: list | None = None) -> list:
+                       source_rows: list | None = None, chunk_bytes: int | None = None) -> list:
         """Add every interface's photon series to ``nwbfile``."""
         series, offset = [], 0
         for interface, count in zip(self.interfaces.values(), self._series_counts()):
             series += interface.add_to_nwbfile(nwbfile, metadata, stub_test=stub_test, stub_samples=stub_samples,
                                                compression=compression, series_offset=offset, deferred=deferred,
-                                               source_rows=source_rows)
+                                               source_rows=source_rows, chunk_bytes=chunk_bytes)
             offset += count
         return series
 
@@ -126,6 +126,7 @@ class NWBConverter:
         dandi: bool = True,
         backend: str = "hdf5",
         photon_series_type: str | None = None,
+        chunk_bytes: int | None = None,
     ) -> Path:
         """Write the NWB file (keywords as :func:`ophysio.write_nwb`)."""
         from .nwb import run_nwb_conversion
@@ -138,7 +139,8 @@ class NWBConverter:
 
         def add_all(nwbfile, deferred, rows):
             self.add_to_nwbfile(nwbfile, meta, stub_test=stub_test, stub_samples=stub_samples,
-                                compression=compression, deferred=deferred, source_rows=rows)
+                                compression=compression, deferred=deferred, source_rows=rows,
+                                chunk_bytes=chunk_bytes)
 
         return run_nwb_conversion(nwbfile_path, add_all, meta, overwrite=overwrite, append=append,
                                   compression=compression, max_workers=max_workers, progress=progress,

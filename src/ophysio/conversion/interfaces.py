@@ -195,6 +195,7 @@ class ImagingInterface:
         series_offset: int = 0,
         deferred: list | None = None,
         source_rows: list | None = None,
+        chunk_bytes: int | None = None,
     ) -> list:
         """Add the photon series (and their planes and devices) to ``nwbfile``; return the series.
 
@@ -202,6 +203,7 @@ class ImagingInterface:
         it (as :func:`ophysio.write_nwb` does) they are created empty and filled fast afterwards.
         ``series_offset`` is the index of this interface's first entry in ``metadata.Ophys.PhotonSeries``.
         """
+        from .chunks import DEFAULT_CHUNK_BYTES
         from .nwb import add_photon_series
 
         if metadata is None:
@@ -209,7 +211,8 @@ class ImagingInterface:
         meta = metadata if isinstance(metadata, Metadata) else Metadata.from_dict(metadata)
         return [
             add_photon_series(nwbfile, ex, meta, series_offset + i, stub_test=stub_test, stub_samples=stub_samples,
-                              compression=compression, deferred=deferred, source_rows=source_rows)
+                              compression=compression, deferred=deferred, source_rows=source_rows,
+                              chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES)
             for i, (ex, _) in enumerate(self.streams())
         ]
 

@@ -410,6 +410,7 @@ def write_nwb(
     dandi: bool = True,
     backend: str = "hdf5",
     photon_series_type: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> Path:
     """Write an imaging source to an NWB file, fast, in one call.
 
@@ -448,6 +449,8 @@ def write_nwb(
         Storage backend.
     photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
         NWB type of the series (default: TwoPhotonSeries, or what the metadata say).
+    chunk_bytes : int
+        Target size of a chunk (whole samples; default about 10 MB).
 
     Returns
     -------
@@ -470,5 +473,5 @@ def write_nwb(
         nwbfile_path, metadata=metadata, overwrite=overwrite, append=append, stub_test=stub_test,
         stub_samples=stub_samples, compression=compression, max_workers=max_workers, progress=progress,
         progress_callback=progress_callback, timezone=timezone, dandi=dandi, backend=backend,
-        photon_series_type=photon_series_type,
+        photon_series_type=photon_series_type, chunk_bytes=chunk_bytes,
     )
