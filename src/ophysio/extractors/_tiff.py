@@ -298,7 +298,7 @@ def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: in
     osize = header.offset_size
     entry_dtype = np.dtype([("tag", header.byteorder + "u2"), ("type", header.byteorder + "u2"),
                             ("count", header.byteorder + ("u8" if header.bigtiff else "u4")),
-                            ("value", "V%d" % osize)])
+                            ("value", f"V{osize}")])
     columns: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     ifd_offset = np.asarray(offsets, dtype=np.int64)
     if len(sizes) == 1:
@@ -332,7 +332,7 @@ def _decode_irregular(raws, ifd_offset, header, entry_dtype):
             slot = per_tag.get(tag)
             if slot is None:
                 slot = per_tag[tag] = [np.zeros(n, np.int64), np.zeros(n, np.int64),
-                                       np.zeros(n, "V%d" % osize), np.full(n, -1, np.int64)]
+                                       np.zeros(n, f"V{osize}"), np.full(n, -1, np.int64)]
             slot[0][i] = entries["type"][j]
             slot[1][i] = entries["count"][j]
             slot[2][i] = entries["value"][j]

@@ -368,7 +368,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
                 shape, dtype = page_shape, page_dtype
             elif (page_shape, page_dtype) != (shape, dtype):
                 raise FormatError(
-                    f"{cached.path}: its pages are {page_shape} {page_dtype}, but those of {first} are {shape} {dtype}; "
+                    f"{cached.path}: its pages are {page_shape} {page_dtype}, but those of {first} are "
+                    f"{shape} {dtype}; "
                     "the files are not of one acquisition (pass file_paths= to choose them)"
                 )
             if int(pages.data_nbytes[0]) != shape[0] * shape[1] * dtype.itemsize:
