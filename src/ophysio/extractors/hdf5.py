@@ -1,0 +1,291 @@
+"""Movies stored as an HDF5 dataset: :class:`Hdf5ImagingExtractor`.
+
+Reads go through h5py lazily, straight into the caller's buffer when the stored axis order is already
+(time, rows, columns[, planes]). The file is opened with a chunk cache large enough that chunked
+datasets read in consecutive blocks decompress each chunk once.
+
+Which dataset: the one named by ``dataset``, else the first that fits among conventional names
+(``mov`` as CaImAn writes it, ``data``, ``imaging``), then per-channel datasets or groups (``ch1``,
+``Channel 1``... under any group, as PySight writes ``Full Stack/Channel 1``), then the largest 3-D or
+higher numeric dataset; several equally good candidates are an error that lists them.
+
+Axis order: ``dims`` (``"TYX"``, ``"YXT"``, ``"TZYXC"``...), else the dataset's ``DIMENSION_LABELS``
+(h5py dimension scales), else ``"TYX"`` for 3-D data; 4-D and 5-D data need one of the first two.
+Rate: ``sampling_frequency``, else an attribute ``fr``, ``fs``, ``rate``, ``sampling_frequency``
+(and a few spellings more) on the dataset, its groups or the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FileSetError, FormatError, MetadataError, SelectionError
+from ._base import ImagingExtractor
+from ._discovery import (
+    ArrayLayout,
+    Candidate,
+    choose_stream,
+    dims_from_labels,
+    parse_dims,
+    python_value,
+    rate_from_attrs,
+)
+from ._handles import CachedFile
+
+__all__ = ["Hdf5ImagingExtractor"]
+
+#: Per-file chunk cache: big enough for a row of typical movie chunks, so sequential reads decompress once.
+CHUNK_CACHE_BYTES = 32 * 1024**2
+
+
+#: Largest chunk cache ophysio asks for (a time-row of chunks bigger than this is decompressed per read).
+MAX_CHUNK_CACHE_BYTES = 1024**3
+
+
+def _open_h5(path: str, rdcc_nbytes: int = CHUNK_CACHE_BYTES):
+    import h5py
+
+    return h5py.File(path, "r", rdcc_nbytes=rdcc_nbytes, rdcc_nslots=10007)
+
+
+def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time_axis: int, itemsize: int) -> int:
+    """Bytes of the chunks that cover one chunk's extent along time (0 for contiguous storage)."""
+    if not chunks:
+        return 0
+    total = itemsize * chunks[time_axis]
+    for axis, (size, chunk) in enumerate(zip(shape, chunks)):
+        if axis != time_axis:
+            total *= math.ceil(size / chunk) * chunk
+    return total
+
+
+def _candidates(h5file, keep=None) -> list[Candidate]:
+    import h5py
+
+    found: list[Candidate] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.ndim >= 3 and obj.dtype.kind in "iufb":
+            if keep is None or keep(name, obj):
+                found.append(Candidate(name, tuple(obj.shape), obj.dtype))
+
+    h5file.visititems(visit)
+    return found
+
+
+def _attrs(obj) -> dict[str, Any]:
+    result = {}
+    for key in obj.attrs:
+        try:
+            result[key] = python_value(obj.attrs[key])
+        except (OSError, TypeError, ValueError) as exc:  # unreadable attribute types
+            result[key] = f"<unreadable attribute: {exc}>"
+    return result
+
+
+class Hdf5ImagingExtractor(ImagingExtractor):
+    """A movie in an HDF5 dataset, read lazily through h5py.
+
+    Parameters
+    ----------
+    file_path : str or os.PathLike
+        The HDF5 file.
+    dataset : str, optional
+        Path of the dataset (``"mov"``, ``"Full Stack/Channel 1"``); by default it is discovered. For
+        per-channel datasets, the dataset of the chosen channel is read.
+    dims : str, optional
+        Stored axis order, letters T (time), Y (rows), X (columns), Z (planes), C (channels).
+    sampling_frequency : float, optional
+        Samples per second; required when no rate attribute is found.
+    channel_name : str, optional
+        A channel of a per-channel group (``"Channel 2"``, ``"ch2"``) or ``"channel_<i>"`` of a C axis.
+    channel_index : int, optional
+        The channel by position (instead of ``channel_name``).
+    plane_index : int, optional
+        Read one plane of a Z axis as planar data.
+    mov_field : str, optional
+        roiextractors' name for ``dataset``.
+    """
+
+    format_id = "hdf5"
+    extractor_name = "Hdf5Imaging"
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike,
+        dataset: str | None = None,
+        dims: str | None = None,
+        sampling_frequency: float | None = None,
+        channel_name: str | None = None,
+        channel_index: int | None = None,
+        plane_index: int | None = None,
+        mov_field: str | None = None,
+    ):
+        super().__init__()
+        self._file_path = os.fspath(file_path)
+        if not Path(self._file_path).is_file():
+            raise FileSetError(f"{self._file_path} does not exist or is not a file")
+        self._file = CachedFile(self._file_path, _open_h5)
+        self._cache_bytes = 0
+        dataset = dataset if dataset is not None else mov_field
+        try:
+            with self._file.open() as h5:
+                self._setup(h5, dataset, dims, sampling_frequency, channel_name, channel_index, plane_index)
+        except OSError as exc:
+            self._file.close()
+            raise FormatError(f"{self._file_path} could not be read as HDF5: {exc}") from exc
+        except Exception:
+            self._file.close()
+            raise
+        if self._cache_bytes:
+            self._file.close()
+            self._file = CachedFile(self._file_path, functools.partial(_open_h5, rdcc_nbytes=self._cache_bytes))
+
+    # ------------------------------------------------------------------ set-up
+    def _find(self, h5, dataset: str | None, what: str = "dataset", keep=None, display=lambda p: p):
+        import h5py
+
+        if dataset is not None:
+            obj = h5.get(dataset)
+            if not isinstance(obj, h5py.Dataset):
+                listing = ", ".join(display(c.path) for c in _candidates(h5, keep)) or "none"
+                raise SelectionError(
+                    f"{self._file_path} has no {what} {display(dataset)!r}; {what}s that could be a movie: {listing}"
+                )
+            return {"": Candidate(obj.name.lstrip("/"), tuple(obj.shape), obj.dtype)}
+        stream = choose_stream(_candidates(h5, keep), self._file_path, what)
+        return stream.channels
+
+    def _setup(self, h5, dataset, dims, sampling_frequency, channel_name, channel_index, plane_index) -> None:
+        channels = self._find(h5, dataset)
+        self._resolve(h5, channels, dims, sampling_frequency, channel_name, channel_index, plane_index)
+
+    def _default_dims(self, dset, ndim: int) -> str | None:
+        labels = [dim.label for dim in dset.dims]
+        if all(labels):
+            return dims_from_labels(labels)
+        return "TYX" if ndim == 3 else None
+
+    def _resolve(self, h5, channels: dict[str, Candidate], dims, sampling_frequency, channel_name, channel_index,
+                 plane_index, display=lambda p: p) -> None:
+        per_channel = "" not in channels
+        first = next(iter(channels.values()))
+        where = f"{display(first.path)} {'x'.join(map(str, first.shape))} in {self._file_path}"
+        dset = h5[first.path]
+        if dims is None:
+            dims = self._default_dims(dset, len(first.shape))
+            if dims is None:
+                raise MetadataError(
+                    f"the axis order of {where} is unknown: pass dims= (e.g. 'TYXC', 'TZYX', 'YXT')"
+                )
+        dims = parse_dims(dims, len(first.shape), where)
+        if channel_name is not None and channel_index is not None:
+            raise SelectionError("give channel_name or channel_index, not both")
+        if per_channel:
+            if "C" in dims:
+                raise MetadataError(f"{where} is one of per-channel datasets; its dims cannot have a C axis")
+            names = list(channels)
+            index = self._channel_position(names, channel_name, channel_index)
+            self._dataset_path = channels[names[index]].path
+            layout_channel = 0
+        else:
+            count = int(first.shape[dims.index("C")]) if "C" in dims else 1
+            names = [f"channel_{i}" for i in range(count)]
+            layout_channel = self._channel_position(names, channel_name, channel_index)
+            index = layout_channel
+            self._dataset_path = first.path
+        dset = h5[self._dataset_path]
+        self._channel_names = tuple(names)
+        self._channel_name = names[index]
+        self._layout = ArrayLayout(dims, tuple(dset.shape), layout_channel,
+                                   None if plane_index is None else int(plane_index))
+        self._dtype = dset.dtype
+        self._chunks = dset.chunks
+        row = chunk_row_bytes(tuple(dset.shape), dset.chunks, dims.index("T"), dset.dtype.itemsize)
+        if row > CHUNK_CACHE_BYTES:
+            # hold a whole time-row of chunks, so that consecutive reads decompress each chunk once
+            self._cache_bytes = min(int(row * 1.05) + 1024**2, MAX_CHUNK_CACHE_BYTES)
+        self._metadata = {
+            "dataset": display(self._dataset_path),
+            "dims": dims,
+            "shape": tuple(dset.shape),
+            "chunks": dset.chunks,
+            "compression": dset.compression,
+            "attrs": _attrs(dset),
+            "file_attrs": _attrs(h5),
+        }
+        if sampling_frequency is None:
+            found = self._find_rate(h5, dset)
+            if found is None:
+                raise MetadataError(
+                    f"no sampling rate in {self._file_path} (looked for attributes fr, fs, rate, sampling_frequency "
+                    f"on {display(self._dataset_path)} and its groups): pass sampling_frequency="
+                )
+            sampling_frequency, source = found
+            self._metadata["sampling_frequency_source"] = source
+        rate = float(sampling_frequency)
+        if not np.isfinite(rate) or rate <= 0:
+            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
+        self._sampling_frequency = rate
+
+    def _channel_position(self, names: list[str], channel_name, channel_index) -> int:
+        if channel_name is not None:
+            if channel_name not in names:
+                raise SelectionError(f"channel {channel_name!r} is not one of {names} in {self._file_path}")
+            return names.index(channel_name)
+        index = 0 if channel_index is None else int(channel_index)
+        if not 0 <= index < len(names):
+            raise SelectionError(f"channel_index {index} is out of range for the channels {names}")
+        return index
+
+    def _find_rate(self, h5, dset) -> tuple[float, str] | None:
+        sources = []
+        obj = dset
+        while True:
+            sources.append((f"{obj.name} attribute ", lambda key, o=obj: o.attrs.get(key)))
+            if obj.name == "/":
+                break
+            obj = obj.parent
+        return rate_from_attrs(sources)
+
+    # ------------------------------------------------------------------ facts
+    def get_num_samples(self) -> int:
+        return self._layout.num_samples
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (self._layout.size("Y"), self._layout.size("X"))
+
+    def get_num_planes(self) -> int:
+        return self._layout.num_planes
+
+    def is_volumetric(self) -> bool:
+        return self._layout.volumetric
+
+    def get_dtype(self) -> np.dtype:
+        return self._dtype
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_file_paths(self) -> list[str]:
+        return [self._file_path]
+
+    def get_metadata(self) -> dict:
+        """The dataset's path, axis order, storage and attributes (and the file's), as Python values."""
+        return dict(self._metadata)
+
+    @property
+    def dataset_path(self) -> str:
+        """Path of the dataset read."""
+        return self._dataset_path
+
+    # ------------------------------------------------------------------ reading
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        with self._file.open() as h5:
+            self._layout.read(h5[self._dataset_path], start, stop, out)

@@ -1,0 +1,193 @@
+"""HDF5 movies: the real PySight file, CaImAn-style files and layouts that exercise dims and discovery."""
+
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from ophysio.errors import FormatError, MetadataError, SelectionError
+from ophysio.extractors import open_imaging
+from ophysio.extractors.hdf5 import Hdf5ImagingExtractor
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
+from ophysio.testing.synthetic import movie, write_caiman_hdf5
+
+FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-hdf5-"))
+FLY = "hdf5/fly.hdf5"
+
+
+def _write(name: str, datasets: dict, attrs: dict | None = None, labels: dict | None = None, **create) -> Path:
+    path = FOLDER / name
+    if not path.exists():
+        with h5py.File(path, "w") as f:
+            f.attrs.update(attrs or {})
+            for key, value in datasets.items():
+                dset = f.create_dataset(key, data=value, **create)
+                for axis, label in enumerate((labels or {}).get(key, ())):
+                    dset.dims[axis].label = label
+    return path
+
+
+# stored arrays of the synthetic cases
+YXT = movie(9, 6, 5, dtype="uint16").transpose(1, 2, 0)                       # (Y, X, T)
+TZYXC = np.stack([movie(6, 4, 5, planes=3, dtype="int16", channel=c) for c in range(2)], -1).transpose(0, 3, 1, 2, 4)
+XYT_LABELLED = movie(7, 5, 4, dtype="float32").transpose(2, 1, 0)             # (X, Y, T)
+CH = {c: movie(8, 6, 7, dtype="uint8", channel=c) for c in range(2)}
+
+
+def _cases():
+    return {
+        "fly": (lambda: sample_file(FLY), {"sampling_frequency": 12.5}),
+        "caiman-gzip": (lambda: write_caiman_hdf5(FOLDER / "caiman.h5", 25, 12, 10, chunks=(4, 12, 10),
+                                                  compression="gzip") if not (FOLDER / "caiman.h5").exists()
+                        else FOLDER / "caiman.h5", {}),
+        "yxt": (lambda: _write("yxt.h5", {"stack": YXT}, attrs={"fs": 4.0}), {"dims": "YXT"}),
+        "tzyxc-ch1": (lambda: _write("tzyxc.h5", {"data": TZYXC}), {"dims": "TZYXC", "channel_index": 1,
+                                                                     "sampling_frequency": 3.0}),
+        "tzyxc-plane2": (lambda: _write("tzyxc.h5", {"data": TZYXC}), {"dims": "TZYXC", "plane_index": 2,
+                                                                        "sampling_frequency": 3.0}),
+        "labels-xyt": (lambda: _write("labels.h5", {"a/b/movie": XYT_LABELLED}, attrs={"sampling_frequency": 2.0},
+                                      labels={"a/b/movie": ("x", "y", "time")}), {}),
+        "per-channel-ch2": (lambda: _write("channels.h5", {"acq/ch1": CH[0], "acq/ch2": CH[1], "acq/ref": CH[0][:3]},
+                                           attrs={"rate": b"15.0"}, chunks=(1, 6, 7)), {"channel_name": "ch2"}),
+        "big-endian": (lambda: _write("be.h5", {"imaging": movie(5, 3, 4, dtype="uint16").astype(">u2")},
+                                      attrs={"fr": 9.0}), {}),
+    }
+
+
+def _expected(case: str) -> np.ndarray:
+    """The movie as (T, Y, X[, Z]) read with h5py in each file's documented axis order."""
+    path = _cases()[case][0]()
+    with h5py.File(path, "r") as f:
+        if case == "fly":
+            # PySight stores (frames, lines, columns): axis 0 is time (see test_fly_time_axis)
+            return f["Full Stack/Channel 1"][()]
+        if case == "caiman-gzip":
+            return f["mov"][()]
+        if case == "yxt":
+            return np.ascontiguousarray(f["stack"][()].transpose(2, 0, 1))
+        if case == "tzyxc-ch1":
+            return np.ascontiguousarray(f["data"][()][..., 1].transpose(0, 2, 3, 1))
+        if case == "tzyxc-plane2":
+            return np.ascontiguousarray(f["data"][()][:, 2, :, :, 0])
+        if case == "labels-xyt":
+            return np.ascontiguousarray(f["a/b/movie"][()].transpose(2, 1, 0))
+        if case == "per-channel-ch2":
+            return f["acq/ch2"][()]
+        return f["imaging"][()]
+
+
+class TestHdf5(ExtractorTests):
+    cases = list(_cases())
+
+    def make_extractor(self, case):
+        maker, kwargs = _cases()[case]
+        return Hdf5ImagingExtractor(maker(), **kwargs)
+
+    def expected_series(self, case):
+        return _expected(case)
+
+    def expected_sampling_frequency(self, case):
+        return {"fly": 12.5, "caiman-gzip": 30.0, "yxt": 4.0, "labels-xyt": 2.0, "per-channel-ch2": 15.0,
+                "big-endian": 9.0}.get(case, 3.0)
+
+
+def test_fly_time_axis():
+    """fly.hdf5: 'Summed Stack/Channel 1' (64, 512) is the sum of the full stack over axis 0, and the
+    chunks hold one (64, 512) image each: axis 0 is time (161 frames of 64 x 512)."""
+    with h5py.File(sample_file(FLY), "r") as f:
+        full, summed = f["Full Stack/Channel 1"], f["Summed Stack/Channel 1"][()]
+        assert full.chunks == (1, 64, 512)
+        np.testing.assert_array_equal(full[()].sum(axis=0, dtype=np.uint16), summed)
+    ex = Hdf5ImagingExtractor(sample_file(FLY), sampling_frequency=1.0)
+    assert ex.dataset_path == "Full Stack/Channel 1" and ex.get_num_samples() == 161
+    assert ex.get_image_shape() == (64, 512) and ex.get_channel_names() == ["Channel 1"]
+    assert ex.get_metadata()["attrs"]["mirror_phase"] == "10.0"
+
+
+def test_fly_needs_a_rate():
+    with pytest.raises(MetadataError, match="sampling_frequency="):
+        Hdf5ImagingExtractor(sample_file(FLY))
+
+
+def test_values_are_the_synthetic_pattern_and_dtype_kept():
+    ex = Hdf5ImagingExtractor(_cases()["tzyxc-ch1"][0](), dims="TZYXC", channel_index=1, sampling_frequency=1.0)
+    np.testing.assert_array_equal(ex.get_series(), movie(6, 4, 5, planes=3, dtype="int16", channel=1))
+    be = Hdf5ImagingExtractor(_cases()["big-endian"][0]())
+    assert be.get_dtype() == np.dtype(">u2")
+    np.testing.assert_array_equal(be.get_series(), movie(5, 3, 4, dtype="uint16"))
+
+
+def test_caiman_metadata_is_kept_and_never_unpickled():
+    ex = Hdf5ImagingExtractor(_cases()["caiman-gzip"][0]())
+    meta = ex.get_metadata()
+    assert meta["dataset"] == "mov" and meta["attrs"]["fr"] == 30.0
+    assert isinstance(meta["attrs"]["meta_data"], bytes)
+    assert ex.get_channel_names() == ["channel_0"]
+
+
+def test_per_channel_groups_under_any_group(tmp_path):
+    ex = Hdf5ImagingExtractor(_cases()["per-channel-ch2"][0]())
+    assert ex.get_channel_names() == ["ch1", "ch2"] and ex.channel_name == "ch1"  # first by default
+    np.testing.assert_array_equal(ex.get_series(), CH[0])
+    path = tmp_path / "groups.h5"
+    with h5py.File(path, "w") as f:
+        for c in (1, 2):
+            f.create_dataset(f"session/Channel {c}/frames", data=movie(4, 3, 5, dtype="uint8", channel=c))
+        f.create_dataset("session/other", data=np.zeros((40, 30, 5), dtype="uint8"))  # larger, not conventional
+    ex = Hdf5ImagingExtractor(path, sampling_frequency=1.0, channel_name="Channel 2")
+    assert ex.dataset_path == "session/Channel 2/frames"
+    np.testing.assert_array_equal(ex.get_series(), movie(4, 3, 5, dtype="uint8", channel=2))
+
+
+def test_largest_dataset_then_ambiguity_lists_candidates(tmp_path):
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as f:
+        f["small"] = np.zeros((3, 4, 5), dtype="u2")
+        f["big"] = np.ones((6, 4, 5), dtype="u2")
+        f["image"] = np.zeros((4, 5), dtype="u2")
+    assert Hdf5ImagingExtractor(path, sampling_frequency=1.0).dataset_path == "big"
+    with h5py.File(path, "a") as f:
+        f["big2"] = np.ones((6, 4, 5), dtype="u2")
+    with pytest.raises(FormatError, match=r"(?s)none is clearly it.*big 6x4x5.*big2 6x4x5.*dataset="):
+        Hdf5ImagingExtractor(path, sampling_frequency=1.0)
+    assert Hdf5ImagingExtractor(path, dataset="big2", sampling_frequency=1.0).dataset_path == "big2"
+    with pytest.raises(SelectionError, match="no dataset 'nope'.*big, big2, small"):
+        Hdf5ImagingExtractor(path, dataset="nope", sampling_frequency=1.0)
+
+
+def test_dims_errors(tmp_path):
+    path = _cases()["tzyxc-ch1"][0]()
+    with pytest.raises(MetadataError, match="axis order .* unknown: pass dims="):
+        Hdf5ImagingExtractor(path, sampling_frequency=1.0)
+    with pytest.raises(MetadataError, match="one distinct letter per stored axis"):
+        Hdf5ImagingExtractor(path, dims="TYX", sampling_frequency=1.0)
+    with pytest.raises(SelectionError, match="channel_index 2 is out of range"):
+        Hdf5ImagingExtractor(path, dims="TZYXC", channel_index=2, sampling_frequency=1.0)
+
+
+def test_not_hdf5_is_a_clear_error(tmp_path):
+    path = tmp_path / "fake.h5"
+    path.write_bytes(b"not an hdf5 file at all" * 10)
+    with pytest.raises(FormatError, match="could not be read as HDF5"):
+        Hdf5ImagingExtractor(path, sampling_frequency=1.0)
+
+
+def test_open_imaging_picks_hdf5_by_content(tmp_path):
+    ex = open_imaging(sample_file(FLY), sampling_frequency=5.0)
+    assert isinstance(ex, Hdf5ImagingExtractor)
+    renamed = tmp_path / "movie.dat"
+    renamed.write_bytes(Path(_cases()["caiman-gzip"][0]()).read_bytes())
+    ex = open_imaging(renamed)
+    assert isinstance(ex, Hdf5ImagingExtractor) and ex.get_sampling_frequency() == 30.0
+
+
+def test_chunk_cache_holds_a_time_row_of_chunks(tmp_path):
+    path = tmp_path / "wide.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("mov", shape=(64, 512, 1024), dtype="u2", chunks=(64, 128, 128), fillvalue=3)
+    ex = Hdf5ImagingExtractor(path, sampling_frequency=1.0)
+    assert ex._file.opener.keywords["rdcc_nbytes"] >= 64 * 512 * 1024 * 2
+    assert int(ex.get_series(10, 12).sum()) == 2 * 512 * 1024 * 3
