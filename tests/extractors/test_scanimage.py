@@ -1,0 +1,258 @@
+"""ScanImage 2016+ through the conformance suite: every real sample file and every acquisition mode.
+
+Expected series are computed independently of the extractor: every page read with tifffile, then
+reshaped in ScanImage's documented order (channel fastest, then frame of a slice, then plane, then
+flyback frames, then volume); expected timestamps are the pages' ``frameTimestamps_sec``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from ophysio.extractors import ScanImageImagingExtractor
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
+from ophysio.testing.synthetic import write_scanimage
+
+_TMP = Path(tempfile.mkdtemp(prefix="ophysio_si_"))
+atexit.register(shutil.rmtree, _TMP, True)
+
+
+def read_pages(paths) -> tuple[np.ndarray, np.ndarray]:
+    """Every page of the files (tifffile, one page at a time) and each page's frameTimestamps_sec."""
+    images, times = [], []
+    for path in paths:
+        with tifffile.TiffFile(path) as tif:
+            for page in tif.pages:
+                images.append(page.asarray())
+                times.append(float(re.search(r"frameTimestamps_sec = (\S+)", page.description).group(1)))
+    return np.stack(images), np.asarray(times)
+
+
+def expected_in_scanimage_order(paths, channels, channel, planes=1, frames_per_slice=1, flyback=0,
+                                slice_sample=None, interleave=False, plane_index=None, rows=None):
+    """(series, timestamps) of one channel, by reshaping all pages in ScanImage's order."""
+    pages, times = read_pages(paths)
+    per_cycle = (planes * frames_per_slice + flyback) * channels
+    cycles = len(pages) // per_cycle
+    shape = pages.shape[1:]
+    pages = pages[: cycles * per_cycle].reshape(cycles, planes * frames_per_slice + flyback, channels, *shape)
+    times = times[: cycles * per_cycle].reshape(cycles, planes * frames_per_slice + flyback, channels)
+    pages = pages[:, : planes * frames_per_slice, channel].reshape(cycles, planes, frames_per_slice, *shape)
+    times = times[:, : planes * frames_per_slice, channel].reshape(cycles, planes, frames_per_slice)
+    if interleave:
+        pages = pages.transpose(0, 2, 1, 3, 4).reshape(cycles * frames_per_slice, planes, *shape)
+        times = times.transpose(0, 2, 1).reshape(cycles * frames_per_slice, planes)
+    else:
+        pages = pages[:, :, slice_sample or 0]
+        times = times[:, :, slice_sample or 0]
+    if plane_index is not None:
+        pages, times = pages[:, plane_index : plane_index + 1], times[:, plane_index : plane_index + 1]
+    if rows is not None:
+        pages = pages[:, :, rows[0] : rows[1], : rows[2]]
+    series = pages.transpose(0, 2, 3, 1)
+    if series.shape[-1] == 1:
+        series = series[..., 0]
+    return series, times[:, -1]
+
+
+# ---------------------------------------------------------------------- real files
+def _real(name):
+    return str(sample_file(f"scanimage/{name}"))
+
+
+MULTI = "vol_one_ch_multi_files/vol_one_ch_multi_files_00001_00001.tif"
+REAL = {
+    "v57-channel-1": (dict(file_path="ScanImageBigTIFFv57.tif", channel_name="Channel 1"),
+                      dict(channels=2, channel=0), 198.247),
+    "v57-channel-2": (dict(file_path="ScanImageBigTIFFv57.tif", channel_name="Channel 2"),
+                      dict(channels=2, channel=1), 198.247),
+    "multi-file-volumes": (dict(file_path=MULTI), dict(channels=1, channel=0, planes=9, flyback=7), 32.7454),
+    "multi-file-plane-4": (dict(file_path=MULTI, plane_index=4),
+                           dict(channels=1, channel=0, planes=9, flyback=7, plane_index=4), 32.7454),
+    "no-flyback": (dict(file_path="vol_no_flyback_00001_00001.tif"), dict(channels=1, channel=0, planes=9), 8.86703),
+}
+
+
+class TestRealScanImageFiles(ExtractorTests):
+    cases = list(REAL)
+
+    def make_extractor(self, case):
+        kwargs = dict(REAL[case][0])
+        kwargs["file_path"] = _real(kwargs["file_path"])
+        return ScanImageImagingExtractor(**kwargs)
+
+    @cache  # noqa: B019 - a handful of cases, kept for the module's life
+    def _expected(self, case):
+        kwargs, layout, _ = REAL[case]
+        first = Path(_real(kwargs["file_path"]))
+        if first.parent.name == "vol_one_ch_multi_files":
+            paths = sorted(first.parent.glob("vol_one_ch_multi_files_00001_*.tif"))
+            assert len(paths) == 10
+        else:
+            paths = [first]
+        return expected_in_scanimage_order(paths, **layout)
+
+    def expected_series(self, case):
+        return self._expected(case)[0]
+
+    def expected_timestamps(self, case):
+        return self._expected(case)[1]
+
+    def expected_sampling_frequency(self, case):
+        return REAL[case][2]
+
+
+def test_real_multi_file_facts():
+    extractor = ScanImageImagingExtractor(file_path=_real(MULTI))
+    assert len(extractor.file_paths) == 10
+    assert extractor.get_num_samples() == 100 and extractor.get_num_planes() == 9
+    assert extractor.num_flyback_frames_per_channel == 7
+    assert extractor.channel_names == ["Channel 1"]
+    np.testing.assert_array_equal(extractor.get_original_frame_indices(), np.arange(100) * 16 + 8)
+    np.testing.assert_array_equal(extractor.get_original_frame_indices(plane_index=0), np.arange(100) * 16)
+    assert ScanImageImagingExtractor.get_available_num_planes(_real(MULTI)) == 9
+    assert ScanImageImagingExtractor.get_frames_per_slice(_real(MULTI)) == 1
+    np.testing.assert_array_equal(extractor.get_times(), extractor.get_timestamps())
+    meta = extractor.get_metadata()
+    assert meta["version"] == 4
+    assert meta["frame_data"]["SI.hStackManager.zs"] == [92, 94, 96, 98, 100, 102, 104, 106, 108]
+    assert meta["frame_data"]["SI.VERSION_MAJOR"] == 2021
+    assert meta["frame_data"]["SI.hRoiManager.scanFrameRate"] == 523.926
+    assert meta["roi_groups"]["imagingRoiGroup"]["rois"]["scanfields"]["sizeXY"] == [1.125, 1.125]
+    assert meta["first_frame"]["frameNumbers"] == 1
+    assert meta["start_time"] == "2025-04-24T16:43:57.206000"
+    extractor.close()
+
+
+def test_real_v57_helpers_and_metadata_match_tifffile():
+    path = _real("ScanImageBigTIFFv57.tif")
+    assert ScanImageImagingExtractor.get_available_channel_names(path) == ["Channel 1", "Channel 2"]
+    assert ScanImageImagingExtractor.get_available_num_planes(path) == 1
+    assert ScanImageImagingExtractor.get_frames_per_slice(path) == 2
+    with ScanImageImagingExtractor(file_path=path, channel_name="Channel 2") as extractor:
+        np.testing.assert_array_equal(extractor.get_original_frame_indices(), [1, 3])
+        meta = extractor.get_metadata()
+        assert meta["frame_data"]["SI.hChannels.channelSave"] == [1, 2]
+        with tifffile.TiffFile(path) as tif:
+            theirs = tif.scanimage_metadata
+        assert set(meta["frame_data"]) == set(theirs["FrameData"])
+        assert meta["roi_groups"] == theirs["RoiGroups"]
+        assert meta["frame_data"]["SI.hRoiManager.scanFrameRate"] == theirs["FrameData"]["SI.hRoiManager.scanFrameRate"]
+        layout = extractor.get_roi_layout()
+        assert layout[0]["rows"] == 64 and layout[0]["size_xy"] == [18, 18]
+
+
+# ---------------------------------------------------------------------- synthetic series
+SYNTH = {
+    # name: (writer keywords, extractor keywords, layout for the expected series)
+    "planar-one-channel": (dict(num_samples=9, rows=12, columns=10), {}, dict(channels=1, channel=0)),
+    "planar-channels-1-4-grab-split-incomplete": (
+        dict(num_samples=11, rows=8, columns=6, channels=(1, 4), frames_per_file=4, extra_pages=1),
+        dict(channel_name="Channel 4"), dict(channels=2, channel=1)),
+    "volumes-flyback-two-channels-split": (
+        dict(num_samples=5, rows=6, columns=5, channels=(1, 2), num_slices=3, num_flyback=2, frames_per_file=7,
+             extra_pages=4),
+        dict(channel_name="Channel 2"), dict(channels=2, channel=1, planes=3, flyback=2)),
+    "volumes-frames-per-slice-sample-1": (
+        dict(num_samples=4, rows=5, columns=4, channels=(1, 2), num_slices=3, frames_per_slice=2, num_flyback=1),
+        dict(channel_name="Channel 1", slice_sample=1),
+        dict(channels=2, channel=0, planes=3, frames_per_slice=2, flyback=1, slice_sample=1)),
+    "volumes-frames-per-slice-interleaved": (
+        dict(num_samples=4, rows=5, columns=4, num_slices=3, frames_per_slice=2, stack_mode="slow"),
+        dict(interleave_slice_samples=True),
+        dict(channels=1, channel=0, planes=3, frames_per_slice=2, interleave=True)),
+    "volumes-plane-index-1": (
+        dict(num_samples=6, rows=5, columns=4, num_slices=4, num_flyback=1),
+        dict(plane_index=1), dict(channels=1, channel=0, planes=4, flyback=1, plane_index=1)),
+    "loop-files": (dict(num_samples=7, rows=4, columns=4, acq_state="loop", frames_per_file=3), {},
+                   dict(channels=1, channel=0)),
+    "slow-stack-files": (
+        dict(num_samples=4, rows=4, columns=3, num_slices=2, stack_mode="slow", frames_per_file=4),
+        {}, dict(channels=1, channel=0, planes=2)),
+    "uint16-version-3": (dict(num_samples=5, rows=7, columns=3, dtype="uint16", version=3), {},
+                         dict(channels=1, channel=0)),
+    "mroi-whole-pages": (
+        dict(num_samples=5, rois=[dict(rows=6, columns=8), dict(rows=4, columns=8)], flyto_lines=3), {},
+        dict(channels=1, channel=0)),
+    "mroi-roi-1": (
+        dict(num_samples=5, rois=[dict(rows=6, columns=8), dict(rows=4, columns=8)], flyto_lines=3),
+        dict(roi_index=1), dict(channels=1, channel=0, rows=(9, 13, 8))),
+    "mroi-narrow-roi-0-volumes": (
+        dict(num_samples=3, num_slices=2, rois=[dict(rows=3, columns=5), dict(rows=4, columns=7)], flyto_lines=2),
+        dict(roi_index=0), dict(channels=1, channel=0, planes=2, rows=(0, 3, 5))),
+}
+
+
+@cache
+def synthetic_paths(case: str) -> tuple[Path, ...]:
+    return tuple(write_scanimage(_TMP / case, **SYNTH[case][0]))
+
+
+class TestSyntheticScanImage(ExtractorTests):
+    cases = list(SYNTH)
+
+    def make_extractor(self, case):
+        return ScanImageImagingExtractor(file_path=synthetic_paths(case)[0], **SYNTH[case][1])
+
+    @cache  # noqa: B019
+    def _expected(self, case):
+        return expected_in_scanimage_order(synthetic_paths(case), **SYNTH[case][2])
+
+    def expected_series(self, case):
+        return self._expected(case)[0]
+
+    def expected_timestamps(self, case):
+        return self._expected(case)[1]
+
+    def expected_sampling_frequency(self, case):
+        writer, extractor, _ = SYNTH[case]
+        rate = writer.get("frame_rate", 30.0)
+        if writer.get("num_slices", 1) > 1:
+            per_volume = writer["num_slices"] * writer.get("frames_per_slice", 1) + writer.get("num_flyback", 0)
+            rate /= per_volume
+            if extractor.get("interleave_slice_samples"):
+                rate *= writer["frames_per_slice"]
+        return rate
+
+
+def test_synthetic_series_are_found_from_their_first_file():
+    for case in ("planar-channels-1-4-grab-split-incomplete", "loop-files", "slow-stack-files"):
+        paths = synthetic_paths(case)
+        assert len(paths) > 1
+        extractor = ScanImageImagingExtractor(file_path=paths[0], **SYNTH[case][1])
+        assert [Path(p) for p in extractor.get_file_paths()] == list(paths)
+        extractor.close()
+
+
+def test_mroi_layout():
+    paths = synthetic_paths("mroi-whole-pages")
+    extractor = ScanImageImagingExtractor(file_path=paths[0])
+    layout = extractor.get_roi_layout()
+    assert [(r["row_start"], r["rows"], r["columns"]) for r in layout] == [(0, 6, 8), (9, 4, 8)]
+    assert layout[1]["flyto_lines"] == 3
+    assert extractor.get_image_shape() == (13, 8)
+    assert ScanImageImagingExtractor.get_available_rois(paths[0]) == layout
+    with pytest.raises(ValueError, match="roi_index=2 is out of range"):
+        ScanImageImagingExtractor(file_path=paths[0], roi_index=2)
+
+
+def test_open_imaging_detects_scanimage():
+    from ophysio.extractors import open_imaging
+
+    paths = synthetic_paths("loop-files")
+    with open_imaging(paths[0]) as extractor:
+        assert isinstance(extractor, ScanImageImagingExtractor) and len(extractor.file_paths) == len(paths)
+    with open_imaging(list(paths[:2])) as extractor:
+        assert len(extractor.file_paths) == 2 and extractor.get_num_samples() == 6
+    with open_imaging(_real("ScanImageBigTIFFv57.tif"), channel_name="Channel 1") as extractor:
+        assert isinstance(extractor, ScanImageImagingExtractor)
