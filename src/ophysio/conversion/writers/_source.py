@@ -81,9 +81,9 @@ class Source:
         return float(self.channels[0].get_sampling_frequency())
 
     def timestamps(self) -> np.ndarray | None:
-        """Times of the selected samples when the source recorded or was given them, else None."""
+        """Times of the selected samples; None when they are ``index / rate`` from the first sample."""
         first = self.channels[0]
-        if not first._has_recorded_times():
+        if not first._has_recorded_times() and self.start == 0:
             return None
         return np.asarray(first.get_timestamps(self.start, self.stop), dtype=np.float64)
 

@@ -4,7 +4,8 @@ The dataset has our axis order, time first: ``(T, Y, X)``, ``(T, Y, X, Z)`` for 
 ``C`` axis when there are several channels. The order is stored as ``DIMENSION_LABELS`` (HDF5
 dimension-scale labels, set through ``h5py``'s ``dims[i].label``), so readers need not guess it. The
 rate is stored as ``fr`` (CaImAn's name) and ``sampling_frequency`` attributes; per-sample times go to
-a ``timestamps`` dataset beside the movie and channel names to a ``channel_names`` attribute.
+a ``timestamps`` dataset beside the movie (named by the movie's ``timestamps`` attribute) and channel
+names to a ``channel_names`` attribute.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Hdf5Writer(ImagingWriter):
             times = parent.create_dataset("timestamps", data=self.timestamps())
             times.attrs["unit"] = "s"
             times.dims[0].label = "T"
+            dset.attrs["timestamps"] = times.name  # where the per-sample times are
         self._file.close()
         self._file = self._dset = None
 

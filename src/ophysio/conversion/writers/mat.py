@@ -124,15 +124,14 @@ class MatWriter(ImagingWriter):
         per_channel = [a.transpose(0, 3, 2, 1) if self.volumetric else a.transpose(0, 2, 1) for a in channels]
         return per_channel[0] if self.num_channels == 1 else np.stack(per_channel, axis=1)
 
+    def _prepare_source(self, source) -> None:
+        if self.version == "5":  # refuse before reading anything
+            _check_v5_size(source.sample_nbytes * source.num_samples)
+
     def _configure(self) -> None:
         item = self._stored_item_shape()
         if self.version == "5":
-            nbytes = math.prod(item) * self.expected_samples * self.dtype.itemsize
-            if nbytes > MAT_V5_LIMIT:
-                raise WriterError(
-                    f"the movie is {nbytes / 2**30:.2f} GiB; a MAT v5 variable must stay under 2 GiB: "
-                    "write version='7.3' (streamed, no size limit) instead"
-                )
+            _check_v5_size(math.prod(item) * self.expected_samples * self.dtype.itemsize)
             # MATLAB order (Y, X, [Z,] [C,] T) in Fortran layout == stored order in C layout.
             self._v5_data = np.empty((self.expected_samples, *item), dtype=self.dtype)
             return
@@ -214,6 +213,14 @@ class MatWriter(ImagingWriter):
             except Exception:  # the file is removed anyway
                 pass
             self._file = self._dset = None
+
+
+def _check_v5_size(nbytes: int) -> None:
+    if nbytes > MAT_V5_LIMIT:
+        raise WriterError(
+            f"the movie is {nbytes / 2**30:.2f} GiB; a MAT v5 variable must stay under 2 GiB: "
+            "write version='7.3' (streamed, no size limit) instead"
+        )
 
 
 def _matlab_class(dataset: Any, name: str) -> None:
