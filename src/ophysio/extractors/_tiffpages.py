@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import CorruptFileError, FormatError
 from ._handles import CachedFile
 
-__all__ = ["TiffIndex", "index_tiff", "TiffPageSource", "open_tifffile", "read_page_descriptions"]
+__all__ = ["TiffIndex", "index_tiff", "TiffPageSource", "open_tifffile", "read_page_descriptions", "read_volumes"]
 
 # TIFF field types -> (struct code, size)
 _TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 6: ("b", 1), 7: ("B", 1), 8: ("h", 2),
@@ -370,6 +370,13 @@ class TiffPageSource:
         with self._tiffs[f].open() as tif:
             try:
                 data = tif.pages[ifd].asarray(maxworkers=1)
+            except KeyError as exc:
+                if "imagecodecs" in str(exc):
+                    raise FormatError(
+                        f"{index.path}, IFD {ifd}: compression {index.compression} needs the imagecodecs package "
+                        f"(pip install imagecodecs)"
+                    ) from exc
+                raise CorruptFileError(f"{index.path}, IFD {ifd}: the page could not be decoded: {exc}") from exc
             except Exception as exc:  # tifffile/imagecodecs raise many types for damaged data
                 raise CorruptFileError(
                     f"{index.path}, IFD {ifd}: the page could not be decoded "
@@ -382,3 +389,20 @@ class TiffPageSource:
     def close(self) -> None:
         for handle in (*self._files, *self._tiffs):
             handle.close()
+
+
+def read_volumes(source: TiffPageSource, pages: np.ndarray, out: np.ndarray, block_bytes: int = 32 << 20) -> None:
+    """Read volumes whose planes are the pages ``pages[i, z]`` into ``out`` of shape (k, rows, columns, planes).
+
+    Pages are read in blocks of about ``block_bytes`` into one reused buffer and moved to the plane-last
+    layout of ``out``.
+    """
+    k, planes = pages.shape
+    rows, columns = source.shape
+    block = max(1, block_bytes // (source.page_nbytes * planes))
+    buffer = np.empty((min(block, k) * planes, rows, columns), dtype=source.dtype)
+    for a in range(0, k, block):
+        chunk = pages[a : a + block]
+        part = buffer[: chunk.size]
+        source.read(chunk.ravel(), part)
+        out[a : a + len(chunk)] = part.reshape(len(chunk), planes, rows, columns).transpose(0, 2, 3, 1)

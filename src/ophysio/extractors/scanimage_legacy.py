@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor
 from ._matlab_text import parse_header_lines
-from ._tiffpages import TiffPageSource, index_tiff, read_page_descriptions
+from ._tiffpages import TiffPageSource, index_tiff, read_page_descriptions, read_volumes
 
 __all__ = ["ScanImageLegacyImagingExtractor", "parse_scanimage_legacy_header"]
 
@@ -313,20 +313,12 @@ class ScanImageLegacyImagingExtractor(ImagingExtractor):
 
     def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
         indices = np.asarray(indices, dtype=np.int64)
-        planes = self._num_slices
-        if planes == 1:
+        if self._num_slices == 1:
             self._source.read(self._pages(indices, 0), out)
             return
-        rows, columns = self.get_image_shape()
-        block = max(1, (32 << 20) // (self._source.page_nbytes * planes))
-        buffer = np.empty((min(block, len(indices)) * planes, rows, columns), dtype=self.get_dtype())
-        for a in range(0, len(indices), block):
-            chunk = indices[a : a + block]
-            pages = (self._pages(chunk, 0)[:, None] + np.arange(planes) * self._frames_per_slice
-                     * self._num_channels).ravel()
-            part = buffer[: len(pages)]
-            self._source.read(pages, part)
-            out[a : a + len(chunk)] = part.reshape(len(chunk), planes, rows, columns).transpose(0, 2, 3, 1)
+        step = self._frames_per_slice * self._num_channels
+        pages = self._pages(indices, 0)[:, None] + np.arange(self._num_slices) * step
+        read_volumes(self._source, pages, out)
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         self._read_samples(np.arange(start, stop, dtype=np.int64), out)

@@ -1,0 +1,234 @@
+"""Plain TIFF, ImageJ hyperstacks, interleaved pages and multi-file series."""
+
+import functools
+import glob
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from ophysio import open_imaging
+from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors.tiff import TiffImagingExtractor, resolve_tiff_paths
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
+from ophysio.testing.synth.tiff import (
+    write_imagej_hyperstack,
+    write_interleaved_tiff,
+    write_scanimage_legacy,
+    write_tiff_movie,
+    write_tiff_series,
+)
+from ophysio.testing.synthetic import movie
+
+
+@functools.cache
+def folder() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="ophysio-tiff-"))
+    import atexit
+
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+@functools.cache
+def written(name: str):
+    f = folder()
+    if name == "planar":
+        return write_tiff_movie(f / "planar.tif", 12, 16, 12)
+    if name == "zlib":
+        return write_tiff_movie(f / "zlib.tif", 9, 20, 14, dtype="int16", compression="zlib")
+    if name == "zlib-bigendian":
+        return write_tiff_movie(f / "zbe.tif", 7, 10, 9, dtype="float32", compression="zlib", byteorder=">")
+    if name == "bigendian":
+        return write_tiff_movie(f / "be.tif", 8, 11, 7, byteorder=">")
+    if name == "bigtiff-strips":
+        return write_tiff_movie(f / "big.tif", 6, 15, 8, bigtiff=True, rowsperstrip=4)
+    if name == "imagej-stack":
+        return write_tiff_movie(f / "ij.tif", 10, 8, 6, imagej_rate=20.0)
+    if name == "imagej-hyperstack":
+        return write_imagej_hyperstack(f / "hyper.tif", frames=4, slices=3, channels=2)
+    if name.startswith("interleaved-"):
+        order = name.split("-")[1]
+        return write_interleaved_tiff(f / f"{name}.tif", 4, channels=2, planes=3, dimension_order=order)
+    if name == "series":
+        return write_tiff_series(f / "series", num_files=11, samples_per_file=2)
+    raise KeyError(name)
+
+
+def _pages_of(path):
+    with tifffile.TiffFile(path) as tif:
+        return np.stack([page.asarray() for page in tif.pages])
+
+
+# case -> (make extractor, expected series, expected rate)
+def _cases():
+    planar = dict(sampling_frequency=30.0)
+    return {
+        "planar": (lambda: TiffImagingExtractor(written("planar"), **planar), lambda: movie(12, 16, 12, dtype="uint16"),
+                   30.0),
+        "zlib": (lambda: TiffImagingExtractor(written("zlib"), 5.0), lambda: movie(9, 20, 14, dtype="int16"), 5.0),
+        "zlib-bigendian": (lambda: TiffImagingExtractor(written("zlib-bigendian"), 5.0),
+                          lambda: movie(7, 10, 9, dtype="float32"), 5.0),
+        "bigendian": (lambda: TiffImagingExtractor(written("bigendian"), 5.0), lambda: movie(8, 11, 7, dtype="uint16"),
+                      5.0),
+        "bigtiff-strips": (lambda: TiffImagingExtractor(written("bigtiff-strips"), 2.0),
+                           lambda: movie(6, 15, 8, dtype="uint16"), 2.0),
+        "imagej-stack": (lambda: TiffImagingExtractor(written("imagej-stack")), lambda: movie(10, 8, 6, dtype="uint16"),
+                         20.0),
+        # ImageJ hyperstack TZCYX: channel 1 as (T, Y, X, Z), read independently by tifffile through its axes
+        "imagej-hyperstack-c1": (lambda: TiffImagingExtractor(written("imagej-hyperstack"), channel_name="1"),
+                                 lambda: tifffile.imread(written("imagej-hyperstack"))[:, :, 1].transpose(0, 2, 3, 1),
+                                 4.0),
+        "interleaved-CZT-c0": (lambda: TiffImagingExtractor(written("interleaved-CZT"), 3.0, num_channels=2,
+                                                            num_planes=3, dimension_order="CZT", channel_name="0"),
+                               lambda: movie(4, 10, 8, planes=3, dtype="uint16", channel=0), 3.0),
+        "interleaved-ZCT-c1": (lambda: TiffImagingExtractor(written("interleaved-ZCT"), 3.0, num_channels=2,
+                                                            num_planes=3, dimension_order="ZCT", channel_name="1"),
+                               lambda: movie(4, 10, 8, planes=3, dtype="uint16", channel=1), 3.0),
+        "interleaved-TZC-c1": (lambda: TiffImagingExtractor(written("interleaved-TZC"), 3.0, num_channels=2,
+                                                            num_planes=3, channel_name="1"),
+                               lambda: movie(4, 10, 8, planes=3, dtype="uint16", channel=1), 3.0),
+        "series-folder": (lambda: TiffImagingExtractor(written("series")[0].parent, 10.0),
+                          lambda: movie(22, 10, 8, dtype="uint16"), 10.0),
+        "series-glob": (lambda: TiffImagingExtractor(str(written("series")[0].parent / "series_*.tif"), 10.0),
+                        lambda: movie(22, 10, 8, dtype="uint16"), 10.0),
+        "series-list": (lambda: TiffImagingExtractor(file_paths=written("series")[3:6], sampling_frequency=10.0),
+                        lambda: movie(22, 10, 8, dtype="uint16")[6:12], 10.0),
+        # a real file read as a plain TIFF: every page a frame, compared with tifffile page by page
+        "real-ome-as-plain": (lambda: TiffImagingExtractor(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff"), 50.0),
+                              lambda: _pages_of(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff")), 50.0),
+    }
+
+
+CASES = _cases()
+
+
+class TestTiff(ExtractorTests):
+    cases = list(CASES)
+
+    def make_extractor(self, case):
+        return CASES[case][0]()
+
+    def expected_series(self, case):
+        return CASES[case][1]()
+
+    def expected_sampling_frequency(self, case):
+        return CASES[case][2]
+
+
+def test_natural_order_of_folder_and_glob():
+    paths = written("series")
+    names = [Path(p).name for p in resolve_tiff_paths(paths[0].parent)]
+    assert names[:3] == ["series_1.tif", "series_2.tif", "series_3.tif"] and names[-1] == "series_11.tif"
+    assert resolve_tiff_paths(str(paths[0].parent / "*.tif")) == resolve_tiff_paths(paths[0].parent)
+    assert sorted(glob.glob(str(paths[0].parent / "*.tif")))[1].endswith("series_10.tif")  # lexical would misorder
+
+
+def test_compressed_pages_are_decoded_one_at_a_time(monkeypatch):
+    import ophysio.extractors._tiffpages as tp
+
+    calls = []
+    original = tp.TiffPageSource._decode
+    monkeypatch.setattr(tp.TiffPageSource, "_decode", lambda self, f, local, out: (calls.append(local),
+                                                                                     original(self, f, local, out)))
+    ex = TiffImagingExtractor(written("zlib"), 5.0)
+    np.testing.assert_array_equal(ex.get_series(2, 5), movie(9, 20, 14, dtype="int16")[2:5])
+    assert calls == [2, 3, 4]
+
+
+def test_imagej_metadata_and_layout():
+    ex = TiffImagingExtractor(written("imagej-hyperstack"), channel_name="0")
+    meta = ex.get_metadata()
+    assert meta["imagej"]["channels"] == 2 and meta["imagej"]["slices"] == 3 and meta["imagej"]["frames"] == 4
+    assert ex.dimension_order == "CZT" and ex.get_channel_names() == ["0", "1"]
+    assert ex.get_sampling_frequency() == 4.0  # finterval = 0.25 s
+    assert ex.get_sample_shape() == (12, 10, 3)
+
+
+def test_rate_is_required_unless_stated():
+    with pytest.raises(MetadataError, match="sampling_frequency="):
+        TiffImagingExtractor(written("planar"))
+    with pytest.raises(MetadataError, match="positive"):
+        TiffImagingExtractor(written("planar"), -1.0)
+
+
+def test_layout_errors():
+    path = written("interleaved-CZT")
+    with pytest.raises(SelectionError, match="channel_name"):
+        TiffImagingExtractor(path, 1.0, num_channels=2, num_planes=3, dimension_order="CZT")
+    with pytest.raises(SelectionError, match="'2' is not one of"):
+        TiffImagingExtractor(path, 1.0, num_channels=2, dimension_order="CZT", channel_name="2")
+    with pytest.raises(MetadataError, match="dimension_order"):
+        TiffImagingExtractor(path, 1.0, dimension_order="XYZ")
+    with pytest.raises(FormatError, match="not a whole number"):  # 24 pages, 5 planes, T fastest
+        TiffImagingExtractor(path, 1.0, num_planes=5, dimension_order="TZC")
+    with pytest.warns(UserWarning, match="incomplete sample"):
+        ex = TiffImagingExtractor(path, 1.0, num_planes=5, dimension_order="ZCT")
+    assert ex.get_num_samples() == 4
+
+
+def test_missing_files_and_mismatched_series(tmp_path):
+    with pytest.raises(FileSetError, match="does not exist"):
+        TiffImagingExtractor(tmp_path / "nope.tif", 1.0)
+    with pytest.raises(FileSetError, match="no file matches"):
+        TiffImagingExtractor(str(tmp_path / "*.tif"), 1.0)
+    with pytest.raises(FileSetError, match="either file_path"):
+        TiffImagingExtractor(sampling_frequency=1.0)
+    a = write_tiff_movie(tmp_path / "a.tif", 3, 8, 8)
+    b = write_tiff_movie(tmp_path / "b.tif", 3, 8, 9)
+    with pytest.raises(FormatError, match="must match"):
+        TiffImagingExtractor(file_paths=[a, b], sampling_frequency=1.0)
+
+
+@pytest.mark.parametrize("name", ["planar", "zlib"])
+def test_truncated_files_are_clear_errors(tmp_path, name):
+    data = Path(written(name)).read_bytes()
+    path = tmp_path / "cut.tif"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(CorruptFileError, match="truncated"):
+        TiffImagingExtractor(path, 1.0)
+
+
+def test_damaged_compressed_page_is_a_clear_error(tmp_path):
+    import ophysio.extractors._tiffpages as tp
+
+    data = bytearray(Path(written("zlib")).read_bytes())
+    index = tp.index_tiff(written("zlib"))
+    start = int(index.data_offsets[4])
+    data[start : start + 40] = b"\xff" * 40
+    path = tmp_path / "damaged.tif"
+    path.write_bytes(bytes(data))
+    ex = TiffImagingExtractor(path, 1.0)
+    np.testing.assert_array_equal(ex.get_series(0, 4), movie(9, 20, 14, dtype="int16")[:4])
+    with pytest.raises(CorruptFileError, match="IFD 4: the page could not be decoded"):
+        ex.get_series(4, 5)
+
+
+def test_imagej_images_count_must_match(tmp_path):
+    path = tmp_path / "ij.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for frame in movie(3, 6, 5, dtype="uint16"):
+            tif.write(frame, description="ImageJ=1.53t\nimages=5\nslices=5\n", metadata=None)
+    with pytest.raises(FormatError, match="images=5 but the file holds 3 pages"):
+        TiffImagingExtractor(path, 1.0)
+
+
+@pytest.mark.parametrize("name", ["planar", "zlib", "imagej-stack", "imagej-hyperstack"])
+def test_open_imaging_picks_plain_tiff(name):
+    kwargs = {"channel_name": "0"} if name == "imagej-hyperstack" else {"sampling_frequency": 1.0}
+    assert isinstance(open_imaging(written(name), **kwargs), TiffImagingExtractor)
+
+
+def test_open_imaging_takes_a_list():
+    ex = open_imaging(written("series"), sampling_frequency=10.0)
+    assert isinstance(ex, TiffImagingExtractor) and ex.get_num_samples() == 22
+
+
+def test_open_imaging_tells_legacy_from_plain(tmp_path):
+    legacy = write_scanimage_legacy(tmp_path / "legacy.tif", version="5.1")
+    assert type(open_imaging(legacy)).__name__ == "ScanImageLegacyImagingExtractor"
+    assert isinstance(open_imaging(legacy, format="tiff", sampling_frequency=1.0), TiffImagingExtractor)
