@@ -144,31 +144,59 @@ def _nwb_series_paths(path: Path) -> list[str]:
     return found
 
 
-def _open_streams(source: Any, format: str | None = None) -> tuple[list[_Stream], str, dict]:
-    """Streams of a source, a label for it, and the DANDI fields an NWB file holds (else empty)."""
-    from .extractors import ImagingExtractor, open_imaging
+def _open_interface(paths: list[str], format: str | None, options: dict):
+    """The format's conversion interface for ``paths``: every channel, plus the defaults read from the source."""
+    from .conversion.interfaces import interface_for_format
+    from .extractors._registry import detect_format, get_format
+
+    spec = get_format(format) if format else detect_format(paths[0])
+    if len(paths) == 1:
+        keywords = {spec.path_argument: paths[0]}
+    elif spec.paths_argument:
+        keywords = {spec.paths_argument: paths}
+    else:
+        raise ValueError(f"the {spec.id} format reads one path at a time, got {len(paths)}")
+    from .errors import SelectionError
+
+    try:
+        return interface_for_format(spec.id)(**keywords, **options)
+    except SelectionError:
+        # a multi-channel source that wants one channel named: open each channel the format lists
+        cls = spec.load_class()
+        lister = getattr(cls, "get_available_channel_names", None)
+        if lister is None or "channel_name" in options:
+            raise
+        from .conversion.interfaces import interface_for_extractor
+
+        names = lister(paths[0])
+        return interface_for_extractor([cls(**keywords, **options, channel_name=name) for name in names])
+
+
+def _open_streams(source: Any, format: str | None = None,
+                  options: dict | None = None) -> tuple[list[_Stream], str, dict, dict]:
+    """Streams of a source, a label, the DANDI fields an NWB file holds, and the source's default metadata."""
+    from .extractors import ImagingExtractor
 
     if isinstance(source, ImagingExtractor):
-        return [_ExtractorStream(source, source.channel_name)], repr(source), {}
-    path = Path(source)
-    if path.suffix.lower() == ".nwb" and path.is_file():
+        return [_ExtractorStream(source, source.channel_name)], repr(source), {}, {}
+    if isinstance(source, (list, tuple)) and source and all(isinstance(s, ImagingExtractor) for s in source):
+        return [_ExtractorStream(s, s.channel_name) for s in source], repr(source[0]), {}, {}
+    paths = [str(p) for p in source] if isinstance(source, (list, tuple)) else [str(source)]
+    path = Path(paths[0])
+    if len(paths) == 1 and path.suffix.lower() == ".nwb" and path.is_file():
         from .conversion.dandi import nwb_dandi_fields
 
         series = _nwb_series_paths(path)
         if not series:
             raise ValueError(f"{path} holds no TwoPhotonSeries or OnePhotonSeries in /acquisition")
-        return [_NWBStream(path, s) for s in series], str(path), nwb_dandi_fields(path)
-    extractor = open_imaging(path, format=format)
-    streams: list[_Stream] = [_ExtractorStream(extractor, extractor.channel_name)]
-    for name in extractor.get_channel_names():
-        if name == extractor.channel_name:
-            continue
-        try:
-            other = open_imaging(path, format=format, channel_name=name)
-        except TypeError:  # the format takes no channel_name: one stream only
-            break
-        streams.append(_ExtractorStream(other, name))
-    return streams, str(path), {}
+        return [_NWBStream(path, s) for s in series], str(path), nwb_dandi_fields(path), {}
+    interface = _open_interface(paths, format, dict(options or {}))
+    try:
+        defaults = interface.get_metadata()
+    except Exception:  # defaults are a help for the checklist, not a requirement
+        defaults = {}
+    label = paths[0] + (f" (+{len(paths) - 1} files)" if len(paths) > 1 else "")
+    return [_ExtractorStream(ex, ex.channel_name) for ex in interface.extractors], label, {}, defaults
 
 
 # ---------------------------------------------------------------------- statistics
@@ -258,20 +286,30 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _show_image(image: np.ndarray, title: str, path: Path) -> Path:
-    rows, cols = image.shape
+def _show_images(images: list[np.ndarray], titles: list[str], suptitle: str, path: Path) -> Path:
+    """One PNG with one panel per plane (a single panel for planar data), each with its own contrast."""
+    count = len(images)
+    columns = min(count, 4)
+    grid_rows = -(-count // columns)
+    rows, cols = images[0].shape
     aspect = cols / max(rows, 1)
-    fig = _figure(min(8.0, 3.2 * max(aspect, 0.5) + 1.0), 3.6)
-    ax = fig.add_subplot()
-    finite = image[np.isfinite(image)] if image.dtype.kind == "f" else image
-    low, high = (np.percentile(finite, [0.5, 99.5]) if finite.size else (0, 1))
-    if high <= low:
-        high = low + 1
-    shown = ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("column")
-    ax.set_ylabel("row")
-    fig.colorbar(shown, ax=ax, shrink=0.8)
+    panel = 3.0 if count == 1 else 2.2
+    fig = _figure(min(14.0, columns * panel * max(aspect, 0.6) + 0.8 * columns), grid_rows * panel + 0.5)
+    for i, (image, title) in enumerate(zip(images, titles)):
+        ax = fig.add_subplot(grid_rows, columns, i + 1)
+        finite = image[np.isfinite(image)]
+        low, high = (np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0))
+        if high <= low:
+            high = low + 1
+        shown = ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i % columns == 0:
+            ax.set_ylabel("row", fontsize=8)
+        if i >= count - columns:
+            ax.set_xlabel("column", fontsize=8)
+        fig.colorbar(shown, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+    fig.suptitle(suptitle, fontsize=9)
     return _save(fig, path)
 
 
@@ -280,9 +318,16 @@ def _plot_intervals(sp: StreamPreview, path: Path) -> Path:
     ax = fig.add_subplot()
     if len(sp.timestamps) >= 2:
         intervals = np.diff(sp.timestamps) * 1e3
-        ax.plot(np.arange(len(intervals)), intervals, lw=0.8, color="tab:blue", label="interval")
-        ax.axhline(sp.median_interval * 1e3, color="tab:green", lw=1, ls="--",
-                   label=f"median {sp.median_interval * 1e3:.4g} ms")
+        median = sp.median_interval * 1e3
+        spread = float(np.max(np.abs(intervals - median)))
+        ax.axhspan(median * 0.5, median * 1.5, color="tab:green", alpha=0.08, label="within half the median")
+        ax.plot(np.arange(len(intervals)), intervals, lw=0.8, color="tab:blue",
+                label=f"interval (largest deviation {spread:.3g} ms)")
+        ax.axhline(median, color="tab:green", lw=1, ls="--", label=f"median {median:.4g} ms")
+        low, high = float(intervals.min()), float(intervals.max())
+        if median > 0:
+            ax.set_ylim(min(low, 0.4 * median), max(high, 1.6 * median))
+        ax.ticklabel_format(axis="y", useOffset=False)
         if len(sp.irregular_samples):
             ax.plot(sp.irregular_samples, intervals[sp.irregular_samples], "o", ms=4, color="tab:red",
                     label=f"{len(sp.irregular_samples)} off by > half the median")
@@ -311,16 +356,13 @@ def _safe(name: str) -> str:
 def _draw(sp: StreamPreview, folder: Path) -> None:
     base = _safe(sp.name)
     planes = sp.mean_image.shape[2] if sp.mean_image.ndim == 3 else None
-    for p in range(planes or 1):
-        suffix = f"_plane{p}" if planes else ""
-        label = f"{sp.name}{f' plane {p}' if planes else ''}"
-        mean = sp.mean_image[..., p] if planes else sp.mean_image
-        peak = sp.max_image[..., p] if planes else sp.max_image
-        count = len(sp.image_samples)
-        sp.images[f"mean{suffix}"] = _show_image(mean, f"{label}: mean of {count} samples",
-                                                 folder / f"{base}{suffix}_mean.png")
-        sp.images[f"max{suffix}"] = _show_image(np.asarray(peak, dtype=np.float64), f"{label}: max of {count} samples",
-                                                folder / f"{base}{suffix}_max.png")
+    count = len(sp.image_samples)
+    for kind, stack in (("mean", sp.mean_image), ("max", sp.max_image)):
+        stack = np.asarray(stack, dtype=np.float64)
+        images = [stack[..., p] for p in range(planes)] if planes else [stack]
+        titles = [f"plane {p}" for p in range(planes)] if planes else [f"{kind} image"]
+        sp.images[kind] = _show_images(images, titles, f"{sp.name}: {kind} of {count} of {sp.num_samples} samples",
+                                       folder / f"{base}_{kind}.png")
     sp.images["intervals"] = _plot_intervals(sp, folder / f"{base}_intervals.png")
     sp.images["intensity"] = _plot_intensity(sp, folder / f"{base}_intensity.png")
 
@@ -420,14 +462,15 @@ def preview(
     output_dir: str | os.PathLike,
     metadata: Any = None,
     format: str | None = None,
+    options: dict | None = None,
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
 ) -> SessionPreview:
     """Write the PNGs and ``index.html`` of one session into ``output_dir``.
 
     Parameters
     ----------
-    source : path or ImagingExtractor
-        A source :func:`ophysio.open_imaging` opens, an extractor, or an NWB file.
+    source : path, list of paths, ImagingExtractor or list of them
+        A source :func:`ophysio.open_imaging` opens (every channel is shown), extractors, or an NWB file.
     output_dir : path
         Created if needed.
     metadata : mapping or pydantic model, optional
@@ -435,6 +478,8 @@ def preview(
         brings its own.
     format : str, optional
         Format id, when it cannot be detected.
+    options : dict, optional
+        Extractor keywords (e.g. ``sampling_frequency`` for a ``.npy`` file).
     budget_bytes : int
         About how many bytes of pixels to read.
 
@@ -445,10 +490,14 @@ def preview(
     """
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    streams, label, nwb_fields = _open_streams(source, format)
+    streams, label, nwb_fields, defaults = _open_streams(source, format, options)
     stats = [_stream_stats(s, budget_bytes) for s in streams]
     for sp in stats:
         _draw(sp, output)
+    if defaults:
+        from .conversion.metadata import merge_metadata
+
+        metadata = merge_metadata(defaults, metadata)
     name, checklist = _checklist(metadata, nwb_fields, stats)
     session = SessionPreview(label, stats, name, checklist, output / "index.html")
     _write_page(session.index, f"ophysio preview: {Path(label).name}", _session_html(session))
@@ -462,8 +511,8 @@ def preview_sessions(
 
     Parameters
     ----------
-    sessions : sequence of (name, source, metadata)
-        Sessions as :func:`preview` takes them.
+    sessions : sequence of (name, source, metadata[, format, options])
+        Sessions as :func:`preview` takes them; a session that cannot be previewed gets a row with the reason.
     output_dir : path
         Created if needed.
 
@@ -476,10 +525,12 @@ def preview_sessions(
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     e = html.escape
-    for name, source, metadata in sessions:
+    for name, source, metadata, *rest in sessions:
         folder = output / _safe(name)
+        fmt, options = (list(rest) + [None, None])[:2]
         try:
-            session = preview(source, folder, metadata=metadata, budget_bytes=budget_bytes)
+            session = preview(source, folder, metadata=metadata, format=fmt, options=options,
+                              budget_bytes=budget_bytes)
         except Exception as exc:
             rows.append(f"<tr><td>{e(name)}</td><td colspan='3' class='fail'>could not be previewed: "
                         f"{e(exc.__class__.__name__)}: {e(str(exc))}</td></tr>")
