@@ -1,0 +1,306 @@
+"""MATLAB movies in .mat files: :class:`MatImagingExtractor`.
+
+MATLAB stores arrays column-major. ``dims`` is given in MATLAB's order (``size(movie)`` of a
+``Y x X x T`` movie is ``"YXT"``); the reader undoes the column-major layout, so MATLAB's ``Y x X x T``
+arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_series()[t-1, y-1, x-1]``.
+
+- **v7.3** files are HDF5 behind a 512-byte header: each variable is a dataset with a ``MATLAB_class``
+  attribute and its axes reversed. They are read lazily through h5py, like
+  :class:`~ophysio.extractors.hdf5.Hdf5ImagingExtractor`.
+- **v5/v7** files are read without loading what is not asked for: their element headers are walked
+  (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is
+  memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
+  zlib stream that cannot be read in parts, so it alone is decompressed into memory by
+  :func:`scipy.io.loadmat` on first read (dropped again by :meth:`close`).
+
+Which variable: ``variable`` (a struct field as ``"s.movie"`` in v7.3 files), else the first that fits
+among conventional names (``mov``, ``data``, ``imaging``), then per-channel variables (``ch1``,
+``ch2``...), then the largest numeric 3-D or higher array; ties are an error that lists them. The rate
+is ``sampling_frequency``, else a scalar variable ``fr``, ``fs``, ``rate``, ``sampling_frequency``,
+``frame_rate``, ``frameRate``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FileSetError, FormatError, MetadataError, SelectionError
+from ._base import ImagingExtractor
+from ._discovery import RATE_KEYS, ArrayLayout, Candidate, choose_stream, parse_dims
+from ._handles import CachedFile
+from ._matv5 import MatVariable, read_v5_variables
+from .hdf5 import _open_h5
+
+__all__ = ["MatImagingExtractor"]
+
+_V73_NUMERIC = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+                "logical"}
+
+
+def _matlab_class(obj) -> str:
+    value = obj.attrs.get("MATLAB_class", b"")
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+
+
+class MatImagingExtractor(ImagingExtractor):
+    """A movie stored as a variable of a MATLAB .mat file (v5/v7 or v7.3).
+
+    Parameters
+    ----------
+    file_path : str or os.PathLike
+        The .mat file.
+    variable : str, optional
+        Name of the variable; discovered when omitted.
+    dims : str, optional
+        Axis order in MATLAB's order (``"YXT"``, ``"YXCT"``, ``"YXZT"``...; letters T time, Y rows,
+        X columns, Z planes, C channels). Default ``"YXT"`` for 3-D variables; 4-D and 5-D need it.
+    sampling_frequency : float, optional
+        Frames per second; required when the file holds no rate variable.
+    channel_name : str, optional
+        ``"channel_<i>"`` of a C axis, or the variable name of per-channel variables.
+    channel_index : int, optional
+        The channel by position.
+    plane_index : int, optional
+        Read one plane of a Z axis as planar data.
+    """
+
+    format_id = "mat"
+    extractor_name = "MatImaging"
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike,
+        variable: str | None = None,
+        dims: str | None = None,
+        sampling_frequency: float | None = None,
+        channel_name: str | None = None,
+        channel_index: int | None = None,
+        plane_index: int | None = None,
+    ):
+        super().__init__()
+        self._file_path = os.fspath(file_path)
+        path = Path(self._file_path)
+        if not path.is_file():
+            raise FileSetError(f"{self._file_path} does not exist or is not a file")
+        with open(path, "rb") as fh:
+            header = fh.read(128)
+        if header.startswith(b"MATLAB 7.3"):
+            self._version = "7.3"
+        elif header.startswith(b"MATLAB 5.0"):
+            self._version = "5.0"
+        else:
+            raise FormatError(
+                f"{self._file_path} has no 'MATLAB 5.0' or 'MATLAB 7.3' MAT-file header (MATLAB v4 files and "
+                f"other formats are not read; save with -v7 or -v7.3)"
+            )
+        self._header = header[:116].rstrip(b" \x00").decode("latin-1")
+        self._file: CachedFile | None = None
+        self._memmap: np.ndarray | None = None
+        self._array: np.ndarray | None = None
+        if channel_name is not None and channel_index is not None:
+            raise SelectionError("give channel_name or channel_index, not both")
+        if self._version == "7.3":
+            self._file = CachedFile(self._file_path, _open_h5)
+            try:
+                with self._file.open() as h5:
+                    found, variables, rate = self._setup_v73(h5, variable)
+            except OSError as exc:
+                self._file.close()
+                raise FormatError(f"{self._file_path}: MAT v7.3 file whose HDF5 part cannot be read: {exc}") from exc
+            except Exception:
+                self._file.close()
+                raise
+        else:
+            found, variables, rate = self._setup_v5(variable)
+        self._finish(found, variables, rate, dims, sampling_frequency, channel_name, channel_index, plane_index)
+
+    # ------------------------------------------------------------------ set-up
+    def _choose(self, candidates: list[Candidate], variable: str | None, listing: list[str]) -> dict[str, Candidate]:
+        if variable is not None:
+            match = [c for c in candidates if c.path == variable]
+            if not match:
+                raise SelectionError(
+                    f"{self._file_path} has no numeric 3-D or higher variable {variable!r}; variables: "
+                    + (", ".join(listing) or "none")
+                )
+            return {"": match[0]}
+        return choose_stream(candidates, self._file_path, "variable").channels
+
+    def _setup_v73(self, h5, variable: str | None):
+        import h5py
+
+        candidates: list[Candidate] = []
+        listing: list[str] = []
+        rate = None
+
+        def visit(name: str, obj: Any) -> None:
+            nonlocal rate
+            if name.startswith("#") or not isinstance(obj, h5py.Dataset):
+                return
+            cls = _matlab_class(obj)
+            matlab_name = name.replace("/", ".")
+            listing.append(f"{matlab_name} {'x'.join(map(str, obj.shape[::-1]))} {cls}")
+            if cls not in _V73_NUMERIC or obj.dtype.kind not in "iufb":
+                return
+            if obj.ndim >= 3:
+                candidates.append(Candidate(matlab_name, tuple(obj.shape[::-1]), obj.dtype))
+            elif rate is None and obj.size == 1 and name in RATE_KEYS:
+                rate = (float(np.asarray(obj[()]).ravel()[0]), f"variable {name}")
+
+        h5.visititems(visit)
+        variable = variable.replace("/", ".") if variable is not None else None
+        return self._choose(candidates, variable, listing), listing, rate
+
+    def _setup_v5(self, variable: str | None):
+        order, variables = read_v5_variables(self._file_path)
+        self._v5 = {v.name: v for v in variables}
+        listing = [f"{v.name} {'x'.join(map(str, v.shape))} {v.matlab_class}" for v in variables]
+        candidates = [Candidate(v.name, v.shape, v.dtype) for v in variables if v.numeric and len(v.shape) >= 3]
+        rate = None
+        for key in RATE_KEYS:
+            var = self._v5.get(key)
+            if var is not None and var.numeric and math.prod(var.shape) == 1:
+                from scipy.io import loadmat
+
+                value = loadmat(self._file_path, variable_names=[key])[key]
+                rate = (float(np.asarray(value).ravel()[0]), f"variable {key}")
+                break
+        return self._choose(candidates, variable, listing), listing, rate
+
+    def _finish(self, found, listing, rate, dims, sampling_frequency, channel_name, channel_index, plane_index):
+        per_channel = "" not in found
+        first = next(iter(found.values()))
+        where = f"variable {first.path} ({'x'.join(map(str, first.shape))}) in {self._file_path}"
+        if dims is None:
+            if len(first.shape) != 3:
+                raise MetadataError(
+                    f"the axis order of {where} is unknown: pass dims= in MATLAB order (e.g. 'YXCT', 'YXZT')"
+                )
+            dims = "YXT"
+        matlab_dims = parse_dims(dims, len(first.shape), where)
+        if per_channel:
+            if "C" in matlab_dims:
+                raise MetadataError(f"{where} is one of per-channel variables; its dims cannot have a C axis")
+            names = list(found)
+            index = self._position(names, channel_name, channel_index)
+            chosen, layout_channel = found[names[index]], 0
+        else:
+            count = int(first.shape[matlab_dims.index("C")]) if "C" in matlab_dims else 1
+            names = [f"channel_{i}" for i in range(count)]
+            index = layout_channel = self._position(names, channel_name, channel_index)
+            chosen = first
+        self._variable = chosen.path
+        self._channel_names = tuple(names)
+        self._channel_name = names[index]
+        self._dtype = np.dtype(chosen.dtype)
+        # stored (C-order) view of a column-major array: every axis reversed
+        self._layout = ArrayLayout(matlab_dims[::-1], tuple(chosen.shape[::-1]), layout_channel,
+                                   None if plane_index is None else int(plane_index))
+        self._matlab_dims = matlab_dims
+        self._metadata: dict[str, Any] = {
+            "version": self._version,
+            "header": self._header,
+            "variable": chosen.path,
+            "matlab_dims": matlab_dims,
+            "matlab_shape": tuple(chosen.shape),
+            "variables": listing,
+        }
+        if self._version == "5.0":
+            info = self._v5[chosen.path]
+            self._metadata["storage"] = "memory-mapped" if info.data_offset is not None else (
+                "compressed: decompressed into memory on first read" if info.compressed else "loaded on first read")
+        if sampling_frequency is None:
+            if rate is None:
+                raise MetadataError(
+                    f"no sampling rate in {self._file_path} (no scalar variable {', '.join(RATE_KEYS)}): "
+                    f"pass sampling_frequency="
+                )
+            sampling_frequency, self._metadata["sampling_frequency_source"] = rate
+        value = float(sampling_frequency)
+        if not math.isfinite(value) or value <= 0:
+            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
+        self._sampling_frequency = value
+
+    def _position(self, names: list[str], channel_name, channel_index) -> int:
+        if channel_name is not None:
+            if channel_name not in names:
+                raise SelectionError(f"channel {channel_name!r} is not one of {names} in {self._file_path}")
+            return names.index(channel_name)
+        index = 0 if channel_index is None else int(channel_index)
+        if not 0 <= index < len(names):
+            raise SelectionError(f"channel_index {index} is out of range for the channels {names}")
+        return index
+
+    # ------------------------------------------------------------------ facts
+    def get_num_samples(self) -> int:
+        return self._layout.num_samples
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (self._layout.size("Y"), self._layout.size("X"))
+
+    def get_num_planes(self) -> int:
+        return self._layout.num_planes
+
+    def is_volumetric(self) -> bool:
+        return self._layout.volumetric
+
+    def get_dtype(self) -> np.dtype:
+        return self._dtype
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_file_paths(self) -> list[str]:
+        return [self._file_path]
+
+    def get_metadata(self) -> dict:
+        """MAT version, header text, the variable read, its MATLAB dims and shape, and all variables."""
+        return dict(self._metadata)
+
+    @property
+    def variable(self) -> str:
+        """Name of the variable read."""
+        return self._variable
+
+    # ------------------------------------------------------------------ reading
+    def _v5_source(self) -> np.ndarray:
+        info: MatVariable = self._v5[self._variable]
+        stored_shape = tuple(info.shape[::-1])
+        if info.data_offset is not None:
+            if self._memmap is None:
+                self._memmap = np.memmap(self._file_path, dtype=info.dtype, mode="r", offset=info.data_offset,
+                                         shape=stored_shape)
+            return self._memmap
+        if self._array is None:
+            from scipy.io import loadmat
+
+            value = loadmat(self._file_path, variable_names=[self._variable], mat_dtype=True,
+                            squeeze_me=False, chars_as_strings=False)[self._variable]
+            value = np.asarray(value)
+            if value.shape != tuple(info.shape):
+                value = value.reshape(info.shape, order="F")
+            self._array = value.T.astype(self._dtype, copy=False)  # C-order view: axes reversed
+        return self._array
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        if self._version == "7.3":
+            with self._file.open() as h5:
+                self._layout.read(h5[self._variable.replace(".", "/")], start, stop, out)
+        else:
+            self._layout.read(self._v5_source(), start, stop, out)
+
+    def close(self) -> None:
+        self._memmap = None
+        self._array = None
+        super().close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_memmap"] = None
+        state["_array"] = None
+        return state

@@ -1,0 +1,150 @@
+"""MATLAB .mat movies: the real v5 compressed denoise.mat, synthetic v7.3 and v5 files."""
+
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from ophysio.errors import FormatError, MetadataError, SelectionError
+from ophysio.extractors import open_imaging
+from ophysio.extractors.mat import MatImagingExtractor
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
+from ophysio.testing.synth.binary import matlab_movie
+from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
+
+FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-mat-"))
+DENOISE = "mat/denoise.mat"
+
+
+def _once(name, writer, **kwargs) -> Path:
+    path = FOLDER / name
+    if not path.exists():
+        writer(path, **kwargs)
+    return path
+
+
+CASES = {
+    "denoise-v5-compressed": (lambda: sample_file(DENOISE), {"dims": "YXCT", "sampling_frequency": 4.0}),
+    "v73-yxt-fr": (lambda: _once("v73.mat", write_mat_v73, variables={
+        "movie": matlab_movie(11, 7, 9), "fr": np.array([[15.0]]), "other": np.zeros((3, 3))}), {}),
+    "v73-yxct-ch1": (lambda: _once("v73c.mat", write_mat_v73, num_frames=6, rows=5, columns=4, dims="YXCT",
+                                   num_channels=2, chunks=True), {"dims": "YXCT", "channel_index": 1,
+                                                                  "sampling_frequency": 2.0}),
+    "v73-yxzt": (lambda: _once("v73z.mat", write_mat_v73, variables={
+        "vol": matlab_movie(5, 6, 4, "YXZT", num_planes=3, dtype="int16")}),
+        {"dims": "YXZT", "sampling_frequency": 1.0}),
+    "v5-memmap-fr": (lambda: _once("v5.mat", write_mat_v5, variables={
+        "mov": matlab_movie(9, 8, 6, dtype="float32"), "fs": 12.0, "notes": "hello"}), {}),
+    "v5-compressed-yxct-ch0": (lambda: _once("v5c.mat", write_mat_v5, num_frames=7, rows=4, columns=6,
+                                             dims="YXCT", num_channels=2, compressed=True),
+                               {"dims": "YXCT", "channel_name": "channel_0", "sampling_frequency": 3.0}),
+    "v5-per-channel-ch2": (lambda: _once("v5ch.mat", write_mat_v5, variables={
+        "ch1": matlab_movie(5, 4, 3, dtype="uint8"), "ch2": 2 * matlab_movie(5, 4, 3, dtype="uint8")}),
+        {"channel_name": "ch2", "sampling_frequency": 3.0}),
+}
+
+
+def _expected(case: str) -> np.ndarray:
+    """Independent readings: scipy.io.loadmat (v5) or h5py (v7.3, axes reversed), to (T, Y, X[, Z])."""
+    path = CASES[case][0]()
+    if case == "denoise-v5-compressed":
+        data = scipy.io.loadmat(path)["dataOut"]  # MATLAB Y x X x C x T
+        return np.ascontiguousarray(data[:, :, 0, :].transpose(2, 0, 1))
+    if case.startswith("v73"):
+        with h5py.File(path, "r") as f:
+            if case == "v73-yxt-fr":
+                return np.ascontiguousarray(f["movie"][()].transpose(0, 2, 1))  # stored (T, X, Y)
+            if case == "v73-yxct-ch1":
+                return np.ascontiguousarray(f["movie"][()][:, 1].transpose(0, 2, 1))  # stored (T, C, X, Y)
+            return np.ascontiguousarray(f["vol"][()].transpose(0, 3, 2, 1))  # stored (T, Z, X, Y)
+    data = scipy.io.loadmat(path)
+    if case == "v5-memmap-fr":
+        return np.ascontiguousarray(data["mov"].transpose(2, 0, 1))
+    if case == "v5-compressed-yxct-ch0":
+        return np.ascontiguousarray(data["movie"][:, :, 0, :].transpose(2, 0, 1))
+    return np.ascontiguousarray(data["ch2"].transpose(2, 0, 1))
+
+
+class TestMat(ExtractorTests):
+    cases = list(CASES)
+
+    def make_extractor(self, case):
+        maker, kwargs = CASES[case]
+        return MatImagingExtractor(maker(), **kwargs)
+
+    def expected_series(self, case):
+        return _expected(case)
+
+    def expected_sampling_frequency(self, case):
+        return {"v73-yxt-fr": 15.0, "v5-memmap-fr": 12.0}.get(case, CASES[case][1].get("sampling_frequency"))
+
+
+def test_denoise_facts():
+    ex = MatImagingExtractor(sample_file(DENOISE), dims="YXCT", sampling_frequency=4.0)
+    assert ex.variable == "dataOut" and ex.get_num_samples() == 10 and ex.get_image_shape() == (64, 64)
+    assert ex.get_dtype() == np.dtype("uint16")
+    meta = ex.get_metadata()
+    assert meta["version"] == "5.0" and meta["matlab_shape"] == (64, 64, 1, 10)
+    assert "PCWIN64" in meta["header"] and meta["storage"].startswith("compressed")
+    with pytest.raises(MetadataError, match="pass dims= in MATLAB order"):
+        MatImagingExtractor(sample_file(DENOISE), sampling_frequency=4.0)
+
+
+def test_matlab_order_is_undone():
+    """MATLAB movie(y, x, t) is get_series()[t, y, x] for v7.3 and v5 alike."""
+    expected = movie(11, 7, 9, dtype="uint16")
+    ex = MatImagingExtractor(CASES["v73-yxt-fr"][0]())
+    np.testing.assert_array_equal(ex.get_series(), expected)
+    assert ex.get_metadata()["sampling_frequency_source"] == "variable fr"
+    np.testing.assert_array_equal(
+        MatImagingExtractor(CASES["v5-memmap-fr"][0]()).get_series(), movie(9, 8, 6, dtype="float32"))
+    vol = MatImagingExtractor(CASES["v73-yxzt"][0](), dims="YXZT", sampling_frequency=1.0)
+    np.testing.assert_array_equal(vol.get_series(), movie(5, 6, 4, planes=3, dtype="int16"))
+    plane = MatImagingExtractor(CASES["v73-yxzt"][0](), dims="YXZT", plane_index=2, sampling_frequency=1.0)
+    np.testing.assert_array_equal(plane.get_series(), movie(5, 6, 4, planes=3, dtype="int16")[..., 2])
+
+
+def test_uncompressed_v5_is_memory_mapped_not_loaded():
+    ex = MatImagingExtractor(CASES["v5-memmap-fr"][0]())
+    assert ex.get_metadata()["storage"] == "memory-mapped"
+    ex.get_series(2, 4)
+    assert ex._array is None and ex._memmap is not None
+    ex.close()
+    assert ex._memmap is None
+
+
+def test_variable_discovery_and_errors(tmp_path):
+    path = write_mat_v5(tmp_path / "two.mat", variables={"a": np.zeros((3, 4, 5), "u2"), "b": np.ones((3, 4, 5), "u2")})
+    with pytest.raises(FormatError, match=r"(?s)none is clearly it.*a 3x4x5.*b 3x4x5.*variable="):
+        MatImagingExtractor(path, sampling_frequency=1.0)
+    assert MatImagingExtractor(path, variable="b", sampling_frequency=1.0).get_series().min() == 1
+    with pytest.raises(SelectionError, match="no numeric 3-D or higher variable 'c'; variables: a 3x4x5 uint16"):
+        MatImagingExtractor(path, variable="c", sampling_frequency=1.0)
+    with pytest.raises(MetadataError, match="no sampling rate"):
+        MatImagingExtractor(path, variable="a")
+    v73 = write_mat_v73(tmp_path / "s.mat", variables={"small": np.zeros((2, 2, 2), "u1"),
+                                                        "big": np.zeros((4, 4, 8), "u1")})
+    assert MatImagingExtractor(v73, sampling_frequency=1.0).variable == "big"
+    bad = tmp_path / "v4.mat"
+    bad.write_bytes(b"\x00" * 200)
+    with pytest.raises(FormatError, match="no 'MATLAB 5.0' or 'MATLAB 7.3'"):
+        MatImagingExtractor(bad, sampling_frequency=1.0)
+
+
+def test_truncated_v5_is_a_clear_error(tmp_path):
+    path = CASES["v5-memmap-fr"][0]()
+    cut = tmp_path / "cut.mat"
+    cut.write_bytes(path.read_bytes()[:400])
+    with pytest.raises(FormatError, match="runs past the end of the file"):
+        MatImagingExtractor(cut, sampling_frequency=1.0)
+
+
+def test_open_imaging_picks_mat_by_content():
+    ex = open_imaging(sample_file(DENOISE), dims="YXCT", sampling_frequency=4.0)
+    assert isinstance(ex, MatImagingExtractor)
+    ex = open_imaging(CASES["v73-yxt-fr"][0]())  # HDF5 inside, but the MAT header text decides
+    assert isinstance(ex, MatImagingExtractor) and ex.get_metadata()["version"] == "7.3"
