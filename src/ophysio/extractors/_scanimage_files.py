@@ -105,6 +105,8 @@ def find_series_files(
 def check_files_exist(paths: list[Path]) -> None:
     """Raise :class:`FileSetError` naming every path of an explicit list that is not a file."""
     absent = [str(p) for p in paths if not os.path.isfile(p)]
+    if absent and len(paths) == 1:
+        raise FileSetError(f"{absent[0]} does not exist (or is not a file)")
     if absent:
         raise FileSetError(
             f"{len(absent)} of the {len(paths)} files of the series do not exist: {', '.join(absent[:10])}"
