@@ -24,6 +24,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -157,8 +158,7 @@ def fill_dataset(
     start: int = 0,
     stop: int | None = None,
     *,
-    compression: str | None = "gzip",
-    compression_opts: int | None = None,
+    deflate: Callable[[bytes], bytes] | None = None,
     max_workers: int | None = None,
     progress: bool = False,
     progress_callback: ProgressCallback | None = None,
@@ -166,8 +166,9 @@ def fill_dataset(
 ) -> None:
     """Write samples ``start:stop`` of ``extractor`` into the empty h5py ``dataset`` (NWB layout).
 
-    With gzip compression (and the shuffle filter or none), chunks are compressed in ``max_workers``
-    threads and stored with ``write_direct_chunk``; otherwise HDF5's own filters run (one core).
+    With gzip compression (and the shuffle filter or none), chunks are compressed with ``deflate``
+    (default: zlib at the dataset's level) in ``max_workers`` threads and stored with
+    ``write_direct_chunk``; otherwise HDF5's own filters run (one core).
     Memory in use is about ``(2 * max_workers + 2)`` chunks.
     """
     stop = extractor.get_num_samples() if stop is None else stop
@@ -187,9 +188,9 @@ def fill_dataset(
     allowed = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE}
     direct = all(code in allowed for code in names) and h5py.h5z.FILTER_DEFLATE in names
     shuffle = h5py.h5z.FILTER_SHUFFLE in names
-    level = 4 if compression_opts is None else int(compression_opts)
-    if h5py.h5z.FILTER_DEFLATE in names:
-        level = dataset.compression_opts if dataset.compression_opts is not None else level
+    if deflate is None:
+        level = dataset.compression_opts if isinstance(dataset.compression_opts, int) else 4
+        deflate = partial(zlib.compress, level=level)
     workers = default_workers() if max_workers is None else max(1, int(max_workers))
 
     bar = None
@@ -219,14 +220,14 @@ def fill_dataset(
                 dataset[a - start : b - start] = to_nwb_layout(chunk if native else chunk.astype(storage))
                 advance(b - a)
             return
-        _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, level,
+        _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, deflate,
                      workers, advance)
     finally:
         if bar is not None:
             bar.close()
 
 
-def _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, level,
+def _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, deflate,
                  workers, advance) -> None:
     chunk_shape = (per_chunk, *dataset.shape[1:])
     shuffler = _Shuffler(chunk_shape, storage)
@@ -241,7 +242,7 @@ def _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, stora
             raw = shuffler(data, shuffle)
         finally:
             free.put(buffer)
-        return zlib.compress(raw, level)
+        return deflate(raw)
 
     pending: list[tuple[int, int, Future]] = []
 

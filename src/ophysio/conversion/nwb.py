@@ -59,17 +59,21 @@ class Compression:
     Parameters
     ----------
     method : {"gzip", "lzf", None}
-        gzip (deflate, readable everywhere; compressed in parallel by ophysio), lzf (h5py only, one
-        core) or None.
+        gzip (deflate, readable by every HDF5 reader; compressed in parallel by ophysio), lzf (h5py only,
+        one core) or None.
     level : int, optional
-        gzip level 1-9 (default 4, as HDF5 tools and neuroconv use).
+        gzip level 0-9, applied with zlib exactly. None (default) is the fast setting: ISA-L level 1 when
+        the ``isal`` package is installed (the ``fast`` extra), else zlib level 1.
     shuffle : bool
-        Apply HDF5's shuffle filter first (default True: smaller and faster for integer movies).
+        Apply HDF5's shuffle filter first (default True: smaller output for integer movies).
+    engine : {"auto", "zlib", "isal"}
+        Deflate implementation (see :mod:`ophysio.conversion._compress`).
     """
 
     method: str | None = "gzip"
     level: int | None = None
     shuffle: bool = True
+    engine: str = "auto"
 
     @classmethod
     def parse(cls, value: str | Compression | None) -> Compression:
@@ -80,19 +84,25 @@ class Compression:
             return cls(None, None, False)
         method, _, level = str(value).lower().partition(":")
         if method not in ("gzip", "lzf"):
-            raise ValueError(f"unknown compression {value!r}; use gzip, gzip:LEVEL (1-9), lzf or none")
+            raise ValueError(f"unknown compression {value!r}; use gzip, gzip:LEVEL (0-9), lzf or none")
         if level:
             if method != "gzip" or not level.isdigit() or not 0 <= int(level) <= 9:
                 raise ValueError(f"compression {value!r}: a level 0-9 is only for gzip (e.g. gzip:4)")
             return cls(method, int(level))
         return cls(method)
 
+    def deflate(self):
+        """``(compress, level_to_record, engine_name)`` for gzip (see :mod:`ophysio.conversion._compress`)."""
+        from ._compress import deflate_engine
+
+        return deflate_engine(self.level, self.engine)
+
     def h5dataio_kwargs(self) -> dict:
         if self.method is None:
             return {}
         kwargs: dict[str, Any] = {"compression": self.method, "shuffle": self.shuffle}
         if self.method == "gzip":
-            kwargs["compression_opts"] = 4 if self.level is None else self.level
+            kwargs["compression_opts"] = self.deflate()[1]
         return kwargs
 
 
@@ -386,7 +396,7 @@ def run_nwb_conversion(
             for pending in deferred:
                 fill_dataset(
                     f[f"acquisition/{pending.series_name}/data"], pending.extractor, pending.start, pending.stop,
-                    compression=comp.method, compression_opts=comp.level, max_workers=max_workers,
+                    deflate=comp.deflate()[0] if comp.method == "gzip" else None, max_workers=max_workers,
                     progress=progress, progress_callback=callback_for(done_before), description=pending.series_name,
                 )
                 done_before += pending.stop - pending.start
@@ -433,8 +443,9 @@ def write_nwb(
     stub_test : bool
         Write only the first ``stub_samples`` samples (a quick check of a conversion).
     compression : str or Compression
-        ``"gzip"`` (default, level 4 with shuffle, compressed on all cores), ``"gzip:LEVEL"``, ``"lzf"``
-        or ``"none"``.
+        ``"gzip"`` (default: shuffle + fast deflate on all cores: ISA-L level 1 with the ``fast`` extra,
+        else zlib level 1), ``"gzip:LEVEL"`` (zlib at that level), ``"lzf"``, ``"none"``, or a
+        :class:`Compression`.
     max_workers : int, optional
         Compression threads (default: the cores available).
     progress : bool
