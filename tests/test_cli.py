@@ -42,3 +42,82 @@ def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "ophysio.cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("ophysio ")
     assert np  # numpy import kept for parity with other tests
+
+
+# ---------------------------------------------------------------------- convert / metadata-template
+def _read_nwb_data(path, name="TwoPhotonSeries"):
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        series = io.read().acquisition[name]
+        return series.data[:], series.rate
+
+
+def test_convert_the_builtin_example(tmp_path, capsys):
+    out = tmp_path / "example.nwb"
+    assert main(["convert", "--example", "numpy", "-o", str(out), "--no-progress"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    data, rate = _read_nwb_data(out)
+    expected = np.load(_example_npy(tmp_path))
+    np.testing.assert_array_equal(data, expected.swapaxes(1, 2))
+    assert rate == 30.0
+    assert main(["convert", "--example", "numpy", "-o", str(out), "--no-progress"]) == 2
+    assert "overwrite" in capsys.readouterr().err
+
+
+def _example_npy(tmp_path):
+    from ophysio.testing.synthetic import write_example
+
+    path, _ = write_example("numpy", tmp_path / "again")
+    return path
+
+
+def test_template_then_convert_with_it(tmp_path, capsys):
+    from ruamel.yaml import YAML
+
+    movie_path = write_npy(tmp_path / "m.npy", 12, 6, 5, dtype="int16")
+    out = tmp_path / "m.nwb"
+    # without metadata: one clear error listing what is missing, nothing written
+    assert main(["convert", str(movie_path), "-O", "sampling_frequency=10", "-o", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "excitation_lambda" in err and "Subject.species" in err and "Traceback" not in err
+    assert not out.exists()
+
+    assert main(["metadata-template", str(movie_path), "-O", "sampling_frequency=10"]) == 0
+    text = capsys.readouterr().out
+    assert "REQUIRED" in text and "imaging_rate: 10.0" in text
+    yaml = YAML(typ="safe", pure=True)
+    meta = yaml.load(text)
+    meta["NWBFile"].update(session_start_time="2024-05-01T10:00:00", session_description="cli test")
+    meta["Subject"] = {"subject_id": "m1", "species": "Mus musculus", "sex": "M", "age": "P60D"}
+    plane = meta["Ophys"]["ImagingPlane"][0]
+    plane.update(excitation_lambda=920.0, indicator="GCaMP6s", location="VISp")
+    plane["optical_channel"][0]["emission_lambda"] = 510.0
+    meta_path = tmp_path / "meta.yaml"
+    with open(meta_path, "w") as fh:
+        yaml.dump(meta, fh)
+    args = ["convert", str(movie_path), "-O", "sampling_frequency=10", "-o", str(out), "--metadata", str(meta_path),
+            "--no-progress"]
+    assert main(args) == 2
+    assert "has no time zone" in capsys.readouterr().err
+    assert main([*args, "--timezone", "Europe/Paris"]) == 0
+    data, rate = _read_nwb_data(out)
+    np.testing.assert_array_equal(data, np.load(movie_path).swapaxes(1, 2))
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(out), "r") as io:
+        assert io.read().session_start_time.isoformat() == "2024-05-01T10:00:00+02:00"
+
+
+def test_convert_to_another_format(tmp_path, capsys):
+    import h5py
+
+    movie_path = write_npy(tmp_path / "m.npy", 9, 4, 3, dtype="uint16")
+    out = tmp_path / "m.h5"
+    assert main(["convert", str(movie_path), "-O", "sampling_frequency=5", "-o", str(out), "--to", "hdf5",
+                 "--no-progress"]) == 0
+    with h5py.File(out, "r") as f:
+        arrays = []
+        f.visititems(lambda name, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) and obj.ndim >= 3
+                     else None)
+    assert any(a.shape == (9, 4, 3) and np.array_equal(a, np.load(movie_path)) for a in arrays)

@@ -1,4 +1,8 @@
-"""The ``ophysio`` command line: ``formats``, ``info`` (and the commands later issues add)."""
+"""The ``ophysio`` command line: ``formats``, ``info``, ``convert``, ``metadata-template`` (and more).
+
+``convert`` and ``metadata-template`` live in :mod:`ophysio._cli_convert`; the batch, validation, upload
+and preview commands in :mod:`ophysio._cli_batch`.
+"""
 
 from __future__ import annotations
 
@@ -131,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extractor keyword, e.g. -O channel_name=Channel 2 (VALUE parsed as JSON if it can be)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_info)
+
+    from ._cli_convert import register as register_convert
+
+    register_convert(sub)
+    try:
+        from ._cli_batch import register as register_batch
+    except ImportError:  # pragma: no cover - the batch commands are optional parts of the tree
+        register_batch = None
+    if register_batch is not None:
+        register_batch(sub)
     return parser
 
 

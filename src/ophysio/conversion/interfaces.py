@@ -33,6 +33,8 @@ __all__ = [
     "BinaryImagingInterface",
     "NumpyImagingInterface",
     "interface_for_format",
+    "interface_from_paths",
+    "interface_for_extractor",
 ]
 
 
@@ -224,6 +226,17 @@ class ImagingInterface:
         return NWBConverter({"Imaging": self}).run_conversion(nwbfile_path, metadata=metadata,
                                                              overwrite=overwrite, **kwargs)
 
+    def close(self) -> None:
+        """Close the files of every extractor (they reopen if used again)."""
+        for ex in self.extractors:
+            ex.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(repr(e) for e in self.extractors)})"
 
@@ -346,6 +359,32 @@ def interface_for_format(format_id: str) -> type[ImagingInterface]:
     if format_id in _BY_FORMAT:
         return _BY_FORMAT[format_id]
     return type(f"{_clean_name(format_id)}ImagingInterface", (_FormatInterface,), {"format_id": format_id})
+
+
+def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], format: str | None = None,
+                         split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+                         **kwargs: Any) -> ImagingInterface:
+    """The format's interface for a file, a folder or the files of one series (format detected from content).
+
+    Given one file of a multi-file series, the format's extractor finds the other files itself.
+    """
+    from ..errors import FileSetError
+    from ..extractors._registry import detect_format, get_format
+
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not paths:
+        raise FileSetError("no input path given")
+    spec = get_format(format) if format else detect_format(paths[0])
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise FileSetError(f"{missing[0]} does not exist")
+    if len(paths) == 1:
+        kwargs[spec.path_argument] = paths[0]
+    elif spec.paths_argument:
+        kwargs[spec.paths_argument] = list(paths)
+    else:
+        raise FileSetError(f"the {spec.id} format reads one path at a time; got {len(paths)} paths")
+    return interface_for_format(spec.id)(split_planes=split_planes, photon_series_type=photon_series_type, **kwargs)
 
 
 def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:

@@ -1,0 +1,245 @@
+"""``ophysio convert`` and ``ophysio metadata-template``.
+
+``ophysio convert PATH [PATH...] -o OUT.nwb`` converts a recording to NWB (or, with ``--to FORMAT``, to
+another file format); ``ophysio convert --example scanimage -o example.nwb`` writes a small built-in
+synthetic session and converts it. ``ophysio metadata-template PATH`` prints a YAML file with what the
+source gives filled in and what the user must add marked ``REQUIRED``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "cmd_convert", "cmd_metadata_template", "metadata_template", "EXAMPLE_METADATA"]
+
+#: Metadata of the built-in examples (a made-up demo session; never used for user data).
+EXAMPLE_METADATA: dict[str, Any] = {
+    "NWBFile": {
+        "session_description": "ophysio built-in example: a small synthetic recording (not real data)",
+        "experimenter": ["Example, Experimenter"],
+        "lab": "Example lab",
+        "institution": "Example institution",
+        "experiment_description": "Synthetic data written by ophysio.testing.synthetic to demonstrate conversion.",
+        "keywords": ["example", "synthetic"],
+    },
+    "Subject": {"subject_id": "example-mouse", "species": "Mus musculus", "sex": "U", "age": "P90D",
+                "description": "fictitious subject of the built-in example"},
+}
+_EXAMPLE_PLANE = {"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location": "VISp"}
+_EXAMPLE_EMISSION = 510.0
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"ophysio: --option needs KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _example_metadata(interface) -> dict:
+    """Complete demo metadata for a built-in example: its defaults plus the demo values above."""
+    from .conversion.metadata import merge_metadata
+
+    defaults = interface.get_metadata()
+    planes = defaults["Ophys"]["ImagingPlane"]
+    for plane in planes:
+        plane.update(_EXAMPLE_PLANE)
+        for channel in plane["optical_channel"]:
+            channel["emission_lambda"] = _EXAMPLE_EMISSION
+    meta = merge_metadata(EXAMPLE_METADATA, {"Ophys": {"ImagingPlane": planes}})
+    if "session_start_time" not in defaults.get("NWBFile", {}):
+        meta["NWBFile"]["session_start_time"] = "2024-01-01T12:00:00+00:00"
+    return meta
+
+
+def _open_interface(args: argparse.Namespace, folder: str):
+    from .conversion.interfaces import interface_from_paths
+
+    options = _parse_options(args.option)
+    if getattr(args, "channel", None):
+        options["channel_name"] = args.channel
+    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
+    split = getattr(args, "split_planes", False)
+    if args.example:
+        from .testing.synthetic import write_example
+
+        path, keywords = write_example(args.example, folder)
+        keywords.update(options)
+        return interface_from_paths([str(path)], args.format, split_planes=split, photon_series_type=kind,
+                                    **keywords)
+    if not args.paths:
+        raise SystemExit(f"ophysio {args.command}: give a PATH or --example NAME")
+    return interface_from_paths(args.paths, args.format, split_planes=split, photon_series_type=kind, **options)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert to NWB (default) or, with ``--to``, to another format."""
+    from .conversion.metadata import load_metadata, merge_metadata
+
+    output = Path(args.output)
+    with tempfile.TemporaryDirectory(prefix="ophysio-example-") as folder:
+        if args.to:
+            return _convert_to(args, folder, output)
+        interface = _open_interface(args, folder)
+        with interface:
+            metadata: dict = _example_metadata(interface) if args.example else {}
+            timezone = args.timezone or ("UTC" if args.example else None)
+            for path in args.metadata:
+                metadata = merge_metadata(metadata, load_metadata(path))
+            started = time.perf_counter()
+            interface.run_conversion(
+                output, metadata=metadata, overwrite=args.overwrite, append=args.append, stub_test=args.stub,
+                stub_samples=args.stub_samples, compression=args.compression, max_workers=args.threads,
+                progress=not args.no_progress, timezone=timezone, dandi=not args.no_dandi,
+            )
+            seconds = time.perf_counter() - started
+            series = len(interface.streams())
+    size = output.stat().st_size
+    print(f"wrote {output} ({series} photon series, {size / 1e6:.1f} MB) in {seconds:.1f} s")
+    return 0
+
+
+def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
+    try:
+        from .conversion.writers import write_imaging
+    except ImportError as exc:  # pragma: no cover - writers are part of the tree
+        raise SystemExit(f"ophysio convert --to {args.to}: the writers are not available ({exc})") from None
+    from .extractors import open_imaging
+
+    options = _parse_options(args.option)
+    if args.channel:
+        options["channel_name"] = args.channel
+    if args.example:
+        from .testing.synthetic import write_example
+
+        path, keywords = write_example(args.example, folder)
+        keywords.update(options)
+        extractor = open_imaging(str(path), format=args.format, **keywords)
+    elif args.paths:
+        paths = args.paths if len(args.paths) > 1 else args.paths[0]
+        extractor = open_imaging(paths, format=args.format, **options)
+    else:
+        raise SystemExit("ophysio convert: give a PATH or --example NAME")
+    started = time.perf_counter()
+    with extractor:
+        samples = (0, min(args.stub_samples, extractor.get_num_samples())) if args.stub else None
+        write_imaging(extractor, output, format=args.to, overwrite=args.overwrite, samples=samples,
+                      progress=not args.no_progress)
+    print(f"wrote {output} ({args.to}) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def metadata_template(interface) -> str:
+    """YAML text of the metadata: the source's defaults filled in, values to add marked ``REQUIRED``."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+    from .conversion.metadata import Metadata, NWBFileMetadata
+
+    meta = Metadata.from_dict(interface.get_metadata())
+    data = meta.to_dict()
+    data.setdefault("Subject", {})
+    missing = meta.missing(dandi=True)
+
+    def commented(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = CommentedMap()
+            for key, item in value.items():
+                out[key] = commented(item)
+            return out
+        if isinstance(value, list):
+            return [commented(v) for v in value]
+        return value
+
+    root = commented(data)
+    for problem in missing:
+        path, _, description = problem.partition(": ")
+        path = path.split(" (")[0]
+        node: Any = root
+        parts = path.replace("[", ".[").split(".")
+        for part in parts[:-1]:
+            node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, CommentedMap())
+        key = parts[-1]
+        if key not in node:
+            node[key] = None
+        node.yaml_add_eol_comment(f"REQUIRED: {description}", key)
+    start = meta.NWBFile.session_start_time
+    if start is not None and start.tzinfo is not None:
+        root["NWBFile"].yaml_add_eol_comment(NWBFileMetadata.model_fields["session_start_time"].description,
+                                             "session_start_time")
+    yaml = YAML(typ="rt")
+    yaml.width = 4096
+    stream = io.StringIO()
+    stream.write("# ophysio metadata: fill in the REQUIRED values, then\n"
+                 "#   ophysio convert PATH -o OUT.nwb --metadata THIS_FILE.yaml [--timezone ZONE]\n"
+                 "# Lists replace the defaults as a whole: keep every entry of Ophys.ImagingPlane and\n"
+                 "# Ophys.PhotonSeries (one per channel, or per channel and plane).\n")
+    yaml.dump(root, stream)
+    return stream.getvalue()
+
+
+def cmd_metadata_template(args: argparse.Namespace) -> int:
+    """Print (or write with ``-o``) the metadata template of a source."""
+    with tempfile.TemporaryDirectory(prefix="ophysio-example-") as folder:
+        interface = _open_interface(args, folder)
+        with interface:
+            text = metadata_template(interface)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_source_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="a file or folder, or the files of one series")
+    p.add_argument("--format", help="format id of the source (see `ophysio formats`); detected when omitted")
+    p.add_argument("--example", metavar="NAME", help="use a built-in synthetic example (e.g. scanimage, numpy)")
+    p.add_argument("--channel", metavar="NAME", help="convert only this channel (default: every channel)")
+    p.add_argument("--split-planes", action="store_true", help="one photon series per plane of a volume")
+    p.add_argument("--one-photon", action="store_true", help="write OnePhotonSeries (widefield, miniscope)")
+    p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
+
+
+def register(subparsers) -> None:
+    """Add ``convert`` and ``metadata-template`` to the ``ophysio`` sub-command parsers."""
+    p = subparsers.add_parser("convert", help="convert a recording to NWB (or, with --to, another format)")
+    _add_source_arguments(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (e.g. session.nwb)")
+    p.add_argument("--metadata", action="append", default=[], metavar="META.yaml",
+                   help="metadata file(s) (YAML or JSON), merged in order over the source's defaults")
+    p.add_argument("--timezone", metavar="ZONE",
+                   help="time zone of a start time recorded without one, e.g. Europe/Berlin or +02:00")
+    p.add_argument("--stub", action="store_true", help="write only the first samples (a quick test)")
+    p.add_argument("--stub-samples", type=int, default=100, metavar="N", help="samples written by --stub")
+    p.add_argument("--compression", default="gzip", metavar="C",
+                   help="gzip (default: shuffle + fast deflate on all cores), gzip:LEVEL (0-9), lzf or none")
+    p.add_argument("--threads", type=int, metavar="N", help="compression threads (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--append", action="store_true", help="add the photon series to an existing NWB file")
+    p.add_argument("--no-dandi", action="store_true", help="do not require the subject fields DANDI needs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
+                   help="write this format instead of NWB: tiff, ome-tiff, hdf5, mat, suite2p or zarr")
+    p.set_defaults(func=cmd_convert)
+
+    p = subparsers.add_parser("metadata-template",
+                              help="print a metadata YAML file: what the source gives, and what to add")
+    _add_source_arguments(p)
+    p.add_argument("-o", "--output", metavar="META.yaml", help="write the template here instead of printing it")
+    p.set_defaults(func=cmd_metadata_template)
