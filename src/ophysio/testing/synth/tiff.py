@@ -15,7 +15,9 @@ return without reading the file. Layouts follow what the writing software docume
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +30,10 @@ __all__ = [
     "write_tiff_series",
     "write_imagej_hyperstack",
     "write_interleaved_tiff",
+    "write_ome_tiff",
+    "write_ome_tiff_multifile",
+    "write_frame_metadata_sidecar",
+    "ome_expected",
 ]
 
 
@@ -239,4 +245,146 @@ def write_interleaved_tiff(path: str | os.PathLike, num_samples: int = 4, channe
         for combo in np.ndindex(*(sizes[a] for a in slow_to_fast)):
             where = dict(zip(slow_to_fast, combo))
             tif.write(data[where["C"]][where["T"], :, :, where["Z"]], metadata=None, contiguous=True)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- OME-TIFF
+_OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+_OME_TYPES = {"uint8": "uint8", "uint16": "uint16", "int16": "int16", "int8": "int8", "uint32": "uint32",
+              "int32": "int32", "float32": "float", "float64": "double"}
+
+
+def ome_expected(size_t: int, rows: int, columns: int, size_z: int = 1, channel: int = 0,
+                 dtype: str = "uint16") -> np.ndarray:
+    """The movie of one channel as the OME writers here store it (planes last when ``size_z > 1``)."""
+    return _movie(size_t, rows, columns, planes=size_z if size_z > 1 else None, dtype=dtype, channel=channel)
+
+
+def _plane_order(dimension_order: str, size_z: int, size_c: int, size_t: int) -> list[tuple[int, int, int]]:
+    """(z, c, t) of each plane in storage order (DimensionOrder XY + fastest..slowest)."""
+    sizes = {"Z": size_z, "C": size_c, "T": size_t}
+    slow_to_fast = dimension_order[2:][::-1]
+    planes = []
+    for combo in np.ndindex(*(sizes[a] for a in slow_to_fast)):
+        where = dict(zip(slow_to_fast, combo))
+        planes.append((where["Z"], where["C"], where["T"]))
+    return planes
+
+
+def _ome_xml(size_t, size_z, channel_names, rows, columns, dtype, dimension_order, tiff_data: str,
+             delta_t: Sequence[float] | None, time_increment: float | None, file_uuid: str) -> str:
+    size_c = len(channel_names)
+    channels = "".join(f'<Channel ID="Channel:0:{c}" Name="{name}" SamplesPerPixel="1"/>'
+                       for c, name in enumerate(channel_names))
+    planes = ""
+    if delta_t is not None:
+        for k, (z, c, t) in enumerate(_plane_order(dimension_order, size_z, size_c, size_t)):
+            planes += f'<Plane TheZ="{z}" TheC="{c}" TheT="{t}" DeltaT="{delta_t[k]!r}" DeltaTUnit="s"/>'
+    increment = f' TimeIncrement="{time_increment!r}" TimeIncrementUnit="s"' if time_increment is not None else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{_OME_NS}" UUID="{file_uuid}" Creator="ophysio synthetic">'
+        f'<Image ID="Image:0" Name="p0"><AcquisitionDate>2024-05-06T07:08:09</AcquisitionDate>'
+        f'<Pixels ID="Pixels:0" DimensionOrder="{dimension_order}" Type="{_OME_TYPES[str(np.dtype(dtype))]}" '
+        f'SizeX="{columns}" SizeY="{rows}" SizeZ="{size_z}" SizeC="{size_c}" SizeT="{size_t}" '
+        f'PhysicalSizeX="0.5" PhysicalSizeXUnit="µm" PhysicalSizeY="0.5" PhysicalSizeYUnit="µm"{increment}>'
+        f"{channels}{tiff_data}{planes}</Pixels></Image></OME>"
+    )
+
+
+def _ome_planes(size_t, size_z, size_c, rows, columns, dtype, dimension_order):
+    movies = [ome_expected(size_t, rows, columns, size_z, c, dtype) for c in range(size_c)]
+    for z, c, t in _plane_order(dimension_order, size_z, size_c, size_t):
+        yield (movies[c][t, :, :, z] if size_z > 1 else movies[c][t])
+
+
+def write_ome_tiff(path: str | os.PathLike, size_t: int = 6, size_z: int = 1,
+                   channel_names: Sequence[str] = ("GCaMP",), rows: int = 12, columns: int = 10,
+                   dtype: str = "uint16", dimension_order: str = "XYZCT", delta_t: Sequence[float] | None = None,
+                   time_increment: float | None = 0.1, compression: str | None = None) -> Path:
+    """Write a single-file OME-TIFF (one Image) whose planes follow ``dimension_order``.
+
+    Channel ``c`` holds ``ome_expected(size_t, rows, columns, size_z, c)``. ``delta_t`` gives one DeltaT
+    (seconds) per plane in storage order.
+    """
+    import tifffile
+
+    path = Path(path)
+    n = size_t * size_z * len(channel_names)
+    xml = _ome_xml(size_t, size_z, list(channel_names), rows, columns, dtype, dimension_order,
+                   f'<TiffData IFD="0" PlaneCount="{n}"/>', delta_t, time_increment, f"urn:uuid:{uuid.uuid4()}")
+    with tifffile.TiffWriter(path) as tif:
+        for k, plane in enumerate(_ome_planes(size_t, size_z, len(channel_names), rows, columns, dtype,
+                                              dimension_order)):
+            tif.write(plane, description=xml.encode("utf-8") if k == 0 else None, metadata=None,
+                      compression=compression, contiguous=False)
+    return path
+
+
+def write_ome_tiff_multifile(folder: str | os.PathLike, num_files: int = 3, size_t: int = 6,
+                             channel_names: Sequence[str] = ("GCaMP", "tdTomato"), rows: int = 12,
+                             columns: int = 10, dtype: str = "uint16", stem: str = "multi") -> list[Path]:
+    """Write an OME-TIFF dataset whose timepoints are split over ``num_files`` files (XYCZT order).
+
+    Every file carries the full OME-XML, with one ``TiffData`` block per file giving ``FirstT``, ``IFD``,
+    ``PlaneCount`` and ``<UUID FileName=...>``, as Bio-Formats and Micro-Manager write multi-file datasets.
+    """
+    import tifffile
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    size_c = len(channel_names)
+    bounds = np.linspace(0, size_t, num_files + 1).astype(int)
+    names = [f"{stem}_{i}.ome.tif" for i in range(num_files)]
+    uuids = [f"urn:uuid:{uuid.uuid4()}" for _ in range(num_files)]
+    blocks = "".join(
+        f'<TiffData FirstT="{bounds[i]}" FirstC="0" FirstZ="0" IFD="0" '
+        f'PlaneCount="{(bounds[i + 1] - bounds[i]) * size_c}">'
+        f'<UUID FileName="{names[i]}">{uuids[i]}</UUID></TiffData>'
+        for i in range(num_files)
+    )
+    planes = list(_ome_planes(size_t, 1, size_c, rows, columns, dtype, "XYCZT"))
+    paths = []
+    for i in range(num_files):
+        xml = _ome_xml(size_t, 1, list(channel_names), rows, columns, dtype, "XYCZT", blocks, None, 0.05, uuids[i])
+        path = folder / names[i]
+        with tifffile.TiffWriter(path) as tif:
+            for k, plane in enumerate(planes[bounds[i] * size_c : bounds[i + 1] * size_c]):
+                tif.write(plane, description=xml.encode("utf-8") if k == 0 else None, metadata=None, contiguous=False)
+        paths.append(path)
+    return paths
+
+
+def write_frame_metadata_sidecar(ome_path: str | os.PathLike, num_frames: int, source: str = "elapsed",
+                                 positions: Sequence[str] = ("p0",), interval_ms: float = 33.0,
+                                 mda_index: Sequence[dict] | None = None) -> Path:
+    """Write ``<ome file name>_frame_metadata.json`` as mesofield does: ``{"p0": [frame dict, ...]}``.
+
+    ``source`` picks what the records carry: ``"elapsed"`` (camera ElapsedTime-ms, TimeReceivedByCore and
+    runner_time_ms), ``"received"`` (TimeReceivedByCore and runner_time_ms) or ``"runner"`` (runner_time_ms
+    only, as for a non-sequenced MDA). Frame ``k`` of position ``i`` was taken at ``k * interval_ms`` ms
+    (ElapsedTime-ms), received 2 ms later, runner time 3 ms later; position ``i`` adds ``i * 1000`` ms.
+    ``mda_index`` gives each record an ``mda_event`` with that ``index``.
+    """
+    import datetime as dt
+
+    path = Path(os.fspath(ome_path) + "_frame_metadata.json")
+    start = dt.datetime(2024, 5, 6, 7, 8, 9, 250000)
+    data = {}
+    for i, key in enumerate(positions):
+        records = []
+        for k in range(num_frames):
+            elapsed = k * interval_ms + i * 1000.0
+            record: dict = {"format": "frame-dict", "version": "1.0", "runner_time_ms": elapsed + 3.0,
+                            "camera_device": "Camera", "property_values": [], "exposure_ms": 5.0,
+                            "pixel_size_um": 1.0, "position": {"x": float(i), "y": 0.0, "z": 0.0},
+                            "mda_event": None if mda_index is None else {"index": dict(mda_index[k])}}
+            if source in ("elapsed", "received"):
+                camera = {"Camera": "Camera", "ImageNumber": str(k),
+                          "TimeReceivedByCore": (start + dt.timedelta(milliseconds=elapsed + 2.0)).isoformat(" ")}
+                if source == "elapsed":
+                    camera["ElapsedTime-ms"] = f"{elapsed:.2f}"
+                record["camera_metadata"] = camera
+            records.append(record)
+        data[key] = records
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path

@@ -1,0 +1,425 @@
+"""OME-TIFF files and datasets, with pymmcore-plus / mesofield per-frame sidecars.
+
+The OME-XML of the first page (or of the companion file it points to with ``BinaryOnly``) gives the
+dimensions, the DimensionOrder, channel names, physical pixel sizes, per-plane ``DeltaT`` and the
+``TiffData`` blocks that say which IFD of which file holds each plane; datasets spread over several
+files (``UUID FileName=...``) are read as one.
+
+pymmcore-plus and mesofield write a per-frame sidecar beside the file,
+``<file name with extension>_frame_metadata.json`` = ``{"p0": [frame dict, ...], ...}`` keyed by stage
+position. When present, per-frame timestamps come from it: the camera's ``ElapsedTime-ms`` when every
+frame has one, else the core's ``TimeReceivedByCore`` (as seconds after the first frame), else the MDA
+runner's ``runner_time_ms``; :attr:`OMETiffImagingExtractor.timestamp_source` says which. Without a
+sidecar, ``Plane DeltaT`` values are used; without those, times follow the rate.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileSetError, FormatError, MetadataError, SelectionError
+from ._base import ImagingExtractor
+from ._ome_xml import OmePixels, parse_ome_xml
+from ._tiffpages import TiffPageSource, index_tiff, read_page_descriptions, read_volumes
+
+__all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]
+
+SIDECAR_SUFFIX = "_frame_metadata.json"
+_MAX_COMPANION_BYTES = 256 << 20
+
+
+def read_frame_metadata(path: str | os.PathLike) -> dict[str, list[dict]]:
+    """Read a pymmcore-plus / mesofield ``*_frame_metadata.json`` sidecar: position key -> frame records."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"{path} is not valid JSON ({exc}); a frame metadata sidecar is "
+                            f'{{"p0": [frame dict, ...]}}') from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise MetadataError(f'{path}: a frame metadata sidecar is {{"p0": [frame dict, ...]}} keyed by position')
+    for key, records in data.items():
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise MetadataError(f"{path}: frame {i} of position {key!r} is not a JSON object")
+    return data
+
+
+def _camera(record: dict) -> dict:
+    camera = record.get("camera_metadata")
+    return camera if isinstance(camera, dict) else {}
+
+
+def frame_times(records: list[dict], where: str = "sidecar") -> tuple[np.ndarray, str, _dt.datetime | None]:
+    """Seconds of each frame record, the source used and the absolute time of the first frame (if known).
+
+    Sources, first that every record has: camera ``ElapsedTime-ms``, ``TimeReceivedByCore`` (seconds
+    after the first frame), ``runner_time_ms``.
+    """
+    def floats(values):
+        try:
+            return np.array([float(v) for v in values], dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+
+    if records and all("ElapsedTime-ms" in _camera(r) for r in records):
+        values = floats(_camera(r)["ElapsedTime-ms"] for r in records)
+        if values is not None:
+            return values / 1000.0, "ElapsedTime-ms", None
+    if records and all("TimeReceivedByCore" in _camera(r) for r in records):
+        try:
+            stamps = [_dt.datetime.fromisoformat(str(_camera(r)["TimeReceivedByCore"]).strip()) for r in records]
+        except ValueError:
+            stamps = None
+        if stamps is not None:
+            seconds = np.array([(s - stamps[0]).total_seconds() for s in stamps], dtype=np.float64)
+            return seconds, "TimeReceivedByCore", stamps[0]
+    if records and all("runner_time_ms" in r for r in records):
+        values = floats(r["runner_time_ms"] for r in records)
+        if values is not None:
+            return values / 1000.0, "runner_time_ms", None
+    raise MetadataError(f"{where}: the frame records carry no ElapsedTime-ms, TimeReceivedByCore or runner_time_ms "
+                        f"on every frame")
+
+
+class OMETiffImagingExtractor(ImagingExtractor):
+    """One channel of one position (Image) of an OME-TIFF file or multi-file dataset.
+
+    Parameters
+    ----------
+    file_path : str or os.PathLike
+        An OME-TIFF file (any file of a multi-file dataset).
+    sampling_frequency : float, optional
+        Overrides the rate, which is otherwise the inverse of the median interval of the recorded times
+        (sidecar or DeltaT), else of the OME ``TimeIncrement``.
+    channel_name : str, optional
+        Channel to read, by OME Channel Name; required when there are several.
+    position : int or str, optional
+        Stage position: the index or Name of the OME Image, and the sidecar key (``0`` or ``"p0"``).
+        Required when the file or the sidecar holds several.
+    frame_metadata_path : path, False or None
+        The per-frame sidecar; None looks for ``<file name>_frame_metadata.json`` beside the file, False
+        ignores any sidecar.
+    """
+
+    format_id = "ome_tiff"
+    extractor_name = "OMETiffImaging"
+
+    def __init__(
+        self,
+        file_path: str | os.PathLike,
+        sampling_frequency: float | None = None,
+        channel_name: str | None = None,
+        position: int | str | None = None,
+        frame_metadata_path: str | os.PathLike | bool | None = None,
+    ):
+        super().__init__()
+        self.file_path = os.fspath(file_path)
+        if not os.path.isfile(self.file_path):
+            raise FileSetError(f"{self.file_path} does not exist")
+        index = index_tiff(self.file_path)
+        (description,) = read_page_descriptions(index, [0])
+        if "<OME" not in description[:65536]:
+            raise FormatError(f"{self.file_path}: the first ImageDescription holds no OME-XML")
+        self._ome_xml = self._companion_xml(description)
+        root, images = parse_ome_xml(self._ome_xml, self.file_path)
+        self._images = images
+        pos_index, pos_key = self._parse_position(position)
+        self._pixels = self._select_image(images, pos_index, position)
+        self._build_page_map(index)
+
+        pixels = self._pixels
+        names = pixels.channel_names
+        self._channel_names = tuple(names)
+        if channel_name is None:
+            if len(names) > 1:
+                raise SelectionError(f"{self.file_path} holds {len(names)} channels {names}; pass channel_name= "
+                                     f"to choose one")
+            channel_name = names[0]
+        if channel_name not in names:
+            raise SelectionError(f"channel {channel_name!r} is not in {self.file_path}; channels: {names}")
+        self._channel_name = channel_name
+        self._channel_index = names.index(channel_name)
+
+        self._frame_metadata_path = self._find_sidecar(frame_metadata_path)
+        self._records: list[dict] | None = None
+        self._record_of_plane: np.ndarray | None = None
+        self._position_key: str | None = None
+        self.timestamp_source: str | None = None
+        self._first_frame_time: _dt.datetime | None = None
+        self._plane_times: np.ndarray | None = None
+        if self._frame_metadata_path is not None:
+            self._load_sidecar(pos_key)
+        elif pixels.delta_t:
+            self._plane_times_from_delta_t()
+        self._sampling_frequency = self._rate(sampling_frequency)
+
+    # ------------------------------------------------------------------ OME structure
+    def _companion_xml(self, description: str) -> str:
+        match = re.search(r"<(?:\w+:)?BinaryOnly[^>]*MetadataFile=\"([^\"]+)\"", description)
+        if not match:
+            return description
+        companion = Path(self.file_path).parent / match.group(1)
+        if not companion.is_file():
+            raise FileSetError(f"{self.file_path} keeps its OME-XML in {match.group(1)}, which is missing from "
+                               f"{companion.parent}")
+        if companion.stat().st_size > _MAX_COMPANION_BYTES:
+            raise MetadataError(f"{companion} is larger than {_MAX_COMPANION_BYTES >> 20} MB; refused")
+        return companion.read_text(encoding="utf-8")
+
+    @staticmethod
+    def _parse_position(position) -> tuple[int | None, str | None]:
+        if position is None:
+            return None, None
+        if isinstance(position, (int, np.integer)) and not isinstance(position, bool):
+            return int(position), f"p{int(position)}"
+        text = str(position)
+        match = re.fullmatch(r"p(\d+)", text)
+        return (int(match.group(1)) if match else None), text
+
+    def _select_image(self, images: list[OmePixels], pos_index, position) -> OmePixels:
+        if len(images) == 1:
+            return images[0]
+        if position is None:
+            listing = [img.image_name or img.image_id for img in images]
+            raise SelectionError(f"{self.file_path} holds {len(images)} positions (OME Images) {listing}; pass "
+                                 f"position= (an index or a Name)")
+        for img in images:
+            if position in (img.image_name, img.image_id):
+                return img
+        if pos_index is not None and pos_index < len(images):
+            return images[pos_index]
+        raise SelectionError(f"position {position!r} is not in {self.file_path}, which holds {len(images)} Images")
+
+    def get_available_positions(self) -> list[str]:
+        """Names (or IDs) of the OME Images of the file, one per stage position."""
+        return [img.image_name or img.image_id for img in self._images]
+
+    def _build_page_map(self, own_index) -> None:
+        pixels = self._pixels
+        folder = Path(self.file_path).parent
+        n = pixels.num_planes
+        plane_file = np.full(n, -1, dtype=np.int64)
+        plane_ifd = np.full(n, -1, dtype=np.int64)
+        files: list[str] = []
+        blocks = pixels.tiff_data or []
+        if not blocks:
+            plane_file[:] = 0
+            plane_ifd[:] = np.arange(n)
+            files.append(self.file_path)
+        for block in blocks:
+            path = self.file_path if block.file_name is None else os.fspath(folder / block.file_name)
+            if path not in files:
+                files.append(path)
+            start = pixels.plane_index(min(block.first_z, pixels.size_z - 1), min(block.first_c, pixels.size_c - 1),
+                                       min(block.first_t, pixels.size_t - 1))
+            count = block.plane_count if block.plane_count is not None else n - start
+            if start + count > n:
+                raise MetadataError(f"{self.file_path}: a TiffData block maps planes {start}..{start + count - 1}, but "
+                                    f"the Image has {n} planes (Z={pixels.size_z}, C={pixels.size_c}, "
+                                    f"T={pixels.size_t})")
+            plane_file[start : start + count] = files.index(path)
+            plane_ifd[start : start + count] = block.ifd + np.arange(count)
+        missing = np.flatnonzero(plane_file < 0)
+        if missing.size:
+            z, c, t = pixels.plane_coords(int(missing[0]))
+            raise MetadataError(f"{self.file_path}: the OME-XML stores {missing.size} of {n} planes nowhere "
+                                f"(first: Z={z}, C={c}, T={t}); no TiffData block covers them")
+        indexes = []
+        for path in files:
+            if not os.path.isfile(path):
+                raise FileSetError(f"{path} is missing: the OME-XML of {self.file_path} stores planes in it")
+            indexes.append(own_index if os.path.samefile(path, self.file_path) else index_tiff(path))
+        for path, idx in zip(files, indexes):
+            if idx.shape != (pixels.size_y, pixels.size_x) or idx.dtype != pixels.dtype:
+                raise MetadataError(
+                    f"{path}: the OME-XML says {pixels.size_y}x{pixels.size_x} {pixels.dtype} planes (SizeY x SizeX, "
+                    f"Type) but the pages are {idx.shape[0]}x{idx.shape[1]} {idx.dtype}; the XML contradicts the file"
+                )
+        self._source = TiffPageSource(files, indexes)
+        pages = np.empty(n, dtype=np.int64)
+        for f, idx in enumerate(indexes):
+            mine = plane_file == f
+            local = np.searchsorted(idx.ifd_numbers, plane_ifd[mine])
+            bad = (local >= idx.num_pages) | (idx.ifd_numbers[np.minimum(local, idx.num_pages - 1)] != plane_ifd[mine])
+            if bad.any():
+                ifd = int(plane_ifd[mine][bad][0])
+                raise MetadataError(f"{files[f]}: the OME-XML puts a plane in IFD {ifd}, but the file holds "
+                                    f"{idx.num_pages} image IFDs; the XML contradicts the file (truncated?)")
+            pages[mine] = self._source.file_starts[f] + local
+        self._plane_page = pages
+        self._plane_file, self._plane_ifd = plane_file, plane_ifd
+
+    # ------------------------------------------------------------------ sidecar and times
+    def _find_sidecar(self, frame_metadata_path) -> str | None:
+        if frame_metadata_path is False:
+            return None
+        if frame_metadata_path is None or frame_metadata_path is True:
+            candidate = self.file_path + SIDECAR_SUFFIX
+            return candidate if os.path.isfile(candidate) else None
+        path = os.fspath(frame_metadata_path)
+        if not os.path.isfile(path):
+            raise FileSetError(f"frame metadata sidecar {path} does not exist")
+        return path
+
+    def _load_sidecar(self, pos_key: str | None) -> None:
+        data = read_frame_metadata(self._frame_metadata_path)
+        keys = list(data)
+        if pos_key is not None and pos_key in data:
+            key = pos_key
+        elif pos_key is None and len(keys) == 1:
+            key = keys[0]
+        else:
+            hint = re.search(r"_(p\d+)\.ome\.tiff?$", os.path.basename(self.file_path))
+            if pos_key is None and hint and hint.group(1) in data:
+                key = hint.group(1)
+            else:
+                raise SelectionError(f"{self._frame_metadata_path} holds positions {keys}; pass position= to "
+                                     f"choose one" if pos_key is None else
+                                     f"position {pos_key!r} is not in {self._frame_metadata_path} (it holds {keys})")
+        records = data[key]
+        pixels = self._pixels
+        n = pixels.num_planes
+        if len(records) != n:
+            raise MetadataError(
+                f"{self._frame_metadata_path}: position {key!r} has {len(records)} frame records but "
+                f"{os.path.basename(self.file_path)} holds {n} planes (Z={pixels.size_z}, C={pixels.size_c}, "
+                f"T={pixels.size_t}); the sidecar belongs to another acquisition or was cut short"
+            )
+        indexed = [r.get("mda_event") for r in records]
+        record_of_plane = np.full(n, -1, dtype=np.int64)
+        if all(isinstance(e, dict) and isinstance(e.get("index"), dict) for e in indexed):
+            for k, event in enumerate(indexed):
+                idx = event["index"]
+                z, c, t = int(idx.get("z", 0)), int(idx.get("c", 0)), int(idx.get("t", 0))
+                if not (z < pixels.size_z and c < pixels.size_c and t < pixels.size_t):
+                    raise MetadataError(f"{self._frame_metadata_path}: frame {k} has index t={t} c={c} z={z} "
+                                        f"outside the Image (T={pixels.size_t}, C={pixels.size_c}, Z={pixels.size_z})")
+                record_of_plane[pixels.plane_index(z, c, t)] = k
+            if (record_of_plane < 0).any():
+                raise MetadataError(f"{self._frame_metadata_path}: frame records repeat an mda_event index, so "
+                                    f"some planes have no record")
+        else:
+            # records are in acquisition order, which is the order the planes were written: page order
+            storage_order = np.lexsort((self._plane_ifd, self._plane_file))
+            record_of_plane[storage_order] = np.arange(n)
+        times, source, first = frame_times(records, self._frame_metadata_path)
+        self._records, self._record_of_plane, self._position_key = records, record_of_plane, key
+        self.timestamp_source, self._first_frame_time = source, first
+        self._plane_times = times[record_of_plane]
+
+    def _plane_times_from_delta_t(self) -> None:
+        pixels = self._pixels
+        times = np.full(pixels.num_planes, np.nan)
+        for (z, c, t), value in pixels.delta_t.items():
+            if z < pixels.size_z and c < pixels.size_c and t < pixels.size_t:
+                times[pixels.plane_index(z, c, t)] = value
+        self._plane_times = times
+        self.timestamp_source = "DeltaT"
+
+    def _sample_planes(self, samples: np.ndarray, plane: int = 0) -> np.ndarray:
+        planes = self._pixels.plane_index(plane, self._channel_index, np.asarray(samples, dtype=np.int64))
+        return np.asarray(planes, dtype=np.int64)
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        if self._plane_times is None:
+            return None
+        times = self._plane_times[self._sample_planes(np.arange(self.get_num_samples()))]
+        if np.isnan(times).any():
+            return None  # DeltaT missing for some planes: fall back to the rate
+        return times
+
+    def _rate(self, sampling_frequency) -> float:
+        if sampling_frequency is not None:
+            rate = float(sampling_frequency)
+            if not np.isfinite(rate) or rate <= 0:
+                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
+            return rate
+        times = self._get_native_timestamps()
+        if times is not None and len(times) > 1:
+            step = float(np.median(np.diff(times)))
+            if step > 0:
+                return 1.0 / step
+        increment = self._pixels.time_increment
+        if increment is not None and increment > 0:
+            return 1.0 / increment
+        raise MetadataError(f"{self.file_path} states no rate (no TimeIncrement, too few recorded times); pass "
+                            f"sampling_frequency=")
+
+    # ------------------------------------------------------------------ facts
+    def get_num_samples(self) -> int:
+        return self._pixels.size_t
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (self._pixels.size_y, self._pixels.size_x)
+
+    def get_num_planes(self) -> int:
+        return self._pixels.size_z
+
+    def get_dtype(self) -> np.dtype:
+        return self._source.dtype
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_file_paths(self) -> list[str]:
+        return list(self._source.paths)
+
+    def get_metadata(self) -> dict:
+        """The OME-XML text, the selected Image's facts, and where the timestamps came from."""
+        p = self._pixels
+        return {
+            "ome_xml": self._ome_xml,
+            "image_id": p.image_id,
+            "image_name": p.image_name,
+            "dimension_order": p.dimension_order,
+            "sizes": {"X": p.size_x, "Y": p.size_y, "Z": p.size_z, "C": p.size_c, "T": p.size_t},
+            "channel_names": list(p.channel_names),
+            "physical_sizes": dict(p.physical_sizes),
+            "time_increment_s": p.time_increment,
+            "acquisition_date": p.acquisition_date,
+            "timestamp_source": self.timestamp_source,
+            "frame_metadata_path": self._frame_metadata_path,
+            "position_key": self._position_key,
+            "first_frame_time": self._first_frame_time,
+        }
+
+    def get_frame_metadata(self) -> list | None:
+        """The sidecar record of each sample of this channel (a list of per-plane records for volumes)."""
+        if self._records is None:
+            return None
+        result = []
+        for t in range(self.get_num_samples()):
+            planes = [self._records[self._record_of_plane[self._pixels.plane_index(z, self._channel_index, t)]]
+                      for z in range(self.get_num_planes())]
+            result.append(planes if self.is_volumetric() else planes[0])
+        return result
+
+    def get_all_frame_metadata(self) -> list[dict] | None:
+        """Every sidecar record of the selected position, as written (all channels and planes)."""
+        return None if self._records is None else list(self._records)
+
+    # ------------------------------------------------------------------ reading
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        indices = np.asarray(indices, dtype=np.int64)
+        planes = self._pixels.size_z
+        plane_ids = np.stack([self._sample_planes(indices, z) for z in range(planes)], axis=1)
+        pages = self._plane_page[plane_ids]
+        if planes == 1:
+            self._source.read(pages[:, 0], out)
+        else:
+            read_volumes(self._source, pages, out)
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        self._read_samples(np.arange(start, stop, dtype=np.int64), out)
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()

@@ -1,0 +1,259 @@
+"""OME-TIFF: the real pymmcore-plus files with their mesofield sidecars, and synthetic OME layouts."""
+
+import datetime as dt
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from ophysio import open_imaging
+from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
+from ophysio.testing.synth.tiff import (
+    ome_expected,
+    write_frame_metadata_sidecar,
+    write_ome_tiff,
+    write_ome_tiff_multifile,
+)
+
+
+def real(name: str) -> Path:
+    return sample_file(f"ome_tiff/pmmp_demo_{name}.ome.tiff")
+
+
+def sidecar_records(name: str) -> list[dict]:
+    with open(str(real(name)) + "_frame_metadata.json") as fh:
+        return json.load(fh)["p0"]
+
+
+def tifffile_series(path) -> tuple[np.ndarray, str]:
+    with tifffile.TiffFile(path) as tif:
+        return tif.series[0].asarray(), tif.series[0].axes
+
+
+@functools.cache
+def folder() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="ophysio-ome-"))
+    import atexit
+
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+DELTA_T = [0.5 + 0.1 * k + 0.001 * k * k for k in range(12)]  # 6 timepoints x 2 channels, XYCZT
+
+
+@functools.cache
+def synthetic(name: str):
+    f = folder()
+    if name == "deltat":
+        return write_ome_tiff(f / "deltat.ome.tif", size_t=6, channel_names=("GCaMP", "Red"), dimension_order="XYCZT",
+                              delta_t=DELTA_T, time_increment=None)
+    if name == "tcz-order":
+        return write_ome_tiff(f / "tcz.ome.tif", size_t=4, size_z=3, channel_names=("A", "B"),
+                              dimension_order="XYTCZ", time_increment=0.5)
+    if name == "zlib":
+        return write_ome_tiff(f / "zlib.ome.tif", size_t=5, dtype="int16", compression="zlib")
+    if name == "multifile":
+        return write_ome_tiff_multifile(f / "multi", num_files=3, size_t=7)
+    if name == "received-indexed":
+        # records written in an order different from the pages (channel-major), mapped by mda_event index
+        path = write_ome_tiff(f / "indexed.ome.tif", size_t=4, channel_names=("A", "B"), dimension_order="XYCZT",
+                              time_increment=None)
+        order = [{"t": t, "c": c} for c in range(2) for t in range(4)]
+        write_frame_metadata_sidecar(path, 8, source="received", mda_index=order, interval_ms=10.0)
+        return path
+    if name == "positions":
+        path = write_ome_tiff(f / "positions.ome.tif", size_t=5, time_increment=None)
+        write_frame_metadata_sidecar(path, 5, source="elapsed", positions=("p0", "p1"))
+        return path
+    raise KeyError(name)
+
+
+def _real_expected(name, channel=0):
+    data, axes = tifffile_series(real(name))
+    if axes == "TCYX":
+        return data[:, channel]
+    if axes == "TZYX":
+        return data.transpose(0, 2, 3, 1)
+    return data
+
+
+CASES = {
+    # real files: pixels from tifffile's OME series, times from the sidecar read here with json
+    "real-t": (lambda: OMETiffImagingExtractor(real("t")), lambda: _real_expected("t"),
+               lambda: np.array([r["runner_time_ms"] for r in sidecar_records("t")]) / 1000),
+    "real-tc-DAPI": (lambda: OMETiffImagingExtractor(real("tc"), channel_name="DAPI"), lambda: _real_expected("tc", 0),
+                     lambda: np.array([r["runner_time_ms"] for r in sidecar_records("tc")])[0::2] / 1000),
+    "real-tc-FITC": (lambda: OMETiffImagingExtractor(real("tc"), channel_name="FITC"), lambda: _real_expected("tc", 1),
+                     lambda: np.array([r["runner_time_ms"] for r in sidecar_records("tc")])[1::2] / 1000),
+    "real-tz": (lambda: OMETiffImagingExtractor(real("tz")), lambda: _real_expected("tz"),
+                lambda: np.array([r["runner_time_ms"] for r in sidecar_records("tz")])[0::3] / 1000),
+    "real-seq": (lambda: OMETiffImagingExtractor(real("seq")), lambda: _real_expected("seq"),
+                 lambda: np.array([float(r["camera_metadata"]["ElapsedTime-ms"]) for r in sidecar_records("seq")])
+                 / 1000),
+    "real-t-no-sidecar": (lambda: OMETiffImagingExtractor(real("t"), frame_metadata_path=False),
+                          lambda: _real_expected("t"), lambda: np.arange(10) * 0.02),  # TimeIncrement 0.02 s
+    "deltat-Red": (lambda: OMETiffImagingExtractor(synthetic("deltat"), channel_name="Red"),
+                   lambda: ome_expected(6, 12, 10, channel=1), lambda: np.array(DELTA_T)[1::2]),
+    "tcz-order-B": (lambda: OMETiffImagingExtractor(synthetic("tcz-order"), channel_name="B"),
+                    lambda: ome_expected(4, 12, 10, size_z=3, channel=1), lambda: np.arange(4) * 0.5),
+    "zlib": (lambda: OMETiffImagingExtractor(synthetic("zlib")), lambda: ome_expected(5, 12, 10, dtype="int16"),
+             lambda: np.arange(5) * 0.1),
+    "multifile-middle-tdTomato": (
+        lambda: OMETiffImagingExtractor(synthetic("multifile")[1], channel_name="tdTomato"),
+        lambda: ome_expected(7, 12, 10, channel=1), lambda: np.arange(7) * 0.05),
+    "received-indexed-B": (lambda: OMETiffImagingExtractor(synthetic("received-indexed"), channel_name="B"),
+                           lambda: ome_expected(4, 12, 10, channel=1),
+                           # record k = c * 4 + t, received at 10 ms * k + 2 ms; seconds after the first record
+                           lambda: (np.arange(4, 8) * 10.0) / 1000),
+    "position-1": (lambda: OMETiffImagingExtractor(synthetic("positions"), position=1),
+                   lambda: ome_expected(5, 12, 10), lambda: (np.arange(5) * 33.0 + 1000.0) / 1000),
+}
+
+
+class TestOMETiff(ExtractorTests):
+    cases = list(CASES)
+
+    def make_extractor(self, case):
+        return CASES[case][0]()
+
+    def expected_series(self, case):
+        return CASES[case][1]()
+
+    def expected_timestamps(self, case):
+        return CASES[case][2]()
+
+
+def test_timestamp_sources_of_real_files():
+    assert OMETiffImagingExtractor(real("seq")).timestamp_source == "ElapsedTime-ms"
+    for name in ("t", "tz"):
+        assert OMETiffImagingExtractor(real(name)).timestamp_source == "runner_time_ms"
+    assert OMETiffImagingExtractor(synthetic("received-indexed"), channel_name="A").timestamp_source == \
+        "TimeReceivedByCore"
+    assert OMETiffImagingExtractor(synthetic("deltat"), channel_name="Red").timestamp_source == "DeltaT"
+
+
+def test_real_tc_channels_and_frame_records():
+    fitc = OMETiffImagingExtractor(real("tc"), channel_name="FITC")
+    assert fitc.get_channel_names() == ["DAPI", "FITC"]
+    # each FITC sample's record is the one taken with the FITC filter set (the Q505LP dichroic)
+    dichroics = [r["property_values"][0]["val"] for r in fitc.get_frame_metadata()]
+    assert dichroics == ["Q505LP"] * 5
+    dapi = OMETiffImagingExtractor(real("tc"), channel_name="DAPI")
+    assert [r["property_values"][0]["val"] for r in dapi.get_frame_metadata()] == ["400DCLP"] * 5
+    assert len(dapi.get_all_frame_metadata()) == 10
+
+
+def test_real_tz_volumes_and_metadata():
+    ex = OMETiffImagingExtractor(real("tz"))
+    assert ex.get_sample_shape() == (48, 64, 3) and ex.get_num_samples() == 3
+    records = ex.get_frame_metadata()
+    assert [r["position"]["z"] for r in records[1]] == [-2.0, 0.0, 2.0]
+    meta = ex.get_metadata()
+    assert meta["physical_sizes"]["Z"] == (2.0, "µm")
+    assert meta["dimension_order"] == "XYCZT" and meta["sizes"]["Z"] == 3
+    assert "<OME" in meta["ome_xml"] and meta["position_key"] == "p0"
+    # the volume rate follows the recorded times (the requested 20 ms interval was not met)
+    times = np.array([r["runner_time_ms"] for r in sidecar_records("tz")])[0::3] / 1000
+    assert ex.get_sampling_frequency() == pytest.approx(1 / np.median(np.diff(times)))
+
+
+def test_received_time_start_is_reported():
+    ex = OMETiffImagingExtractor(synthetic("received-indexed"), channel_name="A")
+    assert ex.get_metadata()["first_frame_time"] == dt.datetime(2024, 5, 6, 7, 8, 9, 252000)
+
+
+def test_positions_need_choosing():
+    with pytest.raises(SelectionError, match=r"positions \['p0', 'p1'\]"):
+        OMETiffImagingExtractor(synthetic("positions"))
+    with pytest.raises(SelectionError, match="'p7' is not in"):
+        OMETiffImagingExtractor(synthetic("positions"), position="p7")
+    ex = OMETiffImagingExtractor(synthetic("positions"), position="p0")
+    np.testing.assert_allclose(ex.get_timestamps(), np.arange(5) * 0.033)
+
+
+def test_channel_must_be_chosen():
+    with pytest.raises(SelectionError, match=r"\['DAPI', 'FITC'\].*channel_name"):
+        OMETiffImagingExtractor(real("tc"))
+    with pytest.raises(SelectionError, match="'Cy5' is not in"):
+        OMETiffImagingExtractor(real("tc"), channel_name="Cy5")
+
+
+def test_sidecar_with_wrong_frame_count(tmp_path):
+    path = tmp_path / "x.ome.tif"
+    shutil.copy(real("t"), path)
+    records = sidecar_records("t")[:7]
+    Path(str(path) + "_frame_metadata.json").write_text(json.dumps({"p0": records}))
+    with pytest.raises(MetadataError, match="has 7 frame records but x.ome.tif holds 10 planes"):
+        OMETiffImagingExtractor(path)
+    Path(str(path) + "_frame_metadata.json").write_text("[1, 2")
+    with pytest.raises(MetadataError, match="not valid JSON"):
+        OMETiffImagingExtractor(path)
+    assert OMETiffImagingExtractor(path, frame_metadata_path=False).get_num_samples() == 10
+
+
+def _rewrite(src, dst, edit):
+    with tifffile.TiffFile(src, is_ome=False) as tif:
+        xml = tif.pages[0].description
+        planes = [page.asarray() for page in tif.pages]
+    with tifffile.TiffWriter(dst) as tif:
+        for k, plane in enumerate(planes):
+            tif.write(plane, description=edit(xml).encode("utf-8") if k == 0 else None, metadata=None)
+    return dst
+
+
+def test_xml_that_contradicts_the_pages(tmp_path):
+    wide = _rewrite(real("t"), tmp_path / "wide.ome.tif", lambda x: x.replace('SizeX="64"', 'SizeX="65"'))
+    with pytest.raises(MetadataError, match="the XML contradicts the file"):
+        OMETiffImagingExtractor(wide, frame_metadata_path=False)
+    longer = _rewrite(real("t"), tmp_path / "long.ome.tif",
+                      lambda x: x.replace('SizeT="10"', 'SizeT="12"').replace('PlaneCount="10"', 'PlaneCount="12"'))
+    with pytest.raises(MetadataError, match="IFD 10, but the file holds 10 image IFDs"):
+        OMETiffImagingExtractor(longer, frame_metadata_path=False)
+    uncovered = _rewrite(real("t"), tmp_path / "gap.ome.tif", lambda x: x.replace('PlaneCount="10"', 'PlaneCount="8"'))
+    with pytest.raises(MetadataError, match="stores 2 of 10 planes nowhere"):
+        OMETiffImagingExtractor(uncovered, frame_metadata_path=False)
+    evil = _rewrite(real("t"), tmp_path / "evil.ome.tif",
+                    lambda x: x.replace("?>", '?><!DOCTYPE OME [<!ENTITY a "aaaa">]>', 1))
+    with pytest.raises(FormatError, match="refused"):
+        OMETiffImagingExtractor(evil)
+
+
+def test_multifile_dataset_errors(tmp_path):
+    paths = write_ome_tiff_multifile(tmp_path / "m", num_files=3, size_t=6)
+    ex = OMETiffImagingExtractor(paths[0], channel_name="GCaMP")
+    assert [Path(p).name for p in ex.get_file_paths()] == [p.name for p in paths]
+    paths[2].unlink()
+    with pytest.raises(FileSetError, match="multi_2.ome.tif is missing"):
+        OMETiffImagingExtractor(paths[0], channel_name="GCaMP")
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    data = real("t").read_bytes()
+    path = tmp_path / "cut.ome.tiff"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptFileError, match="truncated"):
+        OMETiffImagingExtractor(path)
+
+
+@pytest.mark.parametrize("name", ["t", "tc", "tz", "seq"])
+def test_open_imaging_picks_ome_for_real_files(name):
+    kwargs = {"channel_name": "DAPI"} if name == "tc" else {}
+    assert isinstance(open_imaging(real(name), **kwargs), OMETiffImagingExtractor)
+
+
+@pytest.mark.parametrize("name", ["deltat", "zlib", "multifile", "positions"])
+def test_open_imaging_picks_ome_for_synthetic_files(name):
+    path = synthetic(name)
+    path = path[0] if isinstance(path, list) else path
+    kwargs = {"deltat": {"channel_name": "GCaMP"}, "multifile": {"channel_name": "GCaMP"},
+              "positions": {"position": 0}}.get(name, {})
+    assert isinstance(open_imaging(path, **kwargs), OMETiffImagingExtractor)
