@@ -143,8 +143,13 @@ def test_truncated_v5_is_a_clear_error(tmp_path):
         MatImagingExtractor(cut, sampling_frequency=1.0)
 
 
-def test_open_imaging_picks_mat_by_content():
+def test_open_imaging_picks_mat_by_content(tmp_path):
     ex = open_imaging(sample_file(DENOISE), dims="YXCT", sampling_frequency=4.0)
     assert isinstance(ex, MatImagingExtractor)
     ex = open_imaging(CASES["v73-yxt-fr"][0]())  # HDF5 inside, but the MAT header text decides
     assert isinstance(ex, MatImagingExtractor) and ex.get_metadata()["version"] == "7.3"
+    renamed = tmp_path / "movie.h5"  # the MAT header wins over the suffix: MATLAB's axis order is undone
+    renamed.write_bytes(CASES["v73-yxt-fr"][0]().read_bytes())
+    ex = open_imaging(renamed)
+    assert isinstance(ex, MatImagingExtractor)
+    np.testing.assert_array_equal(ex.get_series(), movie(11, 7, 9, dtype="uint16"))

@@ -140,13 +140,17 @@ def sniff_tiff(path: Path, head: bytes) -> bool | str:
 
 def sniff_mat(path: Path, head: bytes) -> bool | str:
     """MATLAB v5/v7 (text header) or v7.3 (text header over HDF5) MAT-file."""
-    if head[:10] == b"MATLAB 5.0" or head[:10] == b"MATLAB 7.3":
+    if head[:10] in (b"MATLAB 5.0", b"MATLAB 7.3"):
+        if len(head) >= 128 and head[126:128] not in (b"IM", b"MI"):
+            return "'MATLAB' header text without the IM/MI endian indicator at byte 126"
         return True
     return "no 'MATLAB 5.0/7.3 MAT-file' header text"
 
 
 def sniff_hdf5(path: Path, head: bytes) -> bool | str:
-    """An HDF5 file (signature at offset 0, or after a user block of 512 bytes * 2**k)."""
+    """An HDF5 file (signature at offset 0, or after a user block of 512 bytes * 2**k), not a MAT v7.3 file."""
+    if head[:10] == b"MATLAB 7.3":
+        return "a MATLAB v7.3 MAT-file (HDF5 inside, read as MAT so that MATLAB's axis order is undone)"
     if head[:8] == HDF5_SIGNATURE:
         return True
     if path.is_file():
@@ -163,7 +167,10 @@ def sniff_hdf5(path: Path, head: bytes) -> bool | str:
 
 def _suite2p_ops(path: Path) -> bool:
     if path.is_file():
-        return path.name == "ops.npy" or (path.suffix == ".bin" and (path.parent / "ops.npy").is_file())
+        if path.name == "ops.npy":
+            with open(path, "rb") as fh:
+                return fh.read(6) == b"\x93NUMPY"
+        return path.suffix == ".bin" and (path.parent / "ops.npy").is_file()
     if path.is_dir():
         return (
             (path / "ops.npy").is_file()

@@ -40,17 +40,18 @@ from ._handles import CachedFile
 
 __all__ = ["Hdf5ImagingExtractor"]
 
-#: Per-file chunk cache: big enough for a row of typical movie chunks, so sequential reads decompress once.
-CHUNK_CACHE_BYTES = 32 * 1024**2
-
-
+#: HDF5's default chunk cache per dataset (h5py's default too). Unfiltered chunks bigger than it are
+#: read straight into the destination; a bigger cache would add a copy through the cache.
+CHUNK_CACHE_BYTES = 1024**2
 #: Largest chunk cache ophysio asks for (a time-row of chunks bigger than this is decompressed per read).
 MAX_CHUNK_CACHE_BYTES = 1024**3
 
 
-def _open_h5(path: str, rdcc_nbytes: int = CHUNK_CACHE_BYTES):
+def _open_h5(path: str, rdcc_nbytes: int | None = None):
     import h5py
 
+    if rdcc_nbytes is None:
+        return h5py.File(path, "r")
     return h5py.File(path, "r", rdcc_nbytes=rdcc_nbytes, rdcc_nslots=10007)
 
 
@@ -208,8 +209,10 @@ class Hdf5ImagingExtractor(ImagingExtractor):
         self._dtype = dset.dtype
         self._chunks = dset.chunks
         row = chunk_row_bytes(tuple(dset.shape), dset.chunks, dims.index("T"), dset.dtype.itemsize)
-        if row > CHUNK_CACHE_BYTES:
-            # hold a whole time-row of chunks, so that consecutive reads decompress each chunk once
+        filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
+        if filtered and row > CHUNK_CACHE_BYTES:
+            # compressed: hold a whole time-row of chunks, so that consecutive reads that split a chunk
+            # along time decompress it once (unfiltered chunks are better read without the cache)
             self._cache_bytes = min(int(row * 1.05) + 1024**2, MAX_CHUNK_CACHE_BYTES)
         self._metadata = {
             "dataset": display(self._dataset_path),
