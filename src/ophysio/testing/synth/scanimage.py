@@ -156,6 +156,7 @@ def write_scanimage(
     epoch: tuple = (2024, 3, 14, 9, 26, 53.5),
     pattern: str = "ramp",
     seed: int = 0,
+    channel_save_as_row: bool = False,
 ) -> list[Path]:
     """Write a ScanImage 2016+ acquisition and return its files in order.
 
@@ -176,6 +177,8 @@ def write_scanimage(
     extra_pages : pages of an incomplete last cycle appended after the complete ones.
     description_bytes : fixed size of each page's ImageDescription text (ScanImage uses 2000).
     pattern : ``"ramp"`` (values from :func:`page_pixels`) or ``"cells"`` (looks like real data).
+    channel_save_as_row : write ``SI.hChannels.channelSave`` as a row ``[1 2]`` instead of the column
+        ``[1;2]`` ScanImage writes (roiextractors 0.10.0 with current tifffile fails on the column).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -202,7 +205,8 @@ def write_scanimage(
         "SI.acqState": acq_state,
         "SI.acqsPerLoop": 1,
         "SI.hChannels.channelName": [f"Channel {k}" for k in range(1, max(4, *channels) + 1)],
-        "SI.hChannels.channelSave": ("column", channels) if n_ch > 1 else channels[0],
+        "SI.hChannels.channelSave": (channels if channel_save_as_row else ("column", channels)) if n_ch > 1
+        else channels[0],
         "SI.hChannels.channelsActive": ("column", channels) if n_ch > 1 else channels[0],
         "SI.hFastZ.enable": bool(volumetric and stack_mode == "fast"),
         "SI.hFastZ.numDiscardFlybackFrames": num_flyback if volumetric else 0,

@@ -1,0 +1,242 @@
+"""ScanImage reading: ophysio against roiextractors 0.10.0 and a plain positional read of the same bytes.
+
+Run with the benchmark venv (roiextractors installed)::
+
+    /work/venv-bench/bin/python benchmarks/bench_scanimage.py [--folder /tmp/ophysio-bench-si] [--scale 1.0]
+
+Inputs, written once with :func:`ophysio.testing.synthetic.write_scanimage` (ScanImage's real layout):
+
+- ``single``: one 512 x 512 int16 planar file of 3000 frames (1.5 GB);
+- ``series``: a 20-file x 2000-IFD two-channel 256 x 256 int16 grab series (1000 frames per file, 5.2 GB).
+
+``--scale`` shrinks the frame counts (e.g. 0.1 for a quick run). Every (tool, task) runs in its own
+subprocess, so its peak RSS is its own; times are the best of ``--repeats`` runs from a warm page cache.
+Tasks: construction; full ``get_series`` (into a fresh array, and into a reused ``out=`` buffer for
+ophysio and the raw read); reading in 100-sample chunks; ``get_timestamps``/``get_times``; one random
+frame (mean of 200). The raw baseline reads the same pages with one ``os.preadv`` per page into one
+array, from offsets found beforehand (its construction is not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TOOLS = ("raw", "ophysio", "roiextractors")
+RANDOM_READS = 200
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _peak_mb() -> float:
+    # VmHWM restarts at exec (ru_maxrss would carry the parent's peak over)
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_inputs(folder: Path, scale: float) -> dict[str, Path]:
+    from ophysio.testing.synthetic import write_scanimage
+
+    folder.mkdir(parents=True, exist_ok=True)
+    single_frames = max(200, int(3000 * scale))
+    series_frames = max(100, int(1000 * scale))
+    inputs = {}
+    target = folder / f"single_{single_frames}"
+    if not (target / "done").exists():
+        paths = write_scanimage(target, "single", num_samples=single_frames, rows=512, columns=512)
+        (target / "done").write_text(str(paths[0]))
+    inputs["single"] = Path((target / "done").read_text())
+    target = folder / f"series_{series_frames}"
+    if not (target / "done").exists():
+        paths = write_scanimage(target, "series", num_samples=20 * series_frames, rows=256, columns=256,
+                                channels=(1, 2), frames_per_file=series_frames, channel_save_as_row=True)
+        (target / "done").write_text(str(paths[0]))
+    inputs["series"] = Path((target / "done").read_text())
+    return inputs
+
+
+# ------------------------------------------------------------------------------------------- workers
+class RawReader:
+    """The same pages read with one positional read each into one array (the floor for any reader)."""
+
+    def __init__(self, first: str):
+        import tifffile
+
+        folder = Path(first).parent
+        self.paths = sorted(str(p) for p in folder.glob("*.tif"))
+        offsets, files = [], []
+        for number, path in enumerate(self.paths):
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                self.shape, self.dtype = page.shape, page.dtype
+                for page in tif.pages:
+                    offsets.append(page.dataoffsets[0])
+                    files.append(number)
+        self.offsets = np.asarray(offsets[::2] if "series" in first else offsets)  # channel 1 of two
+        self.files = np.asarray(files[::2] if "series" in first else files)
+        self.fds = [os.open(p, os.O_RDONLY) for p in self.paths]
+
+    def get_num_samples(self):
+        return len(self.offsets)
+
+    def get_series(self, start=0, end=None, out=None):
+        end = len(self.offsets) if end is None else end
+        if out is None:
+            out = np.empty((end - start, *self.shape), self.dtype)
+        flat = memoryview(out.reshape(-1).view(np.uint8))
+        size = out[0].nbytes if len(out) else 0
+        for i, (offset, number) in enumerate(zip(self.offsets[start:end].tolist(), self.files[start:end].tolist())):
+            os.preadv(self.fds[number], [flat[i * size : (i + 1) * size]], offset)
+        return out
+
+
+def _make(tool: str, first: str, two_channels: bool):
+    if tool == "raw":
+        return RawReader(first)
+    kwargs = {"channel_name": "Channel 1"} if two_channels else {}
+    if tool == "ophysio":
+        from ophysio.extractors import ScanImageImagingExtractor
+
+        return ScanImageImagingExtractor(file_path=first, **kwargs)
+    from roiextractors import ScanImageImagingExtractor
+
+    return ScanImageImagingExtractor(file_path=first, **kwargs)
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: int | None) -> dict:
+    two = dataset == "series"
+    rss0 = _rss_mb()
+    result: dict = {"tool": tool, "dataset": dataset, "task": task}
+    t0 = time.perf_counter()
+    extractor = _make(tool, first, two)
+    result["construct_s"] = time.perf_counter() - t0
+    n = extractor.get_num_samples() if limit is None else min(limit, extractor.get_num_samples())
+    if task == "construct":
+        result["seconds"] = min([result["construct_s"]] + [_best(lambda: _make(tool, first, two), 1)
+                                                            for _ in range(repeats - 1)])
+    elif task == "full":
+        result["seconds"] = _best(lambda: extractor.get_series(0, n), repeats)
+        result["output_mb"] = extractor.get_series(0, 1).nbytes * n / 1e6
+    elif task == "full_out":
+        if tool == "roiextractors":
+            return {**result, "seconds": None}
+        out = extractor.get_series(0, n)
+        result["seconds"] = _best(lambda: extractor.get_series(0, n, out=out), repeats)
+        result["output_mb"] = out.nbytes / 1e6
+    elif task == "chunks":
+        def chunked():
+            for a in range(0, n, 100):
+                extractor.get_series(a, min(a + 100, n))
+
+        result["seconds"] = _best(chunked, repeats)
+    elif task == "timestamps":
+        if tool == "raw":
+            return {**result, "seconds": None}
+
+        def times():
+            extractor._times = None  # roiextractors caches its times here
+            if hasattr(extractor, "_native_timestamps_cache"):
+                extractor._native_timestamps_cache = None
+            return extractor.get_times()
+
+        result["seconds"] = _best(times, repeats)
+    elif task == "random":
+        rng = np.random.default_rng(0)
+        picks = rng.integers(0, n, RANDOM_READS).tolist()
+
+        def randoms():
+            for i in picks:
+                extractor.get_series(i, i + 1)
+
+        result["seconds"] = _best(randoms, repeats) / RANDOM_READS
+    result["peak_growth_mb"] = _peak_mb() - rss0
+    return result
+
+
+# ------------------------------------------------------------------------------------------- driver
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", default="/tmp/ophysio-bench-si")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--series-samples", type=int, default=2000,
+                        help="samples of the series read by the full/chunk/random tasks (all for 0)")
+    parser.add_argument("--worker", nargs=5, metavar=("TOOL", "DATASET", "FIRST", "TASK", "LIMIT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        tool, dataset, first, task, limit = args.worker
+        print(json.dumps(worker(tool, dataset, first, task, args.repeats, int(limit) or None)))
+        return
+    t0 = time.perf_counter()
+    inputs = write_inputs(Path(args.folder), args.scale)
+    print(f"inputs ready in {time.perf_counter() - t0:.1f} s: {', '.join(str(p) for p in inputs.values())}")
+    plan = [("single", task) for task in ("construct", "full", "full_out", "chunks", "random")]
+    plan += [("series", task) for task in ("construct", "timestamps", "full", "chunks", "random")]
+    rows = []
+    for dataset, task in plan:
+        limit = args.series_samples if dataset == "series" else 0
+        for tool in TOOLS:
+            if task == "timestamps" and tool == "raw":
+                continue
+            command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, dataset,
+                       str(inputs[dataset]), task, str(limit)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                print(f"{tool} {dataset} {task} failed:\n{done.stderr[-2000:]}")
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            if row.get("seconds") is not None:
+                rows.append(row)
+    print()
+    print(f"{'dataset':8} {'task':10} {'tool':14} {'time':>10} {'vs raw':>8} {'vs roiext':>10} {'peak+MB':>8} "
+          f"{'out MB':>8}")
+    index = {(r["dataset"], r["task"], r["tool"]): r for r in rows}
+    for row in rows:
+        if row["task"] == "construct" and row["tool"] == "raw":
+            continue  # its offsets come from tifffile, outside the timed reads
+        raw = index.get((row["dataset"], row["task"], "raw"))
+        roi = index.get((row["dataset"], row["task"], "roiextractors"))
+        if row["task"] == "full_out":
+            roi = index.get((row["dataset"], "full", "roiextractors"))
+        ratio_raw = f"{row['seconds'] / raw['seconds']:.2f}x" if raw else "-"
+        ratio_roi = f"{row['seconds'] / roi['seconds']:.3f}x" if roi else "-"
+        unit = "ms" if row["seconds"] < 1 else "s"
+        value = row["seconds"] * (1000 if unit == "ms" else 1)
+        print(f"{row['dataset']:8} {row['task']:10} {row['tool']:14} {value:8.2f}{unit:>2} {ratio_raw:>8} "
+              f"{ratio_roi:>10} {row['peak_growth_mb']:8.0f} {row.get('output_mb', 0):8.0f}")
+    ours = {k[:2]: v for k, v in index.items() if k[2] == "ophysio"}
+    for dataset in ("single", "series"):
+        full, chunks = ours.get((dataset, "full")), ours.get((dataset, "chunks"))
+        if full and chunks:
+            print(f"ophysio {dataset}: 100-sample chunks / one full read: {chunks['seconds'] / full['seconds']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
