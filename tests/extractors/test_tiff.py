@@ -232,3 +232,45 @@ def test_open_imaging_tells_legacy_from_plain(tmp_path):
     legacy = write_scanimage_legacy(tmp_path / "legacy.tif", version="5.1")
     assert type(open_imaging(legacy)).__name__ == "ScanImageLegacyImagingExtractor"
     assert isinstance(open_imaging(legacy, format="tiff", sampling_frequency=1.0), TiffImagingExtractor)
+
+
+REAL_FORMATS = {
+    "scanimage/ScanImageBigTIFFv57.tif": "scanimage",
+    "scanimage/vol_no_flyback_00001_00001.tif": "scanimage",
+    "scanimage/vol_one_ch_multi_files/vol_one_ch_multi_files_00001_00001.tif": "scanimage",
+    "scanimage_legacy/sample_scanimage_version_3_8.tiff": "scanimage_legacy",
+    "ome_tiff/pmmp_demo_t.ome.tiff": "ome_tiff",
+    "ome_tiff/pmmp_demo_tc.ome.tiff": "ome_tiff",
+    "ome_tiff/pmmp_demo_tz.ome.tiff": "ome_tiff",
+    "ome_tiff/pmmp_demo_seq.ome.tiff": "ome_tiff",
+}
+
+
+@pytest.mark.parametrize("relative", list(REAL_FORMATS))
+def test_detection_of_every_real_tiff(relative):
+    from ophysio.extractors import detect_format
+
+    assert detect_format(sample_file(relative)).id == REAL_FORMATS[relative]
+
+
+def test_detection_of_every_synthetic_tiff_kind(tmp_path):
+    from ophysio.extractors import detect_format
+    from ophysio.testing.synth.scanimage import write_scanimage
+    from ophysio.testing.synth.tiff import write_ome_tiff
+
+    kinds = {
+        "scanimage": write_scanimage(tmp_path / "modern", num_samples=2, rows=8, columns=8)[0],
+        "ome_tiff": write_ome_tiff(tmp_path / "x.ome.tif", size_t=2),
+        "tiff": written("imagej-hyperstack"),
+    }
+    for version in ("3.8", "4.2", "5.0", "5.1"):
+        path = write_scanimage_legacy(tmp_path / f"legacy{version}.tif", version=version, num_samples=2)
+        assert detect_format(path).id == "scanimage_legacy", version
+    for name in ("planar", "zlib", "bigendian", "bigtiff-strips", "imagej-stack"):
+        assert detect_format(written(name)).id == "tiff", name
+    for expected, path in kinds.items():
+        assert detect_format(path).id == expected, path
+    # an OME-TIFF without the .ome suffix is still OME by content
+    plain_name = tmp_path / "renamed.tif"
+    plain_name.write_bytes(Path(kinds["ome_tiff"]).read_bytes())
+    assert detect_format(plain_name).id == "ome_tiff"

@@ -134,8 +134,12 @@ def sniff_ome_tiff(path: Path, head: bytes) -> bool | str:
 
 
 def sniff_tiff(path: Path, head: bytes) -> bool | str:
-    """Any classic or Big TIFF."""
-    return True if _tiff_kind(head) is not None else "not a TIFF file (no II*/MM* header)"
+    """Any classic or Big TIFF, except OME-TIFF (whatever its name; pass format="tiff" to force)."""
+    if _tiff_kind(head) is None:
+        return "not a TIFF file (no II*/MM* header)"
+    if sniff_ome_tiff(path, head) is True:
+        return "OME-XML in the first ImageDescription: an ome_tiff file (pass format='tiff' to read its pages plainly)"
+    return True
 
 
 def sniff_mat(path: Path, head: bytes) -> bool | str:
