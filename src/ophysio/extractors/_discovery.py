@@ -137,6 +137,8 @@ class ArrayLayout:
                 sel.append(self.plane)
             else:
                 sel.append(slice(None))
+        while len(sel) > 1 and sel[-1] == slice(None):  # h5py selects faster without trailing full slices
+            sel.pop()
         return tuple(sel)
 
     def permutation(self) -> list[int]:

@@ -289,6 +289,23 @@ class Hdf5ImagingExtractor(ImagingExtractor):
         return self._dataset_path
 
     # ------------------------------------------------------------------ reading
+    def _dataset(self, h5):
+        """The dataset object, looked up once per open file (a lookup costs ~0.2 ms)."""
+        cached = self.__dict__.get("_dataset_cache")
+        if cached is None or cached[0] is not h5:
+            cached = (h5, h5[self._dataset_path])
+            self._dataset_cache = cached
+        return cached[1]
+
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         with self._file.open() as h5:
-            self._layout.read(h5[self._dataset_path], start, stop, out)
+            self._layout.read(self._dataset(h5), start, stop, out)
+
+    def close(self) -> None:
+        self._dataset_cache = None
+        super().close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_dataset_cache"] = None
+        return state
