@@ -134,7 +134,8 @@ def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
         raise SystemExit("ophysio convert: give a PATH or --example NAME")
     started = time.perf_counter()
     with extractor:
-        samples = (0, min(args.stub_samples, extractor.get_num_samples())) if args.stub else None
+        stub = args.stub_samples or max(100, *extractor.get_sample_shape())
+        samples = (0, min(stub, extractor.get_num_samples())) if args.stub else None
         write_imaging(extractor, output, format=args.to, overwrite=args.overwrite, samples=samples,
                       progress=not args.no_progress)
     print(f"wrote {output} ({args.to}) in {time.perf_counter() - started:.1f} s")
@@ -226,7 +227,8 @@ def register(subparsers) -> None:
     p.add_argument("--timezone", metavar="ZONE",
                    help="time zone of a start time recorded without one, e.g. Europe/Berlin or +02:00")
     p.add_argument("--stub", action="store_true", help="write only the first samples (a quick test)")
-    p.add_argument("--stub-samples", type=int, default=100, metavar="N", help="samples written by --stub")
+    p.add_argument("--stub-samples", type=int, metavar="N",
+                   help="samples written by --stub (default: 100, or the longest image side if larger)")
     p.add_argument("--compression", default="gzip", metavar="C",
                    help="gzip (default: shuffle + fast deflate on all cores), gzip:LEVEL (0-9), lzf or none")
     p.add_argument("--threads", type=int, metavar="N", help="compression threads (default: all cores)")

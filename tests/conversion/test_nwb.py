@@ -89,6 +89,10 @@ def test_stub_overwrite_and_existing_output(tmp_path):
     pixels, times, _ = read_series(path)
     assert pixels.shape == (100, 8, 8)
     np.testing.assert_array_equal(pixels, expected(ex, 100))
+    wide = NumpyImagingExtractor(movie(150, 4, 120), sampling_frequency=5.0)  # stub keeps time the longest axis
+    write_nwb(wide, tmp_path / "w.nwb", COMPLETE, stub_test=True)
+    assert read_series(tmp_path / "w.nwb")[0].shape == (120, 120, 4)
+    (tmp_path / "w.nwb").unlink()
     with pytest.raises(FileExistsError, match="overwrite"):
         write_nwb(ex, path, COMPLETE)
     write_nwb(ex, path, COMPLETE, overwrite=True, stub_test=True, stub_samples=10)
@@ -175,7 +179,7 @@ def test_split_planes_and_converter_alignment(tmp_path):
 def test_nwbinspector_dandi_finds_no_violation(tmp_path):
     from nwbinspector import Importance, inspect_nwbfile, load_config
 
-    ex = NumpyImagingExtractor(movie(120, 16, 16), sampling_frequency=30.0)
+    ex = NumpyImagingExtractor(movie(140, 16, 120), sampling_frequency=30.0, timestamps=np.arange(140) ** 1.01)
     full = write_nwb(ex, tmp_path / "full.nwb", COMPLETE)
     stub = write_nwb(ex, tmp_path / "stub.nwb", COMPLETE, stub_test=True)
     for path in (full, stub):

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["find_value", "scanimage_defaults", "parse_epoch"]
+__all__ = ["find_value", "scanimage_defaults", "ome_defaults", "parse_epoch"]
+
+_TO_METERS = {"m": 1.0, "mm": 1e-3, "µm": 1e-6, "um": 1e-6, "\u03bcm": 1e-6, "nm": 1e-9, "cm": 1e-2}
 
 _MISSING = object()
 
@@ -93,8 +95,13 @@ def _number(value: Any) -> float | None:
     return out if np.isfinite(out) else None
 
 
+def _tidy(values: list[float]) -> list[float]:
+    """Round away floating-point noise of unit conversions (12 significant digits)."""
+    return [float(f"{v:.12g}") for v in values]
+
+
 def _first_scanfield(header: Any) -> dict | None:
-    groups = find_value(header, "RoiGroups")
+    groups = find_value(header, "RoiGroups") or find_value(header, "roi_groups")
     imaging = groups.get("imagingRoiGroup") if isinstance(groups, dict) else find_value(header, "imagingRoiGroup")
     if not isinstance(imaging, dict):
         return None
@@ -108,14 +115,16 @@ def _first_scanfield(header: Any) -> dict | None:
 
 
 def scanimage_defaults(header: dict, image_shape: tuple[int, int], plane_index: int | None,
-                       num_planes: int) -> dict:
+                       num_planes: int, roi_layout: list[dict] | None = None, roi_index: int | None = None) -> dict:
     """NWB defaults from a ScanImage header: start time, device, geometry in meters, plane depths.
 
     Returns a dict with keys ``session_start_time`` (naive datetime), ``device`` (dict),
     ``grid_spacing``, ``origin_coords``, ``field_of_view`` (meters), ``reference_frame``,
     ``scan_line_rate`` and ``plane_depths_um``, each present only when the header gives it. Geometry comes
     from the first imaging ROI's scanfield: ``sizeXY`` and ``centerXY`` are in ScanImage reference-space
-    degrees, converted with ``SI.objectiveResolution`` (micrometers per degree).
+    degrees, converted with ``SI.objectiveResolution`` (micrometers per degree). With ``roi_layout`` (the
+    extractor's ``get_roi_layout()``), the ROI ``roi_index`` is used; a multi-ROI page read whole (ROIs
+    stacked) has no single pixel grid, so no geometry is given for it.
     """
     out: dict[str, Any] = {}
     start = parse_epoch(find_value(header, "epoch"))
@@ -143,6 +152,13 @@ def scanimage_defaults(header: dict, image_shape: tuple[int, int], plane_index: 
 
     um_per_degree = _number(find_value(header, "SI.objectiveResolution"))
     field = _first_scanfield(header)
+    if roi_layout:
+        if roi_index is None and len(roi_layout) > 1:
+            field = None
+        else:
+            roi = roi_layout[roi_index or 0]
+            if "size_xy" in roi and "center_xy" in roi:
+                field = {"sizeXY": roi["size_xy"], "centerXY": roi["center_xy"]}
     if field is not None and um_per_degree:
         size = np.asarray(field.get("sizeXY", []), dtype=float).ravel()
         center = np.asarray(field.get("centerXY", [0, 0]), dtype=float).ravel()
@@ -161,11 +177,39 @@ def scanimage_defaults(header: dict, image_shape: tuple[int, int], plane_index: 
                     if step:
                         spacing.append(abs(step) * 1e-6)
                         fov.append(abs(step) * 1e-6 * num_planes)
-            out["grid_spacing"] = spacing
-            out["origin_coords"] = origin
-            out["field_of_view"] = fov
+            out["grid_spacing"] = _tidy(spacing)
+            out["origin_coords"] = _tidy(origin)
+            out["field_of_view"] = _tidy(fov)
             out["reference_frame"] = (
                 "x, y: ScanImage reference space (scan field center at 0, 0) converted with SI.objectiveResolution; "
                 "z: SI.hStackManager.zs (objective z)"
             )
+    return out
+
+
+def ome_defaults(header: dict, num_planes: int, plane_index: int | None) -> dict:
+    """NWB defaults from an OME-TIFF's metadata: pixel size in meters and the acquisition date."""
+    out: dict[str, Any] = {}
+    sizes = header.get("physical_sizes") or {}
+
+    def meters(axis: str) -> float | None:
+        value = sizes.get(axis)
+        if not value:
+            return None
+        number, unit = value if isinstance(value, (list, tuple)) else (value, "µm")
+        factor = _TO_METERS.get(str(unit))
+        return None if factor is None else float(number) * factor
+
+    x, y, z = meters("X"), meters("Y"), meters("Z")
+    if x and y:
+        spacing = [x, y]
+        if z and num_planes > 1 and plane_index is None:
+            spacing.append(z)
+        out["grid_spacing"] = _tidy(spacing)
+    date = header.get("acquisition_date")
+    if isinstance(date, str) and date:
+        try:
+            out["session_start_time"] = datetime.fromisoformat(date.replace("Z", "+00:00"))
+        except ValueError:
+            pass
     return out

@@ -97,7 +97,7 @@ class NWBConverter:
             for ex in interface.extractors:
                 ex.set_times(ex.get_timestamps() + float(seconds))
 
-    def add_to_nwbfile(self, nwbfile, metadata: Metadata, *, stub_test: bool = False, stub_samples: int = 100,
+    def add_to_nwbfile(self, nwbfile, metadata: Metadata, *, stub_test: bool = False, stub_samples: int | None = None,
                        compression: Any = "gzip", deferred: list | None = None,
                        source_rows: list | None = None, chunk_bytes: int | None = None) -> list:
         """Add every interface's photon series to ``nwbfile``."""
@@ -117,7 +117,7 @@ class NWBConverter:
         *,
         append: bool = False,
         stub_test: bool = False,
-        stub_samples: int = 100,
+        stub_samples: int | None = None,
         compression: Any = "gzip",
         max_workers: int | None = None,
         progress: bool = False,

@@ -192,7 +192,7 @@ class ImagingInterface:
         metadata: Metadata | dict | None = None,
         *,
         stub_test: bool = False,
-        stub_samples: int = 100,
+        stub_samples: int | None = None,
         compression: str | None = "gzip",
         series_offset: int = 0,
         deferred: list | None = None,
@@ -253,15 +253,28 @@ class _FormatInterface(ImagingInterface):
 
         cls = get_format(self.format_id).load_class()
         self.source_kwargs = dict(kwargs)
-        first = cls(*args, **kwargs)
-        extractors = [first]
         key = self.channel_keyword
-        if key and key not in kwargs and "channel_names" not in kwargs and first.get_num_channels() > 1:
-            names = first.get_channel_names()
-            extractors = [
-                first if name == first.channel_name else cls(*args, **kwargs, **{key: name}) for name in names
-            ]
+        chosen = bool(key and key in kwargs) or "channel_names" in kwargs
+        names = [] if chosen or not key else self._available_channel_names(cls, args, kwargs)
+        if len(names) > 1:  # one extractor per saved channel
+            extractors = [cls(*args, **kwargs, **{key: name}) for name in names]
+        else:
+            first = cls(*args, **kwargs)
+            extractors = [first]
+            if key and not chosen and first.get_num_channels() > 1:
+                extractors = [
+                    first if name == first.channel_name else cls(*args, **kwargs, **{key: name})
+                    for name in first.get_channel_names()
+                ]
         super().__init__(extractors, split_planes=split_planes, photon_series_type=photon_series_type)
+
+    def _available_channel_names(self, cls: type, args: tuple, kwargs: dict) -> list[str]:
+        """Channels of the source before any extractor is built (empty when the format cannot say cheaply)."""
+        path = kwargs.get("file_path") or (list(kwargs.get("file_paths") or [None])[0]) or (args[0] if args else None)
+        available = getattr(cls, "get_available_channel_names", None)
+        if callable(available) and path is not None:
+            return list(available(path))
+        return []
 
     @classmethod
     def extractor_class(cls) -> type:
@@ -290,8 +303,12 @@ class ScanImageImagingInterface(_FormatInterface):
     format_id = "scanimage"
 
     def _format_defaults(self, extractor, plane_index):
+        layout = extractor.get_roi_layout() if hasattr(extractor, "get_roi_layout") else None
+        roi = getattr(extractor, "_roi_index", None)
+        if plane_index is None:
+            plane_index = getattr(extractor, "_plane_index", None)
         return scanimage_defaults(extractor.get_metadata(), extractor.get_image_shape(), plane_index,
-                                  extractor.get_num_planes())
+                                  extractor.get_num_planes(), roi_layout=layout, roi_index=roi)
 
 
 class ScanImageLegacyImagingInterface(_FormatInterface):
@@ -311,9 +328,36 @@ class TiffImagingInterface(_FormatInterface):
 
 
 class OMETiffImagingInterface(_FormatInterface):
-    """OME-TIFF files (keywords as the ``ome_tiff`` extractor)."""
+    """OME-TIFF files (keywords as the ``ome_tiff`` extractor); one photon series per OME channel.
+
+    Defaults from the OME-XML: pixel size (``PhysicalSizeX/Y``, and Z for stacks) in meters, and the
+    acquisition date as the session start.
+    """
 
     format_id = "ome_tiff"
+
+    def _available_channel_names(self, cls, args, kwargs):
+        path = kwargs.get("file_path") or (args[0] if args else None)
+        if path is None:
+            return []
+        try:
+            import tifffile
+
+            from ..extractors._ome_xml import parse_ome_xml
+
+            with tifffile.TiffFile(path) as tif:
+                xml = tif.ome_metadata
+            _, images = parse_ome_xml(xml, str(path))
+            position = kwargs.get("position")
+            image = images[position] if isinstance(position, int) and 0 <= position < len(images) else images[0]
+            return list(image.channel_names)
+        except Exception:  # the extractor reports what is wrong with the file when it is built
+            return []
+
+    def _format_defaults(self, extractor, plane_index):
+        from ._source_metadata import ome_defaults
+
+        return ome_defaults(extractor.get_metadata(), extractor.get_num_planes(), plane_index)
 
 
 class Hdf5ImagingInterface(_FormatInterface):

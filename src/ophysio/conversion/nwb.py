@@ -9,11 +9,13 @@ place when complete (:func:`ophysio.conversion._atomic.atomic_output`).
 Where the source's header goes
 ------------------------------
 The whole header of each source (ScanImage frame data and ROI groups, OME-XML, suite2p ops, HDF5
-attributes...) is stored as JSON in the table ``/acquisition/source_metadata`` (an NWB ``DynamicTable``;
-``source_metadata_2``, ``_3``... when a file is appended to), one row per photon series, with the columns
-``photon_series`` (name of the series), ``format`` (ophysio format id), ``files`` (JSON list of the source
-files) and ``metadata`` (the header as JSON; numpy values become lists and numbers). Read it back with
-:func:`read_source_metadata`.
+attributes...) is stored as JSON text in the scratch dataset ``/scratch/source_metadata_<series name>``
+(an NWB ``ScratchData``; one per photon series, so appending keeps every header), holding the object
+``{"photon_series": name, "format": ophysio format id, "files": [source files in reading order],
+"metadata": the header}`` (numpy values become lists and numbers; NaN stays NaN as Python's json writes
+it). A text dataset has no size limit (an attribute, such as a series description, is limited to 64 KiB),
+and nwbinspector's DANDI configuration accepts it (a JSON dictionary in a table column is reported as a
+best-practice violation). Read it back with :func:`read_source_metadata`.
 """
 
 from __future__ import annotations
@@ -40,16 +42,21 @@ __all__ = [
     "series_timing",
     "make_nwbfile",
     "read_source_metadata",
-    "SOURCE_METADATA_TABLE",
+    "SOURCE_METADATA_PREFIX",
     "REGULAR_TOLERANCE_S",
 ]
 
-#: Name of the table that holds the sources' headers (see the module documentation).
-SOURCE_METADATA_TABLE = "source_metadata"
+#: Name prefix of the scratch datasets that hold the sources' headers (see the module documentation).
+SOURCE_METADATA_PREFIX = "source_metadata_"
 #: A series whose every timestamp is within this of ``starting_time + index / rate`` is written as regular.
 REGULAR_TOLERANCE_S = 1e-6
-#: Samples written by ``stub_test=True``.
+#: Samples written by ``stub_test=True`` (at least; see :func:`stub_length`).
 STUB_SAMPLES = 100
+
+
+def stub_length(extractor) -> int:
+    """Samples of a stub: 100, or the longest spatial side when larger, so time stays the longest axis."""
+    return max(STUB_SAMPLES, *extractor.get_sample_shape())
 
 
 @dataclass(frozen=True)
@@ -160,43 +167,28 @@ def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
 
     result: dict[str, dict] = {}
     with h5py.File(nwbfile_path, "r") as f:
-        acquisition = f.get("acquisition", {})
-        for name in sorted(acquisition):
-            if not name.startswith(SOURCE_METADATA_TABLE):
+        scratch = f.get("scratch", {})
+        for name in sorted(scratch):
+            if not name.startswith(SOURCE_METADATA_PREFIX):
                 continue
-            table = acquisition[name]
-            columns = {c: [v.decode() if isinstance(v, bytes) else v for v in table[c][()]]
-                       for c in ("photon_series", "format", "files", "metadata")}
-            for i, series in enumerate(columns["photon_series"]):
-                result[series] = {
-                    "format": columns["format"][i],
-                    "files": json.loads(columns["files"][i]),
-                    "metadata": json.loads(columns["metadata"][i]),
-                }
+            raw = scratch[name][()]
+            record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+            result[record["photon_series"]] = {k: record[k] for k in ("format", "files", "metadata")}
     return result
 
 
-def _add_source_metadata_table(nwbfile, rows: list[dict]) -> None:
-    from hdmf.common import DynamicTable
+def _add_source_metadata(nwbfile, rows: list[dict]) -> None:
+    from pynwb.core import ScratchData
 
-    if not rows:
-        return
-    name, n = SOURCE_METADATA_TABLE, 1
-    while name in nwbfile.acquisition:
-        n += 1
-        name = f"{SOURCE_METADATA_TABLE}_{n}"
-    table = DynamicTable(
-        name=name,
-        description="Whole headers of the source files of the photon series, as JSON, kept by ophysio so that "
-        "nothing the acquisition software recorded is lost (one row per photon series).",
-    )
-    table.add_column("photon_series", "name of the photon series in /acquisition")
-    table.add_column("format", "ophysio format id of the source")
-    table.add_column("files", "JSON list of the source files, in reading order")
-    table.add_column("metadata", "the source's header as JSON")
     for row in rows:
-        table.add_row(**row)
-    nwbfile.add_acquisition(table)
+        text = header_json(row)
+        nwbfile.add_scratch(ScratchData(
+            name=f"{SOURCE_METADATA_PREFIX}{row['photon_series']}",
+            data=text,
+            description=f"Whole header of the source of the photon series /acquisition/{row['photon_series']} as "
+            "JSON (keys photon_series, format, files, metadata), kept by ophysio so that nothing the acquisition "
+            "software recorded is lost.",
+        ))
 
 
 # ---------------------------------------------------------------------- NWB objects
@@ -273,7 +265,7 @@ def add_photon_series(
     series_index: int = 0,
     *,
     stub_test: bool = False,
-    stub_samples: int = STUB_SAMPLES,
+    stub_samples: int | None = None,
     compression: str | Compression | None = "gzip",
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     deferred: list | None = None,
@@ -298,7 +290,7 @@ def add_photon_series(
         raise MetadataError(f"the NWB file already has an acquisition named {meta.name!r}; rename the photon series")
     plane = ensure_imaging_plane(nwbfile, metadata, meta.imaging_plane)
     n = extractor.get_num_samples()
-    stop = min(n, stub_samples) if stub_test else n
+    stop = min(n, stub_length(extractor) if stub_samples is None else int(stub_samples)) if stub_test else n
     if stop < 1:
         raise OphysioError(f"{extractor!r} has no samples to write")
     comp = Compression.parse(compression)
@@ -332,8 +324,8 @@ def add_photon_series(
         source_rows.append({
             "photon_series": meta.name,
             "format": str(extractor.format_id),
-            "files": json.dumps([os.fspath(p) for p in extractor.get_file_paths()]),
-            "metadata": header_json(extractor.get_metadata()),
+            "files": [os.fspath(p) for p in extractor.get_file_paths()],
+            "metadata": extractor.get_metadata(),
         })
     return series
 
@@ -376,12 +368,12 @@ def run_nwb_conversion(
             with NWBHDF5IO(str(temp), mode="a") as io:
                 nwbfile = io.read()
                 add_all(nwbfile, deferred, rows)
-                _add_source_metadata_table(nwbfile, rows)
+                _add_source_metadata(nwbfile, rows)
                 io.write(nwbfile)
         else:
             nwbfile = make_nwbfile(metadata)
             add_all(nwbfile, deferred, rows)
-            _add_source_metadata_table(nwbfile, rows)
+            _add_source_metadata(nwbfile, rows)
             with NWBHDF5IO(str(temp), mode="w") as io:
                 io.write(nwbfile)
         total = sum(p.stop - p.start for p in deferred)
@@ -411,7 +403,7 @@ def write_nwb(
     overwrite: bool = False,
     append: bool = False,
     stub_test: bool = False,
-    stub_samples: int = STUB_SAMPLES,
+    stub_samples: int | None = None,
     compression: str | Compression | None = "gzip",
     max_workers: int | None = None,
     progress: bool = False,
@@ -441,7 +433,8 @@ def write_nwb(
         Add the photon series to the existing NWB file at ``nwbfile_path`` (its session metadata are kept;
         the file is copied beside, extended and renamed into place).
     stub_test : bool
-        Write only the first ``stub_samples`` samples (a quick check of a conversion).
+        Write only the first samples (a quick check of a conversion): ``stub_samples`` of them, by default
+        100 or the longest image side if larger (nwbinspector expects time to be the longest axis).
     compression : str or Compression
         ``"gzip"`` (default: shuffle + fast deflate on all cores: ISA-L level 1 with the ``fast`` extra,
         else zlib level 1), ``"gzip:LEVEL"`` (zlib at that level), ``"lzf"``, ``"none"``, or a
