@@ -7,9 +7,7 @@ parameters and public names follow roiextractors' ``ScanImageImagingExtractor`` 
 ``get_original_frame_indices`` and the static ``get_available_*`` helpers), plus ``roi_index`` for
 multi-ROI acquisitions.
 
-How pages become samples
-------------------------
-ScanImage writes one TIFF page per channel per frame, in this order (fastest first): saved channel,
+**How pages become samples.** ScanImage writes one TIFF page per channel per frame, in this order (fastest first): saved channel,
 frame of a slice (``SI.hStackManager.framesPerSlice``), plane (slice), flyback frames, volume. The
 data are volumetric when ``SI.hStackManager.enable`` is true and ``numSlices`` > 1 (as ScanImage
 decides); otherwise they are planar and every page group of one frame is a sample. A frame-to-IFD
@@ -18,9 +16,7 @@ and an incomplete last volume is dropped. The rate is ``SI.hRoiManager.scanFrame
 ``scanVolumeRate`` (volumetric); timestamps are the pages' ``frameTimestamps_sec`` (for a volume, the
 last plane's page).
 
-Metadata
---------
-:meth:`ScanImageImagingExtractor.get_metadata` returns a new dict::
+**Metadata.** :meth:`ScanImageImagingExtractor.get_metadata` returns a new dict::
 
     {
       "version": 4,                       # ScanImage TIFF format version of the header (3 or 4)
@@ -47,6 +43,7 @@ vectors, lists of rows for matrices). Useful keys: ``SI.VERSION_MAJOR``/``SI.VER
 
 from __future__ import annotations
 
+import bisect
 import copy
 import os
 import re
@@ -71,7 +68,8 @@ from ._tiff import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans, walk_ifds
 __all__ = ["ScanImageImagingExtractor", "read_header_of"]
 
 _TIMESTAMP = re.compile(rb"frameTimestamps_sec = ([^\n\x00]*)")
-_BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes / narrow ROIs
+_BLOCK_BYTES = 16 * 1024**2
+_PREADV = getattr(os, "preadv", None)  # temporary buffer for volumes / narrow ROIs
 
 
 def read_header_of(file_path: str | os.PathLike) -> ScanImageHeader:
@@ -389,6 +387,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         self._dtype = dtype
         self._ifds_per_file = counts
         self._file_starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._file_start_list = self._file_starts.tolist()
         self._total_ifds = int(self._file_starts[-1])
         self._data_offsets = np.concatenate(offsets).astype(np.int64)
         self._desc_offsets = np.concatenate(descriptions).astype(np.int64)
@@ -478,6 +477,18 @@ class ScanImageImagingExtractor(ImagingExtractor):
         itemsize = self._dtype.itemsize
         skip = self._row_start * self._page_columns * itemsize
         narrow = self._columns != self._page_columns
+        if len(pages) == 1 and not narrow and _PREADV is not None:  # one frame: skip the bookkeeping
+            page = int(pages[0])
+            number = bisect.bisect_right(self._file_start_list, page) - 1
+            cached = self._files[number]
+            with cached.open() as fd:
+                got = _PREADV(fd, [memoryview(out.reshape(-1).view(np.uint8))], int(self._data_offsets[page]) + skip)
+            if got != out.nbytes:
+                raise CorruptFileError(
+                    f"{cached.path}: the image data of IFD {page - self._file_start_list[number]} is cut off: "
+                    "the file is truncated"
+                )
+            return
         for number, run in self._pages_in_runs(pages):
             cached = self._files[number]
             offsets = self._data_offsets[pages[run]] + skip
