@@ -229,7 +229,23 @@ def ensure_device(nwbfile, metadata: Metadata, name: str):
 
     for dev in metadata.Ophys.Device:
         if dev.name == name:
-            device = Device(**dev.model_dump(exclude_none=True))
+            kwargs = dev.model_dump(exclude_none=True)
+            manufacturer = kwargs.pop("manufacturer", None)
+            if manufacturer is not None:
+                try:  # pynwb >= 3.1 keeps the manufacturer on a DeviceModel (Device.manufacturer is deprecated)
+                    from pynwb.device import DeviceModel
+                except ImportError:
+                    kwargs["manufacturer"] = manufacturer
+                else:
+                    model_name = f"{name}Model"
+                    if model_name in nwbfile.device_models:
+                        model = nwbfile.device_models[model_name]
+                    else:
+                        model = DeviceModel(name=model_name, manufacturer=manufacturer,
+                                            description=f"model of the device {name}")
+                        nwbfile.add_device_model(model)
+                    kwargs["model"] = model
+            device = Device(**kwargs)
             nwbfile.add_device(device)
             return device
     raise MetadataError(f"Ophys.Device has no device named {name!r} (an imaging plane names it)")
