@@ -1,0 +1,66 @@
+"""The shared TIFF machinery (``ophysio.extractors._tiff``) against tifffile on files tifffile writes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from ophysio.errors import CorruptFileError, FormatError
+from ophysio.extractors._tiff import TAG_IMAGE_DESCRIPTION, read_header, read_pages_into, walk_ifds
+
+
+def _open(path):
+    return os.open(path, os.O_RDONLY)
+
+
+@pytest.mark.parametrize("bigtiff", [False, True])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("rowsperstrip", [None, 3])
+def test_walk_and_read_match_tifffile(tmp_path, bigtiff, byteorder, rowsperstrip):
+    data = (np.arange(7 * 10 * 6, dtype=np.uint16).reshape(7, 10, 6) * 37).astype(np.uint16)
+    path = tmp_path / "t.tif"
+    with tifffile.TiffWriter(path, bigtiff=bigtiff, byteorder=byteorder) as tif:
+        for i, frame in enumerate(data):
+            tif.write(frame, description=f"frame {i}", photometric="minisblack", rowsperstrip=rowsperstrip,
+                      contiguous=False, metadata=None)
+    fd = _open(path)
+    try:
+        header = read_header(fd, str(path))
+        assert header.bigtiff == bigtiff and header.byteorder == byteorder
+        pages = walk_ifds(fd, str(path), header)
+        with tifffile.TiffFile(path) as tif:
+            assert list(pages.ifd_offset) == [p.offset for p in tif.pages]
+            assert list(pages.data_offset) == [p.dataoffsets[0] for p in tif.pages]
+        assert pages.is_uniform() and pages.dtype(0) == np.dtype(byteorder + "u2")
+        assert (pages.height == 10).all() and (pages.width == 6).all()
+        out = np.empty(data.shape, pages.dtype(0))
+        read_pages_into(fd, str(path), pages.data_offset, out)
+        np.testing.assert_array_equal(out, data)
+        assert pages.text_of(fd, TAG_IMAGE_DESCRIPTION, 3) == b"frame 3"
+        first = walk_ifds(fd, str(path), max_ifds=1)
+        assert len(first) == 1
+    finally:
+        os.close(fd)
+
+
+def test_errors_name_the_file(tmp_path):
+    path = tmp_path / "x.tif"
+    path.write_bytes(b"GIF89a" + bytes(100))
+    fd = _open(path)
+    try:
+        with pytest.raises(FormatError, match=r"x\.tif is not a TIFF"):
+            read_header(fd, str(path))
+    finally:
+        os.close(fd)
+    tifffile.imwrite(path, np.zeros((4, 8, 8), np.uint8), photometric="minisblack")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 20])
+    fd = _open(path)
+    try:
+        with pytest.raises(CorruptFileError, match=r"x\.tif.*IFD 3.*truncated"):
+            walk_ifds(fd, str(path))
+    finally:
+        os.close(fd)
