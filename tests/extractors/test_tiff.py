@@ -133,11 +133,11 @@ def test_compressed_pages_are_decoded_one_at_a_time(monkeypatch):
 
     calls = []
     original = tp.TiffPageSource._decode
-    monkeypatch.setattr(tp.TiffPageSource, "_decode", lambda self, f, local, out: (calls.append(local),
-                                                                                     original(self, f, local, out)))
+    monkeypatch.setattr(tp.TiffPageSource, "_decode", staticmethod(
+        lambda index, ifd, page, out: (calls.append((ifd, out.shape)), original(index, ifd, page, out))))
     ex = TiffImagingExtractor(written("zlib"), 5.0)
     np.testing.assert_array_equal(ex.get_series(2, 5), movie(9, 20, 14, dtype="int16")[2:5])
-    assert calls == [2, 3, 4]
+    assert sorted(calls) == [(2, (20, 14)), (3, (20, 14)), (4, (20, 14))]  # one page at a time, each once
 
 
 def test_imagej_metadata_and_layout():

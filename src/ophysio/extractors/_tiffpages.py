@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,22 @@ _SAMPLE_DTYPES = {(1, 8): "u1", (2, 8): "i1", (1, 16): "u2", (2, 16): "i2", (1, 
                   (3, 16): "f2", (3, 32): "f4", (3, 64): "f8", (1, 64): "u8", (2, 64): "i8"}
 #: Largest number of IFDs accepted in one file (a guard against looping or absurd chains).
 MAX_IFDS = 10_000_000
+
+
+#: Threads that decode compressed pages at once (zlib and most codecs release the GIL).
+_WORKERS = min(4, os.cpu_count() or 1)
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="ophysio-tiff-decode")
+        return _POOL
 
 
 def open_tifffile(path: str):
@@ -361,27 +378,46 @@ class TiffPageSource:
                 if self.indexes[f].byteorder == ">" and self.dtype.itemsize > 1:
                     out[a:b].byteswap(inplace=True)
             else:
-                for i in range(a, b):
-                    self._decode(f, int(self._local[pages[i]]), out[i])
+                self._decode_run(f, self._local[pages[a:b]], out[a:b])
 
-    def _decode(self, f: int, local: int, out: np.ndarray) -> None:
+    def _decode_run(self, f: int, local_pages: np.ndarray, out: np.ndarray) -> None:
+        """Decode pages of file ``f`` into ``out``; several pages at once in threads (zlib & co release the GIL)."""
         index = self.indexes[f]
-        ifd = int(index.ifd_numbers[local])
         with self._tiffs[f].open() as tif:
-            try:
-                data = tif.pages[ifd].asarray(maxworkers=1)
-            except KeyError as exc:
-                if "imagecodecs" in str(exc):
-                    raise FormatError(
-                        f"{index.path}, IFD {ifd}: compression {index.compression} needs the imagecodecs package "
-                        f"(pip install imagecodecs)"
-                    ) from exc
-                raise CorruptFileError(f"{index.path}, IFD {ifd}: the page could not be decoded: {exc}") from exc
-            except Exception as exc:  # tifffile/imagecodecs raise many types for damaged data
-                raise CorruptFileError(
-                    f"{index.path}, IFD {ifd}: the page could not be decoded "
-                    f"(compression {index.compression}): {exc}"
+            ifds = [int(index.ifd_numbers[local]) for local in local_pages]
+            pages = [self._page(tif, index, ifd) for ifd in ifds]  # IFD parsing moves the file position: serial
+
+            def work(i: int) -> None:
+                self._decode(index, ifds[i], pages[i], out[i])
+
+            if len(pages) > 1 and _WORKERS > 1:
+                list(_pool().map(work, range(len(pages))))
+            else:
+                for i in range(len(pages)):
+                    work(i)
+
+    @staticmethod
+    def _page(tif, index: TiffIndex, ifd: int):
+        try:
+            return tif.pages[ifd]
+        except Exception as exc:  # tifffile raises several types for damaged IFDs
+            raise CorruptFileError(f"{index.path}, IFD {ifd}: tifffile could not read the IFD: {exc}") from exc
+
+    @staticmethod
+    def _decode(index: TiffIndex, ifd: int, page, out: np.ndarray) -> None:
+        try:
+            data = page.asarray(maxworkers=1)  # reads under the file's lock, decodes outside it
+        except KeyError as exc:
+            if "imagecodecs" in str(exc):
+                raise FormatError(
+                    f"{index.path}, IFD {ifd}: compression {index.compression} needs the imagecodecs package "
+                    f"(pip install imagecodecs)"
                 ) from exc
+            raise CorruptFileError(f"{index.path}, IFD {ifd}: the page could not be decoded: {exc}") from exc
+        except Exception as exc:  # tifffile/imagecodecs raise many types for damaged data
+            raise CorruptFileError(
+                f"{index.path}, IFD {ifd}: the page could not be decoded (compression {index.compression}): {exc}"
+            ) from exc
         if data.shape != out.shape:
             raise CorruptFileError(f"{index.path}, IFD {ifd}: decoded to shape {data.shape}, expected {out.shape}")
         out[...] = data
