@@ -11,8 +11,8 @@ from ophysio.conversion.interfaces import ScanImageImagingInterface, interface_f
 from ophysio.conversion.metadata import merge_metadata
 from ophysio.conversion.nwb import read_source_metadata
 from ophysio.testing.data import sample_file
-from ophysio.testing.synthetic import write_scanimage
 from ophysio.testing.synth.scanimage import page_pixels
+from ophysio.testing.synthetic import write_scanimage
 
 from .test_metadata import COMPLETE
 
