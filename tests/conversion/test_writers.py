@@ -271,3 +271,53 @@ def test_lazy_export_from_ophysio():
 def test_irregular_times_warn_where_the_format_keeps_only_the_rate(tmp_path):
     with pytest.warns(UserWarning, match="keeps only the rate"):
         write_imaging(make_source("planar", timestamps=True), tmp_path / "a.tif")
+
+
+# ---------------------------------------------------------------- multi-file layouts
+def test_split_per_channel_with_pattern(tmp_path):
+    import tifffile
+
+    movies = channel_movies("multichannel")
+    paths = write_imaging(make_source("multichannel"), tmp_path / "run.ome.tif", split="channels",
+                          pattern="{stem}_{channel_index}-{channel}{suffix}", target_chunk_mb=0.002)
+    assert [p.name for p in paths] == ["run_0-ch0.ome.tif", "run_1-ch1.ome.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [p.name for p in paths] + [p.name + "_frame_metadata.json" for p in paths]
+    )
+    for path, expected in zip(paths, movies):
+        np.testing.assert_array_equal(tiff_pages(path, expected.shape[3], 1)[0], expected)
+        with tifffile.TiffFile(path) as tif:
+            assert 'SizeC="1"' in tif.ome_metadata
+
+
+def test_split_per_plane_and_failure_removes_every_part(tmp_path):
+    import h5py
+
+    movies = channel_movies("multichannel")
+    paths = write_imaging(make_source("multichannel"), tmp_path / "vol.h5", split="planes")
+    assert [p.name for p in paths] == ["vol_plane0.h5", "vol_plane1.h5"]
+    for z, path in enumerate(paths):
+        with h5py.File(path) as f:
+            np.testing.assert_array_equal(f["mov"][:], np.stack([m[..., z] for m in movies], axis=-1))
+            assert [d.label for d in f["mov"].dims] == ["T", "Y", "X", "C"]
+
+    with pytest.raises(ZeroDivisionError):
+        write_imaging(make_source("multichannel"), tmp_path / "bad.tif", split="channels", target_chunk_mb=0.0005,
+                      callback=lambda done, total: done < 3 or 1 / 0)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("bad", ".bad"))]
+    with pytest.raises(WriterError, match="same name"):
+        write_imaging(make_source("multichannel"), tmp_path / "x.h5", split="channels", pattern="{stem}{suffix}")
+    with pytest.raises(WriterError, match="split="):
+        write_imaging(make_source("multichannel"), tmp_path / "x.h5", pattern="{stem}{suffix}")
+
+
+def test_split_open_writer(tmp_path):
+    from ophysio.extractors.suite2p import Suite2pImagingExtractor
+
+    vol = movie(5, 6, 5, planes=2, dtype="int16")
+    with open_writer(tmp_path / "s2p", format="suite2p", split="planes", sampling_frequency=RATE) as writer:
+        writer.write_frames(vol[:2])
+        writer.write_frames(vol[2:])
+    assert writer.paths == [tmp_path / "s2p_plane0", tmp_path / "s2p_plane1"]
+    for z, path in enumerate(writer.paths):
+        np.testing.assert_array_equal(Suite2pImagingExtractor(path).get_series(), vol[..., z])

@@ -72,6 +72,8 @@ def open_writer(
     sampling_frequency: float | None = None,
     channel_names: Sequence[str] | None = None,
     num_samples: int | None = None,
+    split: str | None = None,
+    pattern: str | None = None,
     **format_options: Any,
 ) -> ImagingWriter:
     """A writer for frames produced over time (motion correction, live acquisition).
@@ -94,23 +96,44 @@ def open_writer(
         Names of the channels.
     num_samples : int, optional
         Number of samples that will be written, when known.
+    split : {None, "channels", "planes"}
+        Write one output per channel or per plane (named by ``pattern``) instead of one output.
+    pattern : str, optional
+        Names of the parts of a split output, with the fields ``{stem}``, ``{suffix}``, ``{channel}``,
+        ``{channel_index}`` and ``{plane}``; by default ``"{stem}_{channel}{suffix}"`` for channels and
+        ``"{stem}_plane{plane}{suffix}"`` for planes.
     **format_options
         Options of the format's writer (see each writer class).
 
     Returns
     -------
     ImagingWriter
+        (a :class:`~ophysio.conversion.writers._multi.SplitWriter` with the same methods when ``split``
+        is given).
     """
     format_id = guess_writer_format(path, format)
-    cls = _writer_class(format_id)
-    return cls(
+    return _make_writer(
+        format_id,
         path,
+        split,
+        pattern,
         overwrite=overwrite,
         sampling_frequency=sampling_frequency,
         channel_names=channel_names,
         num_samples=num_samples,
         **format_options,
     )
+
+
+def _make_writer(format_id: str, path, split: str | None, pattern: str | None, **options: Any):
+    cls = _writer_class(format_id)
+    if split is None:
+        if pattern is not None:
+            raise WriterError("pattern= names the parts of a split output: give split='channels' or 'planes'")
+        return cls(path, **options)
+    from ._multi import SplitWriter
+
+    return SplitWriter(path, cls, WRITER_FORMATS[format_id][2], split, pattern, **options)
 
 
 def write_imaging(
@@ -126,8 +149,10 @@ def write_imaging(
     target_chunk_mb: float = 32.0,
     progress: bool = False,
     callback: Callable[[int, int], Any] | None = None,
+    split: str | None = None,
+    pattern: str | None = None,
     **format_options: Any,
-) -> Path:
+) -> Path | list[Path]:
     """Write a movie to a file of another format, streaming it in chunks of bounded size.
 
     Parameters
@@ -156,13 +181,17 @@ def write_imaging(
         Show a tqdm progress bar.
     callback : callable, optional
         Called as ``callback(samples_written, samples_total)`` after every chunk, bar or no bar.
+    split : {None, "channels", "planes"}
+        One output per channel or per plane instead of one output (see :func:`open_writer`).
+    pattern : str, optional
+        Names of the parts of a split output (see :func:`open_writer`).
     **format_options
         Options of the format's writer, e.g. ``compression=`` (see each writer class).
 
     Returns
     -------
-    pathlib.Path
-        The output path.
+    pathlib.Path or list of pathlib.Path
+        The output path (the paths of the parts when ``split`` is given).
     """
     from ._source import as_source
 
@@ -170,11 +199,13 @@ def write_imaging(
     if src.num_samples == 0:
         raise WriterError("the selection has no samples; nothing to write")
     format_id = guess_writer_format(path, format)
-    cls = _writer_class(format_id)
     metadata = dict(src.metadata())
     metadata.update(format_options.pop("source_metadata", None) or {})
-    writer = cls(
+    writer = _make_writer(
+        format_id,
         path,
+        split,
+        pattern,
         overwrite=overwrite,
         sampling_frequency=src.sampling_frequency,
         channel_names=src.names,

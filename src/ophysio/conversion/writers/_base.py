@@ -132,6 +132,11 @@ class ImagingWriter:
         """Finish the file, move it into place and return its path (nothing written is an error)."""
         if self._closed:
             return self.path
+        self._complete()
+        return self._publish()
+
+    def _complete(self) -> None:
+        """Check what was written and finish the temporary output (aborting on failure)."""
         try:
             if self.num_samples == 0:
                 raise WriterError(f"no samples were written to {self.path}; nothing to save")
@@ -145,6 +150,9 @@ class ImagingWriter:
         except BaseException as exc:
             self.abort(exc)
             raise
+
+    def _publish(self) -> Path:
+        """Move the finished output into place."""
         self._closed = True
         self._context.__exit__(None, None, None)
         self._after_close()
