@@ -274,3 +274,19 @@ def test_detection_of_every_synthetic_tiff_kind(tmp_path):
     plain_name = tmp_path / "renamed.tif"
     plain_name.write_bytes(Path(kinds["ome_tiff"]).read_bytes())
     assert detect_format(plain_name).id == "ome_tiff"
+
+
+def test_compressed_reads_work_in_forked_workers():
+    import multiprocessing as mp
+
+    ex = TiffImagingExtractor(written("zlib"), 5.0)
+    ex.get_series(0, 3)  # starts the decode pool in this process
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    with mp.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_sum_of_series, (ex,)).get(timeout=60)
+    assert result == int(movie(9, 20, 14, dtype="int16").astype(np.int64).sum())
+
+
+def _sum_of_series(extractor):
+    return int(extractor.get_series().astype(np.int64).sum())

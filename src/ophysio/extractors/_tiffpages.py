@@ -54,6 +54,16 @@ def _pool():
         return _POOL
 
 
+def _forget_pool_after_fork() -> None:
+    global _POOL, _POOL_LOCK
+    _POOL = None  # the parent's threads do not exist in a forked child: start a new pool on demand
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def open_tifffile(path: str):
     """Open ``path`` with tifffile (a module-level opener for :class:`CachedFile`)."""
     import tifffile
