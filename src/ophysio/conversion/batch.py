@@ -349,12 +349,16 @@ def _convert_task(task: _Task) -> dict[str, Any]:
     _sweep_partials(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     inputs = _json_ready(task.inputs())
-    _write_manifest(target, {"ophysio_version": __version__, "inputs": inputs, "status": "writing"})
     interface = _open_source(task)
     try:
-        conversion = dict(task.conversion)
+        # written first, so that a file renamed into place just before a kill still counts as converted
+        _write_manifest(target, {"ophysio_version": __version__, "inputs": inputs, "status": "writing"})
         write_nwb(interface, target, metadata=task.metadata, overwrite=True, dandi=False,
-                  max_workers=task.compression_threads, **conversion)
+                  max_workers=task.compression_threads, **task.conversion)
+    except BaseException:
+        if not target.exists():
+            manifest_path(target).unlink(missing_ok=True)
+        raise
     finally:
         close = getattr(interface, "close", None)
         if callable(close):
@@ -447,7 +451,7 @@ def _start_cluster(workers: int, memory_limit: str | int | None):
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                           dashboard_address=None, env=dict(WORKER_ENV), silence_logs=40)
+                           dashboard_address=None, env=dict(WORKER_ENV), silence_logs=50)
     return Client(cluster), cluster
 
 

@@ -1,15 +1,15 @@
 """Check NWB files before they go to DANDI: one readable report per file.
 
-Three checkers run on each file, each adding findings to the file's report:
+Each file is checked by:
 
 * **pynwb**: validation of the file against the NWB schema it was written with;
 * **nwbinspector** with its ``dandi`` configuration (the one DANDI applies at upload: missing subject
   fields are critical there);
-* **dandi** (only when the ``dandi`` package is installed, ``pip install "ophysio[dandi]"``): DANDI's own
-  ``dandi validate`` of file names and folders and of the metadata it extracts. It needs a
+* **dandi validate**, when the ``dandi`` package is installed (``pip install "ophysio[dandi]"``): DANDI's
+  own check, which runs the two above itself and adds DANDI's rules for file and folder names. It needs a
   ``dandiset.yaml`` in the folder or a parent (``dandi download`` gets the real one;
-  :func:`ophysio.conversion.dandi.write_dandiset_yaml` writes a minimal one); without it the report says
-  that this check did not run and why.
+  :func:`ophysio.conversion.dandi.write_dandiset_yaml` writes a minimal one); without it pynwb and
+  nwbinspector run directly and the report says that dandi validate did not run, and why.
 
 Errors make :attr:`FileReport.ok` False (and ``ophysio validate`` exit with status 1); warnings and hints
 are reported but pass.
@@ -142,15 +142,16 @@ def _run_nwbinspector(path: Path, report: FileReport) -> None:
         ))
 
 
-def _run_dandi(path: Path, report: FileReport) -> bool:
-    root = _find_dandiset_root(path)
-    if root is None:
-        report.findings.append(Finding(
-            NOTE, "dandi", "dandi validate did not run: it needs a dandiset.yaml in the file's folder or a parent "
-            "(`dandi download https://dandiarchive.org/dandiset/<ID>/draft` gets it; "
-            "ophysio.conversion.dandi.write_dandiset_yaml writes a minimal one)",
-        ))
-        return False
+def _dandi_note() -> Finding:
+    return Finding(
+        NOTE, "dandi", "dandi validate did not run: it needs a dandiset.yaml in the file's folder or a parent "
+        "(`dandi download https://dandiarchive.org/dandiset/<ID>/draft` gets it; "
+        "ophysio.conversion.dandi.write_dandiset_yaml writes a minimal one)",
+    )
+
+
+def _run_dandi(path: Path, report: FileReport) -> None:
+    """``dandi validate`` of one file: pynwb, nwbinspector (dandi config) and DANDI's layout rules."""
     try:
         from dandi.validate import validate as dandi_validate
     except ImportError:  # dandi >= 0.70 keeps it in a private module, as its own docs say to import it
@@ -162,44 +163,60 @@ def _run_dandi(path: Path, report: FileReport) -> bool:
             results = list(dandi_validate(str(path)))
     except Exception as exc:
         report.findings.append(Finding(ERROR, "dandi", f"dandi validate failed: {exc.__class__.__name__}: {exc}"))
-        return True
+        return
     for result in results:
-        if result.id.startswith("NWBI.") or "pynwb" in str(getattr(result.origin, "validator", "")).lower():
-            continue  # the same checks ran above; keep one copy of each message
         level = int(result.severity) if result.severity is not None else 30
         severity = ERROR if level >= 40 else WARNING if level >= 30 else HINT
-        report.findings.append(Finding(severity, "dandi", result.message or result.id, "", result.id))
-    return True
+        validator = str(getattr(result.origin, "validator", "")).lower()
+        location = ""
+        if result.within_asset_paths:
+            location = str(next(iter(result.within_asset_paths.values())))
+        if result.id.startswith("NWBI."):
+            checker, check = "nwbinspector", result.id[len("NWBI."):]
+        elif "pynwb" in validator:
+            checker, check = "pynwb", ""
+        else:
+            checker, check = "dandi", result.id
+        report.findings.append(Finding(severity, checker, result.message or result.id, location, check))
 
 
 def validate_file(path: str | os.PathLike, dandi: bool | None = None) -> FileReport:
     """Validate one NWB file with pynwb, nwbinspector (``dandi`` config) and, if available, dandi.
+
+    With dandi (and a ``dandiset.yaml`` above the file) the file is checked by ``dandi validate``, which
+    runs pynwb's validation and nwbinspector with the dandi configuration itself, plus DANDI's rules for
+    file and folder names; the report then lists its findings (nwbinspector's best-practice *suggestions*
+    are below its threshold and do not appear). Otherwise pynwb and nwbinspector run directly.
 
     Parameters
     ----------
     path : path
         The NWB file.
     dandi : bool, optional
-        Run ``dandi validate`` too. None (default) runs it when the dandi package is importable.
+        Run ``dandi validate``. None (default) runs it when the dandi package is importable.
     """
     path = Path(path)
     report = FileReport(path)
     if not path.is_file():
         report.findings.append(Finding(ERROR, "ophysio", "file does not exist"))
         return report
-    _run_pynwb(path, report)
-    report.checkers.append("pynwb")
-    if not any(f.message.startswith("could not be read") for f in report.errors):
-        _run_nwbinspector(path, report)
-        report.checkers.append("nwbinspector (dandi config)")
     if dandi is None:
         dandi = dandi_available()
         if not dandi:
             report.findings.append(Finding(
                 NOTE, "dandi", 'dandi validate did not run: the dandi package is not installed '
                 '(pip install "ophysio[dandi]")'))
-    if dandi and _run_dandi(path, report):
-        report.checkers.append("dandi validate")
+    if dandi and _find_dandiset_root(path) is not None:
+        _run_dandi(path, report)
+        report.checkers.append("dandi validate (pynwb, nwbinspector dandi config, DANDI layout)")
+    else:
+        if dandi:
+            report.findings.append(_dandi_note())
+        _run_pynwb(path, report)
+        report.checkers.append("pynwb")
+        if not any(f.message.startswith("could not be read") for f in report.errors):
+            _run_nwbinspector(path, report)
+            report.checkers.append("nwbinspector (dandi config)")
     report.findings.sort(key=lambda f: _ORDER[f.severity])
     return report
 

@@ -1,0 +1,269 @@
+"""convert_sessions on a 2-worker LocalCluster: 20 sessions (one corrupt), re-runs, a killed worker."""
+
+import argparse
+import copy
+import importlib.util
+import os
+import pickle
+import signal
+import threading
+import time
+
+import h5py
+import numpy as np
+import pytest
+from ruamel.yaml import YAML
+
+from ophysio import convert_sessions
+from ophysio._cli_batch import register
+from ophysio.conversion.batch import (
+    _start_cluster,
+    load_batch_spec,
+    manifest_path,
+    plan_sessions,
+)
+from ophysio.conversion.dandi import write_dandiset_yaml
+from ophysio.conversion.validate import validate_path
+from ophysio.errors import MetadataError
+from ophysio.testing.synthetic import movie
+
+from .test_dandi import SESSION_METADATA
+
+HAS_DANDI = importlib.util.find_spec("dandi") is not None
+SAMPLES, ROWS, COLUMNS = 300, 48, 40  # 1.1 MB per session: small, but a write lasts long enough to be killed
+CORRUPT = "s07"
+
+
+def session_ids():
+    return [f"s{i:02d}" for i in range(20)]
+
+
+def subject_of(i):
+    return f"mouse_{i % 4}"  # '_' is not allowed in DANDI labels: sanitised to '-'
+
+
+def expected_target(out, i):
+    subject = subject_of(i).replace("_", "-")
+    return out / f"sub-{subject}" / f"sub-{subject}_ses-s{i:02d}-day-1_ophys.nwb"
+
+
+def write_spec(folder, ids=None):
+    """Sources (.npy movies, one truncated) and a YAML spec with global and per-session metadata."""
+    ids = ids or session_ids()
+    sources = folder / "raw"
+    sources.mkdir(parents=True, exist_ok=True)
+    common = copy.deepcopy(SESSION_METADATA)
+    del common["NWBFile"]["session_id"]
+    del common["Subject"]["subject_id"]
+    sessions = []
+    for i, name in enumerate(ids):
+        path = sources / f"{name}.npy"
+        if not path.exists():
+            with open(path, "wb") as fh:
+                np.save(fh, movie(SAMPLES, ROWS, COLUMNS, dtype="uint16", seed=i))
+            if name == CORRUPT:  # truncated by a failed copy: the header promises more than is there
+                data = path.read_bytes()
+                path.write_bytes(data[: len(data) // 3])
+        sessions.append({"session_id": f"{name}.day 1", "source": f"raw/{name}.npy",
+                         "metadata": {"Subject": {"subject_id": subject_of(i)}}})
+    spec = {"metadata": common, "options": {"sampling_frequency": 30.0}, "sessions": sessions}
+    path = folder / "spec.yaml"
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    with open(path, "w") as fh:
+        yaml.dump(spec, fh)
+    return path
+
+
+def run_cli(*argv):
+    parser = argparse.ArgumentParser(prog="ophysio")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch")
+    return folder, write_spec(folder)
+
+
+@pytest.fixture(scope="module")
+def client():
+    client, cluster = _start_cluster(2, "1GiB")
+    yield client
+    client.close()
+    cluster.close()
+
+
+def partial_files(folder):
+    return sorted(p for p in folder.rglob("*") if p.name.endswith(".partial"))
+
+
+# ---------------------------------------------------------------------- the spec
+def test_spec_errors_name_the_session_and_field(tmp_path):
+    spec = {"sessions": [{"session_id": "a", "source": "x.npy"},
+                         {"session_id": "b", "sorce": "y.npy"},
+                         {"session_id": "c", "source": []}]}
+    with pytest.raises(MetadataError) as info:
+        load_batch_spec(spec)
+    text = str(info.value)
+    assert "session 'b' (sessions[1]): sorce: unknown key" in text
+    assert "session 'b' (sessions[1]): source: required" in text
+    assert "session 'c' (sessions[2]): source:" in text and "at least one file" in text
+    with pytest.raises(MetadataError, match="'a' appears twice"):
+        load_batch_spec({"sessions": [{"session_id": "a", "source": "x"}, {"session_id": "a", "source": "y"}]})
+    path = tmp_path / "bad.yaml"
+    path.write_text("sessions: [\n")
+    with pytest.raises(MetadataError, match="could not be parsed"):
+        load_batch_spec(path)
+
+
+def test_metadata_errors_name_the_session_before_anything_starts(tmp_path):
+    spec = load_batch_spec({
+        "metadata": {"Subject": {"species": "Mus musculus", "sex": "F", "age": "P90D"}},
+        "sessions": [
+            {"session_id": "ok", "source": "x.npy", "metadata": {"Subject": {"subject_id": "m1"}}},
+            {"session_id": "no-subject", "source": "y.npy"},
+            {"session_id": "bad-sex", "source": "z.npy",
+             "metadata": {"Subject": {"subject_id": "m2", "sex": "female"}}},
+            {"session_id": "typo", "source": "w.npy", "metadata": {"Subjet": {"subject_id": "m3"}}},
+        ],
+    })
+    with pytest.raises(MetadataError) as info:
+        plan_sessions(spec, tmp_path / "out")
+    text = str(info.value)
+    assert text.startswith("3 of 4 sessions cannot start; nothing was converted")
+    assert "session 'no-subject' lacks what DANDI requires" in text and "Subject.subject_id: missing" in text
+    assert "metadata of session 'bad-sex'" in text and "Subject.sex" in text
+    assert "metadata of session 'typo'" in text and "Subjet: unknown key" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_plan_uses_dandi_names_and_tasks_carry_only_paths_and_metadata(batch, tmp_path):
+    folder, spec_path = batch
+    tasks = plan_sessions(load_batch_spec(spec_path), tmp_path / "out")
+    assert [t.target for t in tasks] == [str(expected_target(tmp_path / "out", i)) for i in range(20)]
+    task = tasks[3]
+    assert task.sources == [str(folder / "raw" / "s03.npy")]
+    assert task.metadata["NWBFile"]["session_id"] == "s03.day 1"
+    assert task.metadata["Subject"]["subject_id"] == "mouse_3"
+    assert len(pickle.dumps(task)) < 5000
+    # two sessions on one file is an error
+    spec = load_batch_spec({"metadata": SESSION_METADATA, "sessions": [
+        {"session_id": "a.1", "source": "x"}, {"session_id": "a_1", "source": "y"}]})
+    with pytest.raises(MetadataError, match="would both write"):
+        plan_sessions(spec, tmp_path / "out2")
+
+
+# ---------------------------------------------------------------------- conversion
+def read_pixels(path):
+    with h5py.File(path, "r") as f:
+        return f["acquisition/TwoPhotonSeries/data"][()], f["general/session_id"][()].decode()
+
+
+def test_twenty_sessions_one_corrupt_on_two_workers(batch):
+    folder, spec_path = batch
+    out = folder / "out"
+    result = convert_sessions(spec_path, out, workers=2, progress=False)
+    assert len(result.done) == 19 and not result.skipped
+    [failed] = result.failed
+    assert failed.session_id == f"{CORRUPT}.day 1"
+    assert "s07.npy" in failed.error and "not a readable .npy file" in failed.error
+    table = result.table()
+    assert "19 done, 0 skipped, 1 failed" in table and "s07.npy" in table
+    for i in range(20):
+        target = expected_target(out, i)
+        assert target.is_file() == (i != 7)
+        assert manifest_path(target).is_file() == (i != 7)
+    for i in (0, 13):  # pixels are the source's (NWB layout: samples, x=column, y=row)
+        pixels, session = read_pixels(expected_target(out, i))
+        np.testing.assert_array_equal(pixels, movie(SAMPLES, ROWS, COLUMNS, dtype="uint16", seed=i).swapaxes(1, 2))
+        assert session == f"s{i:02d}.day 1"
+    assert partial_files(out) == []
+    # every file passes pynwb and nwbinspector's dandi config, and dandi validate with a dandiset.yaml
+    write_dandiset_yaml(out, "000123")
+    reports = validate_path(out, dandi=HAS_DANDI)
+    assert len(reports) == 19
+    assert all(r.ok and not r.warnings for r in reports), "\n".join(str(r) for r in reports if not r.ok)
+    if HAS_DANDI:
+        assert all(r.checkers[0].startswith("dandi validate") for r in reports)
+
+
+def test_second_run_skips_the_converted_sessions(batch, client):
+    folder, spec_path = batch
+    out = folder / "out"
+    mtimes = {i: expected_target(out, i).stat().st_mtime_ns for i in range(20) if i != 7}
+    result = convert_sessions(spec_path, out, client=client, progress=False)
+    assert len(result.skipped) == 19 and len(result.failed) == 1 and not result.done
+    assert all(expected_target(out, i).stat().st_mtime_ns == mtimes[i] for i in mtimes)
+    # a changed source is converted again; the others stay skipped
+    source = folder / "raw" / "s02.npy"
+    with open(source, "wb") as fh:
+        np.save(fh, movie(SAMPLES, ROWS, COLUMNS, dtype="uint16", seed=99))
+    # a file at a target that no batch wrote is never replaced
+    foreign = expected_target(out, 5)
+    foreign.unlink()
+    manifest_path(foreign).unlink()
+    foreign.write_bytes(b"someone else's file")
+    result = convert_sessions(spec_path, out, client=client, progress=False)
+    assert [r.session_id for r in result.done] == ["s02.day 1"]
+    assert sorted(r.session_id for r in result.failed) == ["s05.day 1", f"{CORRUPT}.day 1"]
+    assert "not written by an ophysio batch" in next(r.error for r in result.failed if r.session_id == "s05.day 1")
+    np.testing.assert_array_equal(read_pixels(expected_target(out, 2))[0],
+                                  movie(SAMPLES, ROWS, COLUMNS, dtype="uint16", seed=99).swapaxes(1, 2))
+    assert foreign.read_bytes() == b"someone else's file"
+    foreign.unlink()
+
+
+def test_cli_convert_batch_on_a_scheduler_address(batch, client, capsys):
+    folder, spec_path = batch
+    code = run_cli("convert-batch", spec_path, "-o", folder / "out", "--scheduler", client.scheduler.address,
+                   "--quiet")
+    out, err = capsys.readouterr()
+    assert code == 1  # the corrupt session fails: non-zero exit
+    assert "done" in out and "skipped" in out and "s07.npy" in out
+    assert f"session '{CORRUPT}.day 1' failed" in err
+    assert expected_target(folder / "out", 5).is_file()  # converted now that the foreign file is gone
+
+
+def test_workers_get_the_environment_and_one_thread(client):
+    assert set(client.nthreads().values()) == {1}
+    assert set(client.run(lambda: os.environ.get("HDF5_USE_FILE_LOCKING")).values()) == {"FALSE"}
+
+
+def test_killed_worker_then_rerun_completes_all_and_leaves_no_partial(batch, client):
+    folder, spec_path = batch
+    out = folder / "out-killed"
+    pids = client.run(os.getpid)
+    killed = []
+    stop = threading.Event()
+
+    def kill_a_writing_worker():
+        deadline = time.monotonic() + 40
+        while not stop.is_set() and time.monotonic() < deadline:
+            partials = partial_files(out) if out.exists() else []
+            if partials:
+                session = partials[0].name.split("_ses-")[1].split("-day-1")[0]
+                for address, keys in client.processing().items():
+                    if any(f"session-{session}.day 1-" in str(k) for k in keys) and address in pids:
+                        os.kill(pids[address], signal.SIGKILL)
+                        killed.append((session, partials[0]))
+                        return
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_a_writing_worker, daemon=True)
+    killer.start()
+    first = convert_sessions(spec_path, out, client=client, progress=False)
+    stop.set()
+    killer.join()
+    assert killed, "no worker was caught writing"
+    assert partial_files(out) == []
+    client.wait_for_workers(2, timeout=30)
+    second = convert_sessions(spec_path, out, client=client, progress=False)
+    complete = [i for i in range(20) if expected_target(out, i).is_file()]
+    assert complete == [i for i in range(20) if i != 7]
+    assert len(second.done) + len(second.skipped) == 19
+    assert len(first.done) + len(second.done) == 19
+    assert [r.session_id for r in second.failed] == [f"{CORRUPT}.day 1"]
+    assert partial_files(out) == []
