@@ -11,7 +11,8 @@ The input is a headerless binary movie of int16 frames of 512 x 512 written once
 (positional reads into a reused buffer) and streams it with ``write_imaging`` (default
 ``target_chunk_mb=32``); the incumbent path reads it with roiextractors' ``NumpyMemmapImagingExtractor``
 ``get_series()`` and writes the array in one call (``tifffile.imwrite``, ``h5py create_dataset(data=)``,
-``ndarray.tofile`` for suite2p's data.bin, ``zarr`` array assignment). Every run is its own
+``ndarray.tofile`` for suite2p's data.bin, h5py's own gzip filter at its default level 4 for
+``hdf5-gzip`` against ophysio's threaded gzip at level 1, ``zarr`` array assignment). Every run is its own
 subprocess, so its peak RSS (``ru_maxrss``, absolute, imports included) is its own. Outputs are deleted
 after each run. The Zarr writer needs zarr>=3, which the benchmark venv (zarr 2 for neuroconv) lacks:
 ``--zarr-python`` names an interpreter that has it.
@@ -34,8 +35,8 @@ import numpy as np
 ROWS = COLUMNS = 512
 DTYPE = np.dtype("<i2")
 RATE = 30.0
-SUFFIX = {"tiff": "out.tif", "ome-tiff": "out.ome.tif", "hdf5": "out.h5", "mat": "out.mat", "suite2p": "suite2p",
-          "zarr": "out.zarr"}
+SUFFIX = {"tiff": "out.tif", "ome-tiff": "out.ome.tif", "hdf5": "out.h5", "hdf5-gzip": "out-gzip.h5", "mat": "out.mat",
+          "suite2p": "suite2p", "zarr": "out.zarr"}
 
 
 def _peak_mb() -> float:
@@ -82,7 +83,8 @@ def _incumbent_array(path: str) -> np.ndarray:
 def run_ophysio(fmt: str, path: str, out: Path, chunk_mb: float) -> None:
     from ophysio.conversion.writers import write_imaging
 
-    write_imaging(_ophysio_source(path), out, format=fmt, target_chunk_mb=chunk_mb)
+    options = {"format": "hdf5", "compression": "gzip"} if fmt == "hdf5-gzip" else {"format": fmt}
+    write_imaging(_ophysio_source(path), out, target_chunk_mb=chunk_mb, **options)
 
 
 def run_incumbent(fmt: str, path: str, out: Path) -> None:
@@ -91,6 +93,11 @@ def run_incumbent(fmt: str, path: str, out: Path) -> None:
         import tifffile
 
         tifffile.imwrite(out, data, bigtiff=True, ome=fmt == "ome-tiff", metadata={"axes": "TYX"})
+    elif fmt == "hdf5-gzip":  # h5py's gzip filter at its default level 4 (neuroconv's default too)
+        import h5py
+
+        with h5py.File(out, "w") as f:
+            f.create_dataset("mov", data=data, chunks=(4, ROWS, COLUMNS), compression="gzip")
     elif fmt in ("hdf5", "mat"):
         import h5py
 
@@ -139,7 +146,7 @@ def _spawn(python: str, tool: str, fmt: str, path: Path, out: Path, chunk_mb: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-gb", type=float, default=2.0)
-    parser.add_argument("--formats", default="tiff,ome-tiff,hdf5,mat,suite2p,zarr")
+    parser.add_argument("--formats", default="tiff,ome-tiff,hdf5,hdf5-gzip,mat,suite2p,zarr")
     parser.add_argument("--chunk-mb", type=float, default=32.0)
     parser.add_argument("--folder", default="/tmp/ophysio-bench-writers")
     parser.add_argument("--zarr-python", default=sys.executable, help="interpreter with zarr>=3 for the Zarr runs")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -33,7 +35,11 @@ class Hdf5Writer(ImagingWriter):
         HDF5 chunk shape; by default about 1 MB chunks of whole frames (``True`` lets h5py choose,
         ``None`` asks for contiguous storage, which needs a known number of samples and no compression).
     compression : {None, "gzip", "lzf"} or int
-        HDF5 filter; ``compression_level`` sets gzip's level. ``shuffle`` adds the byte shuffle.
+        HDF5 filter; ``compression_level`` sets gzip's level (default: the fast level 1). ``shuffle``
+        adds the byte shuffle (default: on with compression, which makes imaging data compress better
+        and faster).
+    max_workers : int, optional
+        Threads compressing gzip chunks (default: the cores this process may use).
     timestamps : bool
         Write the ``timestamps`` dataset (default True).
     attributes : dict, optional
@@ -53,18 +59,26 @@ class Hdf5Writer(ImagingWriter):
         chunks: tuple[int, ...] | bool | None = (),
         compression: str | int | None = None,
         compression_level: int | None = None,
-        shuffle: bool = False,
+        shuffle: bool | None = None,
         timestamps: bool = True,
         attributes: dict[str, Any] | None = None,
+        max_workers: int | None = None,
         **kwargs: Any,
     ):
+        self.max_workers = max_workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[int, Future]] = deque()
+        self._block: np.ndarray | None = None
+        self._block_count = 0
+        self._block_start = 0
+        self._free: list[np.ndarray] = []
         self.dataset_name = str(dataset).strip("/") or "mov"
         self.chunks = chunks
         if compression not in (None, "gzip", "lzf") and not isinstance(compression, int):
             raise WriterError(f"HDF5 compression must be None, 'gzip', 'lzf' or a filter id, not {compression!r}")
         self.compression = compression
         self.compression_level = compression_level
-        self.shuffle = bool(shuffle)
+        self.shuffle = compression is not None if shuffle is None else bool(shuffle)
         self.write_timestamps = bool(timestamps)
         self.attributes = dict(attributes or {})
         self._file = None
@@ -102,7 +116,13 @@ class Hdf5Writer(ImagingWriter):
         if chunks is None and (known is None or self.compression is not None):
             raise WriterError("contiguous HDF5 storage (chunks=None) needs num_samples and no compression")
         options: dict[str, Any] = {}
-        if self.compression is not None:
+        self._deflate = None
+        if self.compression == "gzip" and chunks not in (None, True) and tuple(chunks[1:]) == item:
+            from .._compress import deflate_engine
+
+            self._deflate, level, _ = deflate_engine(self.compression_level, "zlib")
+            options["compression"], options["compression_opts"] = "gzip", level
+        elif self.compression is not None:
             options["compression"] = self.compression
             if self.compression_level is not None:
                 options["compression_opts"] = int(self.compression_level)
@@ -115,18 +135,73 @@ class Hdf5Writer(ImagingWriter):
         )
         for i, label in enumerate(self.labels):
             self._dset.dims[i].label = label
+        if self._deflate is not None:
+            workers = self.max_workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                               else os.cpu_count() or 1)
+            self._workers = workers
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ophysio-h5-gzip")
+            self._block = self._new_block()
+
+    def _new_block(self) -> np.ndarray:
+        return self._free.pop() if self._free else np.zeros(self._dset.chunks, dtype=self.dtype)
+
+    def _compress(self, block: np.ndarray, count: int) -> bytes:
+        """A full chunk (samples past ``count`` zeroed), shuffled when asked, deflated."""
+        try:
+            if count < block.shape[0]:
+                block[count:] = 0
+            raw = block.view(np.uint8)
+            if self.shuffle and self.dtype.itemsize > 1:
+                raw = np.ascontiguousarray(raw.reshape(-1, self.dtype.itemsize).T)
+            return self._deflate(memoryview(raw.reshape(-1)))
+        finally:
+            self._free.append(block)
+
+    def _submit_block(self) -> None:
+        block, count, start = self._block, self._block_count, self._block_start
+        self._pending.append((start, self._pool.submit(self._compress, block, count)))
+        self._block_start += block.shape[0]
+        self._block_count = 0
+        self._drain(2 * self._workers)
+        self._block = self._new_block()
+
+    def _drain(self, limit: int) -> None:
+        while len(self._pending) > limit:
+            start, future = self._pending.popleft()
+            self._dset.id.write_direct_chunk((start, *([0] * (self._dset.ndim - 1))), future.result())
+
+    def _write_direct(self, data: np.ndarray) -> None:
+        n, done = data.shape[0], 0
+        per_chunk = self._block.shape[0]
+        while done < n:
+            take = min(per_chunk - self._block_count, n - done)
+            self._block[self._block_count : self._block_count + take] = data[done : done + take]
+            self._block_count += take
+            done += take
+            if self._block_count == per_chunk:
+                self._submit_block()
 
     def _write(self, channels, timestamps, frame_metadata) -> None:
         n = channels[0].shape[0]
         a, b = self.num_samples, self.num_samples + n
         if self._dset.shape[0] < b:
             self._dset.resize(b, axis=0)
+        if self._pool is not None:
+            self._write_direct(channels[0] if self.num_channels == 1 else np.stack(channels, axis=-1))
+            return
         if self.num_channels == 1:
             self._dset.write_direct(np.ascontiguousarray(channels[0]), dest_sel=np.s_[a:b])
         else:
             self._dset[a:b] = np.stack(channels, axis=-1)
 
     def _finish(self) -> None:
+        if self._pool is not None:
+            if self._block_count:
+                self._submit_block()
+            self._drain(0)
+            self._pool.shutdown()
+            self._pool = None
+            self._free = []
         dset = self._dset
         rate = float(self.sampling_frequency)
         dset.attrs["fr"] = rate
@@ -144,6 +219,10 @@ class Hdf5Writer(ImagingWriter):
         self._file = self._dset = None
 
     def _cleanup(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+            self._pending.clear()
         if self._file is not None:
             try:
                 self._file.close()
