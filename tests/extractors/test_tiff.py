@@ -290,3 +290,13 @@ def test_compressed_reads_work_in_forked_workers():
 
 def _sum_of_series(extractor):
     return int(extractor.get_series().astype(np.int64).sum())
+
+
+@pytest.mark.parametrize("name", ["tiff", "imagej_hyperstack", "ome_tiff", "scanimage_legacy"])
+def test_built_in_examples_open(tmp_path, name):
+    from ophysio.testing.synthetic import write_example
+
+    path, kwargs = write_example(name, tmp_path)
+    ex = open_imaging(path, **kwargs)
+    assert ex.format_id == name.replace("imagej_hyperstack", "tiff") and ex.get_num_samples() > 1
+    np.testing.assert_array_equal(ex[0], ex.get_series(0, 1)[0])

@@ -388,3 +388,28 @@ def write_frame_metadata_sidecar(ome_path: str | os.PathLike, num_frames: int, s
         data[key] = records
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
+
+
+# ---------------------------------------------------------------------------------------------------- examples
+def _example_tiff(folder: Path) -> tuple[Path, dict]:
+    return write_tiff_movie(folder / "example_movie.tif", 100, 64, 64, compression="zlib"), {"sampling_frequency": 30.0}
+
+
+def _example_imagej(folder: Path) -> tuple[Path, dict]:
+    return write_imagej_hyperstack(folder / "example_hyperstack.tif", frames=20, slices=3, channels=2, rows=48,
+                                   columns=48), {"channel_name": "0"}
+
+
+def _example_ome(folder: Path) -> tuple[Path, dict]:
+    path = write_ome_tiff(folder / "example.ome.tif", size_t=50, rows=48, columns=64, time_increment=0.033)
+    write_frame_metadata_sidecar(path, 50, source="elapsed")
+    return path, {}
+
+
+def _example_legacy(folder: Path) -> tuple[Path, dict]:
+    return write_scanimage_legacy(folder / "example_si38.tif", "3.8", num_samples=50, rows=64, columns=64), {}
+
+
+#: Built-in examples (see :data:`ophysio.testing.synthetic.EXAMPLES`).
+EXAMPLES = {"tiff": _example_tiff, "imagej_hyperstack": _example_imagej, "ome_tiff": _example_ome,
+            "scanimage_legacy": _example_legacy}
