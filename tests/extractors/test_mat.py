@@ -153,3 +153,12 @@ def test_open_imaging_picks_mat_by_content(tmp_path):
     ex = open_imaging(renamed)
     assert isinstance(ex, MatImagingExtractor)
     np.testing.assert_array_equal(ex.get_series(), movie(11, 7, 9, dtype="uint16"))
+
+
+def test_damaged_v5_headers_are_clear_errors(tmp_path):
+    data = bytearray(CASES["v5-memmap-fr"][0]().read_bytes())
+    data[136:144] = b"\xff" * 8  # the first matrix's array-flags tag
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="bad.mat"):
+        MatImagingExtractor(bad, sampling_frequency=1.0)

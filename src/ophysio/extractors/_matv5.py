@@ -116,7 +116,24 @@ def _parse_matrix(buf: bytes, order: str, where: str) -> tuple[tuple, str, np.dt
 
 
 def read_v5_variables(path: str) -> tuple[str, list[MatVariable]]:
-    """The byte order (``"<"`` or ``">"``) and the variables of a v5/v7 MAT-file, reading headers only."""
+    """The byte order (``"<"`` or ``">"``) and the variables of a v5/v7 MAT-file, reading headers only.
+
+    Raises
+    ------
+    FormatError
+        No v5 header.
+    CorruptFileError
+        An element header is damaged or runs past the end of the file.
+    """
+    try:
+        return _read_v5_variables(path)
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise CorruptFileError(f"{path}: damaged MAT-file element header ({exc})") from exc
+
+
+def _read_v5_variables(path: str) -> tuple[str, list[MatVariable]]:
     variables: list[MatVariable] = []
     with open(path, "rb") as fh:
         header = fh.read(128)
