@@ -221,6 +221,10 @@ def test_xml_that_contradicts_the_pages(tmp_path):
     uncovered = _rewrite(real("t"), tmp_path / "gap.ome.tif", lambda x: x.replace('PlaneCount="10"', 'PlaneCount="8"'))
     with pytest.raises(MetadataError, match="stores 2 of 10 planes nowhere"):
         OMETiffImagingExtractor(uncovered, frame_metadata_path=False)
+    outside = _rewrite(real("t"), tmp_path / "outside.ome.tif",
+                       lambda x: x.replace('<TiffData IFD="0"', '<TiffData FirstT="10" IFD="0"'))
+    with pytest.raises(MetadataError, match="FirstT=10, outside the Image"):
+        OMETiffImagingExtractor(outside, frame_metadata_path=False)
     evil = _rewrite(real("t"), tmp_path / "evil.ome.tif",
                     lambda x: x.replace("?>", '?><!DOCTYPE OME [<!ENTITY a "aaaa">]>', 1))
     with pytest.raises(FormatError, match="refused"):

@@ -218,8 +218,13 @@ class OMETiffImagingExtractor(ImagingExtractor):
             path = self.file_path if block.file_name is None else os.fspath(folder / block.file_name)
             if path not in files:
                 files.append(path)
-            start = pixels.plane_index(min(block.first_z, pixels.size_z - 1), min(block.first_c, pixels.size_c - 1),
-                                       min(block.first_t, pixels.size_t - 1))
+            if block.first_z >= pixels.size_z or block.first_c >= pixels.size_c or block.first_t >= pixels.size_t:
+                raise MetadataError(
+                    f"{self.file_path}: a TiffData block starts at FirstZ={block.first_z} FirstC={block.first_c} "
+                    f"FirstT={block.first_t}, outside the Image (Z={pixels.size_z}, C={pixels.size_c}, "
+                    f"T={pixels.size_t}); the OME-XML is inconsistent"
+                )
+            start = pixels.plane_index(block.first_z, block.first_c, block.first_t)
             count = block.plane_count if block.plane_count is not None else n - start
             if start + count > n:
                 raise MetadataError(f"{self.file_path}: a TiffData block maps planes {start}..{start + count - 1}, but "
