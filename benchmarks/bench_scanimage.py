@@ -11,10 +11,13 @@ Inputs, written once with :func:`ophysio.testing.synthetic.write_scanimage` (Sca
 
 ``--scale`` shrinks the frame counts (e.g. 0.1 for a quick run). Every (tool, task) runs in its own
 subprocess, so its peak RSS is its own; times are the best of ``--repeats`` runs from a warm page cache.
-Tasks: construction; full ``get_series`` (into a fresh array, and into a reused ``out=`` buffer for
-ophysio and the raw read); reading in 100-sample chunks; ``get_timestamps``/``get_times``; one random
-frame (mean of 200). The raw baseline reads the same pages with one ``os.preadv`` per page into one
-array, from offsets found beforehand (its construction is not timed).
+Tasks: construction; full ``get_series`` (``full``: into a fresh array; ``full_out``: into a reused
+``out=`` buffer, ophysio and raw only); reading in 100-sample chunks (``chunks``: ``get_series`` per
+chunk, a fresh array each; ``chunks_out``: ophysio's ``iter_series(100)`` and raw reads into one reused
+buffer); ``get_timestamps``/``get_times``; one random frame (mean of 200). The ``vs roiext`` column of
+the ``_out`` tasks compares with roiextractors' plain task (it has no ``out=``). The raw baseline reads
+the same pages with one ``os.preadv`` per page into one array, from offsets found beforehand (its
+construction is not timed).
 """
 
 from __future__ import annotations
@@ -155,6 +158,20 @@ def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: 
                 extractor.get_series(a, min(a + 100, n))
 
         result["seconds"] = _best(chunked, repeats)
+    elif task == "chunks_out":
+        if tool == "roiextractors":
+            return {**result, "seconds": None}
+        buffer = np.empty((100, *extractor.get_series(0, 1).shape[1:]), extractor.get_series(0, 1).dtype)
+
+        def chunked_into():
+            if tool == "ophysio":
+                for _ in extractor.iter_series(100, 0, n, out=buffer):
+                    pass
+            else:
+                for a in range(0, n, 100):
+                    extractor.get_series(a, min(a + 100, n), out=buffer[: min(100, n - a)])
+
+        result["seconds"] = _best(chunked_into, repeats)
     elif task == "timestamps":
         if tool == "raw":
             return {**result, "seconds": None}
@@ -197,8 +214,9 @@ def main() -> None:
     t0 = time.perf_counter()
     inputs = write_inputs(Path(args.folder), args.scale)
     print(f"inputs ready in {time.perf_counter() - t0:.1f} s: {', '.join(str(p) for p in inputs.values())}")
-    plan = [("single", task) for task in ("construct", "full", "full_out", "chunks", "random")]
-    plan += [("series", task) for task in ("construct", "timestamps", "full", "chunks", "random")]
+    plan = [("single", task) for task in ("construct", "full", "full_out", "chunks", "chunks_out", "random")]
+    plan += [("series", task) for task in ("construct", "timestamps", "full", "full_out", "chunks", "chunks_out",
+                                           "random")]
     rows = []
     for dataset, task in plan:
         limit = args.series_samples if dataset == "series" else 0
@@ -223,8 +241,8 @@ def main() -> None:
             continue  # its offsets come from tifffile, outside the timed reads
         raw = index.get((row["dataset"], row["task"], "raw"))
         roi = index.get((row["dataset"], row["task"], "roiextractors"))
-        if row["task"] == "full_out":
-            roi = index.get((row["dataset"], "full", "roiextractors"))
+        if row["task"] in ("full_out", "chunks_out"):
+            roi = index.get((row["dataset"], row["task"][:-4], "roiextractors"))
         ratio_raw = f"{row['seconds'] / raw['seconds']:.2f}x" if raw else "-"
         ratio_roi = f"{row['seconds'] / roi['seconds']:.3f}x" if roi else "-"
         unit = "ms" if row["seconds"] < 1 else "s"
@@ -233,9 +251,11 @@ def main() -> None:
               f"{ratio_roi:>10} {row['peak_growth_mb']:8.0f} {row.get('output_mb', 0):8.0f}")
     ours = {k[:2]: v for k, v in index.items() if k[2] == "ophysio"}
     for dataset in ("single", "series"):
-        full, chunks = ours.get((dataset, "full")), ours.get((dataset, "chunks"))
-        if full and chunks:
-            print(f"ophysio {dataset}: 100-sample chunks / one full read: {chunks['seconds'] / full['seconds']:.2f}x")
+        for kind in ("", "_out"):
+            full, chunks = ours.get((dataset, "full" + kind)), ours.get((dataset, "chunks" + kind))
+            if full and chunks:
+                print(f"ophysio {dataset}: 100-sample chunks{kind} / full read{kind}: "
+                      f"{chunks['seconds'] / full['seconds']:.2f}x")
 
 
 if __name__ == "__main__":

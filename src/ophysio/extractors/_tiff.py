@@ -274,13 +274,12 @@ def _walk_offsets(fd: int, path: str, header: TiffHeader, max_ifds: int | None) 
 def _uniform_chain(fd: int, header: TiffHeader) -> tuple[np.ndarray, np.ndarray] | None:
     """IFD offsets and raw IFD bytes when the chain has a constant stride (ScanImage, most writers).
 
-    Reads IFD 0 and 1, predicts every IFD from their distance, and checks the prediction on a memory map
-    of the file in one vectorised step: each predicted IFD must have IFD 0's tag count and point at the
-    next predicted IFD, the last one at 0. Returns None when the file does not follow that pattern (the
-    caller then walks the chain one IFD at a time, which also reports damage precisely).
+    Reads IFD 0 and 1, predicts every IFD from their distance, reads the predicted IFDs (one ``pread``
+    each, no parsing in the loop) and checks the prediction in one vectorised step: each predicted IFD
+    must have IFD 0's tag count and point at the next predicted IFD, the last one at 0. Returns None
+    when the file does not follow that pattern (the caller then walks the chain one IFD at a time, which
+    also reports damage precisely).
     """
-    import mmap
-
     order, big, size = header.byteorder, header.bigtiff, header.file_size
     csize, esize, osize = header.count_size, header.entry_size, header.offset_size
     count_fmt = order + ("Q" if big else "H")
@@ -300,28 +299,32 @@ def _uniform_chain(fd: int, header: TiffHeader) -> tuple[np.ndarray, np.ndarray]
     if stride < ifd_size or second + ifd_size > size:
         return None
     most = (size - ifd_size - first) // stride + 1
-    try:
-        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
-    try:
-        view = np.ndarray((most, ifd_size), np.uint8, buffer=mapped, offset=first, strides=(stride, 1))
-        block = view.copy()
-        del view
-    finally:
-        mapped.close()
+    pread = os.pread
     ctype = np.dtype(order + ("u8" if big else "u2"))
     otype = np.dtype(order + ("u8" if big else "u4"))
-    counts = np.ascontiguousarray(block[:, :csize]).view(ctype).ravel()
-    nexts = np.ascontiguousarray(block[:, ifd_size - osize :]).view(otype).ravel().astype(np.int64)
-    offsets = first + np.arange(most, dtype=np.int64) * stride
-    ends = np.flatnonzero(nexts == 0)
-    if len(ends) == 0:
-        return None
-    n = int(ends[0]) + 1
-    if np.any(counts[:n] != count) or np.any(nexts[: n - 1] != offsets[1:n]):
-        return None
-    return offsets[:n], block[:n]
+    blocks = []
+    start, batch = 0, 1024
+    while start < most:  # batches, so that a file that breaks the pattern early costs little
+        stop = min(most, start + batch)
+        predicted = first + np.arange(start, stop, dtype=np.int64) * stride
+        raw = b"".join([pread(fd, ifd_size, offset) for offset in predicted.tolist()])
+        if len(raw) != (stop - start) * ifd_size:
+            return None
+        block = np.frombuffer(raw, np.uint8).reshape(stop - start, ifd_size)
+        counts = np.ascontiguousarray(block[:, :csize]).view(ctype).ravel()
+        nexts = np.ascontiguousarray(block[:, ifd_size - osize :]).view(otype).ravel().astype(np.int64)
+        ends = np.flatnonzero(nexts == 0)
+        n = int(ends[0]) + 1 if len(ends) else len(nexts)
+        if np.any(counts[:n] != count) or np.any(nexts[: n - 1] != predicted[1:n] if n > 1 else False):
+            return None
+        if len(ends) == 0 and n and nexts[n - 1] != first + stop * stride:
+            return None
+        blocks.append(block[:n])
+        if len(ends):
+            offsets = first + np.arange(start + n, dtype=np.int64) * stride
+            return offsets, np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+        start, batch = stop, batch * 4
+    return None
 
 
 def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: int | None = None) -> PageTable:

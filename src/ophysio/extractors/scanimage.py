@@ -119,8 +119,8 @@ def _stack_facts(frame_data: dict) -> tuple[bool, int, int, int]:
     get = frame_data.get
     slices = int(get("SI.hStackManager.numSlices", 1) or 1)
     enabled = get("SI.hStackManager.enable")
-    if enabled is None:  # ScanImage before 2020 has no hStackManager.enable
-        enabled = bool(get("SI.hFastZ.enable", False)) or get("SI.hStackManager.stackMode") == "slow"
+    if enabled is None:  # ScanImage before 2020 has no hStackManager.enable: several slices mean a stack
+        enabled = slices > 1
     volumetric = bool(enabled) and slices > 1
     if not volumetric:
         return False, 1, 1, 0
