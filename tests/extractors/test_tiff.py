@@ -300,3 +300,20 @@ def test_built_in_examples_open(tmp_path, name):
     ex = open_imaging(path, **kwargs)
     assert ex.format_id == name.replace("imagej_hyperstack", "tiff") and ex.get_num_samples() > 1
     np.testing.assert_array_equal(ex[0], ex.get_series(0, 1)[0])
+
+
+def test_imagej_file_with_one_ifd_and_all_images_after_it(tmp_path):
+    # how ImageJ stores stacks over 4 GB: one IFD, images back to back (tifffile's truncate=True)
+    data = movie(7, 9, 5, dtype="uint16")
+    path = tmp_path / "raw_ij.tif"
+    tifffile.imwrite(path, data, imagej=True, truncate=True, metadata={"axes": "TYX", "finterval": 0.5})
+    from ophysio.extractors._tiffpages import index_tiff
+
+    assert index_tiff(path).num_pages == 1
+    ex = TiffImagingExtractor(path)
+    assert ex.get_num_samples() == 7 and ex.get_sampling_frequency() == 2.0
+    np.testing.assert_array_equal(ex[:], data)
+    cut = tmp_path / "raw_ij_cut.tif"
+    cut.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(FormatError, match="truncated"):
+        TiffImagingExtractor(cut)
