@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...errors import UnknownFormatError
 from ._base import ImagingWriter, WriterError
 
@@ -195,7 +197,9 @@ def write_imaging(
     """
     from ._source import as_source
 
-    src = as_source(source, sampling_frequency=sampling_frequency, samples=samples, planes=planes, channels=channels)
+    per_channel = split == "channels"
+    src = as_source(source, sampling_frequency=sampling_frequency, samples=samples, planes=planes, channels=channels,
+                    per_channel_times=per_channel)
     if src.num_samples == 0:
         raise WriterError("the selection has no samples; nothing to write")
     format_id = guess_writer_format(path, format)
@@ -214,7 +218,12 @@ def write_imaging(
         **format_options,
     )
     writer._prepare_source(src)
-    timestamps = src.timestamps()
+    if per_channel:  # each channel's part keeps its own rate and times
+        writer.part_rates = src.sampling_frequencies()
+        per_channel_times = [src.timestamps(c) for c in range(len(src.channels))]
+        timestamps = None if all(t is None for t in per_channel_times) else per_channel_times
+    else:
+        timestamps = src.timestamps()
     bar = None
     try:
         if progress:
@@ -224,7 +233,12 @@ def write_imaging(
         total = src.num_samples
         for offset, chunk in src.iter_chunks(src.chunk_samples(target_chunk_mb)):
             n = chunk[0].shape[0]
-            times = None if timestamps is None else timestamps[offset : offset + n]
+            if timestamps is None:
+                times = None
+            elif per_channel:
+                times = [_times_or_regular(t, rate, offset, n) for t, rate in zip(timestamps, writer.part_rates)]
+            else:
+                times = timestamps[offset : offset + n]
             writer.write_frames(chunk, times)
             if bar is not None:
                 bar.update(n)
@@ -237,3 +251,10 @@ def write_imaging(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _times_or_regular(times, rate: float, offset: int, count: int):
+    """The times of samples offset:offset+count: recorded ones, else ``index / rate``."""
+    if times is None:
+        return (offset + np.arange(count)) / rate
+    return times[offset : offset + count]

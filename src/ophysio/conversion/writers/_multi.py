@@ -60,6 +60,8 @@ class SplitWriter:
         self.parts: list[ImagingWriter] = []
         self._source = None
         self._closed = False
+        #: per-channel rates for split="channels" (set by write_imaging when channels differ)
+        self.part_rates: list[float] | None = None
 
     @property
     def paths(self) -> list[Path]:
@@ -87,8 +89,11 @@ class SplitWriter:
         paths = [p for p, _ in specs]
         if len(set(paths)) != len(paths):
             raise WriterError(f"pattern {self.pattern!r} gives the same name to several parts: {paths}")
-        for part_path, part_names in specs:
-            writer = self._class(part_path, channel_names=part_names, **self._options)
+        for i, (part_path, part_names) in enumerate(specs):
+            options = dict(self._options)
+            if self.part_rates is not None and self.split == "channels":
+                options["sampling_frequency"] = self.part_rates[i]
+            writer = self._class(part_path, channel_names=part_names, **options)
             self.parts.append(writer)
             if self._source is not None:
                 writer._prepare_source(self._source)
@@ -97,7 +102,10 @@ class SplitWriter:
         self._source = source
 
     def write_frames(self, frames, timestamps=None, frame_metadata=None) -> None:
-        """Append a batch (same forms as :meth:`ImagingWriter.write_frames`); each part gets its share."""
+        """Append a batch (same forms as :meth:`ImagingWriter.write_frames`); each part gets its share.
+
+        With ``split="channels"``, ``timestamps`` may also be a list of arrays, one per channel.
+        """
         if self._closed:
             raise WriterError(f"the writer of {self.path} is closed")
         try:
@@ -114,8 +122,12 @@ class SplitWriter:
             if self.split == "channels":
                 if len(arrays) != len(self.parts):
                     raise WriterError(f"a batch has {len(arrays)} channels; the first batch had {len(self.parts)}")
-                for writer, array in zip(self.parts, arrays):
-                    writer.write_frames([array], timestamps, frame_metadata)
+                per_channel = isinstance(timestamps, list) and len(timestamps) == len(arrays) and all(
+                    np.ndim(t) == 1 for t in timestamps
+                ) and len(arrays) > 1
+                for c, (writer, array) in enumerate(zip(self.parts, arrays)):
+                    times = timestamps[c] if per_channel else timestamps
+                    writer.write_frames([array], times, frame_metadata)
             else:
                 for z, writer in enumerate(self.parts):
                     planes = [a[..., z] if a.ndim == 4 else a for a in arrays]

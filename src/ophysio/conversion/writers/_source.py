@@ -27,6 +27,7 @@ class Source:
         names: list[str],
         samples: slice,
         planes: list[int] | None,
+        per_channel_times: bool = False,
     ):
         self.channels = channels
         self.names = names
@@ -39,10 +40,13 @@ class Source:
             ):
                 if a != b:
                     raise MetadataError(f"channel {name!r} has {fact} {a}; channel {names[0]!r} has {b}")
+            if per_channel_times:
+                continue
             if not math.isclose(ext.get_sampling_frequency(), first.get_sampling_frequency(), rel_tol=1e-9):
                 raise MetadataError(
                     f"channel {name!r} is sampled at {ext.get_sampling_frequency()} Hz; "
-                    f"channel {names[0]!r} at {first.get_sampling_frequency()} Hz"
+                    f"channel {names[0]!r} at {first.get_sampling_frequency()} Hz: write with split='channels' "
+                    "to keep each channel's rate and times"
                 )
         self.start, self.stop, step = samples.indices(first.get_num_samples())
         if step != 1:
@@ -58,6 +62,18 @@ class Source:
                 planes = None  # plane 0 of planar data: nothing to select
         self.planes = planes
         self.dtype = first.dtype
+        self.per_channel_times = per_channel_times
+        if not per_channel_times and len(channels) > 1:
+            reference = self.timestamps(0)
+            for c in range(1, len(channels)):
+                other = self.timestamps(c)
+                if (reference is None) != (other is None) or reference is not None and not np.array_equal(
+                    reference, other
+                ):
+                    raise MetadataError(
+                        f"channels {names[0]!r} and {names[c]!r} have different timestamps; one output keeps one "
+                        "time per sample: write with split='channels' to keep each channel's times"
+                    )
 
     @property
     def num_samples(self) -> int:
@@ -80,12 +96,15 @@ class Source:
     def sampling_frequency(self) -> float:
         return float(self.channels[0].get_sampling_frequency())
 
-    def timestamps(self) -> np.ndarray | None:
+    def sampling_frequencies(self) -> list[float]:
+        return [float(ext.get_sampling_frequency()) for ext in self.channels]
+
+    def timestamps(self, channel: int = 0) -> np.ndarray | None:
         """Times of the selected samples; None when they are ``index / rate`` from the first sample."""
-        first = self.channels[0]
-        if not first._has_recorded_times() and self.start == 0:
+        ext = self.channels[channel]
+        if not ext._has_recorded_times() and self.start == 0:
             return None
-        return np.asarray(first.get_timestamps(self.start, self.stop), dtype=np.float64)
+        return np.asarray(ext.get_timestamps(self.start, self.stop), dtype=np.float64)
 
     def metadata(self) -> dict[str, Any]:
         """Facts some formats keep (channel names, the source format and files)."""
@@ -131,6 +150,7 @@ def as_source(
     samples: slice | tuple[int | None, int | None] | None = None,
     planes: int | Sequence[int] | None = None,
     channels: str | int | Sequence[str | int] | None = None,
+    per_channel_times: bool = False,
 ) -> Source:
     """Turn what :func:`ophysio.write_imaging` accepts into a :class:`Source`.
 
@@ -185,4 +205,4 @@ def as_source(
         raise TypeError("samples must be a slice or a (start, stop) tuple")
     if planes is not None and not isinstance(planes, (list, tuple)):
         planes = [int(planes)]
-    return Source(exts, names, samples, None if planes is None else [int(p) for p in planes])
+    return Source(exts, names, samples, None if planes is None else [int(p) for p in planes], per_channel_times)
