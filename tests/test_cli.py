@@ -121,3 +121,19 @@ def test_convert_to_another_format(tmp_path, capsys):
         f.visititems(lambda name, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) and obj.ndim >= 3
                      else None)
     assert any(a.shape == (9, 4, 3) and np.array_equal(a, np.load(movie_path)) for a in arrays)
+
+
+def test_convert_the_scanimage_example_every_channel(tmp_path, capsys):
+    from ophysio.extractors._registry import get_format
+    from ophysio.testing.synthetic import write_example
+
+    out = tmp_path / "example.nwb"
+    assert main(["convert", "--example", "scanimage", "-o", str(out), "--no-progress"]) == 0
+    assert "2 photon series" in capsys.readouterr().out
+    first, _ = write_example("scanimage", tmp_path / "src")
+    cls = get_format("scanimage").load_class()
+    for channel, name in (("Channel 1", "TwoPhotonSeriesChannel1"), ("Channel 2", "TwoPhotonSeriesChannel2")):
+        data, rate = _read_nwb_data(out, name)
+        with cls(file_path=first, channel_name=channel) as extractor:
+            np.testing.assert_array_equal(data, extractor.get_series().swapaxes(1, 2))
+            assert rate == extractor.get_sampling_frequency()

@@ -225,3 +225,31 @@ def test_killed_conversion_leaves_no_file(tmp_path):
     assert not out.exists()
     leftovers = [p.name for p in tmp_path.iterdir()]
     assert all(name.startswith(".killed.nwb.") and name.endswith(".partial") for name in leftovers)
+
+
+@pytest.mark.parametrize("engine", ["zlib", "isal"])
+def test_both_deflate_engines_write_standard_gzip_chunks(tmp_path, engine):
+    from ophysio.conversion.nwb import Compression
+
+    ex = NumpyImagingExtractor(movie(40, 24, 20, dtype="int16"), sampling_frequency=5.0)
+    write_nwb(ex, tmp_path / "e.nwb", COMPLETE, compression=Compression(engine=engine), chunk_bytes=6 * 24 * 20 * 2)
+    with h5py.File(tmp_path / "e.nwb", "r") as f:  # HDF5's own gzip+shuffle filters decode what was written
+        dataset = f["acquisition/TwoPhotonSeries/data"]
+        assert dataset.compression == "gzip" and dataset.shuffle and dataset.chunks == (6, 20, 24)
+        np.testing.assert_array_equal(dataset[()], expected(ex))
+
+
+def test_add_to_own_nwbfile_streams_through_hdmf_iterator(tmp_path):
+    from datetime import datetime, timezone
+
+    from pynwb import NWBFile
+
+    ex = NumpyImagingExtractor(movie(33, 10, 7, planes=2, dtype="uint16"), sampling_frequency=3.0)
+    interface = ImagingInterface(ex)
+    nwbfile = NWBFile(session_description="own", identifier="x", session_start_time=datetime.now(timezone.utc))
+    interface.add_to_nwbfile(nwbfile, merge_metadata(interface.get_metadata(), COMPLETE), compression="gzip:2")
+    with NWBHDF5IO(str(tmp_path / "own.nwb"), "w") as io:
+        io.write(nwbfile)
+    pixels, times, _ = read_series(tmp_path / "own.nwb")
+    np.testing.assert_array_equal(pixels, expected(ex))
+    np.testing.assert_allclose(times, np.arange(33) / 3.0)
