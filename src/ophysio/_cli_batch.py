@@ -31,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .conversion.validate import format_reports, validate_path
 
     dandi = None if args.dandi == "auto" else args.dandi == "yes"
-    reports = validate_path(args.path, dandi=dandi)
+    reports = validate_path(args.path, dandi=dandi, workers=args.workers)
     print(format_reports(reports))
     return 0 if all(r.ok for r in reports) else 1
 
@@ -119,6 +119,7 @@ def register(subparsers) -> None:
     p.add_argument("--dandi", choices=("auto", "yes", "no"), default="auto",
                    help="run `dandi validate` too (auto: when the dandi package is installed; it needs a "
                    "dandiset.yaml in the folder or a parent)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="files validated in parallel (default 1)")
     p.set_defaults(func=cmd_validate)
 
     p = subparsers.add_parser("upload", help="validate a folder and upload it to a DANDI dandiset (extra dandi)")

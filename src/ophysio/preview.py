@@ -278,7 +278,7 @@ def _stream_stats(stream: _Stream, budget: int) -> StreamPreview:
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(width, height), dpi=90)
 
 
 def _save(fig, path: Path) -> Path:
@@ -287,14 +287,21 @@ def _save(fig, path: Path) -> Path:
 
 
 def _show_images(images: list[np.ndarray], titles: list[str], suptitle: str, path: Path) -> Path:
-    """One PNG with one panel per plane (a single panel for planar data), each with its own contrast."""
+    """One PNG with one panel per plane (a single panel with a colour bar for planar data).
+
+    Each panel has its own contrast (0.5 and 99.5 percentiles), written in its title for several planes.
+    """
     count = len(images)
     columns = min(count, 4)
     grid_rows = -(-count // columns)
     rows, cols = images[0].shape
     aspect = cols / max(rows, 1)
-    panel = 3.0 if count == 1 else 2.2
-    fig = _figure(min(14.0, columns * panel * max(aspect, 0.6) + 0.8 * columns), grid_rows * panel + 0.5)
+    panel = 3.2 if count == 1 else 2.3
+    width = min(14.0, columns * panel * min(max(aspect, 0.6), 2.5) + (1.2 if count == 1 else 0.4))
+    fig = _figure(width, grid_rows * panel + 0.6)
+    single = count == 1
+    fig.subplots_adjust(left=0.15 if single else 0.06, right=0.9 if single else 0.98, bottom=0.08,
+                        top=0.86 if single else 0.9, wspace=0.25, hspace=0.35)
     for i, (image, title) in enumerate(zip(images, titles)):
         ax = fig.add_subplot(grid_rows, columns, i + 1)
         finite = image[np.isfinite(image)]
@@ -302,19 +309,21 @@ def _show_images(images: list[np.ndarray], titles: list[str], suptitle: str, pat
         if high <= low:
             high = low + 1
         shown = ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)
-        if i % columns == 0:
-            ax.set_ylabel("row", fontsize=8)
-        if i >= count - columns:
+        if count == 1:
+            ax.set_title(title, fontsize=8)
             ax.set_xlabel("column", fontsize=8)
-        fig.colorbar(shown, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+            ax.set_ylabel("row", fontsize=8)
+            fig.colorbar(shown, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+        else:
+            ax.set_title(f"{title} ({low:.4g} to {high:.4g})", fontsize=7)
     fig.suptitle(suptitle, fontsize=9)
     return _save(fig, path)
 
 
 def _plot_intervals(sp: StreamPreview, path: Path) -> Path:
     fig = _figure(7.0, 2.8)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.9)
     ax = fig.add_subplot()
     if len(sp.timestamps) >= 2:
         intervals = np.diff(sp.timestamps) * 1e3
@@ -340,6 +349,7 @@ def _plot_intervals(sp: StreamPreview, path: Path) -> Path:
 
 def _plot_intensity(sp: StreamPreview, path: Path) -> Path:
     fig = _figure(7.0, 2.8)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.9)
     ax = fig.add_subplot()
     times = sp.timestamps[sp.trace_samples] if len(sp.timestamps) == sp.num_samples else sp.trace_samples
     ax.plot(times, sp.mean_intensity, lw=0.8, color="tab:purple")

@@ -221,8 +221,17 @@ def validate_file(path: str | os.PathLike, dandi: bool | None = None) -> FileRep
     return report
 
 
-def validate_path(path: str | os.PathLike, dandi: bool | None = None) -> list[FileReport]:
-    """Validate an NWB file, or every NWB file in a folder (one :class:`FileReport` each).
+def validate_path(path: str | os.PathLike, dandi: bool | None = None, workers: int = 1) -> list[FileReport]:
+    """Validate an NWB file, or every NWB file in a folder (one :class:`FileReport` each, in path order).
+
+    Parameters
+    ----------
+    path : path
+        A file, or a folder searched recursively (hidden files and folders skipped).
+    dandi : bool, optional
+        See :func:`validate_file`.
+    workers : int
+        Processes validating files in parallel (each file is independent; useful for hundreds).
 
     Raises
     ------
@@ -232,6 +241,13 @@ def validate_path(path: str | os.PathLike, dandi: bool | None = None) -> list[Fi
     files = find_nwb_files(path)
     if not files:
         raise FileNotFoundError(f"no .nwb files under {path}")
+    if workers > 1 and len(files) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+        with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=context) as pool:
+            return list(pool.map(validate_file, files, [dandi] * len(files)))
     return [validate_file(f, dandi=dandi) for f in files]
 
 
