@@ -100,6 +100,8 @@ def _parse_matrix(buf: bytes, order: str, where: str) -> tuple[tuple, str, np.dt
     if kind != 5 or count % 4:
         raise CorruptFileError(f"{where}: dimensions expected, found element type {kind} of {count} bytes")
     shape = struct.unpack_from(order + f"{count // 4}i", buf, at)
+    if any(n < 0 for n in shape):
+        raise CorruptFileError(f"{where}: negative array dimension in {shape}")
     pos = at + (4 if at == pos + 4 else _pad8(count))
     kind, count, at = _tag(buf, pos, order)
     pos = at + 4 if at == pos + 4 else at + _pad8(count)
