@@ -134,3 +134,10 @@ def test_open_imaging_needs_the_format_named():
     ex = open_imaging(path, format="binary", video_structure=VideoStructure(7, 5), sampling_frequency=5.0,
                       dtype="<u2", offset=13)
     np.testing.assert_array_equal(ex.get_series(), _expected("planar-header"))
+
+
+def test_metadata_keeps_the_header_and_layout():
+    meta = _open("channel-first-ch0").get_metadata()
+    assert meta["header"] == bytes(range(32)) and meta["offset"] == 32 and meta["dtype"] == "<u2"
+    assert meta["video_structure"]["num_channels"] == 3 and meta["num_frames"] == 7
+    assert "header" not in _open("big-endian").get_metadata()

@@ -28,6 +28,8 @@ __all__ = ["VideoStructure", "NumpyMemmapImagingExtractor", "pread_into"]
 
 #: Largest single positional read (Linux reads at most 0x7ffff000 bytes per call).
 _MAX_IO = 1 << 30
+#: Largest header returned whole by get_metadata().
+_MAX_HEADER = 1 << 20
 
 
 def pread_into(fd: int, buffer: np.ndarray, offset: int, path: str = "") -> None:
@@ -291,13 +293,20 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
         return [self._file_path]
 
     def get_metadata(self) -> dict:
-        return {
+        """The layout the file was opened with, and the header's bytes (when at most 1 MiB)."""
+        metadata: dict[str, Any] = {
             "video_structure": asdict(self._structure),
             "dtype": self._dtype.str,
             "offset": self._offset,
             "num_frames": self._num_frames,
             "frame_bytes": self._frame_bytes,
         }
+        if 0 < self._offset <= _MAX_HEADER:
+            header = np.empty(self._offset, dtype=np.uint8)
+            with self._file.open() as fd:
+                pread_into(fd, header, 0, self._file_path)
+            metadata["header"] = header.tobytes()
+        return metadata
 
     # ------------------------------------------------------------------ reading
     def _canonical(self) -> np.ndarray:

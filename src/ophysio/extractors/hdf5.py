@@ -1,8 +1,10 @@
 """Movies stored as an HDF5 dataset: :class:`Hdf5ImagingExtractor`.
 
 Reads go through h5py lazily, straight into the caller's buffer when the stored axis order is already
-(time, rows, columns[, planes]). The file is opened with a chunk cache large enough that chunked
-datasets read in consecutive blocks decompress each chunk once.
+(time, rows, columns[, planes]). For compressed datasets whose chunks span several frames, the file is
+opened with a chunk cache that holds a time-row of chunks, so that consecutive reads decompress each
+chunk once; unfiltered data keep HDF5's small default cache, which reads whole chunks straight into
+the destination.
 
 Which dataset: the one named by ``dataset``, else the first that fits among conventional names
 (``mov`` as CaImAn writes it, ``data``, ``imaging``), then per-channel datasets or groups (``ch1``,
