@@ -94,6 +94,9 @@ def test_mat_v73_layout_is_what_matlab_sees(tmp_path, case):
     out = write_imaging(make_source(case, timestamps=True), tmp_path / "m.mat", target_chunk_mb=0.002)
     header = out.read_bytes()[:128]
     assert header.startswith(b"MATLAB 7.3 MAT-file") and header[124:128] == b"\x00\x02IM"
+    from scipy.io.matlab import matfile_version
+
+    assert matfile_version(str(out)) == (2, 0)  # scipy recognises the header as MATLAB 7.3 (HDF5-based)
     volumetric, channels = movies[0].ndim == 4, len(movies)
     matlab_dims = "YX" + ("Z" if volumetric else "") + ("C" if channels > 1 else "") + "T"
     # MATLAB's array (column-major, dims as MATLAB lists them) is the HDF5 dataset with its axes reversed.
