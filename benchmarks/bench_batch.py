@@ -1,0 +1,192 @@
+"""Batch conversion of many ScanImage sessions: ophysio on 1 and 2 Dask workers, and a plain neuroconv loop.
+
+Run with the benchmark venv (neuroconv, roiextractors 0.10.0, psutil, dask[distributed] installed)::
+
+    /work/venv-bench/bin/python benchmarks/bench_batch.py [--sessions 8] [--frames 300] [--repeats 1]
+
+Inputs, written once with :func:`ophysio.testing.synthetic.write_scanimage` (ScanImage's real layout,
+``pattern="cells"`` so that gzip behaves as on real data): ``--sessions`` single-file sessions of 512 x 512
+int16 frames (``--frames`` each; 157 MB per session at 300 frames).
+
+Each configuration runs in its own subprocess; the driver samples the resident memory of that process
+and all its children (the Dask scheduler runs in-process, the workers are child processes) every 50 ms
+and reports the peak of the sum. Configurations:
+
+- ``ophysio-1w``: ``convert_sessions(spec, out, workers=1)`` (a LocalCluster of one process, one
+  compression thread per worker);
+- ``ophysio-2w``: the same with ``workers=2``;
+- ``neuroconv-loop``: what labs do today, a ``for`` loop over the sessions calling neuroconv's
+  ``ScanImageImagingInterface(...).run_conversion`` with its defaults (hdmf's chunk iterator, gzip level 4).
+
+Times include starting the cluster. The output folder is emptied before each run so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+SESSION = {"session_description": "benchmark session", "session_start_time": "2024-03-14T09:26:53+00:00",
+           "experimenter": ["Bench, Mark"], "institution": "Bench", "lab": "Bench",
+           "experiment_description": "benchmark", "keywords": ["benchmark"]}
+SUBJECT = {"species": "Mus musculus", "sex": "U", "age": "P90D"}
+PLANE = {"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location": "VISp",
+         "optical_channel": [{"name": "Channel1", "description": "green", "emission_lambda": 510.0}]}
+
+
+def write_inputs(folder: Path, sessions: int, frames: int) -> list[Path]:
+    from ophysio.testing.synthetic import write_scanimage
+
+    paths = []
+    for i in range(sessions):
+        target = folder / f"frames{frames}" / f"session{i:02d}"
+        marker = target / "done"
+        if not marker.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            files = write_scanimage(target, "scan", num_samples=frames, rows=512, columns=512, pattern="cells",
+                                    seed=i)
+            marker.write_text(str(files[0]))
+        paths.append(Path(marker.read_text()))
+    return paths
+
+
+def write_spec(folder: Path, sources: list[Path]) -> Path:
+    from ruamel.yaml import YAML
+
+    spec = {
+        "metadata": {"NWBFile": dict(SESSION), "Subject": dict(SUBJECT), "Ophys": {"ImagingPlane": [dict(PLANE)]}},
+        "sessions": [{"session_id": f"s{i:02d}", "source": str(p), "metadata": {"Subject": {"subject_id": f"m{i % 3}"}}}
+                     for i, p in enumerate(sources)],
+    }
+    path = folder / "spec.yaml"
+    with open(path, "w") as fh:
+        YAML(typ="safe", pure=True).dump(spec, fh)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- workers
+def run_ophysio(spec: str, output: str, workers: int) -> dict:
+    import ophysio
+
+    t0 = time.perf_counter()
+    result = ophysio.convert_sessions(spec, output, workers=workers, compression_threads=1, progress=False)
+    seconds = time.perf_counter() - t0
+    assert result.ok and len(result.done) == len(result.results), result.table()
+    return {"seconds": seconds, "output_mb": sum(r.size for r in result.results) / 1e6}
+
+
+def run_neuroconv(spec: str, output: str) -> dict:
+    from neuroconv.datainterfaces import ScanImageImagingInterface
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load(Path(spec).read_text())
+    t0 = time.perf_counter()
+    size = 0
+    for entry in data["sessions"]:
+        interface = ScanImageImagingInterface(file_path=entry["source"])
+        meta = interface.get_metadata()
+        meta["NWBFile"].update(SESSION)
+        meta["NWBFile"]["session_start_time"] = datetime(2024, 3, 14, 9, 26, 53, tzinfo=timezone.utc)
+        meta["NWBFile"]["session_id"] = entry["session_id"]
+        meta["Subject"] = {**SUBJECT, "subject_id": entry["metadata"]["Subject"]["subject_id"]}
+        target = Path(output) / f"{entry['session_id']}.nwb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        interface.run_conversion(nwbfile_path=str(target), metadata=meta, overwrite=True)
+        size += target.stat().st_size
+    return {"seconds": time.perf_counter() - t0, "output_mb": size / 1e6}
+
+
+def worker(config: str, spec: str, output: str) -> dict:
+    if config == "neuroconv-loop":
+        return run_neuroconv(spec, output)
+    return run_ophysio(spec, output, int(config.split("-")[1].rstrip("w")))
+
+
+# ------------------------------------------------------------------------------------------- driver
+def _tree_rss_mb(proc) -> float:
+    import psutil
+
+    total = 0
+    try:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total / 1e6
+
+
+def run(config: str, spec: Path, output: Path) -> dict:
+    import psutil
+
+    shutil.rmtree(output, ignore_errors=True)
+    cmd = [sys.executable, __file__, "--worker", config, str(spec), str(output)]
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_mb(proc))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    shutil.rmtree(output, ignore_errors=True)
+    if proc.returncode != 0:
+        return {"config": config, "error": err.strip().splitlines()[-3:]}
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"config": config, **result, "peak_tree_rss_mb": peak[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", default="/tmp/ophysio-bench-batch")
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each configuration; the best is kept")
+    parser.add_argument("--configs", default="ophysio-1w,ophysio-2w,neuroconv-loop")
+    parser.add_argument("--worker", nargs=3, metavar=("CONFIG", "SPEC", "OUTPUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker)))
+        return
+    folder = Path(args.folder)
+    t0 = time.perf_counter()
+    sources = write_inputs(folder, args.sessions, args.frames)
+    spec = write_spec(folder, sources)
+    mb = sum(os.path.getsize(p) for p in sources) / 1e6
+    print(f"{len(sources)} sessions, {mb:.0f} MB of input, ready in {time.perf_counter() - t0:.1f} s; "
+          f"{os.cpu_count()} cores", flush=True)
+    best = {}
+    for _ in range(args.repeats):
+        for config in args.configs.split(","):  # interleaved, so that load changes hit every configuration
+            result = run(config, spec, folder / f"out-{config}")
+            print(json.dumps(result), flush=True)
+            if "error" not in result and (config not in best or result["seconds"] < best[config]["seconds"]):
+                best[config] = result
+    for config, r in best.items():
+        print(f"{config:15s} {r['seconds']:7.2f} s  {mb / r['seconds']:6.1f} MB/s input  "
+              f"peak RSS (process tree) {r['peak_tree_rss_mb']:6.0f} MB  output {r['output_mb']:.0f} MB")
+    if "ophysio-1w" in best and "ophysio-2w" in best:
+        print(f"2 workers vs 1 worker: {best['ophysio-1w']['seconds'] / best['ophysio-2w']['seconds']:.2f}x faster")
+    if "neuroconv-loop" in best and "ophysio-2w" in best:
+        print(f"ophysio 2 workers vs neuroconv loop: "
+              f"{best['neuroconv-loop']['seconds'] / best['ophysio-2w']['seconds']:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()
