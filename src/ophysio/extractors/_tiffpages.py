@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import zlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +33,7 @@ __all__ = ["TiffIndex", "index_tiff", "TiffPageSource", "open_tifffile", "read_p
 # TIFF field types -> (struct code, size)
 _TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 6: ("b", 1), 7: ("B", 1), 8: ("h", 2),
           9: ("i", 4), 16: ("Q", 8), 17: ("q", 8), 18: ("Q", 8), 13: ("I", 4)}
-_WANTED = {254, 256, 257, 258, 259, 266, 270, 273, 277, 279, 284, 317, 322, 323, 324, 325, 339}
+_WANTED = {254, 256, 257, 258, 259, 266, 270, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 339}
 _SAMPLE_DTYPES = {(1, 8): "u1", (2, 8): "i1", (1, 16): "u2", (2, 16): "i2", (1, 32): "u4", (2, 32): "i4",
                   (3, 16): "f2", (3, 32): "f4", (3, 64): "f8", (1, 64): "u8", (2, 64): "i8"}
 #: Largest number of IFDs accepted in one file (a guard against looping or absurd chains).
@@ -113,6 +115,12 @@ class TiffIndex:
     description_spans: np.ndarray
     compression: int
     file_size: int
+    #: For files whose every page is deflate-compressed in the same number of strips: (pages, strips)
+    #: arrays of strip offsets and byte counts, the rows per strip and the predictor (1 or 2); else None.
+    deflate_offsets: np.ndarray | None = None
+    deflate_counts: np.ndarray | None = None
+    rows_per_strip: int = 0
+    predictor: int = 1
 
     @property
     def num_pages(self) -> int:
@@ -187,6 +195,7 @@ def _index(path: str, fd: int) -> TiffIndex:
     entry_fmt = order + ("HHQ" if big else "HHI")
 
     fast, data_offsets, ifd_offsets, ifd_numbers, descriptions = [], [], [], [], []
+    deflate_ok, deflate_offsets, deflate_counts, deflate_layout = True, array("q"), array("q"), None
     first: tuple | None = None
     seen: set[int] = set()
     while offset:
@@ -268,6 +277,15 @@ def _index(path: str, fd: int) -> TiffIndex:
         is_fast = (compression == 1 and 324 not in tags and tags.get(266, (1,))[0] == 1 and contiguous
                    and sum(strip_counts) >= nbytes)
         fast.append(is_fast)
+        if deflate_ok:
+            predictor = tags.get(317, (1,))[0]
+            layout = (len(strip_offsets), tags.get(278, (rows,))[0], predictor)
+            deflate_ok = (compression in (8, 32946) and 324 not in tags and tags.get(266, (1,))[0] == 1
+                          and (predictor == 1 or (predictor == 2 and sample_format in (1, 2)))
+                          and layout == (deflate_layout or layout))
+            deflate_layout = layout
+            deflate_offsets.extend(strip_offsets)
+            deflate_counts.extend(strip_counts)
         data_offsets.append(strip_offsets[0])
         ifd_offsets.append(ifd_at)
         ifd_numbers.append(ifd)
@@ -286,7 +304,18 @@ def _index(path: str, fd: int) -> TiffIndex:
         description_spans=np.array(descriptions, dtype=np.int64).reshape(-1, 2),
         compression=int(first[3]),
         file_size=file_size,
+        **(_deflate_fields(deflate_offsets, deflate_counts, deflate_layout, len(fast)) if deflate_ok else {}),
     )
+
+
+def _deflate_fields(offsets: array, counts: array, layout: tuple, pages: int) -> dict:
+    strips, rows_per_strip, predictor = layout
+    return {
+        "deflate_offsets": np.frombuffer(offsets, dtype=np.int64).reshape(pages, strips),
+        "deflate_counts": np.frombuffer(counts, dtype=np.int64).reshape(pages, strips),
+        "rows_per_strip": int(rows_per_strip),
+        "predictor": int(predictor),
+    }
 
 
 def read_page_descriptions(index: TiffIndex, pages: Sequence[int], fd: int | None = None) -> list[str]:
@@ -393,6 +422,17 @@ class TiffPageSource:
     def _decode_run(self, f: int, local_pages: np.ndarray, out: np.ndarray) -> None:
         """Decode pages of file ``f`` into ``out``; several pages at once in threads (zlib & co release the GIL)."""
         index = self.indexes[f]
+        if index.deflate_offsets is not None:
+            with self._files[f].open() as fd:
+                def inflate(i: int) -> None:
+                    self._inflate(fd, index, int(local_pages[i]), out[i])
+
+                if len(local_pages) > 1 and _WORKERS > 1:
+                    list(_pool().map(inflate, range(len(local_pages))))
+                else:
+                    for i in range(len(local_pages)):
+                        inflate(i)
+            return
         with self._tiffs[f].open() as tif:
             ifds = [int(index.ifd_numbers[local]) for local in local_pages]
             pages = [self._page(tif, index, ifd) for ifd in ifds]  # IFD parsing moves the file position: serial
@@ -405,6 +445,31 @@ class TiffPageSource:
             else:
                 for i in range(len(pages)):
                     work(i)
+
+    @staticmethod
+    def _inflate(fd: int, index: TiffIndex, local: int, out: np.ndarray) -> None:
+        """Decode one deflate page strip by strip with zlib (which releases the GIL) straight into ``out``."""
+        rows, columns = index.shape
+        row_bytes = columns * index.dtype.itemsize
+        flat = out.reshape(-1).view(np.uint8)
+        for s, (pos, n) in enumerate(zip(index.deflate_offsets[local].tolist(), index.deflate_counts[local].tolist())):
+            first = s * index.rows_per_strip
+            want = (min(first + index.rows_per_strip, rows) - first) * row_bytes
+            if want <= 0:
+                break
+            try:
+                data = zlib.decompress(os.pread(fd, n, pos))
+            except zlib.error as exc:
+                raise CorruptFileError(f"{index.path}, IFD {int(index.ifd_numbers[local])}: strip {s} at offset {pos} "
+                                       f"could not be decoded (deflate): {exc}") from exc
+            if len(data) < want:
+                raise CorruptFileError(f"{index.path}, IFD {int(index.ifd_numbers[local])}: strip {s} decodes to "
+                                       f"{len(data)} bytes, {want} expected; the page is damaged")
+            flat[first * row_bytes : first * row_bytes + want] = np.frombuffer(data, np.uint8, count=want)
+        if index.byteorder == ">" and index.dtype.itemsize > 1:
+            out.byteswap(inplace=True)
+        if index.predictor == 2:
+            np.cumsum(out, axis=1, dtype=out.dtype, out=out)
 
     @staticmethod
     def _page(tif, index: TiffIndex, ifd: int):

@@ -169,10 +169,12 @@ def write_scanimage_legacy(
 def write_tiff_movie(path: str | os.PathLike, num_samples: int = 12, rows: int = 16, columns: int = 12,
                      dtype: str = "uint16", compression: str | None = None, channel: int = 0,
                      byteorder: str = "<", bigtiff: bool = False, rowsperstrip: int | None = None,
-                     imagej_rate: float | None = None) -> Path:
+                     imagej_rate: float | None = None, predictor: bool = False,
+                     tile: tuple[int, int] | None = None) -> Path:
     """Write ``movie(num_samples, rows, columns)`` one page per frame (optionally compressed).
 
-    With ``imagej_rate`` the file is an ImageJ stack whose description states ``finterval``.
+    With ``imagej_rate`` the file is an ImageJ stack whose description states ``finterval``;
+    ``predictor`` adds horizontal differencing before compression, ``tile`` writes tiles, not strips.
     """
     import tifffile
 
@@ -186,9 +188,14 @@ def write_tiff_movie(path: str | os.PathLike, num_samples: int = 12, rows: int =
                          compression=compression)
     else:
         with tifffile.TiffWriter(path, byteorder=byteorder, bigtiff=bigtiff) as tif:
+            extra: dict = {"rowsperstrip": rowsperstrip} if rowsperstrip else {}
+            if predictor:
+                extra["predictor"] = True
+            if tile:
+                extra["tile"] = tile
             for frame in data:
-                tif.write(frame, compression=compression, metadata=None, contiguous=compression is None,
-                          **({"rowsperstrip": rowsperstrip} if rowsperstrip else {}))
+                tif.write(frame, compression=compression, metadata=None,
+                          contiguous=compression is None and not tile, **extra)
     return path
 
 
