@@ -72,16 +72,32 @@ def _patch_next(path, ifd_offset, value):
         fh.write(struct.pack("<Q", value))
 
 
+def _open_and_read(path):
+    # the chain between the first and last IFDs is checked when the file is first read
+    extractor = ScanImageImagingExtractor(file_path=path, channel_name="Channel 1")
+    extractor.get_series()
+
+
 def test_looping_and_dangling_ifd_chains(tmp_path, planar):
     offsets = _ifd_offsets(planar)
     looped = shutil.copy(planar, tmp_path / "loop.tif")
     _patch_next(looped, offsets[5], offsets[2])
     with pytest.raises(CorruptFileError, match=r"loop\.tif: the IFD chain loops \(IFD 5"):
-        ScanImageImagingExtractor(file_path=looped, channel_name="Channel 1")
+        _open_and_read(looped)
     dangling = shutil.copy(planar, tmp_path / "dangling.tif")
     _patch_next(dangling, offsets[3], 10**9)
     with pytest.raises(CorruptFileError, match=r"dangling\.tif: IFD 4 at offset 1000000000 points past the end"):
-        ScanImageImagingExtractor(file_path=dangling, channel_name="Channel 1")
+        _open_and_read(dangling)
+    last = shutil.copy(planar, tmp_path / "last.tif")  # the last IFD does not end the chain
+    _patch_next(last, offsets[-1], offsets[0])
+    with pytest.raises(CorruptFileError, match=r"last\.tif: the IFD chain loops \(IFD 11"):
+        _open_and_read(last)
+    changed = shutil.copy(planar, tmp_path / "changed.tif")  # a page whose data moved elsewhere
+    with open(changed, "r+b") as fh:
+        fh.seek(offsets[6] + 8 + 6 * 20 + 12)  # StripOffsets value of IFD 6 (7th tag)
+        fh.write(struct.pack("<Q", 64))
+    with pytest.raises(CorruptFileError, match=r"changed\.tif: IFD 6 does not follow the constant page layout"):
+        _open_and_read(changed)
 
 
 def test_bad_header_lengths(tmp_path, planar):

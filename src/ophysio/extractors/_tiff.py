@@ -33,6 +33,7 @@ __all__ = [
     "PageTable",
     "read_header",
     "walk_ifds",
+    "predict_uniform_pages",
     "pread_exact",
     "read_pages_into",
     "read_spans",
@@ -132,6 +133,9 @@ class PageTable:
         :func:`read_spans`.
     tiled : bool
         Whether any page is tiled rather than stripped.
+    verified : bool
+        False for a table predicted by :func:`predict_uniform_pages` from a few IFDs (check it with
+        :func:`walk_ifds` before trusting every row); True for a walked chain.
     """
 
     path: str
@@ -150,6 +154,7 @@ class PageTable:
     strips: dict = field(default_factory=dict)
     text: dict = field(default_factory=dict)
     tiled: bool = False
+    verified: bool = True
 
     def __len__(self) -> int:
         return len(self.ifd_offset)
@@ -327,6 +332,82 @@ def _uniform_chain(fd: int, header: TiffHeader) -> tuple[np.ndarray, np.ndarray]
     return None
 
 
+def predict_uniform_pages(fd: int, path: str, header: TiffHeader | None = None) -> PageTable | None:
+    """The page table of a file laid out with a constant IFD stride, predicted from four reads.
+
+    ScanImage (and many writers) put every page at the same distance from the previous one with the
+    same tags. This reads IFD 0, IFD 1 and the IFD that the file size predicts to be the last (checking
+    that the one before it points at it and that it ends the chain), decodes those three and, when
+    their layout agrees (same shape, type, byte counts, data and text at the same place relative to
+    their IFD or at the same absolute place), extrapolates every row. The result has
+    ``verified=False``: compare it with :func:`walk_ifds` before relying on rows between the three.
+    Returns None when the file does not fit the pattern.
+    """
+    header = header or read_header(fd, path)
+    big, size, osize, csize = header.bigtiff, header.file_size, header.offset_size, header.count_size
+    count_fmt = header.byteorder + ("Q" if big else "H")
+    next_fmt = header.byteorder + ("Q" if big else "I")
+    first = header.first_ifd
+    head = os.pread(fd, csize, first)
+    if len(head) < csize:
+        return None
+    (count,) = struct.unpack(count_fmt, head)
+    ifd_size = csize + count * header.entry_size + osize
+    if count == 0 or count > 4096 or first + ifd_size > size:
+        return None
+    raw0 = os.pread(fd, ifd_size, first)
+    (second,) = struct.unpack_from(next_fmt, raw0, ifd_size - osize)
+    stride = second - first
+    if second == 0 or stride < ifd_size or second + ifd_size > size:
+        return None
+    most = (size - ifd_size - first) // stride + 1
+    if most < 4:
+        return None
+    last = first + (most - 1) * stride
+    raws = [raw0, os.pread(fd, ifd_size, second), os.pread(fd, ifd_size, last)]
+    before = os.pread(fd, osize, last - stride + ifd_size - osize)
+    if any(len(r) != ifd_size for r in raws) or len(before) != osize:
+        return None
+    if struct.unpack(next_fmt, before)[0] != last or struct.unpack_from(next_fmt, raws[2], ifd_size - osize)[0]:
+        return None
+    if any(struct.unpack_from(count_fmt, r, 0)[0] != count for r in raws):
+        return None
+    sample_offsets = np.array([first, second, last], np.int64)
+    block = np.frombuffer(b"".join(raws), np.uint8).reshape(3, ifd_size)
+    try:
+        sample = _decode(fd, path, header, sample_offsets, block, None)
+    except (FormatError, CorruptFileError):
+        return None
+    if sample is None or sample.strips or not sample.is_uniform():
+        return None
+    for arr in (sample.planar_configuration, sample.data_offset - sample_offsets):
+        if np.any(arr != arr[0]):
+            return None
+    ifd_offset = first + np.arange(most, dtype=np.int64) * stride
+    text = {}
+    for tag, (offsets, counts) in sample.text.items():
+        if np.any(counts != counts[0]):
+            return None
+        if np.all(offsets == offsets[0]):
+            text[tag] = (np.full(most, offsets[0], np.int64), np.full(most, counts[0], np.int64))
+        elif np.all(offsets - sample_offsets == offsets[0] - first):
+            text[tag] = (ifd_offset + (offsets[0] - first), np.full(most, counts[0], np.int64))
+        else:
+            return None
+
+    def full(arr):
+        return np.full(most, arr[0], np.int64)
+
+    return PageTable(
+        path=path, header=header, ifd_offset=ifd_offset, width=full(sample.width), height=full(sample.height),
+        bits_per_sample=full(sample.bits_per_sample), sample_format=full(sample.sample_format),
+        samples_per_pixel=full(sample.samples_per_pixel), compression=full(sample.compression),
+        planar_configuration=full(sample.planar_configuration),
+        data_offset=ifd_offset + (sample.data_offset[0] - first), data_nbytes=full(sample.data_nbytes),
+        contiguous=np.ones(most, bool), text=text, tiled=sample.tiled, verified=False,
+    )
+
+
 def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: int | None = None) -> PageTable:
     """Walk the IFD chain of an open TIFF file and decode every page's layout tags.
 
@@ -361,6 +442,15 @@ def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: in
         block = None
         if len(sizes) == 1:
             block = np.frombuffer(b"".join(raws), dtype=np.uint8).reshape(n, sizes.pop())
+    table = _decode(fd, path, header, ifd_offset, block, raws)
+    if table is None:  # the fast path saw differing tag lists: take the general walk
+        return walk_ifds(fd, path, header, max_ifds=_MAX_IFDS)
+    return table
+
+
+def _decode(fd, path, header, ifd_offset, block, raws) -> PageTable | None:
+    """Decode IFDs (``block``: one row of raw bytes per IFD, or ``raws``: a list of raw IFDs)."""
+    n = len(ifd_offset)
     osize = header.offset_size
     entry_dtype = np.dtype([("tag", header.byteorder + "u2"), ("type", header.byteorder + "u2"),
                             ("count", header.byteorder + ("u8" if header.bigtiff else "u4")),
@@ -378,8 +468,8 @@ def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: in
                 value_pos = ifd_offset + header.count_size + j * header.entry_size + 4 + osize
                 columns[tag] = (entries["type"][:, j].astype(np.int64), entries["count"][:, j].astype(np.int64),
                                 entries["value"][:, j], value_pos)
-        elif raws is None:  # the fast path saw differing tag lists: take the general walk
-            return walk_ifds(fd, path, header, max_ifds=_MAX_IFDS)
+        elif raws is None:  # the caller saw differing tag lists: it takes the general walk
+            return None
     if not columns:
         columns = _decode_irregular(raws, ifd_offset, header, entry_dtype)
     return _build_table(fd, path, header, ifd_offset, columns)

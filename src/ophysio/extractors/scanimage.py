@@ -7,14 +7,14 @@ parameters and public names follow roiextractors' ``ScanImageImagingExtractor`` 
 ``get_original_frame_indices`` and the static ``get_available_*`` helpers), plus ``roi_index`` for
 multi-ROI acquisitions.
 
-**How pages become samples.** ScanImage writes one TIFF page per channel per frame, in this order (fastest first): saved channel,
-frame of a slice (``SI.hStackManager.framesPerSlice``), plane (slice), flyback frames, volume. The
-data are volumetric when ``SI.hStackManager.enable`` is true and ``numSlices`` > 1 (as ScanImage
-decides); otherwise they are planar and every page group of one frame is a sample. A frame-to-IFD
-table of 64-bit global IFD indices maps every (sample, plane) to its page; flyback frames are left out
-and an incomplete last volume is dropped. The rate is ``SI.hRoiManager.scanFrameRate`` (planar) or
-``scanVolumeRate`` (volumetric); timestamps are the pages' ``frameTimestamps_sec`` (for a volume, the
-last plane's page).
+**How pages become samples.** ScanImage writes one TIFF page per channel per frame, in this order
+(fastest first): saved channel, frame of a slice (``SI.hStackManager.framesPerSlice``), plane (slice),
+flyback frames, volume. The data are volumetric when ``SI.hStackManager.enable`` is true and
+``numSlices`` > 1 (as ScanImage decides); otherwise they are planar and every page group of one frame is
+a sample. A frame-to-IFD table of 64-bit global IFD indices maps every (sample, plane) to its page;
+flyback frames are left out and an incomplete last volume is dropped. The rate is
+``SI.hRoiManager.scanFrameRate`` (planar) or ``scanVolumeRate`` (volumetric); timestamps are the pages'
+``frameTimestamps_sec`` (for a volume, the last plane's page).
 
 **Metadata.** :meth:`ScanImageImagingExtractor.get_metadata` returns a new dict::
 
@@ -63,7 +63,7 @@ from ._scanimage_header import (
     read_scanimage_block,
     read_scanimage_header,
 )
-from ._tiff import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans, walk_ifds
+from ._tiff import TAG_IMAGE_DESCRIPTION, predict_uniform_pages, read_pages_into, read_spans, walk_ifds
 
 __all__ = ["ScanImageImagingExtractor", "read_header_of"]
 
@@ -345,13 +345,15 @@ class ScanImageImagingExtractor(ImagingExtractor):
 
     # ------------------------------------------------------------------ indexing the files
     def _index_files(self, first: str) -> None:
-        offsets, descriptions, desc_sizes, counts = [], [], [], []
+        offsets, descriptions, desc_sizes, counts, verified = [], [], [], [], []
         shape = dtype = None
         for number, cached in enumerate(self._files):
             with cached.open() as fd:
                 if number:
                     read_scanimage_block(fd, cached.path)  # every file must be a ScanImage file
-                pages = walk_ifds(fd, cached.path)
+                # ScanImage's constant page stride lets four reads predict the table; the whole chain is
+                # checked against the prediction when the file is first read (see _verify)
+                pages = predict_uniform_pages(fd, cached.path) or walk_ifds(fd, cached.path)
             if not pages.is_uniform() or np.any(pages.compression != 1):
                 bad = self._first_irregular(pages)
                 raise FormatError(
@@ -383,6 +385,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
                 descriptions.append(text[0])
                 desc_sizes.append(text[1])
             counts.append(len(pages))
+            verified.append(pages.verified)
+        self._verified = verified
         self._page_rows, self._page_columns = shape
         self._dtype = dtype
         self._ifds_per_file = counts
@@ -392,6 +396,30 @@ class ScanImageImagingExtractor(ImagingExtractor):
         self._data_offsets = np.concatenate(offsets).astype(np.int64)
         self._desc_offsets = np.concatenate(descriptions).astype(np.int64)
         self._desc_sizes = np.concatenate(desc_sizes).astype(np.int64)
+
+    def _verify(self, number: int, fd: int) -> None:
+        """Walk the whole IFD chain of file ``number`` once and check it against the predicted table."""
+        if self._verified[number]:
+            return
+        path = self._files[number].path
+        pages = walk_ifds(fd, path)
+        a, b = self._file_starts[number], self._file_starts[number + 1]
+        expected_descriptions = self._desc_offsets[a:b]
+        found = pages.text.get(TAG_IMAGE_DESCRIPTION, (np.full(len(pages), -1, np.int64), None))[0]
+        if len(pages) != b - a:
+            raise CorruptFileError(
+                f"{path}: its IFD chain has {len(pages)} IFDs, not the {b - a} that its layout predicted when the "
+                "extractor was built; the file was modified or is damaged"
+            )
+        bad = (pages.data_offset != self._data_offsets[a:b]) | (found != expected_descriptions)
+        bad |= pages.data_nbytes != self._page_rows * self._page_columns * self._dtype.itemsize
+        bad |= (pages.width != self._page_columns) | (pages.height != self._page_rows) | (pages.compression != 1)
+        if np.any(bad):
+            raise CorruptFileError(
+                f"{path}: IFD {int(np.flatnonzero(bad)[0])} does not follow the constant page layout of the "
+                "file's first and last IFDs; the file was modified or is damaged"
+            )
+        self._verified[number] = True
 
     @staticmethod
     def _first_irregular(pages) -> int:
@@ -482,6 +510,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
             number = bisect.bisect_right(self._file_start_list, page) - 1
             cached = self._files[number]
             with cached.open() as fd:
+                if not self._verified[number]:
+                    self._verify(number, fd)
                 got = _PREADV(fd, [memoryview(out.reshape(-1).view(np.uint8))], int(self._data_offsets[page]) + skip)
             if got != out.nbytes:
                 raise CorruptFileError(
@@ -494,6 +524,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
             offsets = self._data_offsets[pages[run]] + skip
             local = pages[run] - self._file_starts[number]
             with cached.open() as fd:
+                if not self._verified[number]:
+                    self._verify(number, fd)
                 if not narrow:
                     read_pages_into(fd, cached.path, offsets, out[run], local)
                     continue
@@ -537,6 +569,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
         for number, run in self._pages_in_runs(pages):
             cached = self._files[number]
             with cached.open() as fd:
+                if not self._verified[number]:
+                    self._verify(number, fd)
                 heads = read_spans(fd, self._desc_offsets[pages[run]], head)
                 found = _TIMESTAMP.findall(b"\x00".join(h.split(b"\x00", 1)[0] for h in heads))
                 if len(found) != len(heads):
