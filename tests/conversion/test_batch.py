@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ophysio import convert_sessions
 from ophysio._cli_batch import register
 from ophysio.conversion.batch import (
+    _convert_task,
     _start_cluster,
     load_batch_spec,
     manifest_path,
@@ -154,6 +155,27 @@ def test_plan_uses_dandi_names_and_tasks_carry_only_paths_and_metadata(batch, tm
         {"session_id": "a.1", "source": "x"}, {"session_id": "a_1", "source": "y"}]})
     with pytest.raises(MetadataError, match="would both write"):
         plan_sessions(spec, tmp_path / "out2")
+
+
+def test_errors_another_attempt_cannot_cure_are_reported_not_raised(tmp_path, monkeypatch):
+    """Corrupt input and missing files come back as a failed outcome (no retry); other errors raise."""
+    from ophysio.conversion import batch
+
+    monkeypatch.setenv("HDF5_USE_FILE_LOCKING", "TRUE")  # restored after the test
+    spec = load_batch_spec({"metadata": SESSION_METADATA, "options": {"sampling_frequency": 30.0},
+                            "sessions": [{"session_id": "gone", "source": str(tmp_path / "missing.npy")}]})
+    [task] = plan_sessions(spec, tmp_path / "out")
+    outcome = _convert_task(task)
+    assert outcome["status"] == "failed" and "missing.npy" in outcome["error"]
+    assert os.environ["HDF5_USE_FILE_LOCKING"] == "FALSE"
+
+    def flaky(task):
+        raise OSError(5, "Input/output error (network file system)")
+
+    monkeypatch.setattr(batch, "_open_source", flaky)
+    with pytest.raises(OSError, match="network file system"):
+        _convert_task(task)
+    assert not manifest_path(task.target).exists()
 
 
 # ---------------------------------------------------------------------- conversion

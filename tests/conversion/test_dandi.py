@@ -224,3 +224,24 @@ def test_upload_without_the_dandi_package_names_the_extra(folder, no_upload, mon
     monkeypatch.setitem(sys.modules, "dandi", None)  # import dandi now raises ImportError
     with pytest.raises(DandiUploadError, match=r"ophysio\[dandi\]"):
         upload_folder(folder, "000123")
+
+
+def test_cli_upload_refuses_without_key(folder, no_upload):
+    import argparse
+
+    from ophysio._cli_batch import register
+
+    parser = argparse.ArgumentParser(prog="ophysio")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["upload", str(folder), "--dandiset", "000123", "--sandbox"])
+    with pytest.raises(DandiUploadError, match="DANDI_SANDBOX_API_KEY"):
+        args.func(args)
+
+
+def test_upload_ignores_hidden_staging_folders(folder, no_upload, tmp_path):
+    from ophysio.conversion.validate import find_nwb_files
+
+    staged = folder / ".dandi-staging-000123" / "000123" / "sub-m12" / "sub-m12_ses-2024-05-01-a_ophys.nwb"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"")
+    assert find_nwb_files(folder) == [folder / "sub-m12" / "sub-m12_ses-2024-05-01-a_ophys.nwb"]

@@ -335,8 +335,20 @@ def _open_source(task: _Task):
 
 
 def _convert_task(task: _Task) -> dict[str, Any]:
-    """Convert one session (the function the workers run). Raises on failure so that Dask retries it."""
+    """Convert one session (the function the workers run).
+
+    Errors that another attempt cannot cure (ophysio's own: malformed or corrupt input, missing metadata,
+    missing files) come back as a ``failed`` outcome; anything else (an OSError of a network file system,
+    say) is raised so that Dask retries the session.
+    """
     os.environ.update(WORKER_ENV)
+    try:
+        return _convert(task)
+    except (OphysioError, FileNotFoundError) as exc:
+        return {"status": "failed", "error": _describe_failure(exc), "seconds": 0.0, "size": 0}
+
+
+def _convert(task: _Task) -> dict[str, Any]:
     from .nwb import write_nwb
 
     target = Path(task.target)
@@ -485,7 +497,9 @@ def convert_sessions(
     memory_limit : str or int, optional
         Memory limit of each local worker (Dask's ``memory_limit``, e.g. ``"4GiB"``).
     retries : int
-        Extra attempts of a failing session.
+        Extra attempts of a session that failed for a reason another attempt may cure (an OSError, say);
+        ophysio's own errors (corrupt or malformed input, missing metadata) are reported at once. A task
+        whose worker dies is moved to another worker by Dask in any case.
     compression_threads : int, optional
         Compression threads per session (one per worker process by default: the processes are the
         parallelism). None lets :func:`ophysio.write_nwb` use every core.
@@ -576,7 +590,8 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
                 bar.set_postfix_str(f"{task.session_id} failed", refresh=False)
             else:
                 results[task.session_id] = SessionResult(task.session_id, outcome["status"], target, task.sources,
-                                                         seconds=outcome["seconds"], size=outcome["size"])
+                                                         seconds=outcome["seconds"], size=outcome["size"],
+                                                         error=outcome.get("error"))
             finally:
                 future.release()
             bar.update(1)

@@ -300,7 +300,9 @@ def upload_folder(
     _web, api_url, key_var = DANDI_INSTANCES[instance]
     if not re.fullmatch(r"\d{6}", str(dandiset_id)):
         raise DandiUploadError(f"dandiset id must be six digits such as 000123, got {dandiset_id!r}")
-    nwb_files = sorted(p for p in folder.rglob("*.nwb") if not p.name.startswith("."))
+    from .validate import find_nwb_files
+
+    nwb_files = find_nwb_files(folder) if folder.is_dir() else []  # hidden files and folders (staging) skipped
     if not nwb_files:
         raise DandiUploadError(f"no .nwb files under {folder}; nothing to upload")
     if not os.environ.get(key_var):
