@@ -141,8 +141,30 @@ def test_mat_v5_refuses_2gb_before_reading(tmp_path):
     with pytest.raises(WriterError, match="version='7.3'"):
         write_imaging(Huge(big, RATE), tmp_path / "big.mat", version="5")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(WriterError, match="needs num_samples"):
-        open_writer(tmp_path / "x.mat", version="5", sampling_frequency=1.0)
+    with pytest.raises(WriterError, match="uncompressed"):
+        open_writer(tmp_path / "x.mat", version="5", compression="gzip", sampling_frequency=1.0)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "float32", "float64", "int8", "uint32", "int64"])
+def test_mat_v5_streamed_over_time_for_every_class(tmp_path, dtype):
+    from scipy.io import loadmat
+
+    m = movie(7, 5, 3, planes=2, dtype=dtype)
+    times = irregular_times(7)
+    with open_writer(tmp_path / "v5.mat", version="5", variable="frames") as writer:
+        for a, b in ((0, 3), (3, 4), (4, 7)):  # unknown length: sizes are patched at close
+            writer.write_frames(m[a:b], timestamps=times[a:b])
+    got = loadmat(tmp_path / "v5.mat")
+    from scipy.io import whosmat
+
+    matlab_class = {"bool": "logical", "float32": "single", "float64": "double"}.get(dtype, dtype)
+    assert whosmat(tmp_path / "v5.mat")[0] == ("frames", (5, 3, 2, 7), matlab_class)
+    expected_dtype = np.uint8 if dtype == "bool" else m.dtype  # scipy returns MATLAB logicals as uint8
+    assert got["frames"].dtype == expected_dtype and got["frames"].shape == (5, 3, 2, 7)
+    np.testing.assert_array_equal(got["frames"], m.transpose(1, 2, 3, 0))
+    np.testing.assert_array_equal(got["timestamps"], times[None, :])
+    assert str(got["dims"][0]) == "YXZT"
+    assert got["fs"][0, 0] == pytest.approx(1 / np.median(np.diff(times)))
 
 
 def test_mat_v73_open_writer_and_bool(tmp_path):

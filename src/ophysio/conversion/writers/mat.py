@@ -9,8 +9,10 @@ variable carries its ``MATLAB_class`` attribute. Next to the movie: ``fs`` (rate
 ``timestamps`` (``1 x T`` double, seconds) and ``dims`` (the MATLAB axis order as text, e.g.
 ``'YXT'``).
 
-v5 files are written with :func:`scipy.io.savemat`, which needs the whole movie in memory, and cannot
-hold a variable of 2 GB or more: that is checked before anything is written.
+v5 files are streamed too (:mod:`ophysio.conversion.writers._mat5` writes the elements, the sizes being
+patched at the end), so neither version holds the movie in memory. A v5 variable cannot reach 2 GB:
+that is checked before anything is read when the length is known, else before the batch that would
+cross it.
 """
 
 from __future__ import annotations
@@ -54,13 +56,12 @@ class MatWriter(ImagingWriter):
     Parameters
     ----------
     version : {"7.3", "5"}
-        ``"7.3"`` (default) is streamed in bounded memory and has no size limit; ``"5"`` is read by
-        ``scipy.io.loadmat`` and old MATLAB versions but holds the movie in memory and is limited to
-        variables under 2 GB.
+        ``"7.3"`` (default, HDF5-based) has no size limit; ``"5"`` is read by ``scipy.io.loadmat`` and
+        old MATLAB versions but is limited to variables under 2 GB. Both are streamed.
     variable : str
         Name of the movie variable (default ``"mov"``).
     compression : {None, "gzip"}
-        HDF5 compression of v7.3 variables (MATLAB reads gzip); v5 uses ``do_compression``.
+        HDF5 compression of v7.3 variables (MATLAB reads gzip); v5 files are written uncompressed.
     **kwargs
         The common writer options.
     """
@@ -95,10 +96,11 @@ class MatWriter(ImagingWriter):
         self.compression_level = compression_level
         self._file = None
         self._dset = None
-        self._v5_data: np.ndarray | None = None
+        self._v5_file = None
+        self._v5_movie = None
+        if version == "5" and compression is not None:
+            raise WriterError("MAT v5 files are written uncompressed; use version='7.3' with compression='gzip'")
         super().__init__(path, **kwargs)
-        if version == "5" and self.expected_samples is None:
-            raise WriterError("MAT v5 needs num_samples up front (its movie is built in memory); use version='7.3'")
 
     def _check_dtype(self, dtype: np.dtype) -> None:
         if dtype.name not in _MATLAB_CLASS:
@@ -131,9 +133,14 @@ class MatWriter(ImagingWriter):
     def _configure(self) -> None:
         item = self._stored_item_shape()
         if self.version == "5":
-            _check_v5_size(math.prod(item) * self.expected_samples * self.dtype.itemsize)
-            # MATLAB order (Y, X, [Z,] [C,] T) in Fortran layout == stored order in C layout.
-            self._v5_data = np.empty((self.expected_samples, *item), dtype=self.dtype)
+            from ._mat5 import MatrixElement, v5_header
+
+            if self.expected_samples is not None:
+                _check_v5_size(math.prod(item) * self.expected_samples * self.dtype.itemsize)
+            self._v5_file = open(self.temp_path, "wb")  # noqa: SIM115 (closed in _finish/_cleanup)
+            self._v5_file.write(v5_header())
+            # MATLAB dims (Y, X, [Z,] [C,] T), column-major == stored order (T, [C,] [Z,] X, Y) in C order
+            self._v5_movie = MatrixElement(self._v5_file, self.variable, self.dtype, (*item[::-1], 0))
             return
         import h5py
 
@@ -165,8 +172,9 @@ class MatWriter(ImagingWriter):
         n = channels[0].shape[0]
         a, b = self.num_samples, self.num_samples + n
         data = self._to_stored(channels)
-        if self._v5_data is not None:
-            self._v5_data[a:b] = data
+        if self._v5_movie is not None:
+            _check_v5_size(self._v5_movie.data_bytes + data.nbytes)
+            self._v5_movie.append(data)
             return
         if self._dset.shape[0] < b:
             self._dset.resize(b, axis=0)
@@ -175,20 +183,15 @@ class MatWriter(ImagingWriter):
     def _finish(self) -> None:
         times = self.timestamps()
         rate = float(self.sampling_frequency)
-        if self._v5_data is not None:
-            from scipy.io import savemat
+        if self._v5_movie is not None:
+            from ._mat5 import write_small_variable
 
-            # Reversing the axes of the C-ordered stored array is a Fortran-ordered (Y, X, ..., T) view.
-            movie = self._v5_data.transpose()
-            with open(self.temp_path, "wb") as fh:
-                savemat(
-                    fh,
-                    {self.variable: movie, "fs": rate, "timestamps": times.reshape(1, -1), "dims": self.dims},
-                    format="5",
-                    do_compression=self.compression == "gzip",
-                    oned_as="row",
-                )
-            self._v5_data = None
+            self._v5_movie.finish((*self._stored_item_shape()[::-1], self.num_samples))
+            write_small_variable(self._v5_file, "fs", np.array([[rate]]))
+            write_small_variable(self._v5_file, "timestamps", times.reshape(1, -1))
+            write_small_variable(self._v5_file, "dims", self.dims)
+            self._v5_file.close()
+            self._v5_file = self._v5_movie = None
             return
         f = self._file
         fs = f.create_dataset("fs", data=np.array([[rate]]))
@@ -206,7 +209,9 @@ class MatWriter(ImagingWriter):
             fh.write(matlab_header("7.3"))
 
     def _cleanup(self) -> None:
-        self._v5_data = None
+        if self._v5_file is not None:
+            self._v5_file.close()
+            self._v5_file = self._v5_movie = None
         if self._file is not None:
             try:
                 self._file.close()
