@@ -1,0 +1,115 @@
+"""Facts of a ScanImage acquisition read from its header: saved channels, stack layout, ROI layout."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import MetadataError
+from ._scanimage_header import ScanImageHeader, read_scanimage_header
+
+__all__ = ["read_header_of", "saved_channels", "stack_facts", "roi_layout_from"]
+
+
+def read_header_of(file_path: str | os.PathLike) -> ScanImageHeader:
+    """Parse the ScanImage header of one file (see :mod:`ophysio.extractors._scanimage_header`)."""
+    path = os.fspath(file_path)
+    if not os.path.isfile(path):
+        from ..errors import FileSetError
+
+        raise FileSetError(f"{path} does not exist")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        return read_scanimage_header(fd, path)
+    finally:
+        os.close(fd)
+
+
+def _as_int_list(value: Any) -> list[int]:
+    if isinstance(value, list):
+        flat: list = []
+        for item in value:
+            flat.extend(item if isinstance(item, list) else [item])
+        return [int(v) for v in flat]
+    return [int(value)]
+
+
+def saved_channels(frame_data: dict, path: str) -> tuple[list[int], list[str]]:
+    """(1-based channel numbers saved, their names)."""
+    saved = frame_data.get("SI.hChannels.channelSave", frame_data.get("SI.hChannels.channelsSave"))
+    if saved is None:
+        saved = frame_data.get("SI.hChannels.channelsActive")
+    if saved is None or saved == []:
+        raise MetadataError(f"{path}: the header does not say which channels were saved (SI.hChannels.channelSave)")
+    try:
+        numbers = _as_int_list(saved)
+    except (TypeError, ValueError):
+        raise MetadataError(f"{path}: SI.hChannels.channelSave = {saved!r} is not a list of channel numbers") from None
+    names = frame_data.get("SI.hChannels.channelName")
+    names = names if isinstance(names, list) else []
+    result = []
+    for number in numbers:
+        result.append(str(names[number - 1]) if 0 < number <= len(names) else f"Channel {number}")
+    return numbers, result
+
+
+def stack_facts(frame_data: dict) -> tuple[bool, int, int, int]:
+    """(volumetric, planes, frames per slice, flyback frames per channel), decided as ScanImage does."""
+    get = frame_data.get
+    slices = int(get("SI.hStackManager.numSlices", 1) or 1)
+    enabled = get("SI.hStackManager.enable")
+    if enabled is None:  # ScanImage before 2020 has no hStackManager.enable: several slices mean a stack
+        enabled = slices > 1
+    volumetric = bool(enabled) and slices > 1
+    if not volumetric:
+        return False, 1, 1, 0
+    frames_per_slice = int(get("SI.hStackManager.framesPerSlice", 1) or 1)
+    per_volume = get("SI.hStackManager.numFramesPerVolume")
+    with_flyback = get("SI.hStackManager.numFramesPerVolumeWithFlyback")
+    if isinstance(per_volume, (int, float)) and isinstance(with_flyback, (int, float)):
+        flyback = int(with_flyback) - int(per_volume)
+    else:
+        flyback = int(get("SI.hFastZ.numDiscardFlybackFrames", 0) or 0) if get("SI.hFastZ.enable") else 0
+    return True, slices, frames_per_slice, max(flyback, 0)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def roi_layout_from(frame_data: dict, roi_groups: dict, page_rows: int, page_columns: int, path: str) -> list[dict]:
+    """Where each imaging ROI lies in a page (see :meth:`ScanImageImagingExtractor.get_roi_layout`)."""
+    group = roi_groups.get("imagingRoiGroup") or {}
+    rois = [roi for roi in _as_list(group.get("rois")) if isinstance(roi, dict) and roi.get("enable", 1)]
+    mroi = bool(frame_data.get("SI.hRoiManager.mroiEnable", False)) and len(rois) > 1
+    if not mroi:
+        roi = rois[0] if rois else {}
+        field = (_as_list(roi.get("scanfields")) or [{}])[0]
+        return [{"index": 0, "name": roi.get("name", ""), "row_start": 0, "rows": page_rows, "columns": page_columns,
+                 "center_xy": field.get("centerXY"), "size_xy": field.get("sizeXY"), "z": roi.get("zs")}]
+    entries = []
+    for index, roi in enumerate(rois):
+        field = (_as_list(roi.get("scanfields")) or [{}])[0]
+        resolution = field.get("pixelResolutionXY")
+        if not (isinstance(resolution, list) and len(resolution) == 2):
+            raise MetadataError(f"{path}: ROI {index} ({roi.get('name')!r}) has no scanfield pixelResolutionXY")
+        entries.append({"index": index, "name": roi.get("name", ""), "rows": int(resolution[1]),
+                        "columns": int(resolution[0]), "center_xy": field.get("centerXY"),
+                        "size_xy": field.get("sizeXY"), "z": roi.get("zs")})
+    total = sum(e["rows"] for e in entries)
+    gaps = len(entries) - 1
+    flyto, remainder = divmod(page_rows - total, gaps)
+    if page_rows < total or remainder or any(e["columns"] > page_columns for e in entries):
+        raise MetadataError(
+            f"{path}: the {len(entries)} ROIs of the header ({total} rows in all, "
+            f"{max(e['columns'] for e in entries)} columns at most) do not fit the pages ({page_rows} x "
+            f"{page_columns}) with an equal number of fly-to lines between them"
+        )
+    row = 0
+    for entry in entries:
+        entry["row_start"] = row
+        entry["flyto_lines"] = flyto
+        row += entry["rows"] + flyto
+    return entries
