@@ -1,5 +1,6 @@
 """HDF5 movies: the real PySight file, CaImAn-style files and layouts that exercise dims and discovery."""
 
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -192,3 +193,16 @@ def test_chunk_cache_holds_a_time_row_of_chunks(tmp_path):
     ex = Hdf5ImagingExtractor(path, sampling_frequency=1.0)
     assert ex._file.opener.keywords["rdcc_nbytes"] >= 64 * 512 * 1024 * 2
     assert int(ex.get_series(10, 12).sum()) == 2 * 512 * 1024 * 3
+    clone = pickle.loads(pickle.dumps(ex))  # the opener with its cache size pickles by reference
+    assert clone._file.opener.keywords == ex._file.opener.keywords
+    assert int(clone.get_series(0, 1).sum()) == 512 * 1024 * 3
+    clone.close()
+    ex.close()
+
+
+def test_non_numeric_dataset_is_refused(tmp_path):
+    path = tmp_path / "text.h5"
+    with h5py.File(path, "w") as f:
+        f["names"] = np.array([[[b"a"]]])
+    with pytest.raises(FormatError, match="not numbers"):
+        Hdf5ImagingExtractor(path, dataset="names", sampling_frequency=1.0)

@@ -161,6 +161,8 @@ class Hdf5ImagingExtractor(ImagingExtractor):
                 raise SelectionError(
                     f"{self._file_path} has no {what} {display(dataset)!r}; {what}s that could be a movie: {listing}"
                 )
+            if obj.dtype.kind not in "iufb":
+                raise FormatError(f"{self._file_path}: {what} {display(dataset)!r} holds {obj.dtype}, not numbers")
             return {"": Candidate(obj.name.lstrip("/"), tuple(obj.shape), obj.dtype)}
         stream = choose_stream(_candidates(h5, keep), self._file_path, what)
         return stream.channels
