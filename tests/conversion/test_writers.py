@@ -321,3 +321,19 @@ def test_split_open_writer(tmp_path):
     assert writer.paths == [tmp_path / "s2p_plane0", tmp_path / "s2p_plane1"]
     for z, path in enumerate(writer.paths):
         np.testing.assert_array_equal(Suite2pImagingExtractor(path).get_series(), vol[..., z])
+
+
+def test_per_channel_times_kept_by_ome_refused_elsewhere(tmp_path):
+    movies = channel_movies("multichannel")
+    times = np.stack([irregular_times(6), irregular_times(6) + 0.01], axis=1)  # (samples, channels)
+    with open_writer(tmp_path / "pc.ome.tif") as writer:
+        writer.write_frames(movies[:1] + movies[1:], timestamps=times)
+    planes = movies[0].shape[3]
+    expected = np.broadcast_to(times[:, None, :], (6, planes, 2)).reshape(-1)  # page order T, Z, C
+    np.testing.assert_array_equal(ome_delta_t(tmp_path / "pc.ome.tif"), expected)
+    records = read_sidecar(tmp_path / "pc.ome.tif")
+    np.testing.assert_allclose([r["runner_time_ms"] for r in records], expected * 1000, rtol=1e-15)
+    with pytest.raises(WriterError, match="one time per sample"):
+        with open_writer(tmp_path / "pc.h5") as writer:
+            writer.write_frames(movies, timestamps=times)
+    assert not (tmp_path / "pc.h5").exists()

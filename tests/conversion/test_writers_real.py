@@ -83,17 +83,22 @@ def test_scanimage_volume_round_trip_keeps_times(tmp_path, fmt, name):
         np.testing.assert_array_equal(stored, times)
 
 
-def test_ome_channels_with_their_own_times_need_split(tmp_path):
-    path = sample_file("ome_tiff/pmmp_demo_tc.ome.tiff")
-    channels = {name: ophysio.open_imaging(path, channel_name=name) for name in ("DAPI", "FITC")}
-    with pytest.raises(MetadataError, match="split='channels'"):
-        write_imaging(channels, tmp_path / "tc.ome.tif")
-    assert list(tmp_path.iterdir()) == []
-    paths = write_imaging(channels, tmp_path / "tc.ome.tif", split="channels")
+def test_channels_with_their_own_times(tmp_path):
+    """pymmcore-plus channels are acquired one after the other: each keeps its own times."""
     from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
 
-    for path, source in zip(paths, channels.values()):
-        back = OMETiffImagingExtractor(path)
-        np.testing.assert_array_equal(back.get_series(), source.get_series())
-        np.testing.assert_allclose(back.get_timestamps(), source.get_timestamps(), rtol=1e-14)
-        assert back.get_sampling_frequency() == pytest.approx(source.get_sampling_frequency(), rel=1e-12)
+    path = sample_file("ome_tiff/pmmp_demo_tc.ome.tiff")
+    channels = {name: ophysio.open_imaging(path, channel_name=name) for name in ("DAPI", "FITC")}
+    assert not np.array_equal(channels["DAPI"].get_timestamps(), channels["FITC"].get_timestamps())
+    with pytest.raises(MetadataError, match="split='channels'"):  # one time per sample: refused, not dropped
+        write_imaging(channels, tmp_path / "tc.h5")
+    assert list(tmp_path.iterdir()) == []
+    one = write_imaging(channels, tmp_path / "tc.ome.tif")  # OME keeps a DeltaT per plane, so per channel
+    parts = write_imaging(channels, tmp_path / "parts.ome.tif", split="channels")
+    for name, part in zip(channels, parts):
+        source = channels[name]
+        for back in (OMETiffImagingExtractor(one, channel_name=name), OMETiffImagingExtractor(part),
+                     OMETiffImagingExtractor(one, channel_name=name, frame_metadata_path=False)):
+            np.testing.assert_array_equal(back.get_series(), source.get_series())
+            np.testing.assert_allclose(back.get_timestamps(), source.get_timestamps(), rtol=1e-14)
+            assert back.get_sampling_frequency() == pytest.approx(source.get_sampling_frequency(), rel=1e-12)

@@ -197,12 +197,13 @@ def write_imaging(
     """
     from ._source import as_source
 
+    format_id = guess_writer_format(path, format)
     per_channel = split == "channels"
+    channel_times = split is None and _writer_class(format_id).keeps_channel_times
     src = as_source(source, sampling_frequency=sampling_frequency, samples=samples, planes=planes, channels=channels,
-                    per_channel_times=per_channel)
+                    per_channel_times=per_channel or channel_times)
     if src.num_samples == 0:
         raise WriterError("the selection has no samples; nothing to write")
-    format_id = guess_writer_format(path, format)
     metadata = dict(src.metadata())
     metadata.update(format_options.pop("source_metadata", None) or {})
     writer = _make_writer(
@@ -222,6 +223,17 @@ def write_imaging(
         writer.part_rates = src.sampling_frequencies()
         per_channel_times = [src.timestamps(c) for c in range(len(src.channels))]
         timestamps = None if all(t is None for t in per_channel_times) else per_channel_times
+    elif channel_times and len(src.channels) > 1:  # one time per sample and channel when they differ
+        all_times = [src.timestamps(c) for c in range(len(src.channels))]
+        if all(t is None for t in all_times) and len(set(src.sampling_frequencies())) == 1:
+            timestamps = None
+        elif all(t is not None and np.array_equal(t, all_times[0]) for t in all_times):
+            timestamps = all_times[0]
+        else:
+            rates = src.sampling_frequencies()
+            timestamps = np.stack(
+                [_times_or_regular(t, r, 0, src.num_samples) for t, r in zip(all_times, rates)], axis=1
+            )
     else:
         timestamps = src.timestamps()
     bar = None

@@ -53,6 +53,8 @@ class ImagingWriter:
     output_is_folder: bool = False
     #: Whether the format stores per-sample timestamps (otherwise only the rate).
     keeps_timestamps: bool = False
+    #: Whether the format stores a time per sample *and channel* (timestamps of shape (samples, channels)).
+    keeps_channel_times: bool = False
 
     def __init__(
         self,
@@ -103,7 +105,8 @@ class ImagingWriter:
             planar data with one channel.
         timestamps : array-like, optional
             Time in seconds of each sample of the batch. Give them for every batch or for none
-            (then sample ``i`` is at ``i / sampling_frequency``).
+            (then sample ``i`` is at ``i / sampling_frequency``). OME-TIFF also takes one time per
+            sample and channel, shape (samples, channels).
         frame_metadata : sequence of dict, optional
             One dict of extra fields per sample (kept by OME-TIFF's per-frame sidecar only).
         """
@@ -292,19 +295,31 @@ class ImagingWriter:
             if count and self.sampling_frequency is None:
                 raise MetadataError("give sampling_frequency when creating the writer, or timestamps with every batch")
             return None
-        times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-        if times.shape != (count,):
-            raise WriterError(f"{times.size} timestamps for a batch of {count} samples")
+        times = np.asarray(timestamps, dtype=np.float64)
+        if times.ndim == 2 and times.shape == (count, self.num_channels) and self.num_channels > 1:
+            if not self.keeps_channel_times:
+                raise WriterError(
+                    f"the {self.format_id} writer keeps one time per sample, not one per channel; "
+                    "write OME-TIFF, or one output per channel (split='channels')"
+                )
+        else:
+            times = times.reshape(-1)
+            if times.shape != (count,):
+                raise WriterError(f"{times.size} timestamps for a batch of {count} samples")
+        if self._timestamps and self._timestamps[-1].ndim != times.ndim:
+            raise WriterError("give per-channel timestamps (samples, channels) with every batch or with none")
         if not np.all(np.isfinite(times)):
             raise MetadataError("timestamps must be finite numbers")
-        previous = self._timestamps[-1][-1:] if self._timestamps else np.empty(0)
-        if np.any(np.diff(np.concatenate([previous, times])) < 0):
+        previous = self._timestamps[-1][-1:] if self._timestamps else times[:0]
+        if np.any(np.diff(np.concatenate([previous, times]), axis=0) < 0):
             raise MetadataError("timestamps must not decrease")
         self._timestamps.append(times.copy())
         return times
 
     def _rate_from_timestamps(self) -> float:
         times = self.timestamps()
+        if times.ndim == 2:  # per-channel times: the first channel's rate
+            times = times[:, 0]
         if times.size < 2:
             raise MetadataError("sampling_frequency is required when fewer than two samples have timestamps")
         interval = float(np.median(np.diff(times)))

@@ -65,6 +65,7 @@ class OmeTiffWriter(TiffWriter):
 
     format_id = "ome-tiff"
     keeps_timestamps = True
+    keeps_channel_times = True
 
     def __init__(
         self,
@@ -115,6 +116,8 @@ class OmeTiffWriter(TiffWriter):
         n = channels[0].shape[0]
         if timestamps is None:
             timestamps = (self.num_samples + np.arange(n)) / self.sampling_frequency
+        if timestamps.ndim == 1:
+            timestamps = np.repeat(timestamps[:, None], self.num_channels, axis=1)
         if frame_metadata is None and self._all_frame_metadata is not None:
             frame_metadata = self._all_frame_metadata[self.num_samples : self.num_samples + n]
         records = []
@@ -125,7 +128,7 @@ class OmeTiffWriter(TiffWriter):
                     record = {
                         "format": "frame-dict",
                         "version": "1.0",
-                        "runner_time_ms": float(timestamps[i]) * 1000.0,
+                        "runner_time_ms": float(timestamps[i, c]) * 1000.0,
                         "index": {"t": self.num_samples + i, "z": z, "c": c},
                         "channel": self.channel_names[c],
                     }
@@ -142,6 +145,8 @@ class OmeTiffWriter(TiffWriter):
 
     def _ome_xml(self) -> str:
         times = self.timestamps()
+        if times.ndim == 1:
+            times = np.repeat(times[:, None], self.num_channels, axis=1)
         rows, cols = self.image_shape
         pixel_attrs = [
             f'ID="Pixels:0" DimensionOrder="XYCZT" Type="{_OME_TYPES[self.dtype.name]}"',
@@ -173,9 +178,9 @@ class OmeTiffWriter(TiffWriter):
         planes = self.num_samples * self.num_planes * self.num_channels
         parts.append(f'<TiffData IFD="0" PlaneCount="{planes}"/>')
         for t in range(self.num_samples):
-            delta = f'DeltaT="{float(times[t])!r}" DeltaTUnit="s"'
             for z in range(self.num_planes):
                 for c in range(self.num_channels):
+                    delta = f'DeltaT="{float(times[t, c])!r}" DeltaTUnit="s"'
                     parts.append(f'<Plane TheT="{t}" TheZ="{z}" TheC="{c}" {delta}/>')
         parts += ["</Pixels>", "</Image>", "</OME>"]
         return "\n".join(parts)
