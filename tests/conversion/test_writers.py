@@ -337,3 +337,20 @@ def test_per_channel_times_kept_by_ome_refused_elsewhere(tmp_path):
         with open_writer(tmp_path / "pc.h5") as writer:
             writer.write_frames(movies, timestamps=times)
     assert not (tmp_path / "pc.h5").exists()
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zstd"])
+def test_tiff_codecs_that_need_imagecodecs(tmp_path, compression):
+    import importlib.util
+
+    import tifffile
+
+    m = movie(4, 6, 5, dtype="uint16")
+    if importlib.util.find_spec("imagecodecs") is None:
+        with pytest.raises(WriterError, match="imagecodecs"):
+            write_imaging(m, tmp_path / "c.tif", sampling_frequency=1.0, compression=compression)
+        assert list(tmp_path.iterdir()) == []
+    else:
+        out = write_imaging(m, tmp_path / "c.tif", sampling_frequency=1.0, compression=compression)
+        with tifffile.TiffFile(out) as tif:
+            np.testing.assert_array_equal(tif.asarray(), m)
