@@ -141,3 +141,19 @@ def test_metadata_keeps_the_header_and_layout():
     assert meta["header"] == bytes(range(32)) and meta["offset"] == 32 and meta["dtype"] == "<u2"
     assert meta["video_structure"]["num_channels"] == 3 and meta["num_frames"] == 7
     assert "header" not in _open("big-endian").get_metadata()
+
+
+def test_structure_from_a_dict_or_a_lookalike_object():
+    from types import SimpleNamespace
+
+    expected = _expected("channel-last-ch1")
+    kwargs = dict(sampling_frequency=1.0, dtype="<u2", channel_index=1)
+    as_dict = {"num_rows": 5, "num_columns": 6, "num_channels": 2}
+    from_dict = NumpyMemmapImagingExtractor(_path("channel-last-ch1"), as_dict, **kwargs)
+    np.testing.assert_array_equal(from_dict[:], expected)
+    lookalike = SimpleNamespace(num_rows=5, num_columns=6, num_channels=2, rows_axis=1, columns_axis=2,
+                                channels_axis=3, frame_axis=0)
+    ex = NumpyMemmapImagingExtractor(_path("channel-last-ch1"), lookalike, **kwargs)
+    np.testing.assert_array_equal(ex[:], expected)
+    with pytest.raises(TypeError, match="video_structure must be"):
+        NumpyMemmapImagingExtractor(_path("channel-last-ch1"), (5, 6), **kwargs)

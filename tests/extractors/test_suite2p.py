@@ -147,3 +147,9 @@ def test_bad_folders_and_selections(tmp_path):
     with pytest.raises(MetadataError, match="sampling_frequency"):
         Suite2pImagingExtractor(root)
     assert Suite2pImagingExtractor(root, sampling_frequency=3.0).get_sampling_frequency() == 3.0
+
+
+def test_the_shared_folder_without_binaries_is_a_clear_error():
+    root = sample_file("suite2p")  # real ops whose reg_file points at C:\\Users\\...: nothing to read here
+    with pytest.raises(FileSetError, match=r"no registered movie in .*plane0: data.bin is missing there"):
+        Suite2pImagingExtractor(root)

@@ -158,6 +158,19 @@ class VideoStructure:
         return order == canonical
 
 
+def _as_structure(value: Any) -> VideoStructure:
+    """A VideoStructure from a dict or an object with the same attributes (e.g. roiextractors' own)."""
+    names = ("num_rows", "num_columns", "num_channels", "rows_axis", "columns_axis", "channels_axis",
+             "frame_axis", "num_planes", "planes_axis")
+    get = value.get if isinstance(value, dict) else (lambda name: getattr(value, name, None))
+    fields = {name: get(name) for name in names if get(name) is not None}
+    if "num_rows" not in fields or "num_columns" not in fields:
+        raise TypeError(
+            f"video_structure must be a VideoStructure (or have num_rows, num_columns...), not {type(value).__name__}"
+        )
+    return VideoStructure(**fields)
+
+
 def _open_memmap(path: str, dtype: np.dtype, offset: int, shape: tuple[int, ...]) -> np.memmap:
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
@@ -170,7 +183,8 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
     file_path : str or os.PathLike
         The binary file.
     video_structure : VideoStructure
-        Sizes and stored axes of frames, rows, columns, channels and planes.
+        Sizes and stored axes of frames, rows, columns, channels and planes (a dict, or roiextractors'
+        ``VideoStructure``, with the same names is accepted too).
     sampling_frequency : float
         Frames (volumes) per second.
     dtype : numpy dtype-like
@@ -211,7 +225,7 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
         if not os.path.isfile(self._file_path):
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
         if not isinstance(video_structure, VideoStructure):
-            raise TypeError(f"video_structure must be a VideoStructure, not {type(video_structure).__name__}")
+            video_structure = _as_structure(video_structure)
         self._structure = video_structure
         self._dtype = np.dtype(dtype)
         if self._dtype.kind not in "iufb" or self._dtype.itemsize == 0:
