@@ -83,6 +83,18 @@ REAL = {
 }
 
 
+@cache  # pytest makes a new test-class instance per test: cache at module level
+def _expected_real(case):
+    kwargs, layout, _ = REAL[case]
+    first = Path(_real(kwargs["file_path"]))
+    if first.parent.name == "vol_one_ch_multi_files":
+        paths = sorted(first.parent.glob("vol_one_ch_multi_files_00001_*.tif"))
+        assert len(paths) == 10
+    else:
+        paths = [first]
+    return expected_in_scanimage_order(paths, **layout)
+
+
 class TestRealScanImageFiles(ExtractorTests):
     cases = list(REAL)
 
@@ -91,22 +103,11 @@ class TestRealScanImageFiles(ExtractorTests):
         kwargs["file_path"] = _real(kwargs["file_path"])
         return ScanImageImagingExtractor(**kwargs)
 
-    @cache  # noqa: B019 - a handful of cases, kept for the module's life
-    def _expected(self, case):
-        kwargs, layout, _ = REAL[case]
-        first = Path(_real(kwargs["file_path"]))
-        if first.parent.name == "vol_one_ch_multi_files":
-            paths = sorted(first.parent.glob("vol_one_ch_multi_files_00001_*.tif"))
-            assert len(paths) == 10
-        else:
-            paths = [first]
-        return expected_in_scanimage_order(paths, **layout)
-
     def expected_series(self, case):
-        return self._expected(case)[0]
+        return _expected_real(case)[0]
 
     def expected_timestamps(self, case):
-        return self._expected(case)[1]
+        return _expected_real(case)[1]
 
     def expected_sampling_frequency(self, case):
         return REAL[case][2]
@@ -198,21 +199,22 @@ def synthetic_paths(case: str) -> tuple[Path, ...]:
     return tuple(write_scanimage(_TMP / case, **SYNTH[case][0]))
 
 
+@cache
+def _expected_synthetic(case):
+    return expected_in_scanimage_order(synthetic_paths(case), **SYNTH[case][2])
+
+
 class TestSyntheticScanImage(ExtractorTests):
     cases = list(SYNTH)
 
     def make_extractor(self, case):
         return ScanImageImagingExtractor(file_path=synthetic_paths(case)[0], **SYNTH[case][1])
 
-    @cache  # noqa: B019
-    def _expected(self, case):
-        return expected_in_scanimage_order(synthetic_paths(case), **SYNTH[case][2])
-
     def expected_series(self, case):
-        return self._expected(case)[0]
+        return _expected_synthetic(case)[0]
 
     def expected_timestamps(self, case):
-        return self._expected(case)[1]
+        return _expected_synthetic(case)[1]
 
     def expected_sampling_frequency(self, case):
         writer, extractor, _ = SYNTH[case]
