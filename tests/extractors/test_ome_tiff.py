@@ -261,3 +261,49 @@ def test_open_imaging_picks_ome_for_synthetic_files(name):
     kwargs = {"deltat": {"channel_name": "GCaMP"}, "multifile": {"channel_name": "GCaMP"},
               "positions": {"position": 0}}.get(name, {})
     assert isinstance(open_imaging(path, **kwargs), OMETiffImagingExtractor)
+
+
+def _write_two_descriptions(path, planes, first: bytes, second: bytes):
+    """A classic little-endian TIFF whose first IFD has two ImageDescription tags (tifffile refuses to)."""
+    import struct
+
+    rows, columns = planes[0].shape
+    out = bytearray(b"II*\x00\x00\x00\x00\x00")
+    previous_next = 4
+    for k, plane in enumerate(planes):
+        texts = [first + b"\x00", second + b"\x00"] if k == 0 else []
+        text_at = []
+        for text in texts:
+            text_at.append(len(out))
+            out += text
+        data_at = len(out)
+        out += plane.astype("<u2").tobytes()
+        if len(out) % 2:
+            out += b"\x00"
+        entries = [(256, 3, 1, columns), (257, 3, 1, rows), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1)]
+        entries += [(270, 2, len(t), at) for t, at in zip(texts, text_at)]
+        entries += [(273, 4, 1, data_at), (277, 3, 1, 1), (278, 3, 1, rows), (279, 4, 1, plane.nbytes)]
+        ifd_at = len(out)
+        struct.pack_into("<I", out, previous_next, ifd_at)
+        out += struct.pack("<H", len(entries))
+        for tag, dtype, count, value in entries:
+            packed = struct.pack("<HI", value, 0)[:4] if dtype == 3 else struct.pack("<I", value)
+            out += struct.pack("<HHI", tag, dtype, count) + packed
+        previous_next = len(out)
+        out += b"\x00\x00\x00\x00"
+    Path(path).write_bytes(bytes(out))
+
+
+def test_second_image_description_does_not_hide_the_ome_xml(tmp_path):
+    # Micro-Manager writes the OME-XML and then ImageJ text as two ImageDescription tags of the first page
+    from ophysio.extractors import detect_format
+
+    with tifffile.TiffFile(real("t"), is_ome=False) as tif:
+        xml = tif.pages[0].description
+        planes = [page.asarray() for page in tif.pages]
+    path = tmp_path / "mm.ome.tif"
+    _write_two_descriptions(path, planes, xml.encode("utf-8"), b"ImageJ=1.53t\nimages=10\nframes=10\n")
+    assert detect_format(path).id == "ome_tiff"
+    ex = OMETiffImagingExtractor(path, frame_metadata_path=False)
+    np.testing.assert_array_equal(ex[:], _real_expected("t"))
+    assert ex.get_sampling_frequency() == 50.0

@@ -226,6 +226,8 @@ def _index(path: str, fd: int) -> TiffIndex:
                 continue
             inline = entry[4 + value_size :]
             if tag == 270:
+                if description[0] >= 0:
+                    continue  # a second ImageDescription (Micro-Manager: OME-XML, then ImageJ text): keep the first
                 if n <= value_size:
                     description = (offset + count_size + i * entry_size + 4 + value_size, n)
                 else:
