@@ -178,3 +178,11 @@ def test_open_imaging_picks_legacy(name):
 
 def test_open_imaging_picks_legacy_for_real_file():
     assert isinstance(open_imaging(sample_file(REAL)), ScanImageLegacyImagingExtractor)
+
+
+def test_si4_fast_z_volume_rate_comes_from_fast_z_period(tmp_path):
+    path = write_scanimage_legacy(tmp_path / "si4.tif", version="4.2", slices=3, flyback=1, num_samples=3,
+                                  frame_rate=20.0, extra={"scanimage.SI4.fastZPeriod": 0.25})
+    ex = ScanImageLegacyImagingExtractor(path)
+    assert ex.get_sampling_frequency() == 4.0  # 1 / fastZPeriod, not 20 Hz / 4 frames per volume
+    assert ex.get_metadata()["scanimage.SI4.versionMajor"] == 4.2

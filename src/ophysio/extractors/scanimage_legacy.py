@@ -89,7 +89,7 @@ def _parse_time(text) -> _dt.datetime | None:
     if not isinstance(text, str) or not text.strip():
         return None
     for fmt in ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S",
-                "%d-%b-%Y %H:%M:%S", "%m-%d-%Y %H:%M:%S.%f"):
+                "%d-%b-%Y %H:%M:%S", "%m-%d-%Y %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S"):
         try:
             return _dt.datetime.strptime(text.strip(), fmt)
         except ValueError:
@@ -244,6 +244,12 @@ class ScanImageLegacyImagingExtractor(ImagingExtractor):
             )
         if self._num_slices == 1:
             return float(frame_rate)
+        if family in ("4", "5.0"):
+            p = "scanimage.SI4." if family == "4" else "scanimage.SI5."
+            period = self._get(p + "fastZPeriod")
+            if self._get(p + "fastZEnable") in (1, True) and isinstance(period, (int, float)) \
+                    and not isinstance(period, bool) and np.isfinite(period) and period > 0:
+                return 1.0 / float(period)
         if family == "5.1":
             volume_rate = self._get("scanimage.SI.hRoiManager.scanVolumeRate")
             if isinstance(volume_rate, (int, float)) and not isinstance(volume_rate, bool) and volume_rate > 0 \
@@ -292,6 +298,8 @@ class ScanImageLegacyImagingExtractor(ImagingExtractor):
         candidates = (
             self._get("state.internal.triggerTimeString"),
             self._get("state.internal.triggerTimeFirstString"),
+            self._get("scanimage.SI4.triggerTime"),
+            self._get("scanimage.SI5.triggerTime"),
             self._get("scanimage.SI4.triggerClockTimeFirst"),
             self._get("scanimage.SI5.triggerClockTimeFirst"),
             self._first_frame.get("epoch"),

@@ -72,15 +72,18 @@ def _legacy_header(version: str, frame_rate: float | None, channels: Sequence[in
                   ("state.internal.triggerTimeString", "3/14/2012 09:26:53.589")]
     elif version.startswith("4") or version == "5.0":
         p = "scanimage.SI4." if version.startswith("4") else "scanimage.SI5."
-        items = [(p + "VERSION_MAJOR", version), (p + "channelsSave", list(channels) if len(channels) > 1
-                                                     else channels[0]),
+        items = [(p + "versionMajor", float(version)), (p + "channelsSave", list(channels) if len(channels) > 1
+                                                          else channels[0]),
                  (p + "stackNumSlices", slices), (p + "acqNumFrames", frames_per_slice),
                  (p + "acqNumAveragedFrames", 1), (p + "fastZEnable", int(fast_z)),
                  (p + "fastZDiscardFlybackFrames", int(flyback > 0)), (p + "fastZNumDiscardFrames", flyback),
                  (p + "scanLinesPerFrame", rows), (p + "scanPixelsPerLine", columns),
-                 (p + "triggerClockTimeFirst", "2014-05-02 17:03:11.250")]
+                 (p + "triggerTime", "2014-05-02 17:03:11.250")]
         if frame_rate is not None:
             items.append((p + "scanFrameRate", frame_rate))
+            items.append((p + "scanFramePeriod", 1.0 / frame_rate))
+            if fast_z:
+                items.append((p + "fastZPeriod", (slices + flyback) / frame_rate))
     elif version == "5.1":
         p = "scanimage.SI."
         items = [(p + "VERSION_MAJOR", "5.1"), (p + "hChannels.channelSave", list(channels) if len(channels) > 1
