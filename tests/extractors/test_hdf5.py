@@ -200,6 +200,17 @@ def test_chunk_cache_holds_a_time_row_of_chunks(tmp_path):
     ex.close()
 
 
+def test_four_dimensional_mov_follows_roiextractors(tmp_path):
+    """roiextractors reads a 4-D ``mov`` as (channel, time, rows, columns); so do we without dims."""
+    path = tmp_path / "demo.hdf5"
+    data = np.stack([movie(6, 5, 4, dtype="uint16", channel=c) for c in range(2)])  # (C, T, Y, X)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("mov", data=data).attrs["fr"] = 10.0
+    ex = Hdf5ImagingExtractor(path, channel_name="channel_1")
+    assert ex.get_metadata()["dims"] == "CTYX" and "roiextractors" in ex.get_metadata()["dims_source"]
+    np.testing.assert_array_equal(ex.get_series(), data[1])
+
+
 def test_non_numeric_dataset_is_refused(tmp_path):
     path = tmp_path / "text.h5"
     with h5py.File(path, "w") as f:

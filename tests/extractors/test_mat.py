@@ -162,3 +162,21 @@ def test_damaged_v5_headers_are_clear_errors(tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(FormatError, match="bad.mat"):
         MatImagingExtractor(bad, sampling_frequency=1.0)
+
+
+def test_v73_compressed_chunks_get_a_chunk_cache(tmp_path):
+    import pickle
+
+    path = tmp_path / "big.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        dset = f.create_dataset("movie", shape=(64, 512, 512), dtype="u2", chunks=(64, 64, 64),
+                                compression="gzip", fillvalue=7)  # MATLAB 512 x 512 x 64
+        dset.attrs["MATLAB_class"] = np.bytes_("uint16")
+    with open(path, "r+b") as fh:
+        fh.write(b"MATLAB 7.3 MAT-file".ljust(116) + bytes(8) + b"\x00\x02IM")
+    ex = MatImagingExtractor(path, sampling_frequency=1.0)
+    assert ex._file.opener.keywords["rdcc_nbytes"] >= 64 * 512 * 512 * 2
+    clone = pickle.loads(pickle.dumps(ex))
+    assert int(clone.get_series(3, 4).sum()) == 512 * 512 * 7
+    clone.close()
+    ex.close()

@@ -171,11 +171,17 @@ class Hdf5ImagingExtractor(ImagingExtractor):
         channels = self._find(h5, dataset)
         self._resolve(h5, channels, dims, sampling_frequency, channel_name, channel_index, plane_index)
 
-    def _default_dims(self, dset, ndim: int) -> str | None:
+    def _default_dims(self, dset, ndim: int) -> tuple[str | None, str]:
+        """(dims, where they came from) when not given: dimension labels, else the conventions."""
         labels = [dim.label for dim in dset.dims]
         if all(labels):
-            return dims_from_labels(labels)
-        return "TYX" if ndim == 3 else None
+            return dims_from_labels(labels), f"DIMENSION_LABELS {labels}"
+        if ndim == 3:
+            return "TYX", "default for 3-D data"
+        if ndim == 4 and dset.name.rsplit("/", 1)[-1] == "mov":
+            # roiextractors' Hdf5ImagingExtractor (and neuroconv's interface) read a 4-D `mov` this way
+            return "CTYX", "roiextractors' convention for a 4-D mov: (channel, time, rows, columns)"
+        return None, ""
 
     def _resolve(self, h5, channels: dict[str, Candidate], dims, sampling_frequency, channel_name, channel_index,
                  plane_index, display=lambda p: p) -> None:
@@ -183,8 +189,9 @@ class Hdf5ImagingExtractor(ImagingExtractor):
         first = next(iter(channels.values()))
         where = f"{display(first.path)} {'x'.join(map(str, first.shape))} in {self._file_path}"
         dset = h5[first.path]
+        dims_source = "given"
         if dims is None:
-            dims = self._default_dims(dset, len(first.shape))
+            dims, dims_source = self._default_dims(dset, len(first.shape))
             if dims is None:
                 raise MetadataError(
                     f"the axis order of {where} is unknown: pass dims= (e.g. 'TYXC', 'TZYX', 'YXT')"
@@ -221,6 +228,7 @@ class Hdf5ImagingExtractor(ImagingExtractor):
         self._metadata = {
             "dataset": display(self._dataset_path),
             "dims": dims,
+            "dims_source": dims_source,
             "shape": tuple(dset.shape),
             "chunks": dset.chunks,
             "compression": dset.compression,

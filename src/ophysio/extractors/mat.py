@@ -22,6 +22,7 @@ is ``sampling_frequency``, else a scalar variable ``fr``, ``fs``, ``rate``, ``sa
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -34,7 +35,7 @@ from ._base import ImagingExtractor
 from ._discovery import RATE_KEYS, ArrayLayout, Candidate, choose_stream, parse_dims
 from ._handles import CachedFile
 from ._matv5 import MatVariable, read_v5_variables
-from .hdf5 import _open_h5
+from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes
 
 __all__ = ["MatImagingExtractor"]
 
@@ -210,6 +211,8 @@ class MatImagingExtractor(ImagingExtractor):
             "matlab_shape": tuple(chosen.shape),
             "variables": listing,
         }
+        if self._version == "7.3":
+            self._size_chunk_cache()
         if self._version == "5.0":
             info = self._v5[chosen.path]
             self._metadata["storage"] = "memory-mapped" if info.data_offset is not None else (
@@ -225,6 +228,17 @@ class MatImagingExtractor(ImagingExtractor):
         if not math.isfinite(value) or value <= 0:
             raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
         self._sampling_frequency = value
+
+    def _size_chunk_cache(self) -> None:
+        """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does)."""
+        with self._file.open() as h5:
+            dset = h5[self._variable.replace(".", "/")]
+            filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
+            row = chunk_row_bytes(tuple(dset.shape), dset.chunks, self._layout.dims.index("T"), dset.dtype.itemsize)
+        if filtered and row > CHUNK_CACHE_BYTES:
+            cache = min(int(row * 1.05) + 1024**2, MAX_CHUNK_CACHE_BYTES)
+            self._file.close()
+            self._file = CachedFile(self._file_path, functools.partial(_open_h5, rdcc_nbytes=cache))
 
     def _position(self, names: list[str], channel_name, channel_index) -> int:
         if channel_name is not None:
