@@ -132,6 +132,58 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
+def _task(tool: str, extractor, task: str, n: int):
+    """(function running the task once, divisor of its time) or None when the tool lacks the task."""
+    if task == "full":
+        return (lambda: extractor.get_series(0, n)), 1
+    if task == "full_out":
+        if tool == "roiextractors":
+            return None
+        out = extractor.get_series(0, n)
+        return (lambda: extractor.get_series(0, n, out=out)), 1
+    if task == "chunks":
+        def chunked():
+            for a in range(0, n, 100):
+                extractor.get_series(a, min(a + 100, n))
+
+        return chunked, 1
+    if task == "chunks_out":
+        if tool == "roiextractors":
+            return None
+        first = extractor.get_series(0, 1)
+        buffer = np.empty((100, *first.shape[1:]), first.dtype)
+
+        def chunked_into():
+            if tool == "ophysio":
+                for _ in extractor.iter_series(100, 0, n, out=buffer):
+                    pass
+            else:
+                for a in range(0, n, 100):
+                    extractor.get_series(a, min(a + 100, n), out=buffer[: min(100, n - a)])
+
+        return chunked_into, 1
+    if task == "timestamps":
+        if tool == "raw":
+            return None
+
+        def times():
+            extractor._times = None  # roiextractors caches its times here
+            if hasattr(extractor, "_native_timestamps_cache"):
+                extractor._native_timestamps_cache = None
+            return extractor.get_times()
+
+        return times, 1
+    if task == "random":
+        picks = np.random.default_rng(0).integers(0, n, RANDOM_READS).tolist()
+
+        def randoms():
+            for i in picks:
+                extractor.get_series(i, i + 1)
+
+        return randoms, RANDOM_READS
+    raise ValueError(task)
+
+
 def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: int | None) -> dict:
     two = dataset == "series"
     rss0 = _rss_mb()
@@ -143,56 +195,24 @@ def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: 
     if task == "construct":
         result["seconds"] = min([result["construct_s"]] + [_best(lambda: _make(tool, first, two), 1)
                                                             for _ in range(repeats - 1)])
-    elif task == "full":
-        result["seconds"] = _best(lambda: extractor.get_series(0, n), repeats)
+        result["peak_growth_mb"] = _peak_mb() - rss0
+        return result
+    job = _task(tool, extractor, task, n)
+    if job is None:
+        return {**result, "seconds": None}
+    fn, divisor = job
+    result["seconds"] = _best(fn, repeats) / divisor
+    if task.startswith("full"):
         result["output_mb"] = extractor.get_series(0, 1).nbytes * n / 1e6
-    elif task == "full_out":
-        if tool == "roiextractors":
-            return {**result, "seconds": None}
-        out = extractor.get_series(0, n)
-        result["seconds"] = _best(lambda: extractor.get_series(0, n, out=out), repeats)
-        result["output_mb"] = out.nbytes / 1e6
-    elif task == "chunks":
-        def chunked():
-            for a in range(0, n, 100):
-                extractor.get_series(a, min(a + 100, n))
-
-        result["seconds"] = _best(chunked, repeats)
-    elif task == "chunks_out":
-        if tool == "roiextractors":
-            return {**result, "seconds": None}
-        buffer = np.empty((100, *extractor.get_series(0, 1).shape[1:]), extractor.get_series(0, 1).dtype)
-
-        def chunked_into():
-            if tool == "ophysio":
-                for _ in extractor.iter_series(100, 0, n, out=buffer):
-                    pass
-            else:
-                for a in range(0, n, 100):
-                    extractor.get_series(a, min(a + 100, n), out=buffer[: min(100, n - a)])
-
-        result["seconds"] = _best(chunked_into, repeats)
-    elif task == "timestamps":
-        if tool == "raw":
-            return {**result, "seconds": None}
-
-        def times():
-            extractor._times = None  # roiextractors caches its times here
-            if hasattr(extractor, "_native_timestamps_cache"):
-                extractor._native_timestamps_cache = None
-            return extractor.get_times()
-
-        result["seconds"] = _best(times, repeats)
-    elif task == "random":
-        rng = np.random.default_rng(0)
-        picks = rng.integers(0, n, RANDOM_READS).tolist()
-
-        def randoms():
-            for i in picks:
-                extractor.get_series(i, i + 1)
-
-        result["seconds"] = _best(randoms, repeats) / RANDOM_READS
     result["peak_growth_mb"] = _peak_mb() - rss0
+    if tool == "ophysio" and task != "timestamps":
+        # the machine is shared: time ophysio and the raw read alternately in this process as well
+        raw_job = _task("raw", RawReader(first), task, n)
+        ours, theirs = [], []
+        for _ in range(repeats):
+            theirs.append(_best(raw_job[0], 1))
+            ours.append(_best(fn, 1))
+        result["paired_vs_raw"] = min(ours) / min(theirs)
     return result
 
 
@@ -233,8 +253,8 @@ def main() -> None:
             if row.get("seconds") is not None:
                 rows.append(row)
     print()
-    print(f"{'dataset':8} {'task':10} {'tool':14} {'time':>10} {'vs raw':>8} {'vs roiext':>10} {'peak+MB':>8} "
-          f"{'out MB':>8}")
+    print(f"{'dataset':8} {'task':10} {'tool':14} {'time':>10} {'vs raw':>8} {'paired':>7} {'vs roiext':>10} "
+          f"{'peak+MB':>8} {'out MB':>8}")
     index = {(r["dataset"], r["task"], r["tool"]): r for r in rows}
     for row in rows:
         if row["task"] == "construct" and row["tool"] == "raw":
@@ -247,7 +267,8 @@ def main() -> None:
         ratio_roi = f"{row['seconds'] / roi['seconds']:.3f}x" if roi else "-"
         unit = "ms" if row["seconds"] < 1 else "s"
         value = row["seconds"] * (1000 if unit == "ms" else 1)
-        print(f"{row['dataset']:8} {row['task']:10} {row['tool']:14} {value:8.2f}{unit:>2} {ratio_raw:>8} "
+        paired = f"{row['paired_vs_raw']:.2f}x" if "paired_vs_raw" in row else "-"
+        print(f"{row['dataset']:8} {row['task']:10} {row['tool']:14} {value:8.2f}{unit:>2} {ratio_raw:>8} {paired:>7} "
               f"{ratio_roi:>10} {row['peak_growth_mb']:8.0f} {row.get('output_mb', 0):8.0f}")
     ours = {k[:2]: v for k, v in index.items() if k[2] == "ophysio"}
     for dataset in ("single", "series"):
