@@ -130,14 +130,6 @@ class TiffIndex:
     def page_nbytes(self) -> int:
         return self.shape[0] * self.shape[1] * self.dtype.itemsize
 
-    def truncate(self, count: int) -> None:
-        """Keep only the first ``count`` pages."""
-        self.fast = self.fast[:count]
-        self.data_offsets = self.data_offsets[:count]
-        self.ifd_offsets = self.ifd_offsets[:count]
-        self.ifd_numbers = self.ifd_numbers[:count]
-        self.description_spans = self.description_spans[:count]
-
 
 def _read_values(fd, order, dtype_code, count, inline: bytes, value_size, file_size, where) -> tuple:
     code, size = _TYPES.get(dtype_code, (None, 0))
@@ -281,8 +273,10 @@ def _index(path: str, fd: int) -> TiffIndex:
         fast.append(is_fast)
         if deflate_ok:
             predictor = tags.get(317, (1,))[0]
-            layout = (len(strip_offsets), tags.get(278, (rows,))[0], predictor)
+            rows_per_strip = min(max(tags.get(278, (rows,))[0], 1), rows)
+            layout = (len(strip_offsets), rows_per_strip, predictor)
             deflate_ok = (compression in (8, 32946) and 324 not in tags and tags.get(266, (1,))[0] == 1
+                          and len(strip_offsets) == -(-rows // rows_per_strip)
                           and (predictor == 1 or (predictor == 2 and sample_format in (1, 2)))
                           and layout == (deflate_layout or layout))
             deflate_layout = layout
