@@ -38,6 +38,7 @@ stops the others.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -462,8 +463,9 @@ def _describe_failure(exc: BaseException) -> str:
 def _start_cluster(workers: int, memory_limit: str | int | None):
     from distributed import Client, LocalCluster
 
+    # dashboard on a free port: a fixed one collides with any other cluster on the machine
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                           dashboard_address=None, env=dict(WORKER_ENV), silence_logs=50)
+                           dashboard_address=":0", env=dict(WORKER_ENV), silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
 
 
@@ -538,6 +540,8 @@ def convert_sessions(
 
     if pending:
         own_client = own_cluster = None
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
         if client is None:
             if scheduler:
                 from distributed import Client
@@ -545,6 +549,7 @@ def convert_sessions(
                 client = own_client = Client(scheduler)
             else:
                 count = workers or min(len(pending), os.cpu_count() or 1)
+                quiet.setLevel(logging.ERROR)  # our cluster's start/stop chatter; the table reports failures
                 client, own_cluster = _start_cluster(count, memory_limit)
                 own_client = client
         try:
@@ -554,6 +559,7 @@ def convert_sessions(
                 own_client.close()
             if own_cluster is not None:
                 own_cluster.close()
+            quiet.setLevel(level)
         swept += [p for task in pending for p in _sweep_partials(Path(task.target))]
 
     order = {task.session_id: i for i, task in enumerate(tasks)}
