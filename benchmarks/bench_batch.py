@@ -6,7 +6,8 @@ Run with the benchmark venv (neuroconv, roiextractors 0.10.0, psutil, dask[distr
 
 Inputs, written once with :func:`ophysio.testing.synthetic.write_scanimage` (ScanImage's real layout,
 ``pattern="cells"`` so that gzip behaves as on real data): ``--sessions`` single-file sessions of 512 x 512
-int16 frames (``--frames`` each; 157 MB per session at 300 frames).
+int16 frames (``--frames`` each; 157 MB per session at 300 frames); ``--copies N`` lists each source N
+times as separate sessions, for more work without more input files.
 
 Each configuration runs in its own subprocess; the driver samples the resident memory of that process
 and all its children (the Dask scheduler runs in-process, the workers are child processes) every 50 ms
@@ -15,6 +16,8 @@ and reports the peak of the sum. Configurations:
 - ``ophysio-1w``: ``convert_sessions(spec, out, workers=1)`` (a LocalCluster of one process, one
   compression thread per worker);
 - ``ophysio-2w``: the same with ``workers=2``;
+
+(``task_seconds`` is the sum of the sessions' conversion times on the workers, without cluster start.)
 - ``neuroconv-loop``: what labs do today, a ``for`` loop over the sessions calling neuroconv's
   ``ScanImageImagingInterface(...).run_conversion`` with its defaults (hdmf's chunk iterator, gzip level 4).
 
@@ -58,13 +61,14 @@ def write_inputs(folder: Path, sessions: int, frames: int) -> list[Path]:
     return paths
 
 
-def write_spec(folder: Path, sources: list[Path]) -> Path:
+def write_spec(folder: Path, sources: list[Path], copies: int = 1) -> Path:
     from ruamel.yaml import YAML
 
+    sessions = [source for _ in range(copies) for source in sources]
     spec = {
         "metadata": {"NWBFile": dict(SESSION), "Subject": dict(SUBJECT), "Ophys": {"ImagingPlane": [dict(PLANE)]}},
         "sessions": [{"session_id": f"s{i:02d}", "source": str(p), "metadata": {"Subject": {"subject_id": f"m{i % 3}"}}}
-                     for i, p in enumerate(sources)],
+                     for i, p in enumerate(sessions)],
     }
     path = folder / "spec.yaml"
     with open(path, "w") as fh:
@@ -80,7 +84,8 @@ def run_ophysio(spec: str, output: str, workers: int) -> dict:
     result = ophysio.convert_sessions(spec, output, workers=workers, compression_threads=1, progress=False)
     seconds = time.perf_counter() - t0
     assert result.ok and len(result.done) == len(result.results), result.table()
-    return {"seconds": seconds, "output_mb": sum(r.size for r in result.results) / 1e6}
+    return {"seconds": seconds, "output_mb": sum(r.size for r in result.results) / 1e6,
+            "task_seconds": sum(r.seconds for r in result.results)}
 
 
 def run_neuroconv(spec: str, output: str) -> dict:
@@ -157,6 +162,8 @@ def main() -> None:
     parser.add_argument("--folder", default="/tmp/ophysio-bench-batch")
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--copies", type=int, default=1,
+                        help="sessions per source file (more work without writing more inputs)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each configuration; the best is kept")
     parser.add_argument("--configs", default="ophysio-1w,ophysio-2w,neuroconv-loop")
     parser.add_argument("--worker", nargs=3, metavar=("CONFIG", "SPEC", "OUTPUT"), help=argparse.SUPPRESS)
@@ -167,9 +174,9 @@ def main() -> None:
     folder = Path(args.folder)
     t0 = time.perf_counter()
     sources = write_inputs(folder, args.sessions, args.frames)
-    spec = write_spec(folder, sources)
-    mb = sum(os.path.getsize(p) for p in sources) / 1e6
-    print(f"{len(sources)} sessions, {mb:.0f} MB of input, ready in {time.perf_counter() - t0:.1f} s; "
+    spec = write_spec(folder, sources, args.copies)
+    mb = sum(os.path.getsize(p) for p in sources) / 1e6 * args.copies
+    print(f"{len(sources) * args.copies} sessions, {mb:.0f} MB of input, ready in {time.perf_counter() - t0:.1f} s; "
           f"{os.cpu_count()} cores", flush=True)
     best = {}
     for _ in range(args.repeats):
