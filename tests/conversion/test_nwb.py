@@ -146,6 +146,11 @@ def test_several_streams_append_and_header_table(tmp_path):
     assert set(headers) == {"TwoPhotonSeriesGreen", "TwoPhotonSeriesRed"}
     assert headers["TwoPhotonSeriesRed"]["format"] == "numpy"
 
+    # two streams with the same channel name still get distinct series
+    same = ImagingInterface([NumpyImagingExtractor(movie(3, 4, 4), sampling_frequency=1.0) for _ in range(2)])
+    names = [s["name"] for s in same.get_metadata()["Ophys"]["PhotonSeries"]]
+    assert names == ["TwoPhotonSeriesChannel0Stream0", "TwoPhotonSeriesChannel0Stream1"]
+
     # append a third series to the existing file
     extra = NumpyImagingExtractor(movie(7, 6, 5, seed=3), sampling_frequency=4.0)
     extra_meta = {"Ophys": {"ImagingPlane": [dict(COMPLETE["Ophys"]["ImagingPlane"][0], name="PlaneB")],

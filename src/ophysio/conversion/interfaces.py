@@ -98,6 +98,11 @@ class ImagingInterface:
         planes, series, devices = [], [], {}
         start_time = None
         prefix = "OnePhotonSeries" if self.photon_series_type == "OnePhotonSeries" else "TwoPhotonSeries"
+        # name part of each extractor: its channel, or its position when channel names repeat
+        parts = [_clean_name(ex.channel_name) for ex in self.extractors]
+        if len(set(parts)) < len(parts):
+            parts = [f"{part}Stream{i}" for i, part in enumerate(parts)]
+        channel_parts = {id(ex): part for ex, part in zip(self.extractors, parts)}
         for ex, plane_index in streams:
             base = ex.parent if plane_index is not None and hasattr(ex, "parent") else ex
             facts = self._format_defaults(base, plane_index)
@@ -106,7 +111,7 @@ class ImagingInterface:
             devices.setdefault(device["name"], device)
             suffix = ""
             if several:
-                suffix = _clean_name(ex.channel_name) if len(self.extractors) > 1 else ""
+                suffix = channel_parts[id(base)] if len(self.extractors) > 1 else ""
                 if plane_index is not None:
                     suffix += f"Plane{plane_index}"
             plane_name = f"ImagingPlane{suffix}"
