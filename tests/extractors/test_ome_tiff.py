@@ -307,3 +307,9 @@ def test_second_image_description_does_not_hide_the_ome_xml(tmp_path):
     ex = OMETiffImagingExtractor(path, frame_metadata_path=False)
     np.testing.assert_array_equal(ex[:], _real_expected("t"))
     assert ex.get_sampling_frequency() == 50.0
+
+
+def test_channel_names_without_building_an_extractor():
+    assert OMETiffImagingExtractor.get_available_channel_names(real("tc")) == ["DAPI", "FITC"]
+    assert OMETiffImagingExtractor.get_available_channel_names(real("t")) == ["0"]  # unnamed: "0" as roiextractors
+    assert OMETiffImagingExtractor(real("t")).channel_name == "0"

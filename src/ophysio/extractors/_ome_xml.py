@@ -145,13 +145,13 @@ def parse_ome_xml(text: str, where: str = "OME-XML") -> tuple[ET.Element, list[O
         channels = _children(pixels, "Channel")
         names = []
         for c, channel in enumerate(channels):
-            names.append(channel.get("Name") or f"channel_{c}")
+            names.append(channel.get("Name") or str(c))  # roiextractors names unnamed channels "0", "1"...
         size_c = _int(pixels, "SizeC", 1, here)
         spp = [int(ch.get("SamplesPerPixel", "1")) for ch in channels]
         if any(s != 1 for s in spp):
             raise MetadataError(f"{here}: channels with SamplesPerPixel > 1 (RGB) are not imaging planes")
         if len(names) != size_c:
-            names = [names[c] if c < len(names) else f"channel_{c}" for c in range(size_c)]
+            names = [names[c] if c < len(names) else str(c) for c in range(size_c)]
         physical = {}
         for axis in "XYZ":
             value = pixels.get(f"PhysicalSize{axis}")

@@ -198,6 +198,21 @@ class OMETiffImagingExtractor(ImagingExtractor):
             return images[pos_index]
         raise SelectionError(f"position {position!r} is not in {self.file_path}, which holds {len(images)} Images")
 
+    @staticmethod
+    def get_available_channel_names(file_path: str | os.PathLike, position: int | str | None = None) -> list[str]:
+        """Channel names of an OME-TIFF without building an extractor (roiextractors' static helper)."""
+        index = index_tiff(file_path)
+        (description,) = read_page_descriptions(index, [0])
+        if "<OME" not in description[:65536]:
+            raise FormatError(f"{os.fspath(file_path)}: the first ImageDescription holds no OME-XML")
+        _, images = parse_ome_xml(description, os.fspath(file_path))
+        if position is None:
+            return list(images[0].channel_names)
+        for img in images:
+            if position in (img.image_name, img.image_id):
+                return list(img.channel_names)
+        return list(images[int(str(position).lstrip("p"))].channel_names)
+
     def get_available_positions(self) -> list[str]:
         """Names (or IDs) of the OME Images of the file, one per stage position."""
         return [img.image_name or img.image_id for img in self._images]
