@@ -22,6 +22,8 @@ and reports the peak of the sum. Configurations:
   ``ScanImageImagingInterface(...).run_conversion`` with its defaults (hdmf's chunk iterator, gzip level 4).
 
 Times include starting the cluster. The output folder is emptied before each run so nothing is skipped.
+Before each round a control measures how much faster 2 processes do pure deflate work than 1 right now
+(2.0x on an idle 2-core machine): on a machine shared with other jobs, no 2-worker speed-up can exceed it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 SESSION = {"session_description": "benchmark session", "session_start_time": "2024-03-14T09:26:53+00:00",
            "experimenter": ["Bench, Mark"], "institution": "Bench", "lab": "Bench",
@@ -116,6 +120,31 @@ def worker(config: str, spec: str, output: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- driver
+def _deflate_work(_: int) -> float:
+    import zlib
+
+    data = np.random.default_rng(0).integers(0, 400, 4 << 20, dtype=np.int16).tobytes()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        zlib.compress(data, 1)
+    return time.perf_counter() - t0
+
+
+def machine_parallelism() -> float:
+    """How much faster 2 processes do 4 units of pure CPU work than 1 process, right now (2.0 when idle)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    times = []
+    for n in (1, 2):
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(_deflate_work, range(n)))  # start the processes first
+            t0 = time.perf_counter()
+            list(pool.map(_deflate_work, range(4)))
+            times.append(time.perf_counter() - t0)
+    return times[0] / times[1]
+
+
 def _tree_rss_mb(proc) -> float:
     import psutil
 
@@ -179,7 +208,11 @@ def main() -> None:
     print(f"{len(sources) * args.copies} sessions, {mb:.0f} MB of input, ready in {time.perf_counter() - t0:.1f} s; "
           f"{os.cpu_count()} cores", flush=True)
     best = {}
+    controls = []
     for _ in range(args.repeats):
+        controls.append(machine_parallelism())
+        print(f"control: 2 processes of pure deflate vs 1 process: {controls[-1]:.2f}x (2.0 on an idle machine); "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
         for config in args.configs.split(","):  # interleaved, so that load changes hit every configuration
             result = run(config, spec, folder / f"out-{config}")
             print(json.dumps(result), flush=True)
