@@ -16,9 +16,15 @@ from ruamel.yaml import YAML
 
 from ophysio import convert_sessions
 from ophysio._cli_batch import register
+from ophysio._version import __version__
 from ophysio.conversion.batch import (
     _convert_task,
+    _is_current,
+    _json_ready,
     _start_cluster,
+    _stat_files,
+    _Task,
+    _write_manifest,
     load_batch_spec,
     manifest_path,
     plan_sessions,
@@ -176,6 +182,25 @@ def test_errors_another_attempt_cannot_cure_are_reported_not_raised(tmp_path, mo
     with pytest.raises(OSError, match="network file system"):
         _convert_task(task)
     assert not manifest_path(task.target).exists()
+
+
+def test_manifest_notices_changes_to_every_file_read(tmp_path):
+    first, second = tmp_path / "a_00001.tif", tmp_path / "a_00002.tif"  # a series found from its first file
+    first.write_bytes(b"1")
+    second.write_bytes(b"2")
+    target = tmp_path / "out.nwb"
+    target.write_bytes(b"converted")
+    task = _Task("a", [str(first)], None, {}, {"NWBFile": {"session_id": "a"}}, {}, str(target))
+    _write_manifest(target, {"ophysio_version": __version__, "inputs": _json_ready(task.inputs()),
+                             "files_read": _stat_files([str(first), str(second)])})
+    assert _is_current(task)
+    second.write_bytes(b"2 rewritten")
+    assert not _is_current(task)
+    _write_manifest(target, {"ophysio_version": "0.0.0", "inputs": _json_ready(task.inputs()), "files_read": []})
+    assert not _is_current(task)  # another ophysio version converts again
+    task.metadata = {"NWBFile": {"session_id": "a", "lab": "new"}}
+    _write_manifest(target, {"ophysio_version": __version__, "inputs": {}, "files_read": []})
+    assert not _is_current(task)
 
 
 # ---------------------------------------------------------------------- conversion

@@ -28,8 +28,9 @@ the NWB ``session_id``. With ``dandi: true`` files go to
 fields DANDI requires before anything starts; otherwise to ``<session_id>.nwb``.
 
 A run is safe to repeat: beside each file a small hidden manifest (``.<file stem>.ophysio.json``) records
-the inputs (source paths with sizes and modification times, options, metadata) and the ophysio version,
-and a re-run skips sessions whose manifest matches. Partial files of killed workers
+the inputs (source paths with sizes and modification times, options, metadata), every file the extractor
+read (a series found from its first file) and the ophysio version, and a re-run skips sessions whose
+manifest matches. Partial files of killed workers
 (``.<name>.<random>.partial``, see :func:`~ophysio.conversion._atomic.atomic_output`) are swept before
 and after a run. A failing session is retried (``retries``), then reported with its error; it never
 stops the others.
@@ -206,15 +207,19 @@ class _Task:
 
     def inputs(self) -> dict[str, Any]:
         """What the manifest records and a re-run compares."""
-        files = []
-        for path in self.sources:
-            try:
-                st = os.stat(path)
-                files.append({"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-            except OSError:
-                files.append({"path": path, "size": None, "mtime_ns": None})
-        return {"sources": files, "format": self.format, "options": self.options, "metadata": self.metadata,
-                "conversion": self.conversion}
+        return {"sources": _stat_files(self.sources), "format": self.format, "options": self.options,
+                "metadata": self.metadata, "conversion": self.conversion}
+
+
+def _stat_files(paths: Sequence[str]) -> list[dict[str, Any]]:
+    files = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            files.append({"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        except OSError:
+            files.append({"path": str(path), "size": None, "mtime_ns": None})
+    return files
 
 
 def manifest_path(nwbfile_path: str | os.PathLike) -> Path:
@@ -313,8 +318,12 @@ def _write_manifest(target: Path, content: dict) -> None:
 def _is_current(task: _Task) -> bool:
     target = Path(task.target)
     manifest = _read_manifest(target)
-    return (target.is_file() and manifest is not None and manifest.get("ophysio_version") == __version__
-            and manifest.get("inputs") == _json_ready(task.inputs()))
+    if not (target.is_file() and manifest is not None and manifest.get("ophysio_version") == __version__
+            and manifest.get("inputs") == _json_ready(task.inputs())):
+        return False
+    # every file the extractor read (a series found from its first file, say) is unchanged
+    read = manifest.get("files_read") or []
+    return _stat_files([f["path"] for f in read]) == read
 
 
 def _open_source(task: _Task):
@@ -363,9 +372,12 @@ def _convert(task: _Task) -> dict[str, Any]:
     target.parent.mkdir(parents=True, exist_ok=True)
     inputs = _json_ready(task.inputs())
     interface = _open_source(task)
+    extractors = list(getattr(interface, "extractors", []))
+    files_read = _stat_files(sorted({str(p) for ex in extractors for p in ex.get_file_paths()}))
+    manifest = {"ophysio_version": __version__, "inputs": inputs, "files_read": files_read}
     try:
         # written first, so that a file renamed into place just before a kill still counts as converted
-        _write_manifest(target, {"ophysio_version": __version__, "inputs": inputs, "status": "writing"})
+        _write_manifest(target, {**manifest, "status": "writing"})
         write_nwb(interface, target, metadata=task.metadata, overwrite=True, dandi=False,
                   max_workers=task.compression_threads, **task.conversion)
     except BaseException:
@@ -373,13 +385,11 @@ def _convert(task: _Task) -> dict[str, Any]:
             manifest_path(target).unlink(missing_ok=True)
         raise
     finally:
-        close = getattr(interface, "close", None)
-        if callable(close):
-            close()
+        for extractor in extractors:
+            extractor.close()
     seconds = time.perf_counter() - started
     size = target.stat().st_size
-    _write_manifest(target, {"ophysio_version": __version__, "inputs": inputs, "status": "done",
-                             "seconds": round(seconds, 3), "size": size,
+    _write_manifest(target, {**manifest, "status": "done", "seconds": round(seconds, 3), "size": size,
                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return {"status": "done", "seconds": seconds, "size": size}
 
