@@ -313,3 +313,22 @@ def test_channel_names_without_building_an_extractor():
     assert OMETiffImagingExtractor.get_available_channel_names(real("tc")) == ["DAPI", "FITC"]
     assert OMETiffImagingExtractor.get_available_channel_names(real("t")) == ["0"]  # unnamed: "0" as roiextractors
     assert OMETiffImagingExtractor(real("t")).channel_name == "0"
+
+
+def test_micromanager_per_image_json_times(tmp_path):
+    elapsed = [12.5 + 40.0 * k + (3.0 if k % 2 else 0.0) for k in range(8)]  # 4 timepoints x 2 channels
+    path = write_ome_tiff(tmp_path / "mm.ome.tif", size_t=4, channel_names=("A", "B"), time_increment=0.04,
+                          micromanager_elapsed_ms=elapsed)
+    ex = OMETiffImagingExtractor(path, channel_name="B")
+    np.testing.assert_allclose(ex.get_timestamps(), np.array(elapsed[1::2]) / 1000)
+    assert ex.timestamp_source == "MicroManagerMetadata ElapsedTime-ms"
+    assert ex.get_sampling_frequency() == pytest.approx(25.0)  # TimeIncrement, without reading every page
+    np.testing.assert_array_equal(ex[:], ome_expected(4, 12, 10, channel=1))
+
+
+def test_position_from_the_file_name(tmp_path):
+    path = write_ome_tiff(tmp_path / "run_p001.ome.tif", size_t=5, time_increment=None)
+    write_frame_metadata_sidecar(path, 5, source="runner", positions=("p0", "p1"))
+    ex = OMETiffImagingExtractor(path)
+    assert ex.get_metadata()["position_key"] == "p1"
+    np.testing.assert_allclose(ex.get_timestamps(), (np.arange(5) * 33.0 + 1003.0) / 1000)

@@ -33,7 +33,8 @@ __all__ = ["TiffIndex", "index_tiff", "TiffPageSource", "open_tifffile", "read_p
 # TIFF field types -> (struct code, size)
 _TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 6: ("b", 1), 7: ("B", 1), 8: ("h", 2),
           9: ("i", 4), 16: ("Q", 8), 17: ("q", 8), 18: ("Q", 8), 13: ("I", 4)}
-_WANTED = {254, 256, 257, 258, 259, 266, 270, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 339}
+_MM_TAG = 51123  # Micro-Manager's per-image JSON metadata
+_WANTED = {254, 256, 257, 258, 259, 266, 270, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 339, _MM_TAG}
 _SAMPLE_DTYPES = {(1, 8): "u1", (2, 8): "i1", (1, 16): "u2", (2, 16): "i2", (1, 32): "u4", (2, 32): "i4",
                   (3, 16): "f2", (3, 32): "f4", (3, 64): "f8", (1, 64): "u8", (2, 64): "i8"}
 #: Largest number of IFDs accepted in one file (a guard against looping or absurd chains).
@@ -117,6 +118,8 @@ class TiffIndex:
     file_size: int
     #: For files whose every page is deflate-compressed in the same number of strips: (pages, strips)
     #: arrays of strip offsets and byte counts, the rows per strip and the predictor (1 or 2); else None.
+    #: Per page: (offset, length) of Micro-Manager's JSON metadata tag 51123, or None when no page has one.
+    mm_spans: np.ndarray | None = None
     deflate_offsets: np.ndarray | None = None
     deflate_counts: np.ndarray | None = None
     rows_per_strip: int = 0
@@ -186,7 +189,7 @@ def _index(path: str, fd: int) -> TiffIndex:
         count_fmt, count_size, entry_size, value_size, next_fmt = "H", 2, 12, 4, "I"
     entry_fmt = order + ("HHQ" if big else "HHI")
 
-    fast, data_offsets, ifd_offsets, ifd_numbers, descriptions = [], [], [], [], []
+    fast, data_offsets, ifd_offsets, ifd_numbers, descriptions, mm_texts = [], [], [], [], [], []
     deflate_ok, deflate_offsets, deflate_counts, deflate_layout = True, array("q"), array("q"), None
     first: tuple | None = None
     seen: set[int] = set()
@@ -210,13 +213,19 @@ def _index(path: str, fd: int) -> TiffIndex:
         if len(block) < block_size:
             raise CorruptFileError(f"{where}: the IFD is cut off by the end of the file; the file is truncated")
         tags: dict[int, tuple] = {}
-        description = (-1, 0)
+        description = mm_text = (-1, 0)
         for i in range(count):
             entry = block[i * entry_size : (i + 1) * entry_size]
             tag, dtype_code, n = struct.unpack(entry_fmt, entry[: 4 + value_size])
             if tag not in _WANTED:
                 continue
             inline = entry[4 + value_size :]
+            if tag == _MM_TAG:
+                if n <= value_size:
+                    mm_text = (offset + count_size + i * entry_size + 4 + value_size, n)
+                else:
+                    mm_text = (struct.unpack(order + next_fmt, inline)[0], n)
+                continue
             if tag == 270:
                 if description[0] >= 0:
                     continue  # a second ImageDescription (Micro-Manager: OME-XML, then ImageJ text): keep the first
@@ -286,6 +295,7 @@ def _index(path: str, fd: int) -> TiffIndex:
         ifd_offsets.append(ifd_at)
         ifd_numbers.append(ifd)
         descriptions.append(description)
+        mm_texts.append(mm_text)
     if first is None:
         raise FormatError(f"{path} holds no full-resolution image pages")
     return TiffIndex(
@@ -298,6 +308,8 @@ def _index(path: str, fd: int) -> TiffIndex:
         ifd_offsets=np.array(ifd_offsets, dtype=np.int64),
         ifd_numbers=np.array(ifd_numbers, dtype=np.int64),
         description_spans=np.array(descriptions, dtype=np.int64).reshape(-1, 2),
+        mm_spans=(np.array(mm_texts, dtype=np.int64).reshape(-1, 2)
+                  if any(span[0] >= 0 for span in mm_texts) else None),
         compression=int(first[3]),
         file_size=file_size,
         **(_deflate_fields(deflate_offsets, deflate_counts, deflate_layout, len(fast)) if deflate_ok else {}),
@@ -314,15 +326,22 @@ def _deflate_fields(offsets: array, counts: array, layout: tuple, pages: int) ->
     }
 
 
-def read_page_descriptions(index: TiffIndex, pages: Sequence[int], fd: int | None = None) -> list[str]:
-    """The ImageDescription text of the given pages ("" where a page has none)."""
+def read_page_descriptions(index: TiffIndex, pages: Sequence[int], fd: int | None = None,
+                           micromanager: bool = False) -> list[str]:
+    """The ImageDescription text of the given pages ("" where a page has none).
+
+    With ``micromanager=True``, the text of Micro-Manager's JSON tag 51123 instead.
+    """
+    spans = index.mm_spans if micromanager else index.description_spans
+    if spans is None:
+        return [""] * len(pages)
     own = fd is None
     if own:
         fd = os.open(index.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         texts = []
         for page in pages:
-            pos, n = index.description_spans[page]
+            pos, n = spans[page]
             if pos < 0:
                 texts.append("")
                 continue

@@ -10,7 +10,8 @@ pymmcore-plus and mesofield write a per-frame sidecar beside the file,
 position. When present, per-frame timestamps come from it: the camera's ``ElapsedTime-ms`` when every
 frame has one, else the core's ``TimeReceivedByCore`` (as seconds after the first frame), else the MDA
 runner's ``runner_time_ms``; :attr:`OMETiffImagingExtractor.timestamp_source` says which. Without a
-sidecar, ``Plane DeltaT`` values are used; without those, times follow the rate.
+sidecar, ``Plane DeltaT`` values are used, else Micro-Manager's per-image JSON (``ElapsedTime-ms`` in
+TIFF tag 51123); without those, times follow the rate.
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ class OMETiffImagingExtractor(ImagingExtractor):
             self._load_sidecar(pos_key)
         elif pixels.delta_t:
             self._plane_times_from_delta_t()
+        elif any(index.mm_spans is not None for index in self._source.indexes):
+            self.timestamp_source = "MicroManagerMetadata ElapsedTime-ms"  # read when first asked for
         self._sampling_frequency = self._rate(sampling_frequency)
 
     # ------------------------------------------------------------------ OME structure
@@ -297,9 +300,9 @@ class OMETiffImagingExtractor(ImagingExtractor):
         elif pos_key is None and len(keys) == 1:
             key = keys[0]
         else:
-            hint = re.search(r"_(p\d+)\.ome\.tiff?$", os.path.basename(self.file_path))
-            if pos_key is None and hint and hint.group(1) in data:
-                key = hint.group(1)
+            hint = re.search(r"_p(\d+)\.ome\.tiff?$", os.path.basename(self.file_path))
+            if pos_key is None and hint and f"p{int(hint.group(1))}" in data:
+                key = f"p{int(hint.group(1))}"
             else:
                 raise SelectionError(f"{self._frame_metadata_path} holds positions {keys}; pass position= to "
                                      f"choose one" if pos_key is None else
@@ -348,8 +351,29 @@ class OMETiffImagingExtractor(ImagingExtractor):
         planes = self._pixels.plane_index(plane, self._channel_index, np.asarray(samples, dtype=np.int64))
         return np.asarray(planes, dtype=np.int64)
 
+    def _micromanager_times(self, planes: np.ndarray) -> np.ndarray | None:
+        """ElapsedTime-ms of Micro-Manager's per-image JSON (tag 51123) of the given planes, in seconds."""
+        pages = self._plane_page[planes]
+        files, local = self._source._file[pages], self._source._local[pages]
+        times = np.full(len(planes), np.nan)
+        for f in np.unique(files).tolist():
+            mine = np.flatnonzero(files == f)
+            texts = read_page_descriptions(self._source.indexes[f], local[mine].tolist(), micromanager=True)
+            for i, text in zip(mine.tolist(), texts):
+                try:
+                    value = json.loads(text).get("ElapsedTime-ms") if text else None
+                    times[i] = float(value) / 1000.0
+                except (ValueError, TypeError, AttributeError):
+                    return None
+        return None if np.isnan(times).any() else times
+
     def _get_native_timestamps(self) -> np.ndarray | None:
         if self._plane_times is None:
+            if self.timestamp_source == "MicroManagerMetadata ElapsedTime-ms":
+                times = self._micromanager_times(self._sample_planes(np.arange(self.get_num_samples())))
+                if times is None:
+                    self.timestamp_source = None
+                return times
             return None
         times = self._plane_times[self._sample_planes(np.arange(self.get_num_samples()))]
         if np.isnan(times).any():
@@ -362,12 +386,14 @@ class OMETiffImagingExtractor(ImagingExtractor):
             if not np.isfinite(rate) or rate <= 0:
                 raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
             return rate
+        increment = self._pixels.time_increment
+        if self._plane_times is None and increment is not None and increment > 0:
+            return 1.0 / increment  # no recorded times at hand: do not read every page's JSON just for the rate
         times = self._get_native_timestamps()
         if times is not None and len(times) > 1:
             step = float(np.median(np.diff(times)))
             if step > 0:
                 return 1.0 / step
-        increment = self._pixels.time_increment
         if increment is not None and increment > 0:
             return 1.0 / increment
         raise MetadataError(f"{self.file_path} states no rate (no TimeIncrement, too few recorded times); pass "

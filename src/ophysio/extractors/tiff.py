@@ -208,6 +208,8 @@ class TiffImagingExtractor(ImagingExtractor):
         index.ifd_offsets = np.concatenate([index.ifd_offsets, np.full(extra, -1, np.int64)])
         index.ifd_numbers = np.concatenate([index.ifd_numbers, np.full(extra, index.ifd_numbers[-1], np.int64)])
         index.description_spans = np.concatenate([index.description_spans, np.tile([[-1, 0]], (extra, 1))])
+        if index.mm_spans is not None:
+            index.mm_spans = np.concatenate([index.mm_spans, np.tile([[-1, 0]], (extra, 1))])
 
     def _rate(self, sampling_frequency) -> float:
         if sampling_frequency is not None:

@@ -310,11 +310,13 @@ def _ome_planes(size_t, size_z, size_c, rows, columns, dtype, dimension_order):
 def write_ome_tiff(path: str | os.PathLike, size_t: int = 6, size_z: int = 1,
                    channel_names: Sequence[str] = ("GCaMP",), rows: int = 12, columns: int = 10,
                    dtype: str = "uint16", dimension_order: str = "XYZCT", delta_t: Sequence[float] | None = None,
-                   time_increment: float | None = 0.1, compression: str | None = None) -> Path:
+                   time_increment: float | None = 0.1, compression: str | None = None,
+                   micromanager_elapsed_ms: Sequence[float] | None = None) -> Path:
     """Write a single-file OME-TIFF (one Image) whose planes follow ``dimension_order``.
 
     Channel ``c`` holds ``ome_expected(size_t, rows, columns, size_z, c)``. ``delta_t`` gives one DeltaT
-    (seconds) per plane in storage order.
+    (seconds) per plane in storage order; ``micromanager_elapsed_ms`` one ``ElapsedTime-ms`` per plane,
+    stored as Micro-Manager does in a per-image JSON tag (51123).
     """
     import tifffile
 
@@ -325,8 +327,12 @@ def write_ome_tiff(path: str | os.PathLike, size_t: int = 6, size_z: int = 1,
     with tifffile.TiffWriter(path) as tif:
         for k, plane in enumerate(_ome_planes(size_t, size_z, len(channel_names), rows, columns, dtype,
                                               dimension_order)):
+            extratags = []
+            if micromanager_elapsed_ms is not None:
+                record = {"ElapsedTime-ms": micromanager_elapsed_ms[k], "Camera": "Camera", "ImageNumber": str(k)}
+                extratags.append((51123, "s", 0, json.dumps(record), True))
             tif.write(plane, description=xml.encode("utf-8") if k == 0 else None, metadata=None,
-                      compression=compression, contiguous=False)
+                      compression=compression, contiguous=False, extratags=extratags)
     return path
 
 
