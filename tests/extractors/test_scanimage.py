@@ -248,6 +248,21 @@ def test_mroi_layout():
         ScanImageImagingExtractor(file_path=paths[0], roi_index=2)
 
 
+def test_mroi_flyto_lines_from_the_flyto_time():
+    # 3 ROIs of 3 rows, 4 fly-to lines, one spare row at the bottom: 9 + 8 + 1 = 18 rows; the spare rows
+    # (9) do not split over 2 gaps, so the fly-to time (3.2 lines, rounded up to even: 4) decides
+    rois = [dict(rows=3, columns=5, center_xy=[k, 0]) for k in range(3)]
+    path = write_scanimage(_TMP / "mroi-timing", num_samples=4, rois=rois, flyto_lines=4, page_rows=18)[0]
+    layout = ScanImageImagingExtractor.get_available_rois(path)
+    assert [(r["row_start"], r["flyto_lines"]) for r in layout] == [(0, 4), (7, 4), (14, 4)]
+    line_period = 1 / (30.0 * 18)
+    assert [r["time_offset_s"] for r in layout] == pytest.approx([0, 7 * line_period, 14 * line_period])
+    with ScanImageImagingExtractor(file_path=path, roi_index=2) as extractor:
+        expected, _ = expected_in_scanimage_order([path], channels=1, channel=0, rows=(14, 17, 5))
+        np.testing.assert_array_equal(extractor.get_series(), expected)
+        assert extractor.get_roi_layout()[2]["center_xy"] == [2, 0]
+
+
 def test_open_imaging_detects_scanimage():
     from ophysio.extractors import open_imaging
 

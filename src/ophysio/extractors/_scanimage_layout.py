@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -101,15 +102,27 @@ def roi_layout_from(frame_data: dict, roi_groups: dict, page_rows: int, page_col
     total = sum(e["rows"] for e in entries)
     gaps = len(entries) - 1
     flyto, remainder = divmod(page_rows - total, gaps)
+    if remainder or page_rows < total:
+        # the rows left over do not split evenly: use the fly-to time, in lines rounded up to even
+        # (resonant scanners write lines in pairs), as long as it fits the page
+        line_period = frame_data.get("SI.hRoiManager.linePeriod")
+        flyto_time = frame_data.get("SI.hScan2D.flytoTimePerScanfield")
+        if isinstance(line_period, (int, float)) and isinstance(flyto_time, (int, float)) and line_period > 0:
+            lines = math.ceil(flyto_time / line_period)
+            flyto, remainder = lines + (lines % 2), 0
+            if total + gaps * flyto > page_rows:
+                remainder = 1
     if page_rows < total or remainder or any(e["columns"] > page_columns for e in entries):
         raise MetadataError(
             f"{path}: the {len(entries)} ROIs of the header ({total} rows in all, "
             f"{max(e['columns'] for e in entries)} columns at most) do not fit the pages ({page_rows} x "
             f"{page_columns}) with an equal number of fly-to lines between them"
         )
+    line_period = frame_data.get("SI.hRoiManager.linePeriod")
     row = 0
     for entry in entries:
         entry["row_start"] = row
         entry["flyto_lines"] = flyto
+        entry["time_offset_s"] = row * float(line_period) if isinstance(line_period, (int, float)) else None
         row += entry["rows"] + flyto
     return entries

@@ -356,8 +356,11 @@ class ScanImageImagingExtractor(ImagingExtractor):
             One dict per enabled imaging ROI, in page order: ``index``, ``name``, ``row_start`` (first
             page row), ``rows``, ``columns`` (the scanfield's pixel resolution), ``center_xy`` and
             ``size_xy`` (scanfield centre and size in ScanImage reference coordinates), ``z`` (the ROI's
-            ``zs``), and for mROI data ``flyto_lines`` (rows between consecutive ROIs). Without mROI the
-            single entry covers the whole page.
+            ``zs``), and for mROI data ``flyto_lines`` (rows between consecutive ROIs: the rows left over
+            spread evenly, else ``SI.hScan2D.flytoTimePerScanfield`` in lines rounded up to even) and
+            ``time_offset_s`` (``row_start`` x ``SI.hRoiManager.linePeriod``: when the ROI's first line
+            was scanned after the frame's timestamp, or None). Without mROI the single entry covers the
+            whole page.
         """
         return copy.deepcopy(self._roi_layout)
 

@@ -148,6 +148,7 @@ def write_scanimage(
     frame_rate: float = 30.0,
     rois: list[dict] | None = None,
     flyto_lines: int = 0,
+    page_rows: int | None = None,
     extra_pages: int = 0,
     dtype: str = "int16",
     version: int = 4,
@@ -173,7 +174,9 @@ def write_scanimage(
     frames_per_file : ``SI.hScan2D.logFramesPerFile`` (frames, each ``len(channels)`` pages); None = Inf.
     acq_state : ``"grab"`` or ``"loop"``; ``stack_mode`` ``"fast"`` or ``"slow"``.
     frame_rate : ``scanFrameRate``; ``frameTimestamps_sec`` of frame ``k`` is ``k / frame_rate``.
-    rois : mROI: list of ``{"rows", "columns", "center_xy", "size_xy", "name"}`` (enables mroiEnable).
+    rois : mROI: list of ``{"rows", "columns", "center_xy", "size_xy", "name"}`` (enables mroiEnable),
+        stacked with ``flyto_lines`` rows between them (``page_rows`` may add rows at the bottom);
+        ``SI.hScan2D.flytoTimePerScanfield`` is written as ``flyto_lines - 0.8`` line periods.
     extra_pages : pages of an incomplete last cycle appended after the complete ones.
     description_bytes : fixed size of each page's ImageDescription text (ScanImage uses 2000).
     pattern : ``"ramp"`` (values from :func:`page_pixels`) or ``"cells"`` (looks like real data).
@@ -195,6 +198,8 @@ def write_scanimage(
     if rois:
         columns = max(int(r["columns"]) for r in rois)
         rows = sum(int(r["rows"]) for r in rois) + flyto_lines * (len(rois) - 1)
+        rows = max(rows, page_rows or 0)
+    line_period = 1.0 / (frame_rate * rows)
     volume_rate = frame_rate / with_flyback
     step = 2.0
     frame_data = {
@@ -210,11 +215,13 @@ def write_scanimage(
         "SI.hChannels.channelsActive": ("column", channels) if n_ch > 1 else channels[0],
         "SI.hFastZ.enable": bool(volumetric and stack_mode == "fast"),
         "SI.hFastZ.numDiscardFlybackFrames": num_flyback if volumetric else 0,
+        "SI.hRoiManager.linePeriod": line_period,
         "SI.hRoiManager.linesPerFrame": rows,
         "SI.hRoiManager.mroiEnable": bool(rois),
         "SI.hRoiManager.pixelsPerLine": columns,
         "SI.hRoiManager.scanFrameRate": float(frame_rate),
         "SI.hRoiManager.scanVolumeRate": float(volume_rate if volumetric else frame_rate),
+        "SI.hScan2D.flytoTimePerScanfield": max(flyto_lines - 0.8, 0) * line_period,
         "SI.hScan2D.logFramesPerFile": float("inf") if frames_per_file is None else int(frames_per_file),
         "SI.hStackManager.actualNumSlices": num_slices,
         "SI.hStackManager.actualNumVolumes": num_samples if volumetric else 1,
