@@ -1,8 +1,9 @@
 """Outputs that appear at their path only when complete.
 
-Every writer of ophysio writes beside the final path under a hidden temporary name and renames it into
-place at the end, so that an interrupted or failed write leaves nothing at the output path, and an
-existing file is replaced only when the caller said ``overwrite=True``.
+Every writer of ophysio writes beside the final path under a hidden temporary name, syncs it to disk,
+and renames it into place at the end, so that an interrupted or failed write (or a power loss) leaves
+nothing at the output path, and an existing file is replaced only when the caller said
+``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,31 @@ def partial_name_prefix(path: str | os.PathLike) -> str:
     return f".{Path(path).name}."
 
 
+def _sync(path: Path) -> None:
+    """fsync a file or folder where the platform allows it (folders cannot be opened on Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(path: Path) -> None:
+    """fsync a written file, or every file and folder of a written folder, before it is renamed in."""
+    if path.is_dir():
+        for folder, _, files in os.walk(path):
+            for name in files:
+                _sync(Path(folder) / name)
+            _sync(Path(folder))
+    else:
+        _sync(path)
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure remove it.
@@ -52,6 +78,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         yield temp
         if not temp.exists():
             raise OphysioError(f"the writer produced nothing for {final}")
+        _sync_tree(temp)
         if final.exists():
             if not overwrite:
                 raise OutputExistsError(f"{final} appeared while writing; pass overwrite=True to replace it")
@@ -60,6 +87,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
             elif temp.is_dir():
                 final.unlink()
         os.replace(temp, final)
+        _sync(final.parent)  # make the rename itself durable
     finally:
         if temp.exists():
             shutil.rmtree(temp) if temp.is_dir() else temp.unlink()
