@@ -135,6 +135,27 @@ def test_real_multi_file_facts():
     extractor.close()
 
 
+def test_roiextractors_names():
+    # the names roiextractors' own ScanImage tests use
+    volume = ScanImageImagingExtractor(file_path=_real(MULTI))
+    plane = ScanImageImagingExtractor(file_path=_real(MULTI), plane_index=4)
+    assert volume.is_volumetric == True and volume.is_volumetric() is True  # noqa: E712
+    assert plane.is_volumetric == False and plane.is_volumetric() is False  # noqa: E712
+    assert volume.num_flyback_frames == 7 and volume._frames_per_slice == 1 and volume._channel_index == 0
+    table = volume._frames_to_ifd_table
+    assert len(table) == 100 * 9
+    np.testing.assert_array_equal(table["file_index"][:18], [0] * 9 + [0] * 9)
+    np.testing.assert_array_equal(table["IFD_index"][:10], [*range(9), 16])
+    np.testing.assert_array_equal(table["depth_index"][:10], [*range(9), 0])
+    np.testing.assert_array_equal(table["acquisition_cycle_index"][[0, 9, 899]], [0, 1, 99])
+    assert table["file_index"][-1] == 9 and table["IFD_index"][-1] == 152
+    with tifffile.TiffFile(_real(MULTI)) as tif:
+        stamps = [ScanImageImagingExtractor.extract_timestamp_from_page(p) for p in tif.pages[:16]]
+    assert stamps[8] == volume.get_times()[0] and plane.get_times()[0] == stamps[4]
+    volume.close()
+    plane.close()
+
+
 def test_real_v57_helpers_and_metadata_match_tifffile():
     path = _real("ScanImageBigTIFFv57.tif")
     assert ScanImageImagingExtractor.get_available_channel_names(path) == ["Channel 1", "Channel 2"]

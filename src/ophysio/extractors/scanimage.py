@@ -66,6 +66,16 @@ _BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes / narrow ROIs
 _PREADV = getattr(os, "preadv", None)
 
 
+class _VolumetricFlag(int):
+    """A bool that can also be called: ``is_volumetric`` works as ophysio's method and roiextractors' attribute."""
+
+    def __call__(self) -> bool:
+        return bool(self)
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+
 class ScanImageImagingExtractor(ImagingExtractor):
     """One saved channel of a ScanImage 2016+ acquisition (one file or a multi-file series).
 
@@ -216,6 +226,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         else:
             table = (np.arange(cycles, dtype=np.int64) * per_cycle + self._channel_index)[:, None]
         self._num_planes = planes
+        self._stack_planes = planes
         self._volumetric = volumetric
         if plane_index is not None:
             if not 0 <= int(plane_index) < planes:
@@ -337,8 +348,39 @@ class ScanImageImagingExtractor(ImagingExtractor):
     def get_num_planes(self) -> int:
         return self._num_planes
 
-    def is_volumetric(self) -> bool:
-        return self._num_planes > 1
+    @property
+    def is_volumetric(self) -> _VolumetricFlag:
+        """Whether samples are volumes: call it (``is_volumetric()``, as every ophysio extractor) or compare
+        it (``is_volumetric == True``, roiextractors' attribute)."""
+        return _VolumetricFlag(self._num_planes > 1)
+
+    @property
+    def num_flyback_frames(self) -> int:
+        """Alias of :attr:`num_flyback_frames_per_channel` (an older roiextractors name)."""
+        return self.num_flyback_frames_per_channel
+
+    @property
+    def _frames_to_ifd_table(self) -> np.ndarray:
+        """roiextractors' view of the frame-to-IFD table: one row per (sample, plane), in that order.
+
+        A structured array with 64-bit fields ``file_index``, ``IFD_index`` (within its file),
+        ``channel_index``, ``depth_index``, ``slice_sample_index`` and ``acquisition_cycle_index``.
+        """
+        pages = self._table.ravel()
+        files = np.searchsorted(self._file_starts, pages, side="right") - 1
+        fields = ("file_index", "IFD_index", "channel_index", "depth_index", "slice_sample_index",
+                  "acquisition_cycle_index")
+        table = np.zeros(len(pages), dtype=[(name, np.int64) for name in fields])
+        channels = len(self.channel_names)
+        per_cycle = (self._stack_planes * self._frames_per_slice + self.num_flyback_frames_per_channel) * channels
+        within = pages % per_cycle
+        table["file_index"] = files
+        table["IFD_index"] = pages - self._file_starts[files]
+        table["channel_index"] = within % channels
+        table["slice_sample_index"] = (within // channels) % self._frames_per_slice
+        table["depth_index"] = within // (channels * self._frames_per_slice)
+        table["acquisition_cycle_index"] = pages // per_cycle
+        return table
 
     def get_file_paths(self) -> list[str]:
         return [str(p) for p in self.file_paths]
@@ -508,6 +550,19 @@ class ScanImageImagingExtractor(ImagingExtractor):
         return self._table[:, plane_index].copy()
 
     # ------------------------------------------------------------------ static helpers
+    @staticmethod
+    def extract_timestamp_from_page(page) -> float | None:
+        """``frameTimestamps_sec`` of a tifffile page of a ScanImage file, or None (roiextractors' helper)."""
+        tag = page.tags.get("ImageDescription") if hasattr(page, "tags") else None
+        if tag is None:
+            return None
+        text = tag.value if isinstance(tag.value, str) else bytes(tag.value).decode("utf-8", errors="replace")
+        match = _TIMESTAMP.search(text.encode())
+        try:
+            return float(match.group(1)) if match else None
+        except ValueError:
+            return None
+
     @staticmethod
     def get_available_channel_names(file_path: str | os.PathLike) -> list[str]:
         """Names of the channels saved in a ScanImage file, in page order."""
