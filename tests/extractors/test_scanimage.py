@@ -294,3 +294,32 @@ def test_open_imaging_detects_scanimage():
         assert len(extractor.file_paths) == 2 and extractor.get_num_samples() == 6
     with open_imaging(_real("ScanImageBigTIFFv57.tif"), channel_name="Channel 1") as extractor:
         assert isinstance(extractor, ScanImageImagingExtractor)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_layouts_match_scanimage_order(seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    channels = sorted(rng.choice([1, 2, 3, 4], size=int(rng.integers(1, 4)), replace=False).tolist())
+    slices = int(rng.choice([1, 2, 3]))
+    frames_per_slice = int(rng.choice([1, 2])) if slices > 1 else 1
+    flyback = int(rng.integers(0, 3)) if slices > 1 else 0
+    per_file = int(rng.choice([0, 3, 5]))
+    writer = dict(num_samples=int(rng.integers(2, 6)), rows=3, columns=2, channels=channels, num_slices=slices,
+                  frames_per_slice=frames_per_slice, num_flyback=flyback, frames_per_file=per_file or None,
+                  extra_pages=int(rng.integers(0, 3)))
+    paths = write_scanimage(tmp_path, **writer)
+    channel = int(rng.integers(len(channels)))
+    interleave = frames_per_slice > 1 and bool(rng.integers(2))
+    slice_sample = None if frames_per_slice == 1 or interleave else int(rng.integers(frames_per_slice))
+    plane_index = int(rng.integers(slices)) if slices > 1 and rng.integers(2) else None
+    extractor = ScanImageImagingExtractor(
+        file_path=paths[0], channel_name=f"Channel {channels[channel]}", slice_sample=slice_sample,
+        interleave_slice_samples=interleave, plane_index=plane_index)
+    series, times = expected_in_scanimage_order(
+        paths, channels=len(channels), channel=channel, planes=slices, frames_per_slice=frames_per_slice,
+        flyback=flyback, slice_sample=slice_sample, interleave=interleave, plane_index=plane_index)
+    np.testing.assert_array_equal(extractor.get_series(), series)
+    np.testing.assert_allclose(extractor.get_timestamps(), times, atol=1e-9)
+    rows = extractor._frames_to_ifd_table
+    assert rows["channel_index"].tolist() == [channel] * len(rows)
+    extractor.close()
