@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +228,24 @@ def test_parse_matlab_value(text, value):
 
 def test_nan_value():
     assert np.isnan(parse_matlab_value("NaN"))
+
+
+def test_header_without_stack_enable_as_before_2020(tmp_path):
+    # ScanImage before 2020 has no hStackManager.enable / numFramesPerVolume(WithFlyback): several slices
+    # mean a stack, and fast-Z flyback frames come from hFastZ.numDiscardFlybackFrames
+    omit = ("SI.hStackManager.enable", "SI.hStackManager.numFramesPerVolume",
+            "SI.hStackManager.numFramesPerVolumeWithFlyback")
+    path = write_scanimage(tmp_path, num_samples=3, rows=4, columns=4, num_slices=3, num_flyback=2, version=3,
+                           omit_keys=omit)[0]
+    with ScanImageImagingExtractor(file_path=path) as extractor:
+        assert extractor.get_num_planes() == 3 and extractor.num_flyback_frames_per_channel == 2
+        pages = page_pixels(np.arange(15), 4, 4).reshape(3, 5, 4, 4)[:, :3].transpose(0, 2, 3, 1)
+        np.testing.assert_array_equal(extractor.get_series(), pages)
+
+
+def test_other_acquisitions_beside_are_not_mixed_in(tmp_path):
+    first = write_scanimage(tmp_path, "s", num_samples=4, rows=4, columns=4, frames_per_file=2, acquisition=1)
+    write_scanimage(tmp_path, "s", num_samples=6, rows=4, columns=4, frames_per_file=2, acquisition=2)
+    with ScanImageImagingExtractor(file_path=first[0]) as extractor:
+        assert [Path(p).name for p in extractor.get_file_paths()] == ["s_00001_00001.tif", "s_00001_00002.tif"]
+        assert extractor.get_num_samples() == 4

@@ -158,6 +158,7 @@ def write_scanimage(
     pattern: str = "ramp",
     seed: int = 0,
     channel_save_as_row: bool = False,
+    omit_keys: Sequence[str] = (),
 ) -> list[Path]:
     """Write a ScanImage 2016+ acquisition and return its files in order.
 
@@ -182,6 +183,7 @@ def write_scanimage(
     pattern : ``"ramp"`` (values from :func:`page_pixels`) or ``"cells"`` (looks like real data).
     channel_save_as_row : write ``SI.hChannels.channelSave`` as a row ``[1 2]`` instead of the column
         ``[1;2]`` ScanImage writes (roiextractors 0.10.0 with current tifffile fails on the column).
+    omit_keys : ``SI.*`` keys to leave out of the header (e.g. those older ScanImage versions lack).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -235,6 +237,8 @@ def write_scanimage(
         "SI.imagingSystem": "ImagingScanner",
         "SI.objectiveResolution": 15,
     }
+    for key in omit_keys:
+        frame_data.pop(key, None)
     text = scanimage_frame_data_text(frame_data).encode() + b"\x00"
     roi = _roi_json(rois, rows, columns).encode() + b"\x00"
     head_end = 32 + len(text) + len(roi)
