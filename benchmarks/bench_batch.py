@@ -65,12 +65,13 @@ def write_inputs(folder: Path, sessions: int, frames: int) -> list[Path]:
     return paths
 
 
-def write_spec(folder: Path, sources: list[Path], copies: int = 1) -> Path:
+def write_spec(folder: Path, sources: list[Path], copies: int = 1, compression: str | None = None) -> Path:
     from ruamel.yaml import YAML
 
     sessions = [source for _ in range(copies) for source in sources]
     spec = {
         "metadata": {"NWBFile": dict(SESSION), "Subject": dict(SUBJECT), "Ophys": {"ImagingPlane": [dict(PLANE)]}},
+        **({"conversion": {"compression": compression}} if compression else {}),
         "sessions": [{"session_id": f"s{i:02d}", "source": str(p), "metadata": {"Subject": {"subject_id": f"m{i % 3}"}}}
                      for i, p in enumerate(sessions)],
     }
@@ -195,6 +196,10 @@ def main() -> None:
                         help="sessions per source file (more work without writing more inputs)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each configuration; the best is kept")
     parser.add_argument("--configs", default="ophysio-1w,ophysio-2w,neuroconv-loop")
+    parser.add_argument("--compression", help="ophysio's compression option (default: its default, "
+                        "shuffle + fast deflate), e.g. gzip:4 (zlib level 4, neuroconv's default)")
+    parser.add_argument("--output-folder", help="where the NWB files go (default: under --folder); e.g. /dev/shm "
+                        "to take the disk out of the measurement")
     parser.add_argument("--worker", nargs=3, metavar=("CONFIG", "SPEC", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -203,7 +208,7 @@ def main() -> None:
     folder = Path(args.folder)
     t0 = time.perf_counter()
     sources = write_inputs(folder, args.sessions, args.frames)
-    spec = write_spec(folder, sources, args.copies)
+    spec = write_spec(folder, sources, args.copies, args.compression)
     mb = sum(os.path.getsize(p) for p in sources) / 1e6 * args.copies
     print(f"{len(sources) * args.copies} sessions, {mb:.0f} MB of input, ready in {time.perf_counter() - t0:.1f} s; "
           f"{os.cpu_count()} cores", flush=True)
@@ -214,7 +219,7 @@ def main() -> None:
         print(f"control: 2 processes of pure deflate vs 1 process: {controls[-1]:.2f}x (2.0 on an idle machine); "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
         for config in args.configs.split(","):  # interleaved, so that load changes hit every configuration
-            result = run(config, spec, folder / f"out-{config}")
+            result = run(config, spec, Path(args.output_folder or folder) / f"out-{config}")
             print(json.dumps(result), flush=True)
             if "error" not in result and (config not in best or result["seconds"] < best[config]["seconds"]):
                 best[config] = result
