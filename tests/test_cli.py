@@ -137,3 +137,14 @@ def test_convert_the_scanimage_example_every_channel(tmp_path, capsys):
         with cls(file_path=first, channel_name=channel) as extractor:
             np.testing.assert_array_equal(data, extractor.get_series().swapaxes(1, 2))
             assert rate == extractor.get_sampling_frequency()
+
+
+def test_info_lists_every_channel_of_a_multichannel_source(capsys):
+    assert main(["info", "--example", "scanimage", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [s["channel_name"] for s in info["streams"]] == ["Channel 1", "Channel 2"]
+    assert all(s["num_samples"] == 150 and s["sample_shape"] == [128, 128] for s in info["streams"])
+    assert info["channel_name"] == "Channel 1" and info["sampling_frequency_hz"] == 15.0
+    assert main(["info", "--example", "scanimage", "-O", "channel_name=Channel 2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("format:") == 1 and "channel:     Channel 2" in out

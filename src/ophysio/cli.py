@@ -92,7 +92,7 @@ def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .extractors import open_imaging
+    from .conversion.interfaces import interface_from_paths
 
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as tmp:
         kwargs: dict[str, Any] = {}
@@ -106,13 +106,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
         else:
             raise SystemExit("ophysio info: give a PATH or --example NAME")
         kwargs.update(_parse_kwargs(args.option))
-        extractor = open_imaging(paths if len(paths) > 1 else paths[0], format=args.format, **kwargs)
-        with extractor:
-            info = describe(extractor)
+        # through the format's interface: a multi-channel source gives one stream per channel
+        interface = interface_from_paths(paths, format=args.format, **kwargs)
+        try:
+            streams = [describe(extractor) for extractor in interface.extractors]
+        finally:
+            interface.close()
+    info = {**streams[0], "streams": streams}
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        print(_format_info(info))
+        print("\n\n".join(_format_info(stream) for stream in streams))
     return 0
 
 

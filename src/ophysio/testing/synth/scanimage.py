@@ -330,10 +330,11 @@ def write_scanimage(
 
 
 def _example(folder: Path) -> tuple[Path, dict]:
-    paths = write_scanimage(folder, "example_session", num_samples=60, rows=128, columns=128, channels=(1, 2),
-                            frames_per_file=30, frame_rate=15.0, pattern="cells", seed=3)
+    # at least as many frames as the longest image side: nwbinspector flags a shorter time axis
+    paths = write_scanimage(folder, "example_session", num_samples=150, rows=128, columns=128, channels=(1, 2),
+                            frames_per_file=75, frame_rate=15.0, pattern="cells", seed=3)
     return paths[0], {}
 
 
-#: Built-in example: a planar two-channel grab split over two files (128 x 128, 60 frames, ~4 MB).
+#: Built-in example: a planar two-channel grab split over two files (128 x 128, 150 frames, ~10 MB).
 EXAMPLES = {"scanimage": _example}
