@@ -77,3 +77,26 @@ def test_import_is_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_open_imaging_takes_a_folder_or_a_glob_of_tiff_files(tmp_path):
+    from ophysio.testing.synthetic import write_tiff_series
+
+    folder = tmp_path / "series"
+    write_tiff_series(folder, num_files=11, samples_per_file=2, rows=6, columns=5)
+    (folder / "notes.txt").write_text("not imaging")
+    expected = movie(22, 6, 5, dtype="uint16")
+    by_folder = ophysio.open_imaging(folder, sampling_frequency=3.0)
+    by_glob = ophysio.open_imaging(str(folder / "series_*.tif"), sampling_frequency=3.0)
+    for ex in (by_folder, by_glob):
+        assert type(ex).__name__ == "TiffImagingExtractor"
+        assert [p.rsplit("_", 1)[1] for p in ex.get_file_paths()][:3] == ["1.tif", "2.tif", "3.tif"]
+        np.testing.assert_array_equal(ex.get_series(), expected)
+    with pytest.raises(FileSetError, match="no file matches the pattern"):
+        ophysio.open_imaging(str(folder / "absent_*.tif"))
+
+
+def test_a_folder_without_imaging_files_is_unknown(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(UnknownFormatError, match="could not tell the format"):
+        ophysio.open_imaging(tmp_path)

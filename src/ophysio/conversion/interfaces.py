@@ -417,22 +417,10 @@ def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
 
     Given one file of a multi-file series, the format's extractor finds the other files itself.
     """
-    from ..errors import FileSetError
-    from ..extractors._registry import detect_format, get_format
+    from ..extractors._registry import resolve_source
 
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not paths:
-        raise FileSetError("no input path given")
-    spec = get_format(format) if format else detect_format(paths[0])
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise FileSetError(f"{missing[0]} does not exist")
-    if len(paths) == 1:
-        kwargs[spec.path_argument] = paths[0]
-    elif spec.paths_argument:
-        kwargs[spec.paths_argument] = list(paths)
-    else:
-        raise FileSetError(f"the {spec.id} format reads one path at a time; got {len(paths)} paths")
+    spec, path_kwargs = resolve_source(paths, format)
+    kwargs.update(path_kwargs)
     return interface_for_format(spec.id)(split_planes=split_planes, photon_series_type=photon_series_type, **kwargs)
 
 

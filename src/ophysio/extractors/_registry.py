@@ -20,7 +20,7 @@ from . import _sniff
 if TYPE_CHECKING:  # pragma: no cover
     from ._base import ImagingExtractor
 
-__all__ = ["FormatSpec", "FORMATS", "get_format", "detect_format", "open_imaging"]
+__all__ = ["FormatSpec", "FORMATS", "get_format", "detect_format", "resolve_source", "open_imaging"]
 
 PathLike = str | os.PathLike
 
@@ -192,6 +192,77 @@ def detect_format(path: PathLike) -> FormatSpec:
     return (by_suffix or accepted)[0]
 
 
+_GLOB_CHARS = set("*?[")
+
+
+def _expand_source(path: PathLike) -> list[Path]:
+    """One path as the files it stands for: a glob pattern expands (naturally sorted)."""
+    text = os.fspath(path)
+    if not os.path.exists(text) and _GLOB_CHARS & set(text):
+        import glob
+
+        from natsort import natsorted
+
+        matches = natsorted(glob.glob(text))
+        if not matches:
+            raise FileSetError(f"no file matches the pattern {text}")
+        return [Path(m) for m in matches]
+    return [Path(text)]
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files of a folder that share the suffix of its naturally-first imaging file."""
+    from natsort import natsorted
+
+    suffixes = {suffix for spec in FORMATS for suffix in spec.suffixes}
+    files = natsorted(
+        (p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+         and any(p.name.lower().endswith(s) for s in suffixes)),
+        key=lambda p: p.name,
+    )
+    if not files:
+        return []
+    first_suffix = files[0].suffix.lower()
+    return [p for p in files if p.suffix.lower() == first_suffix]
+
+
+def resolve_source(
+    path_or_paths: PathLike | Sequence[PathLike], format: str | None = None
+) -> tuple[FormatSpec, dict[str, Any]]:
+    """The format of a source and the path keyword(s) to open it with.
+
+    A single path may be a file, a folder or a glob pattern. A folder that no format reads as a whole
+    (suite2p does) stands for its files that share the suffix of its naturally-first imaging file.
+    """
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        paths = _expand_source(path_or_paths)
+    else:
+        paths = [Path(p) for p in path_or_paths]
+        if not paths:
+            raise FileSetError("no input path given")
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise FileSetError(f"{missing[0]} does not exist")
+    if format is not None:
+        spec = get_format(format)
+    else:
+        try:
+            spec = detect_format(paths[0])
+        except UnknownFormatError:
+            files = _folder_files(paths[0]) if len(paths) == 1 and paths[0].is_dir() else []
+            if not files:
+                raise
+            paths, spec = files, detect_format(files[0])
+    if len(paths) == 1:
+        return spec, {spec.path_argument: os.fspath(paths[0])}
+    if spec.paths_argument is None:
+        raise FileSetError(
+            f"the {spec.id} format reads one path at a time (got {len(paths)}: {paths[0].name}, ...); open "
+            f"each and join them with MultiImagingExtractor"
+        )
+    return spec, {spec.paths_argument: [os.fspath(p) for p in paths]}
+
+
 def open_imaging(
     path_or_paths: PathLike | Sequence[PathLike], format: str | None = None, **kwargs: Any
 ) -> ImagingExtractor:
@@ -200,29 +271,12 @@ def open_imaging(
     Parameters
     ----------
     path_or_paths : path or list of paths
-        A file, a folder (suite2p), or several files of one series.
+        A file, a folder (suite2p, or a folder of TIFF files), a glob pattern, or several files of one
+        series.
     format : str, optional
         A registry id (see ``ophysio formats``) to skip detection; required for raw binary.
     **kwargs
         Passed on to the extractor (channel_name, plane_index, sampling_frequency, ...).
     """
-    if isinstance(path_or_paths, (str, os.PathLike)):
-        paths = [path_or_paths]
-    else:
-        paths = list(path_or_paths)
-        if not paths:
-            raise FileSetError("open_imaging was given an empty list of paths")
-    spec = get_format(format) if format is not None else detect_format(paths[0])
-    if format is not None:
-        missing = [p for p in paths if not Path(p).exists()]
-        if missing:
-            raise FileSetError(f"{missing[0]} does not exist")
-    cls = spec.load_class()
-    if len(paths) == 1:
-        return cls(**{spec.path_argument: paths[0]}, **kwargs)
-    if spec.paths_argument is None:
-        raise FileSetError(
-            f"the {spec.id} format reads one path at a time; open each and join them with "
-            f"MultiImagingExtractor"
-        )
-    return cls(**{spec.paths_argument: paths}, **kwargs)
+    spec, path_kwargs = resolve_source(path_or_paths, format)
+    return spec.load_class()(**path_kwargs, **kwargs)
