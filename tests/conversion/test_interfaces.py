@@ -150,3 +150,23 @@ def test_real_multi_file_series_converts_every_file(tmp_path):
                                    stub_samples=100)
     written = check_exact(out, interface)
     assert written["TwoPhotonSeriesPlane8"][0].shape == (100, 20, 20)
+
+
+def test_session_start_from_legacy_trigger_time_and_ome_sidecar(shared_data):
+    import datetime as dt
+    import json
+
+    from ophysio.conversion.interfaces import interface_from_paths
+
+    legacy = interface_from_paths(shared_data / "scanimage_legacy" / "sample_scanimage_version_3_8.tiff")
+    assert legacy.get_metadata()["NWBFile"]["session_start_time"] == dt.datetime(2017, 10, 9, 16, 57, 7, 967000)
+    legacy.close()
+
+    seq = shared_data / "ome_tiff" / "pmmp_demo_seq.ome.tiff"
+    first = json.loads((seq.parent / (seq.name + "_frame_metadata.json")).read_text())["p0"][0]["camera_metadata"]
+    expected = dt.datetime.fromisoformat(first["TimeReceivedByCore"]) - dt.timedelta(
+        milliseconds=float(first["ElapsedTime-ms"]))
+    ome = interface_from_paths(seq)
+    assert ome.extractors[0].get_metadata()["first_frame_time"] == expected
+    assert ome.get_metadata()["NWBFile"]["session_start_time"] == expected
+    ome.close()

@@ -212,4 +212,7 @@ def ome_defaults(header: dict, num_planes: int, plane_index: int | None) -> dict
             out["session_start_time"] = datetime.fromisoformat(date.replace("Z", "+00:00"))
         except ValueError:
             pass
+    if "session_start_time" not in out and isinstance(header.get("first_frame_time"), datetime):
+        # pymmcore-plus writes no AcquisitionDate; its sidecar has the first frame's wall-clock time
+        out["session_start_time"] = header["first_frame_time"]
     return out

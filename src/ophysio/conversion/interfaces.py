@@ -322,8 +322,12 @@ class ScanImageLegacyImagingInterface(_FormatInterface):
     format_id = "scanimage_legacy"
 
     def _format_defaults(self, extractor, plane_index):
-        return {"device": {"name": "Microscope", "description": "Microscope controlled by ScanImage (legacy)",
-                           "manufacturer": "Vidrio Technologies"}}
+        out = {"device": {"name": "Microscope", "description": "Microscope controlled by ScanImage (legacy)",
+                          "manufacturer": "Vidrio Technologies"}}
+        start = extractor.get_metadata().get("session_start_time")  # the trigger time (naive)
+        if start is not None:
+            out["session_start_time"] = start
+        return out
 
 
 class TiffImagingInterface(_FormatInterface):

@@ -59,10 +59,11 @@ def _camera(record: dict) -> dict:
 
 
 def frame_times(records: list[dict], where: str = "sidecar") -> tuple[np.ndarray, str, _dt.datetime | None]:
-    """Seconds of each frame record, the source used and the absolute time of the first frame (if known).
+    """Seconds of each frame record, the source used, and the wall-clock time of second zero (if known).
 
     Sources, first that every record has: camera ``ElapsedTime-ms``, ``TimeReceivedByCore`` (seconds
-    after the first frame), ``runner_time_ms``.
+    after the first frame), ``runner_time_ms``. The wall-clock time of second zero comes from the first
+    record's ``TimeReceivedByCore`` (a naive local time) less that record's own time, when it has one.
     """
     def floats(values):
         try:
@@ -70,22 +71,29 @@ def frame_times(records: list[dict], where: str = "sidecar") -> tuple[np.ndarray
         except (TypeError, ValueError):
             return None
 
+    def received(record) -> _dt.datetime | None:
+        try:
+            return _dt.datetime.fromisoformat(str(_camera(record)["TimeReceivedByCore"]).strip())
+        except (KeyError, ValueError):
+            return None
+
+    def zero_time(seconds: np.ndarray) -> _dt.datetime | None:
+        first = received(records[0])
+        return None if first is None else first - _dt.timedelta(seconds=float(seconds[0]))
+
     if records and all("ElapsedTime-ms" in _camera(r) for r in records):
         values = floats(_camera(r)["ElapsedTime-ms"] for r in records)
         if values is not None:
-            return values / 1000.0, "ElapsedTime-ms", None
+            return values / 1000.0, "ElapsedTime-ms", zero_time(values / 1000.0)
     if records and all("TimeReceivedByCore" in _camera(r) for r in records):
-        try:
-            stamps = [_dt.datetime.fromisoformat(str(_camera(r)["TimeReceivedByCore"]).strip()) for r in records]
-        except ValueError:
-            stamps = None
-        if stamps is not None:
+        stamps = [received(r) for r in records]
+        if all(s is not None for s in stamps):
             seconds = np.array([(s - stamps[0]).total_seconds() for s in stamps], dtype=np.float64)
             return seconds, "TimeReceivedByCore", stamps[0]
     if records and all("runner_time_ms" in r for r in records):
         values = floats(r["runner_time_ms"] for r in records)
         if values is not None:
-            return values / 1000.0, "runner_time_ms", None
+            return values / 1000.0, "runner_time_ms", zero_time(values / 1000.0)
     raise MetadataError(f"{where}: the frame records carry no ElapsedTime-ms, TimeReceivedByCore or runner_time_ms "
                         f"on every frame")
 
