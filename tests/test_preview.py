@@ -121,6 +121,21 @@ def test_cli_preview_of_a_npy_with_options(tmp_path, capsys):
     assert len(embedded_pngs(tmp_path / "pv" / "index.html")) == 4
 
 
+def test_cli_preview_of_a_batch_spec(tmp_path, capsys):
+    from ruamel.yaml import YAML
+
+    for i in range(2):
+        np.save(tmp_path / f"s{i}.npy", movie(20, 12, 10, dtype="uint16", seed=i))
+    spec = {"metadata": SESSION_METADATA, "options": {"sampling_frequency": 15.0},
+            "sessions": [{"session_id": f"day{i}", "source": f"s{i}.npy"} for i in range(2)]}
+    with open(tmp_path / "spec.yaml", "w") as fh:
+        YAML(typ="safe", pure=True).dump(spec, fh)
+    assert run_cli("preview", tmp_path / "spec.yaml", "-o", tmp_path / "pv") == 0
+    assert "preview of 2 sessions" in capsys.readouterr().out
+    html = (tmp_path / "pv" / "index.html").read_text()
+    assert html.count("<tr>") == 3 and "sub-m12_ses-day1_ophys.nwb" in html and "ready" in html
+
+
 def test_real_scanimage_file_two_channels(tmp_path, shared_data):
     import tifffile
 

@@ -57,16 +57,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     source = Path(args.source)
     if source.suffix.lower() in (".yaml", ".yml") and source.is_file():
-        from .conversion.batch import load_batch_spec
-        from .conversion.metadata import merge_metadata
+        from .conversion.batch import load_batch_spec, session_metadata
 
         spec = load_batch_spec(source)
         base = Path(spec.base_folder or ".")
         sessions = []
         for entry in spec.sessions:
             paths = entry.source if isinstance(entry.source, list) else [entry.source]
-            metadata = merge_metadata(spec.metadata, entry.metadata)
-            metadata.setdefault("NWBFile", {}).setdefault("session_id", entry.session_id)
+            metadata = session_metadata(spec, entry)
             sessions.append((entry.session_id, [str(base / p) for p in paths], metadata,
                              entry.format or spec.format, {**spec.options, **entry.options}))
         index = preview_sessions(sessions, args.output)

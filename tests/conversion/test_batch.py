@@ -156,6 +156,15 @@ def test_plan_uses_dandi_names_and_tasks_carry_only_paths_and_metadata(batch, tm
     assert task.metadata["NWBFile"]["session_id"] == "s03.day 1"
     assert task.metadata["Subject"]["subject_id"] == "mouse_3"
     assert len(pickle.dumps(task)) < 5000
+    # the session's session_id wins over one in the global metadata; a different one of its own is an error
+    spec = load_batch_spec({"metadata": SESSION_METADATA, "sessions": [
+        {"session_id": "b", "source": "x"},
+        {"session_id": "c", "source": "y", "metadata": {"NWBFile": {"session_id": "other"}}}]})
+    with pytest.raises(MetadataError, match="session 'c': metadata.NWBFile.session_id is 'other'"):
+        plan_sessions(spec, tmp_path / "out3")
+    spec.sessions.pop()
+    [task] = plan_sessions(spec, tmp_path / "out3")
+    assert task.metadata["NWBFile"]["session_id"] == "b" and task.target.endswith("sub-m12_ses-b_ophys.nwb")
     # two sessions on one file is an error
     spec = load_batch_spec({"metadata": SESSION_METADATA, "sessions": [
         {"session_id": "a.1", "source": "x"}, {"session_id": "a_1", "source": "y"}]})
@@ -241,8 +250,14 @@ def test_second_run_skips_the_converted_sessions(batch, client):
     folder, spec_path = batch
     out = folder / "out"
     mtimes = {i: expected_target(out, i).stat().st_mtime_ns for i in range(20) if i != 7}
+    leftover = expected_target(out, 3).with_name(f".{expected_target(out, 3).name}.0badc0de.partial")
+    leftover.write_bytes(b"half a file from a killed writer")
+    unrelated = out / "sub-mouse-3" / "notes.partial"  # not a partial of a target: left alone
+    unrelated.write_bytes(b"")
     result = convert_sessions(spec_path, out, client=client, progress=False)
     assert len(result.skipped) == 19 and len(result.failed) == 1 and not result.done
+    assert result.swept == [leftover] and not leftover.exists() and unrelated.exists()
+    unrelated.unlink()
     assert all(expected_target(out, i).stat().st_mtime_ns == mtimes[i] for i in mtimes)
     # a changed source is converted again; the others stay skipped
     source = folder / "raw" / "s02.npy"

@@ -59,6 +59,7 @@ __all__ = [
     "SessionEntry",
     "ConversionOptions",
     "load_batch_spec",
+    "session_metadata",
     "plan_sessions",
     "convert_sessions",
     "BatchResult",
@@ -232,6 +233,19 @@ def _json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
+def session_metadata(spec: BatchSpec, entry: SessionEntry) -> dict[str, Any]:
+    """The session's metadata over the spec's, with ``NWBFile.session_id`` set to the entry's ``session_id``."""
+    from .metadata import merge_metadata
+
+    own = ((entry.metadata or {}).get("NWBFile") or {}).get("session_id")
+    if own is not None and str(own) != entry.session_id:
+        raise MetadataError(f"session {entry.session_id!r}: metadata.NWBFile.session_id is {own!r}; the session's "
+                            "session_id is the NWB session_id, drop one of them")
+    merged = merge_metadata(spec.metadata, entry.metadata)
+    merged.setdefault("NWBFile", {})["session_id"] = entry.session_id
+    return merged
+
+
 def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Task]:
     """Merge metadata, check every session (DANDI fields too) and choose each output path.
 
@@ -241,7 +255,7 @@ def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Ta
         One message listing every session with invalid or missing metadata, and what is missing.
     """
     from .dandi import dandi_field_problems, dandi_relative_path
-    from .metadata import Metadata, merge_metadata
+    from .metadata import Metadata
 
     output = Path(output_folder)
     base = Path(spec.base_folder) if spec.base_folder else Path.cwd()
@@ -249,9 +263,8 @@ def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Ta
     problems: list[str] = []
     targets: dict[str, str] = {}
     for entry in spec.sessions:
-        merged = merge_metadata(spec.metadata, entry.metadata)
-        merged.setdefault("NWBFile", {}).setdefault("session_id", entry.session_id)
         try:
+            merged = session_metadata(spec, entry)
             metadata = Metadata.from_dict(merged, source=f"metadata of session {entry.session_id!r}").to_dict()
         except MetadataError as exc:
             problems.append(str(exc))
