@@ -165,6 +165,10 @@ def test_plan_uses_dandi_names_and_tasks_carry_only_paths_and_metadata(batch, tm
     spec.sessions.pop()
     [task] = plan_sessions(spec, tmp_path / "out3")
     assert task.metadata["NWBFile"]["session_id"] == "b" and task.target.endswith("sub-m12_ses-b_ophys.nwb")
+    # without DANDI naming: <session_id>.nwb, and no subject required
+    spec = load_batch_spec({"dandi": False, "sessions": [{"session_id": "day 1", "source": "x"}]})
+    [task] = plan_sessions(spec, tmp_path / "plain")
+    assert task.target == str(tmp_path / "plain" / "day 1.nwb") and "Subject" not in task.metadata
     # two sessions on one file is an error
     spec = load_batch_spec({"metadata": SESSION_METADATA, "sessions": [
         {"session_id": "a.1", "source": "x"}, {"session_id": "a_1", "source": "y"}]})
