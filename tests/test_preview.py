@@ -117,7 +117,7 @@ def test_cli_preview_of_a_npy_with_options(tmp_path, capsys):
     np.save(path, movie(30, 12, 10, dtype="uint16"))
     assert run_cli("preview", path, "-o", tmp_path / "pv", "-O", "sampling_frequency=15") == 0
     out = capsys.readouterr().out
-    assert "index.html" in out and "would fail DANDI: Subject.subject_id" in out
+    assert "index.html" in out and "  - Subject.subject_id: missing" in out
     assert len(embedded_pngs(tmp_path / "pv" / "index.html")) == 4
 
 

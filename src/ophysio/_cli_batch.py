@@ -78,9 +78,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
     session = preview(args.source, args.output, metadata=metadata, format=args.format,
                       options=_parse_options(args.option))
     print(f"preview: {session.index}")
-    for ok, item in session.checklist:
-        if not ok:
-            print(f"  would fail DANDI: {item}")
+    failing = [item for ok, item in session.checklist if not ok]
+    if failing:
+        print("to give before a DANDI-ready conversion:")
+        for item in failing:
+            print(f"  - {item}")
     return 0
 
 

@@ -330,7 +330,8 @@ def _plot_intervals(sp: StreamPreview, path: Path) -> Path:
         median = sp.median_interval * 1e3
         spread = float(np.max(np.abs(intervals - median)))
         ax.axhspan(median * 0.5, median * 1.5, color="tab:green", alpha=0.08, label="within half the median")
-        ax.plot(np.arange(len(intervals)), intervals, lw=0.8, color="tab:blue",
+        marker = "o" if len(intervals) < 200 else ""
+        ax.plot(np.arange(len(intervals)), intervals, lw=0.8, color="tab:blue", marker=marker, ms=3,
                 label=f"interval (largest deviation {spread:.3g} ms)")
         ax.axhline(median, color="tab:green", lw=1, ls="--", label=f"median {median:.4g} ms")
         low, high = float(intervals.min()), float(intervals.max())
@@ -341,6 +342,9 @@ def _plot_intervals(sp: StreamPreview, path: Path) -> Path:
             ax.plot(sp.irregular_samples, intervals[sp.irregular_samples], "o", ms=4, color="tab:red",
                     label=f"{len(sp.irregular_samples)} off by > half the median")
         ax.legend(fontsize=8, loc="upper right")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("sample")
     ax.set_ylabel("interval to next sample (ms)")
     ax.set_title(f"{sp.name}: sample intervals", fontsize=9)
@@ -442,7 +446,8 @@ def _session_html(session: SessionPreview) -> str:
     e = html.escape
     out = [f"<h2>{e(session.source)}</h2>",
            f"<p>Planned DANDI name: <code>{e(session.dandi_name or 'unknown (subject_id / session_id missing)')}"
-           "</code></p>", "<h3>DANDI checklist</h3><ul>"]
+           "</code></p>", "<h3>DANDI checklist</h3><p>What DANDI's validator and a DANDI-ready conversion "
+           "need (&#10007;: missing or malformed).</p><ul>"]
     for ok, item in session.checklist:
         out.append(f'<li class="{"ok" if ok else "fail"}">{"&#10003;" if ok else "&#10007;"} {e(item)}</li>')
     out.append("</ul>")
