@@ -483,12 +483,21 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------- the driver
+#: Dask settings of the local cluster. A worker's statistical profiler samples its thread's stack every
+#: 10 ms and its event loop checks its own health every 20 ms: both take the GIL from the converting
+#: thread, for a profile and warnings nobody reads here (tasks last seconds, not milliseconds).
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "500ms",
+                        "distributed.admin.tick.limit": "30s", "distributed.admin.system-monitor.interval": "2s"}
+
+
 def _start_cluster(workers: int, memory_limit: str | int | None):
+    import dask
     from distributed import Client, LocalCluster
 
-    # dashboard on a free port: a fixed one collides with any other cluster on the machine
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                           dashboard_address=":0", env=dict(WORKER_ENV), silence_logs=logging.CRITICAL)
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # nannies pass the configuration on to their workers
+        # dashboard on a free port: a fixed one collides with any other cluster on the machine
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                               dashboard_address=":0", env=dict(WORKER_ENV), silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
 
 
