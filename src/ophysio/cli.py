@@ -143,12 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_convert import register as register_convert
 
     register_convert(sub)
-    try:
-        from ._cli_batch import register as register_batch
-    except ImportError:  # pragma: no cover - the batch commands are optional parts of the tree
-        register_batch = None
-    if register_batch is not None:
-        register_batch(sub)
+    from ._cli_batch import register as register_batch
+
+    register_batch(sub)
     return parser
 
 

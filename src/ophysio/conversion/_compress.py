@@ -2,8 +2,9 @@
 
 HDF5's gzip filter stores plain zlib streams, so any zlib-compatible compressor may write them and every
 HDF5 reader decodes the result. ``zlib`` (standard library) is always there; ``isal`` (Intel ISA-L,
-the ``fast`` extra: ``pip install "ophysio[fast]"``) compresses about five times faster than zlib level 1
-with output about as small as zlib level 4. Both release the GIL, so chunks compress in parallel threads.
+a dependency of ophysio; zlib remains the fallback where it cannot be installed) compresses about five
+times faster than zlib level 1 with output about as small as zlib level 4. Both release the GIL, so
+chunks compress in parallel threads.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def deflate_engine(level: int | None = None, engine: str = "auto") -> tuple[Call
         try:
             from isal import isal_zlib
         except ImportError:
-            raise ImportError('the isal engine needs the isal package: pip install "ophysio[fast]"') from None
+            raise ImportError("the isal engine needs the isal package: pip install isal") from None
         isal_level = DEFAULT_ISAL_LEVEL if level is None else min(int(level), 3)
         return partial(isal_zlib.compress, level=isal_level), isal_level, "isal"
     zlib_level = DEFAULT_ZLIB_LEVEL if level is None else int(level)

@@ -70,7 +70,7 @@ class Compression:
         one core) or None.
     level : int, optional
         gzip level 0-9, applied with zlib exactly. None (default) is the fast setting: ISA-L level 1 when
-        the ``isal`` package is installed (the ``fast`` extra), else zlib level 1.
+        the ``isal`` package is installed (a dependency of ophysio), else zlib level 1.
     shuffle : bool
         Apply HDF5's shuffle filter first (default True: smaller output for integer movies).
     engine : {"auto", "zlib", "isal"}
@@ -452,8 +452,8 @@ def write_nwb(
         Write only the first samples (a quick check of a conversion): ``stub_samples`` of them, by default
         100 or the longest image side if larger (nwbinspector expects time to be the longest axis).
     compression : str or Compression
-        ``"gzip"`` (default: shuffle + fast deflate on all cores: ISA-L level 1 with the ``fast`` extra,
-        else zlib level 1), ``"gzip:LEVEL"`` (zlib at that level), ``"lzf"``, ``"none"``, or a
+        ``"gzip"`` (default: shuffle + fast deflate on all cores: ISA-L level 1 (the isal dependency),
+        or zlib level 1 without it), ``"gzip:LEVEL"`` (zlib at that level), ``"lzf"``, ``"none"``, or a
         :class:`Compression`.
     max_workers : int, optional
         Compression threads (default: the cores available).
