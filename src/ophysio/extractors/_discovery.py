@@ -155,6 +155,40 @@ class ArrayLayout:
         np.copyto(out, block if self.canonical else block.transpose(self.permutation()), casting="unsafe")
 
 
+class LayoutFacts:
+    """The facts of an extractor that reads one array through an :class:`ArrayLayout`.
+
+    Mixed in before :class:`~ophysio.extractors._base.ImagingExtractor` by the HDF5 and MAT readers, which
+    set ``_layout``, ``_dtype``, ``_sampling_frequency`` and ``_file_path``.
+    """
+
+    _layout: ArrayLayout
+    _dtype: np.dtype
+    _sampling_frequency: float
+    _file_path: str
+
+    def get_num_samples(self) -> int:
+        return self._layout.num_samples
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (self._layout.size("Y"), self._layout.size("X"))
+
+    def get_num_planes(self) -> int:
+        return self._layout.num_planes
+
+    def is_volumetric(self) -> bool:
+        return self._layout.volumetric
+
+    def get_dtype(self) -> np.dtype:
+        return self._dtype
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_file_paths(self) -> list[str]:
+        return [self._file_path]
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A dataset (or variable) that could hold a movie."""

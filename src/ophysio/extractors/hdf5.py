@@ -32,6 +32,7 @@ from ._base import ImagingExtractor
 from ._discovery import (
     ArrayLayout,
     Candidate,
+    LayoutFacts,
     choose_stream,
     dims_from_labels,
     parse_dims,
@@ -92,7 +93,7 @@ def _attrs(obj) -> dict[str, Any]:
     return result
 
 
-class Hdf5ImagingExtractor(ImagingExtractor):
+class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
     """A movie in an HDF5 dataset, read lazily through h5py.
 
     Parameters
@@ -270,27 +271,6 @@ class Hdf5ImagingExtractor(ImagingExtractor):
         return rate_from_attrs(sources)
 
     # ------------------------------------------------------------------ facts
-    def get_num_samples(self) -> int:
-        return self._layout.num_samples
-
-    def get_image_shape(self) -> tuple[int, int]:
-        return (self._layout.size("Y"), self._layout.size("X"))
-
-    def get_num_planes(self) -> int:
-        return self._layout.num_planes
-
-    def is_volumetric(self) -> bool:
-        return self._layout.volumetric
-
-    def get_dtype(self) -> np.dtype:
-        return self._dtype
-
-    def get_sampling_frequency(self) -> float:
-        return self._sampling_frequency
-
-    def get_file_paths(self) -> list[str]:
-        return [self._file_path]
-
     def get_metadata(self) -> dict:
         """The dataset's path, axis order, storage and attributes (and the file's), as Python values."""
         return dict(self._metadata)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor
-from ._discovery import RATE_KEYS, ArrayLayout, Candidate, choose_stream, parse_dims
+from ._discovery import RATE_KEYS, ArrayLayout, Candidate, LayoutFacts, choose_stream, parse_dims
 from ._handles import CachedFile
 from ._matv5 import MatVariable, read_v5_variables
 from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes
@@ -48,7 +48,7 @@ def _matlab_class(obj) -> str:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
-class MatImagingExtractor(ImagingExtractor):
+class MatImagingExtractor(LayoutFacts, ImagingExtractor):
     """A movie stored as a variable of a MATLAB .mat file (v5/v7 or v7.3).
 
     Parameters
@@ -251,27 +251,6 @@ class MatImagingExtractor(ImagingExtractor):
         return index
 
     # ------------------------------------------------------------------ facts
-    def get_num_samples(self) -> int:
-        return self._layout.num_samples
-
-    def get_image_shape(self) -> tuple[int, int]:
-        return (self._layout.size("Y"), self._layout.size("X"))
-
-    def get_num_planes(self) -> int:
-        return self._layout.num_planes
-
-    def is_volumetric(self) -> bool:
-        return self._layout.volumetric
-
-    def get_dtype(self) -> np.dtype:
-        return self._dtype
-
-    def get_sampling_frequency(self) -> float:
-        return self._sampling_frequency
-
-    def get_file_paths(self) -> list[str]:
-        return [self._file_path]
-
     def get_metadata(self) -> dict:
         """MAT version, header text, the variable read, its MATLAB dims and shape, and all variables."""
         return dict(self._metadata)
