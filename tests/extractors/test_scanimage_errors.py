@@ -119,7 +119,8 @@ def test_bad_header_lengths(tmp_path, planar):
 def test_selection_errors(tmp_path, planar):
     with pytest.raises(SelectionError, match=r"2 saved channels \['Channel 1', 'Channel 2'\]"):
         ScanImageImagingExtractor(file_path=planar)
-    with pytest.raises(SelectionError, match=r"'Channel 3' was not saved.*\['Channel 1', 'Channel 2'\]"):
+    unknown = r"'Channel 3' is not in .*scan_00001.tif; saved channels: \['Channel 1', 'Channel 2'\]"
+    with pytest.raises(SelectionError, match=unknown):
         ScanImageImagingExtractor(file_path=planar, channel_name="Channel 3")
     with pytest.raises(SelectionError, match="plane_index=1 is out of range"):
         ScanImageImagingExtractor(file_path=planar, channel_name="Channel 1", plane_index=1)

@@ -179,7 +179,7 @@ def test_layout_errors():
     path = written("interleaved-CZT")
     with pytest.raises(SelectionError, match="channel_name"):
         TiffImagingExtractor(path, 1.0, num_channels=2, num_planes=3, dimension_order="CZT")
-    with pytest.raises(SelectionError, match="'2' is not one of"):
+    with pytest.raises(SelectionError, match=r"channel '2' is not in .*; interleaved channels: \['0', '1'\]"):
         TiffImagingExtractor(path, 1.0, num_channels=2, dimension_order="CZT", channel_name="2")
     with pytest.raises(MetadataError, match="dimension_order"):
         TiffImagingExtractor(path, 1.0, dimension_order="XYZ")

@@ -165,6 +165,27 @@ class ImagingExtractor(ABC):
         """Number of channels the source holds."""
         return len(self.get_channel_names())
 
+    def _choose_channel(self, names: Sequence[str], channel_name: str | None, where: str,
+                        what: str = "channels") -> int:
+        """Record the source's channel ``names`` and the one this extractor reads; return its index.
+
+        ``channel_name`` may be None only when the source holds one channel: a multi-channel source
+        must be told which one (as in roiextractors), and an unknown name lists the ones there are.
+        """
+        from ..errors import SelectionError
+
+        names = [str(name) for name in names]
+        if channel_name is None:
+            if len(names) > 1:
+                raise SelectionError(f"{where} holds {len(names)} {what} {names}: pass channel_name= with one of them")
+            channel_name = names[0]
+        channel_name = str(channel_name)
+        if channel_name not in names:
+            raise SelectionError(f"channel {channel_name!r} is not in {where}; {what}: {names}")
+        self._channel_names = tuple(names)
+        self._channel_name = channel_name
+        return names.index(channel_name)
+
     # ------------------------------------------------------------------ reading
     def _prepare_out(self, out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         dtype = self.dtype

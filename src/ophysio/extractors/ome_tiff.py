@@ -145,17 +145,7 @@ class OMETiffImagingExtractor(ImagingExtractor):
         self._build_page_map(index)
 
         pixels = self._pixels
-        names = pixels.channel_names
-        self._channel_names = tuple(names)
-        if channel_name is None:
-            if len(names) > 1:
-                raise SelectionError(f"{self.file_path} holds {len(names)} channels {names}; pass channel_name= "
-                                     f"to choose one")
-            channel_name = names[0]
-        if channel_name not in names:
-            raise SelectionError(f"channel {channel_name!r} is not in {self.file_path}; channels: {names}")
-        self._channel_name = channel_name
-        self._channel_index = names.index(channel_name)
+        self._channel_index = self._choose_channel(pixels.channel_names, channel_name, str(self.file_path))
 
         self._frame_metadata_path = self._find_sidecar(frame_metadata_path)
         self._records: list[dict] | None = None

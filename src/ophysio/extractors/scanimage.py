@@ -148,19 +148,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         fd_ = header.frame_data
         numbers, names = saved_channels(fd_, str(first))
         self.channel_names = names
-        self._channel_names = tuple(names)
-        if channel_name is None:
-            if len(names) > 1:
-                raise SelectionError(
-                    f"{first} holds {len(names)} saved channels {names}: pass channel_name= with one of them"
-                )
-            channel_name = names[0]
-        if channel_name not in names:
-            raise SelectionError(
-                f"channel {channel_name!r} was not saved in {first.name}; saved channels: {names}"
-            )
-        self._channel_name = channel_name
-        self._channel_index = names.index(channel_name)
+        self._channel_index = self._choose_channel(names, channel_name, str(first), "saved channels")
 
         volumetric, planes, frames_per_slice, flyback = stack_facts(fd_)
         self._frames_per_slice = frames_per_slice

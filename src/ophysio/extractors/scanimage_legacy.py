@@ -140,16 +140,7 @@ class ScanImageLegacyImagingExtractor(ImagingExtractor):
         self._read_layout(header, family)
 
         names = [f"Channel {c}" for c in self._saved_channels]
-        self._channel_names = tuple(names)
-        if channel_name is None:
-            if len(names) > 1:
-                raise SelectionError(f"{self.file_path} holds {len(names)} saved channels {names}; pass "
-                                     f"channel_name= to choose one")
-            channel_name = names[0]
-        if channel_name not in names:
-            raise SelectionError(f"channel {channel_name!r} is not saved in {self.file_path}; saved: {names}")
-        self._channel_name = channel_name
-        self._channel_index = names.index(channel_name)
+        self._channel_index = self._choose_channel(names, channel_name, str(self.file_path), "saved channels")
 
         z, f = self._num_slices, self._frames_per_slice
         if z > 1:

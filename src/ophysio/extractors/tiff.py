@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileSetError, FormatError, MetadataError, SelectionError
+from ..errors import FileSetError, FormatError, MetadataError
 from ._base import ImagingExtractor
 from ._tiffpages import TiffIndex, TiffPageSource, index_tiff, read_page_descriptions, read_volumes
 
@@ -175,17 +175,9 @@ class TiffImagingExtractor(ImagingExtractor):
         sizes = {"T": num_samples, "Z": planes, "C": channels}
         self._strides = {order[0]: 1, order[1]: sizes[order[0]], order[2]: sizes[order[0]] * sizes[order[1]]}
 
-        self._channel_names = tuple(str(c) for c in range(channels))
-        if channel_name is None:
-            if channels > 1:
-                raise SelectionError(f"the pages interleave {channels} channels {list(self._channel_names)}; pass "
-                                     f"channel_name= to choose one")
-            channel_name = "0"
-        channel_name = str(channel_name)
-        if channel_name not in self._channel_names:
-            raise SelectionError(f"channel {channel_name!r} is not one of {list(self._channel_names)}")
-        self._channel_name = channel_name
-        self._channel_index = int(channel_name)
+        where = f"the pages of {self.file_paths[0]}" + (" ..." if len(self.file_paths) > 1 else "")
+        self._channel_index = self._choose_channel([str(c) for c in range(channels)], channel_name, where,
+                                                   "interleaved channels")
         self._sampling_frequency = self._rate(sampling_frequency)
 
     def _expand_imagej_raw(self, index: TiffIndex) -> None:
