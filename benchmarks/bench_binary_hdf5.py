@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -28,26 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import peak_mb, rss_mb
+
 ROWS = COLUMNS = 512
 DTYPE = np.dtype("<u2")
 H5_CHUNKS = (32, ROWS, COLUMNS)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _peak_mb() -> float:
-    """Peak RSS of this process image (VmHWM; ru_maxrss would carry the parent's peak across exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_inputs(folder: Path, frames: int) -> tuple[Path, Path, Path]:
@@ -189,14 +175,14 @@ def _iterate(kind: str, path: str, frames: int, chunk: int):
 
 def worker(kind: str, path: str, frames: int, chunk: int, repeats: int) -> dict:
     run = _iterate(kind, path, frames, chunk)
-    before = _rss_mb()
+    before = rss_mb()
     times, checksum = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
         checksum = run()
         times.append(time.perf_counter() - t0)
     return {"kind": kind, "seconds": min(times), "all": times, "checksum": checksum,
-            "rss_before_mb": before, "peak_growth_mb": _peak_mb() - before}
+            "rss_before_mb": before, "peak_growth_mb": peak_mb() - before}
 
 
 def paired_worker(kinds: str, path: str, frames: int, chunk: int, repeats: int) -> dict:

@@ -31,17 +31,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _common import peak_mb
+
 SESSION = {"session_description": "benchmark", "session_start_time": "2024-03-14T09:26:53+00:00"}
 SUBJECT = {"subject_id": "bench", "species": "Mus musculus", "sex": "U", "age": "P90D"}
 PLANE = {"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location": "VISp"}
 
-
-def _peak_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def write_inputs(folder: Path, scale: float) -> dict[str, Path]:
@@ -111,7 +106,7 @@ def worker(tool: str, dataset: str, first: str, task: str, output: str) -> dict:
         os.remove(output)
     else:
         result["seconds"] = result["construct_s"]
-    result["peak_rss_mb"] = _peak_mb()
+    result["peak_rss_mb"] = peak_mb()
     return result
 
 

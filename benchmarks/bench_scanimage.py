@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -33,25 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import peak_mb, rss_mb
+
 TOOLS = ("raw", "ophysio", "roiextractors")
 RANDOM_READS = 200
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _peak_mb() -> float:
-    # VmHWM restarts at exec (ru_maxrss would carry the parent's peak over)
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_inputs(folder: Path, scale: float) -> dict[str, Path]:
@@ -186,7 +172,7 @@ def _task(tool: str, extractor, task: str, n: int):
 
 def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: int | None) -> dict:
     two = dataset == "series"
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     result: dict = {"tool": tool, "dataset": dataset, "task": task}
     t0 = time.perf_counter()
     extractor = _make(tool, first, two)
@@ -195,7 +181,7 @@ def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: 
     if task == "construct":
         result["seconds"] = min([result["construct_s"]] + [_best(lambda: _make(tool, first, two), 1)
                                                             for _ in range(repeats - 1)])
-        result["peak_growth_mb"] = _peak_mb() - rss0
+        result["peak_growth_mb"] = peak_mb() - rss0
         return result
     job = _task(tool, extractor, task, n)
     if job is None:
@@ -204,7 +190,7 @@ def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: 
     result["seconds"] = _best(fn, repeats) / divisor
     if task.startswith("full"):
         result["output_mb"] = extractor.get_series(0, 1).nbytes * n / 1e6
-    result["peak_growth_mb"] = _peak_mb() - rss0
+    result["peak_growth_mb"] = peak_mb() - rss0
     if tool == "ophysio" and task != "timestamps":
         # the machine is shared: time ophysio and the raw read alternately in this process as well
         raw_job = _task("raw", RawReader(first), task, n)

@@ -36,15 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import status_mb
+
 ROWS = COLUMNS = 512
 
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def frame(k: int) -> np.ndarray:
@@ -82,7 +77,7 @@ def run_tool(tool: str, path: str, chunk: int) -> dict:
     import gc
 
     gc.collect()
-    before = _status_mb("VmRSS")
+    before = status_mb("VmRSS")
     t0 = time.perf_counter()
     total = 0
     frames = 0
@@ -129,7 +124,7 @@ def run_tool(tool: str, path: str, chunk: int) -> dict:
         raise ValueError(tool)
     seconds = time.perf_counter() - t0
     return {"tool": tool, "seconds": seconds, "frames": frames, "sum": total,
-            "peak_growth_mb": _status_mb("VmHWM") - before, "peak_total_mb": _status_mb("VmHWM")}
+            "peak_growth_mb": status_mb("VmHWM") - before, "peak_total_mb": status_mb("VmHWM")}
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ The input is a headerless binary movie of int16 frames of 512 x 512 written once
 ``ndarray.tofile`` for suite2p's data.bin, h5py's own gzip filter at its default level 4 for
 ``hdf5-gzip`` against ophysio's threaded gzip at level 1, ``scipy.io.savemat`` for ``mat-v5`` (run it
 with ``--size-gb 1.9``: a v5 variable must stay under 2 GB), ``zarr`` array assignment). Every run is its own
-subprocess, so its peak RSS (``ru_maxrss``, absolute, imports included) is its own. Outputs are deleted
+subprocess, so its peak RSS (``VmHWM``, absolute, imports included) is its own. Outputs are deleted
 after each run. The Zarr writer needs zarr>=3, which the benchmark venv (zarr 2 for neuroconv) lacks:
 ``--zarr-python`` names an interpreter that has it.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import peak_mb
+
 ROWS = COLUMNS = 512
 DTYPE = np.dtype("<i2")
 RATE = 30.0
@@ -40,14 +41,6 @@ SUFFIX = {"tiff": "out.tif", "ome-tiff": "out.ome.tif", "hdf5": "out.h5", "hdf5-
           "mat-v5": "out-v5.mat",
           "suite2p": "suite2p", "zarr": "out.zarr"}
 
-
-def _peak_mb() -> float:
-    """Peak RSS of this process image (VmHWM; ru_maxrss can carry the forking parent's peak over exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_input(folder: Path, frames: int) -> Path:
@@ -131,7 +124,7 @@ def worker(tool: str, fmt: str, path: str, out: str, chunk_mb: float) -> dict:
         run_incumbent(fmt, path, out_path)
     seconds = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in out_path.rglob("*")) if out_path.is_dir() else out_path.stat().st_size
-    return {"tool": tool, "format": fmt, "seconds": seconds, "peak_rss_mb": _peak_mb(), "output_bytes": size}
+    return {"tool": tool, "format": fmt, "seconds": seconds, "peak_rss_mb": peak_mb(), "output_bytes": size}
 
 
 def _spawn(python: str, tool: str, fmt: str, path: Path, out: Path, chunk_mb: float) -> dict | str:
