@@ -26,6 +26,8 @@ __all__ = [
     "choose_stream",
     "python_value",
     "rate_from_attrs",
+    "checked_timestamps",
+    "channel_names_from",
     "RATE_KEYS",
 ]
 
@@ -334,3 +336,48 @@ def rate_from_attrs(sources: Iterable[tuple[str, Callable[[str], Any]]]) -> tupl
             if math.isfinite(rate) and rate > 0:
                 return rate, f"{where}{key}"
     return None
+
+
+def checked_timestamps(values: Any, num_samples: int, where: str) -> np.ndarray:
+    """Stored per-sample times as float64 seconds, after checking them against the movie.
+
+    ``values`` must hold ``num_samples`` real numbers (a vector, or a row or column matrix as MATLAB
+    stores one), finite and non-decreasing. ``where`` names the file and dataset (or variable) for the
+    error.
+
+    Raises
+    ------
+    MetadataError
+        Wrong type or length, a NaN or infinite value, or times that go backwards.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf":
+        raise MetadataError(f"{where} holds {array.dtype} values, not times in seconds")
+    if array.ndim > 1 and sum(n != 1 for n in array.shape) <= 1:
+        array = array.reshape(-1)
+    if array.ndim != 1 or array.shape[0] != num_samples:
+        raise MetadataError(
+            f"{where} has shape {array.shape}; the movie has {num_samples} samples, so it needs {num_samples} "
+            "timestamps (pass timestamps through set_times() or repair the file)"
+        )
+    times = array.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(times))
+    if bad.size:
+        raise MetadataError(f"{where}: timestamp {int(bad[0])} is {times[bad[0]]}, not a finite number of seconds")
+    back = np.flatnonzero(np.diff(times) < 0)
+    if back.size:
+        i = int(back[0])
+        raise MetadataError(f"{where}: timestamps go backwards at sample {i + 1} ({times[i]} then {times[i + 1]})")
+    return times
+
+
+def channel_names_from(value: Any, count: int) -> list[str] | None:
+    """Stored channel names (an attribute or variable) when they name ``count`` distinct channels, else None."""
+    value = python_value(value)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or len(value) != count:
+        return None
+    if not all(isinstance(name, str) and name.strip() for name in value) or len(set(value)) != count:
+        return None
+    return list(value)

@@ -15,6 +15,11 @@ Axis order: ``dims`` (``"TYX"``, ``"YXT"``, ``"TZYXC"``...), else the dataset's 
 (h5py dimension scales), else ``"TYX"`` for 3-D data; 4-D and 5-D data need one of the first two.
 Rate: ``sampling_frequency``, else an attribute ``fr``, ``fs``, ``rate``, ``sampling_frequency``
 (and a few spellings more) on the dataset, its groups or the file.
+
+What ophysio's own HDF5 writer stores is read back: a ``timestamps`` attribute of the movie dataset
+naming a 1-D dataset of one time per sample gives the native timestamps (checked: length, finite,
+non-decreasing), and a ``channel_names`` attribute naming each channel replaces the generic
+``channel_<i>`` names.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from ._discovery import (
     ArrayLayout,
     Candidate,
     LayoutFacts,
+    channel_names_from,
+    checked_timestamps,
     choose_stream,
     dims_from_labels,
     parse_dims,
@@ -93,6 +100,14 @@ def _attrs(obj) -> dict[str, Any]:
     return result
 
 
+def _attribute(obj, key: str) -> Any:
+    """An attribute's value, or None when it is missing or of a type h5py cannot read."""
+    try:
+        return obj.attrs.get(key)
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
     """A movie in an HDF5 dataset, read lazily through h5py.
 
@@ -108,7 +123,8 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
     sampling_frequency : float, optional
         Samples per second; required when no rate attribute is found.
     channel_name : str, optional
-        A channel of a per-channel group (``"Channel 2"``, ``"ch2"``) or ``"channel_<i>"`` of a C axis.
+        A channel of a per-channel group (``"Channel 2"``, ``"ch2"``), a name of the dataset's
+        ``channel_names`` attribute, or else ``"channel_<i>"`` of a C axis.
     channel_index : int, optional
         The channel by position (instead of ``channel_name``).
     plane_index : int, optional
@@ -209,7 +225,8 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             layout_channel = 0
         else:
             count = int(first.shape[dims.index("C")]) if "C" in dims else 1
-            names = [f"channel_{i}" for i in range(count)]
+            names = channel_names_from(_attribute(dset, "channel_names"), count) or [
+                f"channel_{i}" for i in range(count)]
             layout_channel = self._channel_position(names, channel_name, channel_index)
             index = layout_channel
             self._dataset_path = first.path
@@ -220,6 +237,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
                                    None if plane_index is None else int(plane_index))
         self._dtype = dset.dtype
         self._chunks = dset.chunks
+        self._native_times = self._stored_timestamps(h5, dset, display)
         row = chunk_row_bytes(tuple(dset.shape), dset.chunks, dims.index("T"), dset.dtype.itemsize)
         filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
         if filtered and row > CHUNK_CACHE_BYTES:
@@ -236,6 +254,8 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             "attrs": _attrs(dset),
             "file_attrs": _attrs(h5),
         }
+        if self._native_times is not None:
+            self._metadata["timestamps_source"] = f"dataset {self._native_times_path}"
         if sampling_frequency is None:
             found = self._find_rate(h5, dset)
             if found is None:
@@ -249,6 +269,44 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         if not np.isfinite(rate) or rate <= 0:
             raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
         self._sampling_frequency = rate
+
+    def _stored_timestamps(self, h5, dset, display) -> np.ndarray | None:
+        """The times named by the dataset's ``timestamps`` attribute (as our writer stores them), or None.
+
+        Only a text attribute (or an object reference) naming a dataset counts; other values are left
+        in the metadata. A named dataset that is missing or does not fit the movie is a MetadataError.
+        """
+        import h5py
+
+        ref = _attribute(dset, "timestamps")
+        if ref is None:
+            return None
+        where = f"{self._file_path}: the 'timestamps' attribute of dataset {display(self._dataset_path)}"
+        if isinstance(ref, h5py.Reference):
+            if not ref:
+                raise MetadataError(f"{where} is a null reference: repair the file or set times with set_times()")
+            target = h5[ref]
+        else:
+            name = python_value(ref)
+            if isinstance(name, list) and len(name) == 1:
+                name = name[0]
+            if not isinstance(name, str):
+                return None
+            target = dset.parent.get(name) if name.strip() else None
+            if not isinstance(target, h5py.Dataset):
+                raise MetadataError(f"{where} names {name!r}, which is not a dataset of the file")
+        self._native_times_path = display(target.name.lstrip("/"))
+        where = f"{self._file_path}: timestamps dataset {self._native_times_path}"
+        if target.ndim != 1 or target.dtype.kind not in "iuf":
+            raise MetadataError(f"{where} is {target.dtype} of shape {target.shape}, not a 1-D array of numbers")
+        if target.shape[0] != self._layout.num_samples:  # check before reading anything
+            raise MetadataError(
+                f"{where} holds {target.shape[0]} times for {self._layout.num_samples} samples of the movie"
+            )
+        return checked_timestamps(target[()], self._layout.num_samples, where)
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        return self._native_times
 
     def _channel_position(self, names: list[str], channel_name, channel_index) -> int:
         if channel_name is not None:
