@@ -18,6 +18,11 @@ among conventional names (``mov``, ``data``, ``imaging``), then per-channel vari
 ``ch2``...), then the largest numeric 3-D or higher array; ties are an error that lists them. The rate
 is ``sampling_frequency``, else a scalar variable ``fr``, ``fs``, ``rate``, ``sampling_frequency``,
 ``frame_rate``, ``frameRate``.
+
+What ophysio's own MAT writer stores next to the movie is read back (only these small variables are
+read): a char variable ``dims`` (MATLAB axis order, e.g. ``'YXCT'``) is the axis order when ``dims=``
+is not given, and a numeric ``1 x T`` variable ``timestamps`` gives the native timestamps (checked:
+length, finite, non-decreasing).
 """
 
 from __future__ import annotations
@@ -30,9 +35,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileSetError, FormatError, MetadataError, SelectionError
+from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor
-from ._discovery import RATE_KEYS, ArrayLayout, Candidate, LayoutFacts, choose_stream, parse_dims
+from ._discovery import (
+    RATE_KEYS,
+    ArrayLayout,
+    Candidate,
+    LayoutFacts,
+    checked_timestamps,
+    choose_stream,
+    parse_dims,
+)
 from ._handles import CachedFile
 from ._matv5 import MatVariable, read_v5_variables
 from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes
@@ -41,6 +54,10 @@ __all__ = ["MatImagingExtractor"]
 
 _V73_NUMERIC = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                 "logical"}
+#: Small variables our MAT writer stores beside the movie, read back when present.
+_EXTRAS = ("dims", "timestamps")
+#: Longest char variable read as an axis order.
+_MAX_DIMS_CHARS = 16
 
 
 def _matlab_class(obj) -> str:
@@ -59,7 +76,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         Name of the variable; discovered when omitted.
     dims : str, optional
         Axis order in MATLAB's order (``"YXT"``, ``"YXCT"``, ``"YXZT"``...; letters T time, Y rows,
-        X columns, Z planes, C channels). Default ``"YXT"`` for 3-D variables; 4-D and 5-D need it.
+        X columns, Z planes, C channels). Default: the file's char variable ``dims`` (as ophysio's
+        writer stores it), else ``"YXT"`` for 3-D variables; 4-D and 5-D need one of them.
     sampling_frequency : float, optional
         Frames per second; required when the file holds no rate variable.
     channel_name : str, optional
@@ -103,6 +121,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         self._file: CachedFile | None = None
         self._memmap: np.ndarray | None = None
         self._array: np.ndarray | None = None
+        self._extras: dict[str, tuple[str, tuple[int, ...], bool]] = {}  # name -> (class, MATLAB shape, numeric)
+        self._native_times: np.ndarray | None = None
         if channel_name is not None and channel_index is not None:
             raise SelectionError("give channel_name or channel_index, not both")
         if self._version == "7.3":
@@ -146,6 +166,9 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             cls = _matlab_class(obj)
             matlab_name = name.replace("/", ".")
             listing.append(f"{matlab_name} {'x'.join(map(str, obj.shape[::-1]))} {cls}")
+            if name in _EXTRAS:
+                numeric = cls in _V73_NUMERIC and cls != "logical" and obj.dtype.kind in "iuf"
+                self._extras[name] = (cls, tuple(obj.shape[::-1]), numeric)
             if cls not in _V73_NUMERIC or obj.dtype.kind not in "iufb":
                 return
             if obj.ndim >= 3:
@@ -161,6 +184,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         order, variables = read_v5_variables(self._file_path)
         self._v5 = {v.name: v for v in variables}
         listing = [f"{v.name} {'x'.join(map(str, v.shape))} {v.matlab_class}" for v in variables]
+        self._extras = {v.name: (v.matlab_class, tuple(v.shape), v.numeric and v.matlab_class != "logical")
+                        for v in variables if v.name in _EXTRAS}
         candidates = [Candidate(v.name, v.shape, v.dtype) for v in variables if v.numeric and len(v.shape) >= 3]
         rate = None
         for key in RATE_KEYS:
@@ -177,13 +202,25 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         per_channel = "" not in found
         first = next(iter(found.values()))
         where = f"variable {first.path} ({'x'.join(map(str, first.shape))}) in {self._file_path}"
+        dims_source = "given"
+        if dims is None:
+            dims = self._stored_dims()
+            dims_source = "variable dims"
         if dims is None:
             if len(first.shape) != 3:
                 raise MetadataError(
                     f"the axis order of {where} is unknown: pass dims= in MATLAB order (e.g. 'YXCT', 'YXZT')"
                 )
-            dims = "YXT"
-        matlab_dims = parse_dims(dims, len(first.shape), where)
+            dims, dims_source = "YXT", "default for 3-D variables"
+        try:
+            matlab_dims = parse_dims(dims, len(first.shape), where)
+        except MetadataError as exc:
+            if dims_source != "variable dims":
+                raise
+            raise MetadataError(
+                f"{self._file_path}: its char variable 'dims' ({dims!r}) does not fit {where} ({exc}); "
+                f"pass dims= in MATLAB order"
+            ) from exc
         if per_channel:
             if "C" in matlab_dims:
                 raise MetadataError(f"{where} is one of per-channel variables; its dims cannot have a C axis")
@@ -208,9 +245,13 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             "header": self._header,
             "variable": chosen.path,
             "matlab_dims": matlab_dims,
+            "dims_source": dims_source,
             "matlab_shape": tuple(chosen.shape),
             "variables": listing,
         }
+        self._native_times = self._stored_timestamps()
+        if self._native_times is not None:
+            self._metadata["timestamps_source"] = "variable timestamps"
         if self._version == "7.3":
             self._size_chunk_cache()
         if self._version == "5.0":
@@ -228,6 +269,54 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         if not math.isfinite(value) or value <= 0:
             raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
         self._sampling_frequency = value
+
+    def _read_small(self, name: str) -> np.ndarray:
+        """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""
+        if self._version == "7.3":
+            with self._file.open() as h5:
+                try:
+                    return np.asarray(h5[name][()]).T  # HDF5 lists MATLAB's axes reversed
+                except (OSError, KeyError, TypeError, ValueError) as exc:
+                    raise CorruptFileError(f"{self._file_path}: variable {name} cannot be read: {exc}") from exc
+        from scipy.io import loadmat
+
+        try:
+            return np.asarray(loadmat(self._file_path, variable_names=[name])[name])
+        except Exception as exc:  # scipy raises many types for damaged elements
+            raise CorruptFileError(f"{self._file_path}: variable {name} cannot be read: {exc}") from exc
+
+    def _stored_dims(self) -> str | None:
+        """MATLAB axis order from the file's char variable ``dims`` (as our writer stores it), or None."""
+        info = self._extras.get("dims")
+        if info is None or info[0] != "char":
+            return None  # a numeric `dims` (e.g. sizes) is someone else's variable
+        shape = info[1]
+        if math.prod(shape) > _MAX_DIMS_CHARS or sum(n != 1 for n in shape) > 1:
+            raise MetadataError(
+                f"{self._file_path}: its char variable 'dims' is {'x'.join(map(str, shape))}, not an axis order "
+                f"such as 'YXT': pass dims= in MATLAB order"
+            )
+        value = self._read_small("dims")
+        if value.dtype.kind in "iu":  # v7.3: UTF-16 code units
+            return "".join(chr(int(code)) for code in value.ravel())
+        return "".join(str(part) for part in value.ravel())
+
+    def _stored_timestamps(self) -> np.ndarray | None:
+        """The file's ``timestamps`` variable (as our writer stores it), checked against the movie, or None."""
+        info = self._extras.get("timestamps")
+        if info is None:
+            return None
+        cls, shape, numeric = info
+        where = f"{self._file_path}: variable timestamps ({'x'.join(map(str, shape))} {cls})"
+        if not numeric:
+            return None  # a cell, char or logical `timestamps` is someone else's variable: kept as now
+        samples = self._layout.num_samples
+        if sum(n != 1 for n in shape) > 1 or math.prod(shape) != samples:  # checked before reading anything
+            raise MetadataError(f"{where} does not hold one time per sample: the movie has {samples} samples")
+        return checked_timestamps(self._read_small("timestamps"), samples, where)
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        return self._native_times
 
     def _size_chunk_cache(self) -> None:
         """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does)."""
