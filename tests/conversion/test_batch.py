@@ -333,3 +333,26 @@ def test_killed_worker_then_rerun_completes_all_and_leaves_no_partial(batch, cli
     assert len(first.done) + len(second.done) == 19
     assert [r.session_id for r in second.failed] == [f"{CORRUPT}.day 1"]
     assert partial_files(out) == []
+
+
+def test_a_multichannel_scanimage_session_gives_one_series_per_channel(tmp_path, client):
+    """A session names only its first file: every file and every saved channel is converted."""
+    from pynwb import NWBHDF5IO
+
+    from ophysio.testing.synthetic import write_example
+
+    first, _ = write_example("scanimage", tmp_path / "raw")
+    metadata = copy.deepcopy(SESSION_METADATA)
+    # one imaging plane per saved channel, named as `ophysio metadata-template` lists them
+    metadata["Ophys"] = {"ImagingPlane": [
+        {"name": f"ImagingPlaneChannel{c}", "indicator": "GCaMP6f", "location": "VISp", "excitation_lambda": 920.0,
+         "device": "Microscope", "optical_channel": [{"name": f"Channel{c}", "description": f"PMT {c}",
+                                                      "emission_lambda": 510.0 if c == 1 else 610.0}]}
+        for c in (1, 2)]}
+    spec = {"metadata": metadata, "sessions": [{"session_id": "si", "source": str(first)}]}
+    result = convert_sessions(spec, tmp_path / "out", client=client, progress=False)
+    assert [r.status for r in result.results] == ["done"], result.results[0].error
+    with NWBHDF5IO(str(result.results[0].path), "r") as io:
+        series = io.read().acquisition
+        assert sorted(series) == ["TwoPhotonSeriesChannel1", "TwoPhotonSeriesChannel2"]
+        assert all(series[name].data.shape == (150, 128, 128) for name in series)

@@ -265,6 +265,8 @@ def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Ta
     for entry in spec.sessions:
         try:
             merged = session_metadata(spec, entry)
+            # validated with the defaults filled in, but the task carries only what the user wrote: the
+            # model's default Ophys lists would replace the per-channel defaults the source gives
             metadata = Metadata.from_dict(merged, source=f"metadata of session {entry.session_id!r}").to_dict()
         except MetadataError as exc:
             problems.append(str(exc))
@@ -288,7 +290,7 @@ def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Ta
         sources = [str((base / p).resolve()) if not Path(p).is_absolute() else str(p) for p in raw]
         tasks.append(_Task(
             session_id=entry.session_id, sources=sources, format=entry.format or spec.format,
-            options=_json_ready({**spec.options, **entry.options}), metadata=_json_ready(metadata),
+            options=_json_ready({**spec.options, **entry.options}), metadata=_json_ready(merged),
             conversion=spec.conversion.model_dump(), target=str(target),
         ))
     if problems:
@@ -340,21 +342,9 @@ def _is_current(task: _Task) -> bool:
 
 
 def _open_source(task: _Task):
-    from ..extractors._registry import detect_format, get_format
-    from .interfaces import interface_for_format
+    from .interfaces import interface_from_paths
 
-    paths = task.sources
-    spec = get_format(task.format) if task.format else detect_format(paths[0])
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise FileNotFoundError(f"{missing[0]} does not exist")
-    if len(paths) == 1:
-        keywords = {spec.path_argument: paths[0]}
-    elif spec.paths_argument:
-        keywords = {spec.paths_argument: paths}
-    else:
-        raise OphysioError(f"the {spec.id} format reads one path per session, got {len(paths)}")
-    return interface_for_format(spec.id)(**keywords, **task.options)
+    return interface_from_paths(task.sources, task.format, **task.options)
 
 
 def _convert_task(task: _Task) -> dict[str, Any]:
