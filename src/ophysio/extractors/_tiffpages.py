@@ -497,14 +497,15 @@ class TiffPageSource:
     def _decode(index: TiffIndex, ifd: int, page, out: np.ndarray) -> None:
         try:
             data = page.asarray(maxworkers=1)  # reads under the file's lock, decodes outside it
-        except KeyError as exc:
-            if "imagecodecs" in str(exc):
-                raise FormatError(
-                    f"{index.path}, IFD {ifd}: compression {index.compression} needs the imagecodecs package "
-                    f"(pip install imagecodecs)"
-                ) from exc
-            raise CorruptFileError(f"{index.path}, IFD {ifd}: the page could not be decoded: {exc}") from exc
         except Exception as exc:  # tifffile/imagecodecs raise many types for damaged data
+            text = str(exc)
+            if "'imagecodecs' package" in text:  # tifffile has no decoder of its own for this codec
+                raise FormatError(
+                    f"{index.path}, IFD {ifd}: TIFF compression {_codec_name(index.compression)} needs the "
+                    f'imagecodecs package: pip install "ophysio[codecs]" (or pip install imagecodecs)'
+                ) from exc
+            if text.endswith(("not supported", "not implemented")):  # a codec no reader we have decodes
+                raise FormatError(f"{index.path}, IFD {ifd}: {text}; convert the file with another tool") from exc
             raise CorruptFileError(
                 f"{index.path}, IFD {ifd}: the page could not be decoded (compression {index.compression}): {exc}"
             ) from exc
@@ -515,6 +516,16 @@ class TiffPageSource:
     def close(self) -> None:
         for handle in (*self._files, *self._tiffs):
             handle.close()
+
+
+def _codec_name(compression: int) -> str:
+    """``LZW (5)``: the name tifffile gives a TIFF compression code, with the code."""
+    import tifffile
+
+    try:
+        return f"{tifffile.COMPRESSION(compression).name} ({compression})"
+    except ValueError:
+        return str(compression)
 
 
 def read_volumes(source: TiffPageSource, pages: np.ndarray, out: np.ndarray, block_bytes: int = 32 << 20) -> None:

@@ -1,5 +1,9 @@
 """TIFF and BigTIFF output: ImageJ hyperstack metadata or plain pages, optional compression.
 
+Pages are compressed with ``zlib`` (deflate, code 8: needs nothing beyond tifffile), ``lzw`` (code 5) or
+``zstd`` (code 50000); LZW and zstd are encoded by the ``imagecodecs`` package
+(``pip install "ophysio[codecs]"``), which ophysio's readers also use to decode them.
+
 Pages are written in ImageJ's hyperstack order, time slowest, then plane, then channel (``TZCYX``);
 with several channels this is also the interleaved-channel page order suite2p and ScanImage use
 (page ``(t * planes + z) * channels + c``). The ImageJ description (``images``, ``channels``,
@@ -24,6 +28,12 @@ _PLACEHOLDER = "ophysio: writing in progress"
 
 _COMPRESSIONS = {None: None, "none": None, "zlib": "zlib", "deflate": "zlib", "lzw": "lzw", "zstd": "zstd"}
 
+#: Accepted ``compression_level`` of each codec (inclusive range); LZW has no level.
+_LEVELS = {"zlib": (0, 9), "zstd": (1, 22)}
+
+#: The imagecodecs encoder tifffile calls for each codec that needs imagecodecs.
+_IMAGECODECS_ENCODERS = {"lzw": "lzw_encode", "zstd": "zstd_encode"}
+
 
 class TiffWriter(ImagingWriter):
     """Write a movie to a (Big)TIFF file, page by page.
@@ -36,9 +46,11 @@ class TiffWriter(ImagingWriter):
         Write ImageJ hyperstack metadata (axes, plane spacing, frame interval) in the first page;
         otherwise plain pages without a description.
     compression : {None, "zlib", "lzw", "zstd"}
-        Per-page compression (``lzw`` and ``zstd`` need the ``imagecodecs`` package).
+        Per-page compression, lossless. ``lzw`` and ``zstd`` need the ``imagecodecs`` package
+        (``pip install "ophysio[codecs]"``); ``zlib`` (alias ``deflate``) works without it.
     compression_level : int, optional
-        Level of ``zlib``/``zstd``.
+        Level of ``zlib`` (0 to 9, default 6) or ``zstd`` (1 to 22, default 3): higher is smaller and
+        slower. LZW has no level.
     pixel_size_um : float or (float, float), optional
         Pixel size (rows, columns) in micrometres, stored as resolution and ``unit=micron``.
     plane_spacing_um : float, optional
@@ -65,7 +77,7 @@ class TiffWriter(ImagingWriter):
         if key not in _COMPRESSIONS:
             raise WriterError(f"unknown TIFF compression {compression!r}; use one of zlib, lzw, zstd or None")
         self.compression = _COMPRESSIONS[key]
-        self.compression_level = compression_level
+        self.compression_level = _check_level(self.compression, compression_level)
         self.bigtiff = bool(bigtiff)
         self.imagej = bool(imagej)
         if pixel_size_um is not None and np.ndim(pixel_size_um) == 0:
@@ -80,14 +92,8 @@ class TiffWriter(ImagingWriter):
     def _configure(self) -> None:
         import tifffile
 
-        if self.compression in ("lzw", "zstd"):
-            try:
-                import imagecodecs  # noqa: F401
-            except ImportError as exc:
-                raise WriterError(
-                    f"TIFF compression {self.compression!r} needs the imagecodecs package "
-                    "(pip install imagecodecs); zlib works without it"
-                ) from exc
+        if self.compression in _IMAGECODECS_ENCODERS:
+            _check_imagecodecs(self.compression, self.compression_level)
         self._tif = tifffile.TiffWriter(self.temp_path, bigtiff=self.bigtiff, byteorder="<")
 
     def _page_stack(self, channels: list[np.ndarray]) -> np.ndarray:
@@ -165,6 +171,39 @@ def write_tiff_pages(writer: Any, pages: np.ndarray) -> None:
             options["resolution"] = (1.0 / writer.pixel_size_um[1], 1.0 / writer.pixel_size_um[0])
             options["resolutionunit"] = "NONE"
     writer._tif.write(pages, **options)
+
+
+def _check_level(compression: str | None, level: Any) -> int | None:
+    """``level`` as an int after checking that ``compression`` has levels and that it is in range."""
+    if level is None:
+        return None
+    if compression is None:
+        raise WriterError("compression_level was given without a compression; pass compression='zlib' or 'zstd'")
+    if compression not in _LEVELS:
+        raise WriterError(f"TIFF compression {compression!r} has no level; drop compression_level or use zlib/zstd")
+    low, high = _LEVELS[compression]
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not low <= level <= high:
+        raise WriterError(f"compression_level of {compression} must be an integer from {low} to {high}, got {level!r}")
+    return int(level)
+
+
+def _check_imagecodecs(compression: str, level: int | None) -> None:
+    """Raise :class:`WriterError` unless imagecodecs is installed and encodes ``compression``."""
+    try:
+        import imagecodecs
+    except ImportError as exc:
+        raise WriterError(
+            f'TIFF compression {compression!r} needs the imagecodecs package: pip install "ophysio[codecs]" '
+            "(or pip install imagecodecs); zlib works without it"
+        ) from exc
+    encode = getattr(imagecodecs, _IMAGECODECS_ENCODERS[compression], None)
+    try:  # a build of imagecodecs may lack a codec: find out before the first page, not at it
+        encode(b"\0" * 16) if level is None else encode(b"\0" * 16, level=level)
+    except Exception as exc:
+        raise WriterError(
+            f"this imagecodecs {getattr(imagecodecs, '__version__', '')} cannot encode {compression}: {exc}; "
+            'reinstall it (pip install --force-reinstall "ophysio[codecs]") or use zlib'
+        ) from exc
 
 
 def overwrite_first_description(path: os.PathLike, description: str) -> None:
