@@ -15,8 +15,20 @@ from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie, write_caiman_hdf5
 
+from ..conversion._writer_cases import channel_movies, irregular_times, make_source
+
 FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-hdf5-"))
 FLY = "hdf5/fly.hdf5"
+
+
+def _written_by_ophysio() -> Path:
+    """ophysio's own HDF5 writer: 2 volumetric channels ch0/ch1 with irregular timestamps."""
+    path = FOLDER / "written.h5"
+    if not path.exists():
+        from ophysio.conversion.writers import write_imaging
+
+        write_imaging(make_source("multichannel", timestamps=True), path, compression="gzip")
+    return path
 
 
 def _write(name: str, datasets: dict, attrs: dict | None = None, labels: dict | None = None, **create) -> Path:
@@ -55,6 +67,7 @@ def _cases():
                                            attrs={"rate": b"15.0"}, chunks=(1, 6, 7)), {"channel_name": "ch2"}),
         "big-endian": (lambda: _write("be.h5", {"imaging": movie(5, 3, 4, dtype="uint16").astype(">u2")},
                                       attrs={"fr": 9.0}), {}),
+        "ophysio-writer-ch1": (_written_by_ophysio, {"channel_name": "ch1"}),
     }
 
 
@@ -77,6 +90,8 @@ def _expected(case: str) -> np.ndarray:
             return np.ascontiguousarray(f["a/b/movie"][()].transpose(2, 1, 0))
         if case == "per-channel-ch2":
             return f["acq/ch2"][()]
+        if case == "ophysio-writer-ch1":
+            return f["mov"][()][..., 1]  # our writer's (T, Y, X, Z, C), labelled in DIMENSION_LABELS
         return f["imaging"][()]
 
 
@@ -91,8 +106,13 @@ class TestHdf5(ExtractorTests):
         return _expected(case)
 
     def expected_sampling_frequency(self, case):
+        if case == "ophysio-writer-ch1":
+            return make_source("multichannel", timestamps=True)["ch1"].get_sampling_frequency()
         return {"fly": 12.5, "caiman-gzip": 30.0, "yxt": 4.0, "labels-xyt": 2.0, "per-channel-ch2": 15.0,
                 "big-endian": 9.0}.get(case, 3.0)
+
+    def expected_timestamps(self, case):
+        return irregular_times(6) if case == "ophysio-writer-ch1" else None
 
 
 def test_fly_time_axis():
@@ -217,3 +237,15 @@ def test_non_numeric_dataset_is_refused(tmp_path):
         f["names"] = np.array([[[b"a"]]])
     with pytest.raises(FormatError, match="not numbers"):
         Hdf5ImagingExtractor(path, dataset="names", sampling_frequency=1.0)
+
+
+def test_our_writers_extras_are_read():
+    """The ``timestamps`` attribute names the times dataset; ``channel_names`` names the C axis."""
+    ex = Hdf5ImagingExtractor(_written_by_ophysio(), channel_name="ch1")
+    assert ex.get_channel_names() == ["ch0", "ch1"] and ex.get_metadata()["dims"] == "TYXZC"
+    assert ex.get_metadata()["timestamps_source"] == "dataset timestamps"
+    with h5py.File(_written_by_ophysio(), "r") as f:
+        np.testing.assert_array_equal(ex.get_native_timestamps(), f["timestamps"][()])
+    np.testing.assert_array_equal(ex.get_series(), channel_movies("multichannel")[1])
+    with pytest.raises(SelectionError, match=r"'channel_1' is not one of \['ch0', 'ch1'\]"):
+        Hdf5ImagingExtractor(_written_by_ophysio(), channel_name="channel_1")

@@ -16,6 +16,8 @@ from ophysio.testing.data import sample_file
 from ophysio.testing.synth.binary import matlab_movie
 from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
 
+from ..conversion._writer_cases import channel_movies, irregular_times, make_source
+
 FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-mat-"))
 DENOISE = "mat/denoise.mat"
 
@@ -24,6 +26,16 @@ def _once(name, writer, **kwargs) -> Path:
     path = FOLDER / name
     if not path.exists():
         writer(path, **kwargs)
+    return path
+
+
+def _written_by_ophysio(version: str) -> Path:
+    """ophysio's own MAT writer: 2 volumetric channels with irregular timestamps (MATLAB Y x X x Z x C x T)."""
+    path = FOLDER / f"written-v{version}.mat"
+    if not path.exists():
+        from ophysio.conversion.writers import write_imaging
+
+        write_imaging(make_source("multichannel", timestamps=True), path, version=version)
     return path
 
 
@@ -45,6 +57,8 @@ CASES = {
     "v5-per-channel-ch2": (lambda: _once("v5ch.mat", write_mat_v5, variables={
         "ch1": matlab_movie(5, 4, 3, dtype="uint8"), "ch2": 2 * matlab_movie(5, 4, 3, dtype="uint8")}),
         {"channel_name": "ch2", "sampling_frequency": 3.0}),
+    "ophysio-writer-v73-ch1": (lambda: _written_by_ophysio("7.3"), {"channel_name": "channel_1"}),
+    "ophysio-writer-v5-ch0": (lambda: _written_by_ophysio("5"), {"channel_name": "channel_0"}),
 }
 
 
@@ -54,6 +68,13 @@ def _expected(case: str) -> np.ndarray:
     if case == "denoise-v5-compressed":
         data = scipy.io.loadmat(path)["dataOut"]  # MATLAB Y x X x C x T
         return np.ascontiguousarray(data[:, :, 0, :].transpose(2, 0, 1))
+    if case.startswith("ophysio-writer"):
+        channel = int(case[-1])
+        if "v73" in case:
+            with h5py.File(path, "r") as f:  # stored (T, C, Z, X, Y)
+                return np.ascontiguousarray(f["mov"][()][:, channel].transpose(0, 3, 2, 1))
+        data = scipy.io.loadmat(path)["mov"]  # MATLAB Y x X x Z x C x T
+        return np.ascontiguousarray(data[:, :, :, channel, :].transpose(3, 0, 1, 2))
     if case.startswith("v73"):
         with h5py.File(path, "r") as f:
             if case == "v73-yxt-fr":
@@ -70,6 +91,9 @@ def _expected(case: str) -> np.ndarray:
 
 
 class TestMat(ExtractorTests):
+    def expected_timestamps(self, case):
+        return irregular_times(6) if case.startswith("ophysio-writer") else None
+
     cases = list(CASES)
 
     def make_extractor(self, case):
@@ -80,6 +104,8 @@ class TestMat(ExtractorTests):
         return _expected(case)
 
     def expected_sampling_frequency(self, case):
+        if case.startswith("ophysio-writer"):
+            return make_source("multichannel", timestamps=True)["ch0"].get_sampling_frequency()
         return {"v73-yxt-fr": 15.0, "v5-memmap-fr": 12.0}.get(case, CASES[case][1].get("sampling_frequency"))
 
 
@@ -180,3 +206,22 @@ def test_v73_compressed_chunks_get_a_chunk_cache(tmp_path):
     assert int(clone.get_series(3, 4).sum()) == 512 * 512 * 7
     clone.close()
     ex.close()
+
+
+@pytest.mark.parametrize("version", ["7.3", "5"])
+def test_our_writers_extras_are_read(version):
+    """The ``dims`` char variable gives the axis order, the ``timestamps`` variable the times."""
+    path = _written_by_ophysio(version)
+    ex = MatImagingExtractor(path, channel_index=1)
+    meta = ex.get_metadata()
+    assert meta["matlab_dims"] == "YXZCT" and meta["dims_source"] == "variable dims"
+    assert meta["timestamps_source"] == "variable timestamps"
+    if version == "7.3":
+        with h5py.File(path, "r") as f:
+            stored = f["timestamps"][()]
+            assert "".join(map(chr, f["dims"][()].ravel())) == "YXZCT"
+    else:
+        stored = scipy.io.loadmat(path)["timestamps"]
+        assert scipy.io.loadmat(path)["dims"][0] == "YXZCT"
+    np.testing.assert_array_equal(ex.get_native_timestamps(), stored.ravel())
+    np.testing.assert_array_equal(ex.get_series(), channel_movies("multichannel")[1])
