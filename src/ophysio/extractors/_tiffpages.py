@@ -500,9 +500,11 @@ class TiffPageSource:
         except Exception as exc:  # tifffile/imagecodecs raise many types for damaged data
             text = str(exc)
             if "'imagecodecs' package" in text:  # tifffile has no decoder of its own for this codec
+                what = ("its predictor" if "PREDICTOR" in text
+                        else f"TIFF compression {_codec_name(index.compression)}")
                 raise FormatError(
-                    f"{index.path}, IFD {ifd}: TIFF compression {_codec_name(index.compression)} needs the "
-                    f'imagecodecs package: pip install "ophysio[codecs]" (or pip install imagecodecs)'
+                    f"{index.path}, IFD {ifd}: {what} needs the imagecodecs package: "
+                    'pip install "ophysio[codecs]" (or pip install imagecodecs)'
                 ) from exc
             if text.endswith(("not supported", "not implemented")):  # a codec no reader we have decodes
                 raise FormatError(f"{index.path}, IFD {ifd}: {text}; convert the file with another tool") from exc

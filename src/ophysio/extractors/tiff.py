@@ -8,7 +8,8 @@ is given) and mapped to (time, plane, channel) by a dimension order, as in roiex
 
 Uncompressed pages are read with one positional read per run of back-to-back pages straight into the
 output; compressed or tiled pages are decoded one page at a time by tifffile, so a file is never loaded
-whole into memory.
+whole into memory. Deflate needs nothing more; LZW, zstd, JPEG and most other codecs need the
+``imagecodecs`` package (``pip install "ophysio[codecs]"``).
 """
 
 from __future__ import annotations
