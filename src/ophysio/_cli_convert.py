@@ -217,6 +217,17 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
 
 
+def _compression_argument(text: str) -> str:
+    """``--compression`` checked when parsed (a bad value is a usage error, not a traceback)."""
+    from .conversion.nwb import Compression
+
+    try:
+        Compression.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def register(subparsers) -> None:
     """Add ``convert`` and ``metadata-template`` to the ``ophysio`` sub-command parsers."""
     p = subparsers.add_parser("convert", help="convert a recording to NWB (or, with --to, another format)")
@@ -229,8 +240,9 @@ def register(subparsers) -> None:
     p.add_argument("--stub", action="store_true", help="write only the first samples (a quick test)")
     p.add_argument("--stub-samples", type=int, metavar="N",
                    help="samples written by --stub (default: 100, or the longest image side if larger)")
-    p.add_argument("--compression", default="gzip", metavar="C",
-                   help="gzip (default: shuffle + fast deflate on all cores), gzip:LEVEL (0-9), lzf or none")
+    p.add_argument("--compression", default="gzip", metavar="C", type=_compression_argument,
+                   help="gzip (default: shuffle + fast deflate on all cores), gzip:LEVEL (0-9), lzf, zstd[:LEVEL], "
+                   "blosc[:CNAME[:LEVEL]] (zstd/blosc: pip install 'ophysio[hdf5plugin]'; one core) or none")
     p.add_argument("--threads", type=int, metavar="N", help="compression threads (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--append", action="store_true", help="add the photon series to an existing NWB file")

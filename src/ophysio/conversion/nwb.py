@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -65,38 +66,68 @@ class Compression:
 
     Parameters
     ----------
-    method : {"gzip", "lzf", None}
+    method : {"gzip", "lzf", "zstd", "blosc", None}
         gzip (deflate, readable by every HDF5 reader; compressed in parallel by ophysio), lzf (h5py only,
-        one core) or None.
+        one core), zstd or blosc (HDF5 plugin filters from the optional ``hdf5plugin`` package; HDF5
+        compresses them on one core and readers need ``import hdf5plugin``) or None.
     level : int, optional
         gzip level 0-9, applied with zlib exactly. None (default) is the fast setting: ISA-L level 1 when
-        the ``isal`` package is installed (a dependency of ophysio), else zlib level 1.
+        the ``isal`` package is installed (a dependency of ophysio), else zlib level 1. zstd: 1-22
+        (default 3). blosc: 0-9 (default 5).
     shuffle : bool
-        Apply HDF5's shuffle filter first (default True: smaller output for integer movies).
+        Byte-shuffle first (default True: smaller output for integer movies): HDF5's shuffle filter, or
+        for blosc its own shuffle.
     engine : {"auto", "zlib", "isal"}
         Deflate implementation (see :mod:`ophysio.conversion._compress`).
+    cname : str, optional
+        blosc's inner compressor: blosclz, lz4 (default), lz4hc, zlib or zstd.
     """
 
     method: str | None = "gzip"
     level: int | None = None
     shuffle: bool = True
     engine: str = "auto"
+    cname: str | None = None
+
+    #: Syntax accepted by :meth:`parse` (shown in errors).
+    SYNTAX = "gzip, gzip:LEVEL (0-9), lzf, zstd, zstd:LEVEL (1-22), blosc, blosc:CNAME, blosc:CNAME:LEVEL (0-9) or none"
 
     @classmethod
     def parse(cls, value: str | Compression | None) -> Compression:
-        """``"gzip"``, ``"gzip:6"``, ``"lzf"``, ``"none"``/None, or a :class:`Compression`."""
+        """``"gzip"``, ``"gzip:6"``, ``"lzf"``, ``"zstd"``, ``"zstd:9"``, ``"blosc"``, ``"blosc:zstd:5"``,
+        ``"none"``/None, or a :class:`Compression`."""
         if isinstance(value, Compression):
             return value
         if value is None or str(value).lower() in ("none", "off", "false"):
             return cls(None, None, False)
-        method, _, level = str(value).lower().partition(":")
-        if method not in ("gzip", "lzf"):
-            raise ValueError(f"unknown compression {value!r}; use gzip, gzip:LEVEL (0-9), lzf or none")
-        if level:
-            if method != "gzip" or not level.isdigit() or not 0 <= int(level) <= 9:
-                raise ValueError(f"compression {value!r}: a level 0-9 is only for gzip (e.g. gzip:4)")
-            return cls(method, int(level))
-        return cls(method)
+        method, *options = str(value).lower().split(":")
+        if method not in ("gzip", "lzf", "zstd", "blosc"):
+            raise ValueError(f"unknown compression {value!r}; use {cls.SYNTAX}")
+        if method == "blosc":
+            from ._compress import BLOSC_CNAMES
+
+            if len(options) > 2 or (options and options[0] not in BLOSC_CNAMES):
+                raise ValueError(f"compression {value!r}: use blosc, blosc:CNAME or blosc:CNAME:LEVEL with CNAME "
+                                 f"one of {', '.join(BLOSC_CNAMES)} and LEVEL 0-9 (e.g. blosc:zstd:5)")
+            level = cls._level(value, options[1], 0, 9) if len(options) == 2 else None
+            return cls(method, level, cname=options[0] if options else None)
+        if not options:
+            return cls(method)
+        if method == "lzf" or len(options) > 1:
+            raise ValueError(f"compression {value!r}: a level is only for gzip, zstd or blosc; use {cls.SYNTAX}")
+        low, high = (0, 9) if method == "gzip" else (1, 22)
+        return cls(method, cls._level(value, options[0], low, high))
+
+    @staticmethod
+    def _level(value: Any, text: str, low: int, high: int) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise ValueError(f"compression {value!r}: the level must be an integer {low}-{high}")
+        return int(text)
+
+    @property
+    def uses_plugin(self) -> bool:
+        """Whether the compression is an HDF5 plugin filter (hdf5plugin needed to write and to read)."""
+        return self.method in ("zstd", "blosc")
 
     def deflate(self):
         """``(compress, level_to_record, engine_name)`` for gzip (see :mod:`ophysio.conversion._compress`)."""
@@ -104,12 +135,27 @@ class Compression:
 
         return deflate_engine(self.level, self.engine)
 
-    def h5dataio_kwargs(self) -> dict:
+    def h5py_kwargs(self) -> dict:
+        """h5py dataset keywords (``compression``, ``compression_opts``, ``shuffle``).
+
+        Raises :class:`~ophysio.conversion._compress.MissingPluginError` for zstd and blosc without hdf5plugin.
+        """
         if self.method is None:
             return {}
+        if self.uses_plugin:
+            from ._compress import plugin_filter
+
+            return plugin_filter(self.method, self.level, self.cname, self.shuffle)
         kwargs: dict[str, Any] = {"compression": self.method, "shuffle": self.shuffle}
         if self.method == "gzip":
             kwargs["compression_opts"] = self.deflate()[1]
+        return kwargs
+
+    def h5dataio_kwargs(self) -> dict:
+        """Keywords of hdmf's ``H5DataIO`` (:meth:`h5py_kwargs`, plus permission to use plugin filters)."""
+        kwargs = self.h5py_kwargs()
+        if self.uses_plugin:
+            kwargs["allow_plugin_filters"] = True
         return kwargs
 
 
@@ -313,13 +359,16 @@ def add_photon_series(
     chunks = chunk_shape_for(extractor, chunk_bytes, stop)
     dtype = np.dtype(extractor.dtype)
     dtype = dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
-    if deferred is not None:
-        data = H5DataIO(shape=(stop, *nwb_sample_shape(extractor)), dtype=dtype, chunks=chunks,
-                        **comp.h5dataio_kwargs())
-        deferred.append(PendingFill(meta.name, extractor, 0, stop))
-    else:
-        data = H5DataIO(ImagingChunkIterator(extractor, 0, stop, chunk_bytes), chunks=chunks,
-                        **comp.h5dataio_kwargs())
+    with warnings.catch_warnings():
+        if comp.uses_plugin:  # hdmf warns that plugin filters are not everywhere: the docs say so
+            warnings.filterwarnings("ignore", message=".*compression may not be available", category=UserWarning)
+        if deferred is not None:
+            data = H5DataIO(shape=(stop, *nwb_sample_shape(extractor)), dtype=dtype, chunks=chunks,
+                            **comp.h5dataio_kwargs())
+            deferred.append(PendingFill(meta.name, extractor, 0, stop))
+        else:
+            data = H5DataIO(ImagingChunkIterator(extractor, 0, stop, chunk_bytes), chunks=chunks,
+                            **comp.h5dataio_kwargs())
     starting_time, rate, timestamps = series_timing(extractor, 0, stop)
     kwargs = meta.model_dump(exclude_none=True, exclude={"type", "imaging_plane"})
     kwargs.setdefault("description", f"{extractor.format_id} imaging, channel {extractor.channel_name}")
@@ -361,8 +410,6 @@ def run_nwb_conversion(
     backend: str = "hdf5",
 ) -> Path:
     """Create (or append to) an NWB file atomically: ``add_all(nwbfile, deferred, source_rows)`` adds objects."""
-    import warnings
-
     import h5py
     from pynwb import NWBHDF5IO
 
@@ -371,9 +418,15 @@ def run_nwb_conversion(
     if backend != "hdf5":
         raise OphysioError(f"backend {backend!r} is not available; ophysio writes NWB with the 'hdf5' backend")
     comp = Compression.parse(compression)
+    comp.h5py_kwargs()  # a missing hdf5plugin is reported before anything is written
     path = Path(nwbfile_path)
     if append and not path.exists():
         raise FileNotFoundError(f"{path} does not exist: nothing to append to (drop append=True to create it)")
+    if append:
+        try:  # the file may hold zstd or blosc datasets already: register the plugins when installed
+            import hdf5plugin  # noqa: F401
+        except ImportError:
+            pass
     with atomic_output(path, overwrite=overwrite or append) as temp, warnings.catch_warnings():
         # the temporary name beside the output ends in .partial, not .nwb: pynwb's warning does not apply
         warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
@@ -453,8 +506,9 @@ def write_nwb(
         100 or the longest image side if larger (nwbinspector expects time to be the longest axis).
     compression : str or Compression
         ``"gzip"`` (default: shuffle + fast deflate on all cores: ISA-L level 1 (the isal dependency),
-        or zlib level 1 without it), ``"gzip:LEVEL"`` (zlib at that level), ``"lzf"``, ``"none"``, or a
-        :class:`Compression`.
+        or zlib level 1 without it), ``"gzip:LEVEL"`` (zlib at that level), ``"lzf"``, ``"zstd"``,
+        ``"zstd:LEVEL"`` (1-22), ``"blosc"``, ``"blosc:CNAME[:LEVEL]"`` (zstd and blosc need the
+        ``hdf5plugin`` extra; HDF5 compresses them on one core), ``"none"``, or a :class:`Compression`.
     max_workers : int, optional
         Compression threads (default: the cores available).
     progress : bool
