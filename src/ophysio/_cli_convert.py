@@ -102,11 +102,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
             interface.run_conversion(
                 output, metadata=metadata, overwrite=args.overwrite, append=args.append, stub_test=args.stub,
                 stub_samples=args.stub_samples, compression=args.compression, max_workers=args.threads,
-                progress=not args.no_progress, timezone=timezone, dandi=not args.no_dandi,
+                progress=not args.no_progress, timezone=timezone, dandi=not args.no_dandi, backend=args.backend,
             )
             seconds = time.perf_counter() - started
             series = len(interface.streams())
-    size = output.stat().st_size
+    size = _output_size(output)
     print(f"wrote {output} ({series} photon series, {size / 1e6:.1f} MB) in {seconds:.1f} s")
     return 0
 
@@ -217,6 +217,13 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
 
 
+def _output_size(path: Path) -> int:
+    """Bytes of an output file, or of every file in an output folder (an NWB-Zarr store)."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def _compression_argument(text: str) -> str:
     """``--compression`` checked when parsed (a bad value is a usage error, not a traceback)."""
     from .conversion.nwb import Compression
@@ -244,6 +251,9 @@ def register(subparsers) -> None:
                    help="gzip (default: shuffle + fast deflate on all cores), gzip:LEVEL (0-9), lzf, zstd[:LEVEL], "
                    "blosc[:CNAME[:LEVEL]] (zstd/blosc: pip install 'ophysio[hdf5plugin]'; one core) or none")
     p.add_argument("--threads", type=int, metavar="N", help="compression threads (default: all cores)")
+    p.add_argument("--backend", choices=("hdf5", "zarr"), default="hdf5",
+                   help="hdf5 (default: an NWB HDF5 file) or zarr (an NWB-Zarr folder, e.g. OUT.nwb.zarr; "
+                   "pip install 'ophysio[nwb-zarr]')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--append", action="store_true", help="add the photon series to an existing NWB file")
     p.add_argument("--no-dandi", action="store_true", help="do not require the subject fields DANDI needs")

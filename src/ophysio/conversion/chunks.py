@@ -75,8 +75,10 @@ def _make_iterator_class():
         """hdmf chunk iterator over an extractor's samples in NWB layout (see :class:`ImagingChunkIterator`)."""
 
         def __init__(self, extractor, start: int = 0, stop: int | None = None,
-                     chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs):
+                     chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_samples: Callable[[int], Any] | None = None,
+                     **kwargs):
             self.extractor = extractor
+            self._on_samples = on_samples
             self._start = start
             self._stop = extractor.get_num_samples() if stop is None else stop
             chunk = chunk_shape_for(extractor, chunk_bytes, self._stop - self._start)
@@ -89,7 +91,10 @@ def _make_iterator_class():
             first, last, _ = t.indices(self._stop - self._start)
             samples = self.extractor.get_series(self._start + first, self._start + last)
             data = to_nwb_layout(samples)[(slice(None), *selection[1:])]
-            return np.ascontiguousarray(data, dtype=_storage_dtype(data.dtype))
+            data = np.ascontiguousarray(data, dtype=_storage_dtype(data.dtype))
+            if self._on_samples is not None:
+                self._on_samples(last - first)
+            return data
 
         def _get_maxshape(self) -> tuple:
             return (self._stop - self._start, *nwb_sample_shape(self.extractor))
@@ -104,16 +109,19 @@ _iterator_class = None
 
 
 def ImagingChunkIterator(extractor, start: int = 0, stop: int | None = None,
-                         chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs):
+                         chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_samples: Callable[[int], Any] | None = None,
+                         **kwargs):
     """An hdmf ``GenericDataChunkIterator`` over samples ``start:stop`` of ``extractor`` in NWB layout.
 
-    Chunks and buffers are whole samples of about ``chunk_bytes``; other keywords go to hdmf
-    (``display_progress``, ...). Wrap it in ``H5DataIO(..., compression="gzip", shuffle=True)``.
+    Chunks and buffers are whole samples of about ``chunk_bytes``; ``on_samples(count)``, when given, is
+    called after each buffer is read; other keywords go to hdmf (``display_progress``, ...). Wrap it in
+    ``H5DataIO(..., compression="gzip", shuffle=True)`` (or hdmf-zarr's ``ZarrDataIO``).
     """
     global _iterator_class
     if _iterator_class is None:
         _iterator_class = _make_iterator_class()
-    return _iterator_class(extractor, start=start, stop=stop, chunk_bytes=chunk_bytes, **kwargs)
+    return _iterator_class(extractor, start=start, stop=stop, chunk_bytes=chunk_bytes, on_samples=on_samples,
+                           **kwargs)
 
 
 # ---------------------------------------------------------------------- fast fill

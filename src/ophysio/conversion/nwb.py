@@ -208,18 +208,26 @@ def header_json(header: Any) -> str:
 
 
 def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
-    """The source headers stored by ophysio in an NWB file: photon series name -> {format, files, metadata}."""
+    """The source headers stored by ophysio in an NWB file (HDF5, or an NWB-Zarr folder):
+    photon series name -> {format, files, metadata}."""
     import h5py
 
+    texts: dict[str, Any] = {}
+    if Path(nwbfile_path).is_dir():
+        from .nwb_zarr import read_zarr_scratch
+
+        texts = read_zarr_scratch(nwbfile_path)
+    else:
+        with h5py.File(nwbfile_path, "r") as f:
+            scratch = f.get("scratch", {})
+            texts = {name: scratch[name][()] for name in scratch if name.startswith(SOURCE_METADATA_PREFIX)}
     result: dict[str, dict] = {}
-    with h5py.File(nwbfile_path, "r") as f:
-        scratch = f.get("scratch", {})
-        for name in sorted(scratch):
-            if not name.startswith(SOURCE_METADATA_PREFIX):
-                continue
-            raw = scratch[name][()]
-            record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-            result[record["photon_series"]] = {k: record[k] for k in ("format", "files", "metadata")}
+    for name in sorted(texts):
+        if not name.startswith(SOURCE_METADATA_PREFIX):
+            continue
+        raw = texts[name]
+        record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        result[record["photon_series"]] = {k: record[k] for k in ("format", "files", "metadata")}
     return result
 
 
@@ -320,6 +328,29 @@ def ensure_imaging_plane(nwbfile, metadata: Metadata, name: str):
     raise MetadataError(f"Ophys.ImagingPlane has no plane named {name!r} (a photon series names it)")
 
 
+def _zarr_write():
+    from .nwb_zarr import ZARR_WRITE
+
+    return ZARR_WRITE.get()
+
+
+def _h5_data(extractor, stop, chunks, chunk_bytes, comp, dtype, deferred, name):
+    """``H5DataIO`` of a photon series: empty (filled after ``io.write``) with ``deferred``, else streamed."""
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+
+    with warnings.catch_warnings():
+        if comp.uses_plugin:  # hdmf warns that plugin filters are not everywhere: the docs say so
+            warnings.filterwarnings("ignore", message=".*compression may not be available", category=UserWarning)
+        if deferred is not None:
+            data = H5DataIO(shape=(stop, *nwb_sample_shape(extractor)), dtype=dtype, chunks=chunks,
+                            **comp.h5dataio_kwargs())
+            deferred.append(PendingFill(name, extractor, 0, stop))
+        else:
+            data = H5DataIO(ImagingChunkIterator(extractor, 0, stop, chunk_bytes), chunks=chunks,
+                            **comp.h5dataio_kwargs())
+    return data
+
+
 def add_photon_series(
     nwbfile,
     extractor,
@@ -339,7 +370,6 @@ def add_photon_series(
     :func:`fill_dataset` after ``io.write``; without it, the data are an :class:`ImagingChunkIterator`
     that ``io.write`` streams (HDF5 compresses).
     """
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
     from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
 
     series_list = metadata.Ophys.PhotonSeries
@@ -359,16 +389,11 @@ def add_photon_series(
     chunks = chunk_shape_for(extractor, chunk_bytes, stop)
     dtype = np.dtype(extractor.dtype)
     dtype = dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
-    with warnings.catch_warnings():
-        if comp.uses_plugin:  # hdmf warns that plugin filters are not everywhere: the docs say so
-            warnings.filterwarnings("ignore", message=".*compression may not be available", category=UserWarning)
-        if deferred is not None:
-            data = H5DataIO(shape=(stop, *nwb_sample_shape(extractor)), dtype=dtype, chunks=chunks,
-                            **comp.h5dataio_kwargs())
-            deferred.append(PendingFill(meta.name, extractor, 0, stop))
-        else:
-            data = H5DataIO(ImagingChunkIterator(extractor, 0, stop, chunk_bytes), chunks=chunks,
-                            **comp.h5dataio_kwargs())
+    zarr_write = _zarr_write()
+    if zarr_write is not None:  # inside a backend="zarr" conversion: stream into hdmf-zarr
+        data = zarr_write.data_io(extractor, stop, chunks, chunk_bytes, comp, dtype)
+    else:
+        data = _h5_data(extractor, stop, chunks, chunk_bytes, comp, dtype, deferred, meta.name)
     starting_time, rate, timestamps = series_timing(extractor, 0, stop)
     kwargs = meta.model_dump(exclude_none=True, exclude={"type", "imaging_plane"})
     kwargs.setdefault("description", f"{extractor.format_id} imaging, channel {extractor.channel_name}")
@@ -415,8 +440,13 @@ def run_nwb_conversion(
 
     from ._atomic import atomic_output
 
+    if backend == "zarr":
+        from .nwb_zarr import write_zarr_conversion
+
+        return write_zarr_conversion(nwbfile_path, add_all, metadata, overwrite=overwrite, append=append,
+                                     compression=compression, progress=progress, progress_callback=progress_callback)
     if backend != "hdf5":
-        raise OphysioError(f"backend {backend!r} is not available; ophysio writes NWB with the 'hdf5' backend")
+        raise OphysioError(f"unknown backend {backend!r}; use 'hdf5' (NWB HDF5, the default) or 'zarr' (NWB-Zarr)")
     comp = Compression.parse(compression)
     comp.h5py_kwargs()  # a missing hdf5plugin is reported before anything is written
     path = Path(nwbfile_path)
@@ -519,8 +549,10 @@ def write_nwb(
         Zone of a naive session start time (IANA name such as 'Europe/Berlin', or '+02:00').
     dandi : bool
         Require the subject fields DANDI needs (subject_id, species, sex, age or date_of_birth).
-    backend : {"hdf5"}
-        Storage backend.
+    backend : {"hdf5", "zarr"}
+        ``"hdf5"`` (default): an NWB HDF5 file. ``"zarr"``: an NWB-Zarr store (a folder, conventionally
+        ``*.nwb.zarr``) written through hdmf-zarr (the ``nwb-zarr`` extra; see
+        :mod:`ophysio.conversion.nwb_zarr`); ``max_workers`` and ``append`` apply to HDF5 only.
     photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
         NWB type of the series (default: TwoPhotonSeries, or what the metadata say).
     chunk_bytes : int
