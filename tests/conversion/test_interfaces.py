@@ -113,7 +113,8 @@ def test_scanimage_conversion_and_stub_pass_nwbinspector(tmp_path):
     check_exact(full, interface)
     for path in (full, stub):
         messages = list(inspect_nwbfile(nwbfile_path=str(path), config=load_config("dandi")))
-        bad = [m for m in messages if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]
+        bad = [m for m in messages
+               if m.importance in (Importance.ERROR, Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]
         assert bad == [], [(m.check_function_name, m.message) for m in bad]
 
 

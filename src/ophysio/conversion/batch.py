@@ -80,7 +80,9 @@ class _Strict(BaseModel):
 class ConversionOptions(_Strict):
     """Options of :func:`ophysio.write_nwb` that every session of a batch uses."""
 
-    compression: str = Field("gzip", description="'gzip' (level 4 + shuffle), 'gzip:LEVEL', 'lzf' or 'none'.")
+    compression: str = Field(
+        "gzip", description="As write_nwb's compression: 'gzip' (shuffle + fast deflate), 'gzip:LEVEL', "
+        "'zstd[:LEVEL]', 'blosc[:CNAME[:LEVEL]]', 'lzf' or 'none'.")
     timezone: str | None = Field(None, description="Zone of naive start times, e.g. 'Europe/Berlin' or '+02:00'.")
     stub_test: bool = Field(False, description="Write only the first samples of each session (a dry run).")
     photon_series_type: str | None = Field(None, description="'TwoPhotonSeries' (default) or 'OnePhotonSeries'.")
