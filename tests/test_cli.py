@@ -148,3 +148,26 @@ def test_info_lists_every_channel_of_a_multichannel_source(capsys):
     assert main(["info", "--example", "scanimage", "-O", "channel_name=Channel 2"]) == 0
     out = capsys.readouterr().out
     assert out.count("format:") == 1 and "channel:     Channel 2" in out
+
+
+def test_convert_to_tiff_writes_every_channel_with_writer_options(tmp_path, capsys):
+    import tifffile
+
+    from ophysio.extractors._registry import get_format
+    from ophysio.testing.synthetic import write_example
+
+    out = tmp_path / "example.tif"
+    assert main(["convert", "--example", "scanimage", "--to", "tiff", "-o", str(out), "--no-progress",
+                 "-W", "compression=zstd", "-W", "compression_level=5"]) == 0
+    assert "2 channels" in capsys.readouterr().out
+    first, _ = write_example("scanimage", tmp_path / "src")
+    cls = get_format("scanimage").load_class()
+    with tifffile.TiffFile(out) as tif:
+        assert tif.pages[0].compression == tifffile.COMPRESSION.ZSTD
+        pages = tif.asarray()
+    with cls(file_path=first, channel_name="Channel 1") as one, cls(file_path=first, channel_name="Channel 2") as two:
+        expected = np.stack([one.get_series(), two.get_series()], axis=1)  # (T, C, Y, X): channels interleaved
+    np.testing.assert_array_equal(pages.reshape(expected.shape), expected)
+    assert main(["convert", "--example", "scanimage", "--to", "tiff", "-o", str(tmp_path / "x.tif"),
+                 "-W", "compresion=zstd"]) == 2
+    assert "compresion" in capsys.readouterr().err

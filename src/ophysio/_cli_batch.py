@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._cli_common import parse_key_values
+
 __all__ = ["register", "cmd_convert_batch", "cmd_validate", "cmd_upload", "cmd_preview"]
 
 
@@ -76,7 +78,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
         metadata = load_metadata(args.metadata)
     session = preview(args.source, args.output, metadata=metadata, format=args.format,
-                      options=_parse_options(args.option))
+                      options=parse_key_values(args.option))
     print(f"preview: {session.index}")
     failing = [item for ok, item in session.checklist if not ok]
     if failing:
@@ -86,19 +88,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_options(pairs: list[str]) -> dict:
-    import json
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"ophysio preview: --option needs KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def register(subparsers) -> None:

@@ -9,12 +9,13 @@ source gives filled in and what the user must add marked ``REQUIRED``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from ._cli_common import parse_key_values
 
 __all__ = ["register", "cmd_convert", "cmd_metadata_template", "metadata_template", "EXAMPLE_METADATA"]
 
@@ -35,17 +36,6 @@ _EXAMPLE_PLANE = {"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location"
 _EXAMPLE_EMISSION = 510.0
 
 
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"ophysio: --option needs KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def _example_metadata(interface) -> dict:
@@ -67,7 +57,7 @@ def _example_metadata(interface) -> dict:
 def _open_interface(args: argparse.Namespace, folder: str):
     from .conversion.interfaces import interface_from_paths
 
-    options = _parse_options(args.option)
+    options = parse_key_values(args.option)
     if getattr(args, "channel", None):
         options["channel_name"] = args.channel
     kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
@@ -112,33 +102,38 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
-    try:
-        from .conversion.writers import write_imaging
-    except ImportError as exc:  # pragma: no cover - writers are part of the tree
-        raise SystemExit(f"ophysio convert --to {args.to}: the writers are not available ({exc})") from None
-    from .extractors import open_imaging
+    from .conversion.interfaces import interface_from_paths
+    from .conversion.writers import write_imaging
 
-    options = _parse_options(args.option)
+    options = parse_key_values(args.option)
     if args.channel:
         options["channel_name"] = args.channel
     if args.example:
         from .testing.synthetic import write_example
 
         path, keywords = write_example(args.example, folder)
-        keywords.update(options)
-        extractor = open_imaging(str(path), format=args.format, **keywords)
+        paths: Any = [str(path)]
+        options = {**keywords, **options}
     elif args.paths:
-        paths = args.paths if len(args.paths) > 1 else args.paths[0]
-        extractor = open_imaging(paths, format=args.format, **options)
+        paths = args.paths
     else:
         raise SystemExit("ophysio convert: give a PATH or --example NAME")
+    writer_options = parse_key_values(args.writer_option, "--writer-option")
+    # through the format's interface, so that a multi-channel source writes every channel
+    interface = interface_from_paths(paths, args.format, **options)
+    extractors = interface.extractors
+    source = extractors[0] if len(extractors) == 1 else {ex.channel_name: ex for ex in extractors}
     started = time.perf_counter()
-    with extractor:
-        stub = args.stub_samples or max(100, *extractor.get_sample_shape())
-        samples = (0, min(stub, extractor.get_num_samples())) if args.stub else None
-        write_imaging(extractor, output, format=args.to, overwrite=args.overwrite, samples=samples,
-                      progress=not args.no_progress)
-    print(f"wrote {output} ({args.to}) in {time.perf_counter() - started:.1f} s")
+    try:
+        first = extractors[0]
+        stub = args.stub_samples or max(100, *first.get_sample_shape())
+        samples = (0, min(stub, first.get_num_samples())) if args.stub else None
+        write_imaging(source, output, format=args.to, overwrite=args.overwrite, samples=samples,
+                      progress=not args.no_progress, **writer_options)
+    finally:
+        interface.close()
+    channels = f", {len(extractors)} channels" if len(extractors) > 1 else ""
+    print(f"wrote {output} ({args.to}{channels}) in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -260,6 +255,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
                    help="write this format instead of NWB: tiff, ome-tiff, hdf5, mat, suite2p or zarr")
+    p.add_argument("--writer-option", "-W", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --to: a keyword of ophysio.write_imaging or its format writer, e.g. "
+                        "-W compression=zstd -W compression_level=10 (VALUE parsed as JSON if it can be)")
     p.set_defaults(func=cmd_convert)
 
     p = subparsers.add_parser("metadata-template",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from ._cli_common import parse_key_values
 from .errors import OphysioError
 
 __all__ = ["main", "describe"]
@@ -78,17 +79,6 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"ophysio: --option needs KEY=VALUE, got {pair!r}")
-        try:
-            kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key] = value
-    return kwargs
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -105,7 +95,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             paths = args.paths
         else:
             raise SystemExit("ophysio info: give a PATH or --example NAME")
-        kwargs.update(_parse_kwargs(args.option))
+        kwargs.update(parse_key_values(args.option))
         # through the format's interface: a multi-channel source gives one stream per channel
         interface = interface_from_paths(paths, format=args.format, **kwargs)
         try:

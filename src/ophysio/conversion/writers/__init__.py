@@ -127,8 +127,26 @@ def open_writer(
     )
 
 
+def _accepted_options(cls: type) -> set[str]:
+    """Keywords a writer class takes, its base classes' included (they pass ``**kwargs`` on)."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and klass is not object:
+            for name, param in inspect.signature(klass.__init__).parameters.items():
+                if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD) and name not in ("self", "path"):
+                    names.add(name)
+    return names
+
+
 def _make_writer(format_id: str, path, split: str | None, pattern: str | None, **options: Any):
     cls = _writer_class(format_id)
+    unknown = sorted(set(options) - _accepted_options(cls))
+    if unknown:
+        accepted = ", ".join(sorted(_accepted_options(cls) - set(options)))
+        raise WriterError(f"the {format_id} writer has no option {', '.join(map(repr, unknown))}; "
+                          f"its options: {accepted}")
     if split is None:
         if pattern is not None:
             raise WriterError("pattern= names the parts of a split output: give split='channels' or 'planes'")
