@@ -254,12 +254,14 @@ def fill_dataset(
     native = storage == extractor.dtype
     buffer_shape = (per_chunk, *extractor.get_sample_shape())
     try:
-        if not direct:
+        if not direct:  # HDF5's own filters (lzf, zstd, blosc, none) compress; we read and transpose
             buffer = np.empty(buffer_shape, dtype=extractor.dtype)
+            nwb = np.empty((per_chunk, *dataset.shape[1:]), dtype=storage)
             for a in range(start, stop, per_chunk):
                 b = min(a + per_chunk, stop)
                 chunk = extractor.get_series(a, b, out=buffer[: b - a])
-                dataset[a - start : b - start] = to_nwb_layout(chunk if native else chunk.astype(storage))
+                _transpose_into(nwb[: b - a], chunk if native else chunk.astype(storage))
+                dataset[a - start : b - start] = nwb[: b - a]
                 advance(b - a)
             return
         _fill_direct(dataset, extractor, start, stop, per_chunk, buffer_shape, storage, native, shuffle, deflate,
