@@ -1,8 +1,9 @@
 """write_imaging to HDF5 and MAT, then open_imaging(path) with no keywords: the source comes back whole.
 
-Pixels, dtype, shape, rate, irregular timestamps and (HDF5) channel names are read from what our writers
-store beside the movie (HDF5: the ``timestamps`` and ``channel_names`` attributes; MAT: the ``dims`` and
-``timestamps`` variables). Files without those extras read as before; damaged ones are clear errors.
+Pixels, dtype, shape, rate, irregular timestamps and channel names are read from what our writers
+store beside the movie (HDF5: the ``timestamps`` and ``channel_names`` attributes; MAT: the ``dims``,
+``timestamps`` and ``channel_names`` variables). Files without those extras read as before; damaged ones
+are clear errors, and MAT channel names that do not fit are ignored.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 import ophysio
-from ophysio.conversion.writers import write_imaging
-from ophysio.errors import MetadataError
+from ophysio.conversion.writers import WriterError, write_imaging
+from ophysio.errors import MetadataError, SelectionError
+from ophysio.extractors import NumpyImagingExtractor
 from ophysio.extractors.hdf5 import Hdf5ImagingExtractor
 from ophysio.extractors.mat import MatImagingExtractor
 from ophysio.testing.synth.binary import matlab_movie
@@ -37,9 +39,8 @@ def test_open_imaging_gives_back_the_source(tmp_path, output, case):
     movies = channel_movies(case)
     times = irregular_times(movies[0].shape[0])
     out = write_imaging(source, tmp_path / name, **options)
-    # MAT files hold no channel names (the writer stores none): the C axis gives channel_<i>
-    names = [f"ch{c}" for c in range(len(movies))] if output == "hdf5" else [
-        f"channel_{c}" for c in range(len(movies))]
+    # both writers store the source's names (MAT: a C x L char matrix channel_names)
+    names = [f"ch{c}" for c in range(len(movies))]
     for c, expected in enumerate(movies):
         ext = ophysio.open_imaging(out, **({"channel_name": names[c]} if len(movies) > 1 else {}))
         assert type(ext) is (Hdf5ImagingExtractor if output == "hdf5" else MatImagingExtractor)
@@ -224,3 +225,137 @@ def test_mat_without_extras_reads_as_before(tmp_path, version):
     ext = ophysio.open_imaging(path, dims="YXZT")
     assert ext.get_native_timestamps() is None and ext.get_metadata()["dims_source"] == "given"
     np.testing.assert_array_equal(ext.get_series(), channel_movies("volumetric")[0])
+
+
+# ---------------------------------------------------------------- MAT channel names
+NAMED = ("GCaMP6f", "tdTomato red")  # different lengths: the shorter row is space-padded
+
+
+def _named_source(case: str = "multichannel"):
+    movies = channel_movies(case)
+    times = irregular_times(movies[0].shape[0])
+    exts = {name: NumpyImagingExtractor(m, None, timestamps=times, channel_name=name)
+            for name, m in zip(NAMED, movies)}
+    return exts, movies, times
+
+
+def _char_rows(codes: np.ndarray) -> list[str]:
+    return ["".join(chr(int(c)) for c in row) for row in codes]
+
+
+@pytest.mark.parametrize("version", ["7.3", "5"])
+@pytest.mark.parametrize("case", ["multichannel", "planar-2ch"])
+def test_mat_channel_names_round_trip(tmp_path, version, case):
+    if case == "planar-2ch":
+        movies = [movie(8, 6, 5, None, "float32", channel=c) for c in range(2)]
+        times = irregular_times(8)
+        source = {name: NumpyImagingExtractor(m, None, timestamps=times, channel_name=name)
+                  for name, m in zip(NAMED, movies)}
+    else:
+        source, movies, times = _named_source(case)
+    out = write_imaging(source, tmp_path / "named.mat", version=version)
+    for name, expected in zip(NAMED, movies):
+        ext = ophysio.open_imaging(out, channel_name=name)
+        assert type(ext) is MatImagingExtractor
+        assert ext.get_channel_names() == list(NAMED) and ext.channel_name == name
+        assert ext.dtype == expected.dtype and ext.shape == expected.shape
+        np.testing.assert_array_equal(ext.get_series(), expected)
+        np.testing.assert_array_equal(ext.get_timestamps(), times)
+        assert ext.get_sampling_frequency() == source[name].get_sampling_frequency()
+    # the channel index agrees with the names, and the generic names no longer select
+    np.testing.assert_array_equal(MatImagingExtractor(out, channel_index=1).get_series(), movies[1])
+    with pytest.raises(SelectionError, match="'channel_1' is not one of"):
+        MatImagingExtractor(out, channel_name="channel_1")
+
+
+@pytest.mark.parametrize("version", ["7.3", "5"])
+def test_mat_channel_names_as_matlab_sees_them(tmp_path, version):
+    """C x L char, rows space-padded (MATLAB's char({'GCaMP6f', 'tdTomato red'}))."""
+    import scipy.io
+
+    source, _, _ = _named_source()
+    out = write_imaging(source, tmp_path / "named.mat", version=version)
+    padded = ["GCaMP6f     ", "tdTomato red"]
+    if version == "7.3":
+        with h5py.File(out, "r") as f:
+            dset = f["channel_names"]
+            assert dset.attrs["MATLAB_class"] == b"char" and dset.attrs["MATLAB_int_decode"] == 2
+            assert dset.dtype == np.uint16 and dset.shape == (12, 2)  # HDF5 lists MATLAB's 2 x 12 reversed
+            assert _char_rows(dset[()].T) == padded
+            assert _char_rows(f["dims"][()].T) == ["YXZCT"]  # the same convention as dims
+    else:
+        assert ("channel_names", (2,), "char") in scipy.io.whosmat(out)
+        value = scipy.io.loadmat(out, variable_names=["channel_names"], chars_as_strings=False)["channel_names"]
+        assert value.shape == (2, 12) and ["".join(row) for row in value] == padded
+        assert list(scipy.io.loadmat(out, variable_names=["channel_names"])["channel_names"]) == padded
+
+
+@pytest.mark.parametrize("version", ["7.3", "5"])
+def test_mat_single_channel_name_is_one_row(tmp_path, version):
+    src = NumpyImagingExtractor(channel_movies("planar")[0], RATE, channel_name="green")
+    out = write_imaging(src, tmp_path / "one.mat", version=version)
+    ext = ophysio.open_imaging(out)
+    assert ext.get_channel_names() == ["green"] and ext.channel_name == "green"
+    assert ophysio.open_imaging(out, channel_name="green").get_metadata()["matlab_dims"] == "YXT"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        np.array(["only one"]),  # one row for two channels
+        np.array(["a", "b", "c"]),  # three rows
+        np.array([[1.0, 2.0], [3.0, 4.0]]),  # numeric 2 x 2
+        np.array(["same", "same"]),  # duplicates
+        np.array(["    ", "red "]),  # an empty name
+    ],
+    ids=["one", "three", "numeric", "duplicates", "empty"],
+)
+def test_mat_v5_channel_names_that_do_not_fit_are_ignored(tmp_path, names):
+    """A scipy-written v5 file whose channel_names does not name the C axis reads with generic names."""
+    import scipy.io
+
+    data = matlab_movie(7, 4, 5, "YXCT", 2, dtype="int16")
+    path = write_mat_v5(tmp_path / "s.mat", variables={"mov": data, "fs": 3.0, "dims": "YXCT",
+                                                       "channel_names": names})
+    stored = scipy.io.loadmat(path, variable_names=["channel_names"])["channel_names"]
+    assert stored.dtype.kind == ("f" if names.dtype.kind == "f" else "U")
+    ext = ophysio.open_imaging(path, channel_name="channel_1")
+    assert ext.get_channel_names() == ["channel_0", "channel_1"]
+    np.testing.assert_array_equal(ext.get_series(), movie(7, 4, 5, dtype="int16", channel=1))
+
+
+def test_mat_v5_channel_names_from_scipy_savemat(tmp_path):
+    """A char matrix written by scipy (as MATLAB's save would) names the channels."""
+    data = matlab_movie(7, 4, 5, "YXCT", 2, dtype="int16")
+    path = write_mat_v5(tmp_path / "s.mat", variables={"mov": data, "fs": 3.0, "dims": "YXCT",
+                                                       "channel_names": np.array(["red  ", "green"])})
+    ext = ophysio.open_imaging(path, channel_name="green")
+    assert ext.get_channel_names() == ["red", "green"]
+    np.testing.assert_array_equal(ext.get_series(), movie(7, 4, 5, dtype="int16", channel=1))
+
+
+def test_mat_v73_channel_names_that_do_not_fit_are_ignored(tmp_path):
+    source, movies, _ = _named_source()
+    out = write_imaging(source, tmp_path / "named.mat")
+    for replace in (
+        lambda f: f.create_dataset("channel_names", data=np.array([[97, 98]], np.uint16).T),  # 1 row
+        lambda f: f.create_dataset("channel_names", data=np.array([[97, 97], [98, 98]], np.uint16)),  # same
+        lambda f: f.create_dataset("channel_names", data=np.full((3, 2), 32, np.uint16)),  # empty names
+    ):
+        with h5py.File(out, "r+") as f:
+            del f["channel_names"]
+            replace(f).attrs["MATLAB_class"] = np.bytes_("char")
+        ext = ophysio.open_imaging(out, channel_name="channel_1")
+        assert ext.get_channel_names() == ["channel_0", "channel_1"]
+        np.testing.assert_array_equal(ext.get_series(), movies[1])
+        ext.close()  # the file is held open (CachedFile) until then
+    with h5py.File(out, "r+") as f:  # the right shape but not char: someone else's
+        del f["channel_names"]
+        f["channel_names"] = np.array([[97, 98], [99, 100]], np.uint16)
+        f["channel_names"].attrs["MATLAB_class"] = np.bytes_("uint16")
+    assert ophysio.open_imaging(out).get_channel_names() == ["channel_0", "channel_1"]
+
+
+def test_mat_writer_refuses_channel_names_as_the_movie_variable(tmp_path):
+    with pytest.raises(WriterError, match="cannot be called 'channel_names'"):
+        write_imaging(make_source("planar"), tmp_path / "x.mat", variable="channel_names")

@@ -21,8 +21,10 @@ is ``sampling_frequency``, else a scalar variable ``fr``, ``fs``, ``rate``, ``sa
 
 What ophysio's own MAT writer stores next to the movie is read back (only these small variables are
 read): a char variable ``dims`` (MATLAB axis order, e.g. ``'YXCT'``) is the axis order when ``dims=``
-is not given, and a numeric ``1 x T`` variable ``timestamps`` gives the native timestamps (checked:
-length, finite, non-decreasing).
+is not given, a numeric ``1 x T`` variable ``timestamps`` gives the native timestamps (checked:
+length, finite, non-decreasing), and a ``C x L`` char matrix ``channel_names`` (one space-padded row per
+channel of the C axis, as MATLAB's ``char()`` of a cell array) names the channels; one of another shape
+or class, or whose names are empty or repeated, is ignored (channels are then ``channel_<i>``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ._discovery import (
     ArrayLayout,
     Candidate,
     LayoutFacts,
+    channel_names_from,
     checked_timestamps,
     choose_stream,
     parse_dims,
@@ -55,7 +58,9 @@ __all__ = ["MatImagingExtractor"]
 _V73_NUMERIC = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                 "logical"}
 #: Small variables our MAT writer stores beside the movie, read back when present.
-_EXTRAS = ("dims", "timestamps")
+_EXTRAS = ("dims", "timestamps", "channel_names")
+#: Most characters of a ``channel_names`` char matrix read (a larger one is someone else's variable).
+_MAX_NAME_CHARS = 1 << 16
 #: Longest char variable read as an axis order.
 _MAX_DIMS_CHARS = 16
 
@@ -81,7 +86,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
     sampling_frequency : float, optional
         Frames per second; required when the file holds no rate variable.
     channel_name : str, optional
-        ``"channel_<i>"`` of a C axis, or the variable name of per-channel variables.
+        A name from the file's ``channel_names`` char matrix (as ophysio's writer stores it), else
+        ``"channel_<i>"`` of a C axis; or the variable name of per-channel variables.
     channel_index : int, optional
         The channel by position.
     plane_index : int, optional
@@ -229,7 +235,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             chosen, layout_channel = found[names[index]], 0
         else:
             count = int(first.shape[matlab_dims.index("C")]) if "C" in matlab_dims else 1
-            names = [f"channel_{i}" for i in range(count)]
+            names = self._stored_channel_names(count) or [f"channel_{i}" for i in range(count)]
             index = layout_channel = self._position(names, channel_name, channel_index)
             chosen = first
         self._variable = chosen.path
@@ -281,7 +287,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         from scipy.io import loadmat
 
         try:
-            return np.asarray(loadmat(self._file_path, variable_names=[name])[name])
+            return np.asarray(loadmat(self._file_path, variable_names=[name], chars_as_strings=False)[name])
         except Exception as exc:  # scipy raises many types for damaged elements
             raise CorruptFileError(f"{self._file_path}: variable {name} cannot be read: {exc}") from exc
 
@@ -300,6 +306,27 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         if value.dtype.kind in "iu":  # v7.3: UTF-16 code units
             return "".join(chr(int(code)) for code in value.ravel())
         return "".join(str(part) for part in value.ravel())
+
+    def _stored_channel_names(self, count: int) -> list[str] | None:
+        """Names from the file's char matrix ``channel_names`` when it has ``count`` usable rows, else None."""
+        info = self._extras.get("channel_names")
+        if info is None or info[0] != "char":
+            return None
+        shape = info[1]
+        if len(shape) != 2 or shape[0] != count or math.prod(shape) > _MAX_NAME_CHARS:
+            return None  # checked before reading anything
+        value = self._read_small("channel_names")
+        if value.shape != tuple(shape):
+            return None
+        if value.dtype.kind in "iu":  # v7.3: UTF-16 code units
+            if value.size and (value.min() < 0 or value.max() > 0xFFFF):
+                return None
+            rows = [row.astype("<u2").tobytes().decode("utf-16-le", "replace") for row in value]
+        elif value.dtype.kind == "U":  # v5, read one character per element
+            rows = ["".join(row) for row in value]
+        else:
+            return None
+        return channel_names_from([row.rstrip(" ") for row in rows], count)
 
     def _stored_timestamps(self) -> np.ndarray | None:
         """The file's ``timestamps`` variable (as our writer stores it), checked against the movie, or None."""

@@ -6,8 +6,12 @@ dimensions in reverse. For MATLAB to see the movie as ``Y x X x T`` (``Y x X x Z
 (``(T, [C,] [Z,] X, Y)``): each frame is stored transposed. The file starts with MATLAB's 512-byte
 user block (the ``MATLAB 7.3 MAT-file`` text, version ``0x0200`` and the ``IM`` endian mark) and each
 variable carries its ``MATLAB_class`` attribute. Next to the movie: ``fs`` (rate, double scalar),
-``timestamps`` (``1 x T`` double, seconds) and ``dims`` (the MATLAB axis order as text, e.g.
-``'YXT'``).
+``timestamps`` (``1 x T`` double, seconds), ``dims`` (the MATLAB axis order as text, e.g.
+``'YXT'``) and ``channel_names``: always written, one row per channel (a single row for one channel),
+a ``C x L`` char matrix whose rows are space-padded to the longest name, as MATLAB's
+``char({'GCaMP', 'tdTomato'})`` builds it (``cellstr(channel_names)`` gives the names back). MATLAB chars
+are UTF-16 code units; names of no characters are stored as one space, and trailing spaces of a name
+are not kept (the padding cannot be told from them).
 
 v5 files are streamed too (:mod:`ophysio.conversion.writers._mat5` writes the elements, the sizes being
 patched at the end), so neither version holds the movie in memory. A v5 variable cannot reach 2 GB:
@@ -27,6 +31,9 @@ import numpy as np
 from ._base import ImagingWriter, WriterError
 
 __all__ = ["MatWriter", "MAT_V5_LIMIT"]
+
+#: Names of the small variables written beside the movie.
+_RESERVED = ("fs", "timestamps", "dims", "channel_names")
 
 #: Largest variable a v5 MAT file can hold (bytes of data).
 MAT_V5_LIMIT = 2**31 - 1
@@ -86,8 +93,9 @@ class MatWriter(ImagingWriter):
             raise WriterError(f"MAT version must be '7.3' or '5', not {version!r}")
         if not variable.isidentifier() or len(variable) > 63:
             raise WriterError(f"{variable!r} is not a valid MATLAB variable name")
-        if variable in ("fs", "timestamps", "dims"):
-            raise WriterError(f"the movie variable cannot be called {variable!r} (used for the rate, times or axes)")
+        if variable in _RESERVED:
+            raise WriterError(
+                f"the movie variable cannot be called {variable!r} (used for the rate, times, axes or channel names)")
         self.version = version
         self.variable = variable
         if compression not in (None, "gzip"):
@@ -190,6 +198,7 @@ class MatWriter(ImagingWriter):
             write_small_variable(self._v5_file, "fs", np.array([[rate]]))
             write_small_variable(self._v5_file, "timestamps", times.reshape(1, -1))
             write_small_variable(self._v5_file, "dims", self.dims)
+            _write_v5_char_matrix(self._v5_file, "channel_names", self._name_codes())
             self._v5_file.close()
             self._v5_file = self._v5_movie = None
             return
@@ -203,10 +212,18 @@ class MatWriter(ImagingWriter):
         dims = f.create_dataset("dims", data=codes[:, None])
         _matlab_class(dims, "char")
         dims.attrs.create("MATLAB_int_decode", np.int32(2))
+        # a C x L char matrix is HDF5 shape (L, C), the same reversal
+        names = f.create_dataset("channel_names", data=np.ascontiguousarray(self._name_codes().T))
+        _matlab_class(names, "char")
+        names.attrs.create("MATLAB_int_decode", np.int32(2))
         f.close()
         self._file = self._dset = None
         with open(self.temp_path, "r+b") as fh:
             fh.write(matlab_header("7.3"))
+
+    def _name_codes(self) -> np.ndarray:
+        """The channel names as MATLAB's ``char()`` of a cell array: C x L UTF-16 codes, rows space-padded."""
+        return char_matrix(self.channel_names or [f"channel_{i}" for i in range(self.num_channels)])
 
     def _cleanup(self) -> None:
         if self._v5_file is not None:
@@ -218,6 +235,32 @@ class MatWriter(ImagingWriter):
             except Exception:  # the file is removed anyway
                 pass
             self._file = self._dset = None
+
+
+def char_matrix(rows: list[str]) -> np.ndarray:
+    """``rows`` as a ``len(rows) x L`` uint16 array of UTF-16 code units, padded with spaces (at least 1 wide)."""
+    codes = [np.frombuffer(row.encode("utf-16-le"), "<u2") for row in rows]
+    width = max([1, *(len(c) for c in codes)])
+    out = np.full((len(rows), width), ord(" "), dtype=np.uint16)
+    for i, c in enumerate(codes):
+        out[i, : len(c)] = c
+    return out
+
+
+def _write_v5_char_matrix(fh, name: str, codes: np.ndarray) -> None:
+    """A v5 ``miMATRIX`` of class char holding the 2-D ``codes`` (miUINT16, column-major)."""
+    import struct
+
+    from ._mat5 import MI_INT8, MI_INT32, MI_MATRIX, MI_UINT32, MX_CHAR, _element
+
+    body = _element(MI_UINT32, struct.pack("<II", MX_CHAR, 0))
+    body += _element(MI_INT32, struct.pack("<2i", *codes.shape))
+    body += _element(MI_INT8, name.encode("ascii"))
+    body += _element(_MI_UINT16, codes.astype("<u2").tobytes(order="F"))
+    fh.write(struct.pack("<II", MI_MATRIX, len(body)) + body)
+
+
+_MI_UINT16 = 4
 
 
 def _check_v5_size(nbytes: int) -> None:
