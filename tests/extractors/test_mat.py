@@ -57,8 +57,9 @@ CASES = {
     "v5-per-channel-ch2": (lambda: _once("v5ch.mat", write_mat_v5, variables={
         "ch1": matlab_movie(5, 4, 3, dtype="uint8"), "ch2": 2 * matlab_movie(5, 4, 3, dtype="uint8")}),
         {"channel_name": "ch2", "sampling_frequency": 3.0}),
-    "ophysio-writer-v73-ch1": (lambda: _written_by_ophysio("7.3"), {"channel_name": "channel_1"}),
-    "ophysio-writer-v5-ch0": (lambda: _written_by_ophysio("5"), {"channel_name": "channel_0"}),
+    # the writer stores the source's channel names (ch0, ch1) in its channel_names variable
+    "ophysio-writer-v73-ch1": (lambda: _written_by_ophysio("7.3"), {"channel_name": "ch1"}),
+    "ophysio-writer-v5-ch0": (lambda: _written_by_ophysio("5"), {"channel_name": "ch0"}),
 }
 
 
