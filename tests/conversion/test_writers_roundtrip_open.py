@@ -356,6 +356,18 @@ def test_mat_v73_channel_names_that_do_not_fit_are_ignored(tmp_path):
     assert ophysio.open_imaging(out).get_channel_names() == ["channel_0", "channel_1"]
 
 
+@pytest.mark.parametrize("version", ["7.3", "5"])
+def test_mat_non_ascii_channel_names_round_trip(tmp_path, version):
+    """MATLAB chars are UTF-16 code units (v5: miUINT16, read with the file's byte order)."""
+    movies = [movie(4, 3, 2, None, "uint8", channel=c) for c in range(2)]
+    names = ["λ-GCaMP", "Ca²⁺ red"]
+    src = {n: NumpyImagingExtractor(m, 5.0, channel_name=n) for n, m in zip(names, movies)}
+    out = write_imaging(src, tmp_path / "u.mat", version=version)
+    ext = ophysio.open_imaging(out, channel_name="Ca²⁺ red")
+    assert ext.get_channel_names() == names
+    np.testing.assert_array_equal(ext.get_series(), movies[1])
+
+
 def test_mat_writer_refuses_channel_names_as_the_movie_variable(tmp_path):
     with pytest.raises(WriterError, match="cannot be called 'channel_names'"):
         write_imaging(make_source("planar"), tmp_path / "x.mat", variable="channel_names")

@@ -124,6 +124,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
                 f"other formats are not read; save with -v7 or -v7.3)"
             )
         self._header = header[:116].rstrip(b" \x00").decode("latin-1")
+        # v5 chars stored as miUINT16 are UTF-16 code units in the file's byte order ('MI': big-endian)
+        self._utf16 = "utf-16-be" if header[126:128] == b"MI" else "utf-16-le"
         self._file: CachedFile | None = None
         self._memmap: np.ndarray | None = None
         self._array: np.ndarray | None = None
@@ -287,7 +289,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         from scipy.io import loadmat
 
         try:
-            return np.asarray(loadmat(self._file_path, variable_names=[name], chars_as_strings=False)[name])
+            return np.asarray(loadmat(self._file_path, variable_names=[name], chars_as_strings=False,
+                                      uint16_codec=self._utf16)[name])
         except Exception as exc:  # scipy raises many types for damaged elements
             raise CorruptFileError(f"{self._file_path}: variable {name} cannot be read: {exc}") from exc
 
