@@ -1,6 +1,5 @@
 """ophysio preview: statistics checked against numpy, sampled reads, NWB sources, pages, a real ScanImage file."""
 
-import argparse
 import base64
 import re
 
@@ -8,19 +7,12 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from ophysio._cli_batch import register
 from ophysio.extractors import NumpyImagingExtractor
 from ophysio.preview import _image_runs, preview, preview_sessions
 from ophysio.testing.synthetic import movie
 
+from .cli_helpers import run_cli
 from .conversion.test_dandi import SESSION_METADATA, write_session
-
-
-def run_cli(*argv):
-    parser = argparse.ArgumentParser(prog="ophysio")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
 
 
 def embedded_pngs(index):

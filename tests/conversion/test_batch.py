@@ -1,6 +1,5 @@
 """convert_sessions on a 2-worker LocalCluster: 20 sessions (one corrupt), re-runs, a killed worker."""
 
-import argparse
 import copy
 import importlib.util
 import os
@@ -15,7 +14,6 @@ import pytest
 from ruamel.yaml import YAML
 
 from ophysio import convert_sessions
-from ophysio._cli_batch import register
 from ophysio._version import __version__
 from ophysio.conversion.batch import (
     _convert_task,
@@ -34,6 +32,7 @@ from ophysio.conversion.validate import validate_path
 from ophysio.errors import MetadataError
 from ophysio.testing.synthetic import movie
 
+from ..cli_helpers import run_cli
 from .test_dandi import SESSION_METADATA
 
 HAS_DANDI = importlib.util.find_spec("dandi") is not None
@@ -82,11 +81,6 @@ def write_spec(folder, ids=None):
     return path
 
 
-def run_cli(*argv):
-    parser = argparse.ArgumentParser(prog="ophysio")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
 
 
 @pytest.fixture(scope="module")

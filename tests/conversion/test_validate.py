@@ -1,24 +1,18 @@
 """ophysio validate: pynwb + nwbinspector (dandi config) + dandi validate, one report per file, exit status."""
 
-import argparse
 import importlib.util
 
 import pytest
 
-from ophysio._cli_batch import register
 from ophysio.conversion.dandi import write_dandiset_yaml
 from ophysio.conversion.validate import find_nwb_files, format_reports, validate_file, validate_path
 
+from ..cli_helpers import run_cli
 from .test_dandi import without_subject, write_session
 
 HAS_DANDI = importlib.util.find_spec("dandi") is not None
 
 
-def run_cli(*argv):
-    parser = argparse.ArgumentParser(prog="ophysio")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
 
 
 @pytest.fixture(scope="module")
