@@ -28,7 +28,15 @@ import numpy as np
 from ..errors import CorruptFileError, FormatError
 from ._handles import CachedFile
 
-__all__ = ["TiffIndex", "index_tiff", "TiffPageSource", "open_tifffile", "read_page_descriptions", "read_volumes"]
+__all__ = [
+    "TiffIndex",
+    "index_tiff",
+    "TiffPageSource",
+    "open_tifffile",
+    "read_page_descriptions",
+    "read_volumes",
+    "PagedSampleReads",
+]
 
 # TIFF field types -> (struct code, size)
 _TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 6: ("b", 1), 7: ("B", 1), 8: ("h", 2),
@@ -545,3 +553,30 @@ def read_volumes(source: TiffPageSource, pages: np.ndarray, out: np.ndarray, blo
         part = buffer[: chunk.size]
         source.read(chunk.ravel(), part)
         out[a : a + len(chunk)] = part.reshape(len(chunk), planes, rows, columns).transpose(0, 2, 3, 1)
+
+
+class PagedSampleReads:
+    """The reads of an extractor whose samples are pages of the :class:`TiffPageSource` ``self._source``.
+
+    Mixed in before :class:`~ophysio.extractors._base.ImagingExtractor`; the extractor gives
+    ``_sample_pages(indices)``, the page numbers of each sample's planes as an (n, planes) array.
+    """
+
+    _source: TiffPageSource
+
+    def _sample_pages(self, indices: np.ndarray) -> np.ndarray:  # pragma: no cover - each reader has its own
+        raise NotImplementedError
+
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        pages = self._sample_pages(np.asarray(indices, dtype=np.int64))
+        if pages.shape[1] == 1:
+            self._source.read(pages[:, 0], out)
+        else:
+            read_volumes(self._source, pages, out)
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        self._read_samples(np.arange(start, stop, dtype=np.int64), out)
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor
 from ._ome_xml import OmePixels, parse_ome_xml
-from ._tiffpages import TiffPageSource, index_tiff, read_page_descriptions, read_volumes
+from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 
 __all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]
 
@@ -98,7 +98,7 @@ def frame_times(records: list[dict], where: str = "sidecar") -> tuple[np.ndarray
                         f"on every frame")
 
 
-class OMETiffImagingExtractor(ImagingExtractor):
+class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     """One channel of one position (Image) of an OME-TIFF file or multi-file dataset.
 
     Parameters
@@ -451,19 +451,6 @@ class OMETiffImagingExtractor(ImagingExtractor):
         return None if self._records is None else list(self._records)
 
     # ------------------------------------------------------------------ reading
-    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
-        indices = np.asarray(indices, dtype=np.int64)
-        planes = self._pixels.size_z
-        plane_ids = np.stack([self._sample_planes(indices, z) for z in range(planes)], axis=1)
-        pages = self._plane_page[plane_ids]
-        if planes == 1:
-            self._source.read(pages[:, 0], out)
-        else:
-            read_volumes(self._source, pages, out)
-
-    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        self._read_samples(np.arange(start, stop, dtype=np.int64), out)
-
-    def close(self) -> None:
-        self._source.close()
-        super().close()
+    def _sample_pages(self, indices: np.ndarray) -> np.ndarray:
+        plane_ids = np.stack([self._sample_planes(indices, z) for z in range(self._pixels.size_z)], axis=1)
+        return self._plane_page[plane_ids]

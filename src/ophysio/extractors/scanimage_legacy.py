@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor
 from ._matlab_text import parse_header_lines
-from ._tiffpages import TiffPageSource, index_tiff, read_page_descriptions, read_volumes
+from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 
 __all__ = ["ScanImageLegacyImagingExtractor", "parse_scanimage_legacy_header"]
 
@@ -97,7 +97,7 @@ def _parse_time(text) -> _dt.datetime | None:
     return None
 
 
-class ScanImageLegacyImagingExtractor(ImagingExtractor):
+class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
     """One saved channel of a ScanImage 3.x, 4.x or 5.0/5.1 TIFF file.
 
     Parameters
@@ -310,17 +310,9 @@ class ScanImageLegacyImagingExtractor(ImagingExtractor):
         f, c = self._frames_per_slice, self._num_channels
         return samples * self._pages_per_sample + (plane * f + self._slice_sample) * c + self._channel_index
 
-    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
-        indices = np.asarray(indices, dtype=np.int64)
-        if self._num_slices == 1:
-            self._source.read(self._pages(indices, 0), out)
-            return
+    def _sample_pages(self, indices: np.ndarray) -> np.ndarray:
         step = self._frames_per_slice * self._num_channels
-        pages = self._pages(indices, 0)[:, None] + np.arange(self._num_slices) * step
-        read_volumes(self._source, pages, out)
-
-    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        self._read_samples(np.arange(start, stop, dtype=np.int64), out)
+        return self._pages(indices, 0)[:, None] + np.arange(self._num_slices) * step
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         if "frameTimestamps_sec" not in self._first_frame:
@@ -336,6 +328,3 @@ class ScanImageLegacyImagingExtractor(ImagingExtractor):
             times[i] = value
         return times
 
-    def close(self) -> None:
-        self._source.close()
-        super().close()

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError
 from ._base import ImagingExtractor
-from ._tiffpages import TiffIndex, TiffPageSource, index_tiff, read_page_descriptions, read_volumes
+from ._tiffpages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
 
 __all__ = ["TiffImagingExtractor", "resolve_tiff_paths", "parse_imagej_description"]
 
@@ -90,7 +90,7 @@ def _positive(value, name: str) -> int:
     return int(value)
 
 
-class TiffImagingExtractor(ImagingExtractor):
+class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     """One channel of a multi-page TIFF, an ImageJ hyperstack, or a series of TIFF files.
 
     Parameters
@@ -267,16 +267,4 @@ class TiffImagingExtractor(ImagingExtractor):
         base = samples * s["T"] + self._channel_index * s["C"]
         return base[:, None] + np.arange(self._num_planes, dtype=np.int64) * s["Z"]
 
-    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
-        pages = self._pages(np.asarray(indices, dtype=np.int64))
-        if self._num_planes == 1:
-            self._source.read(pages[:, 0], out)
-        else:
-            read_volumes(self._source, pages, out)
-
-    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        self._read_samples(np.arange(start, stop, dtype=np.int64), out)
-
-    def close(self) -> None:
-        self._source.close()
-        super().close()
+    _sample_pages = _pages
