@@ -16,6 +16,9 @@ and reports the peak of the sum. Configurations:
 - ``ophysio-1w``: ``convert_sessions(spec, out, workers=1)`` (a LocalCluster of one process, one
   compression thread per worker);
 - ``ophysio-2w``: the same with ``workers=2``;
+- ``ophysio-1w-1core``: ``workers=1`` with the whole process tree (driver, scheduler, nanny, worker) pinned
+  to one core (``os.sched_setaffinity``; the children inherit it): one worker with one core, as each of the
+  two workers has when both run on a 2-core machine;
 
 (``task_seconds`` is the sum of the sessions' conversion times on the workers, without cluster start.)
 - ``neuroconv-loop``: what labs do today, a ``for`` loop over the sessions calling neuroconv's
@@ -115,6 +118,8 @@ def run_neuroconv(spec: str, output: str) -> dict:
 
 
 def worker(config: str, spec: str, output: str) -> dict:
+    if config.endswith("-1core"):  # before anything starts: the cluster's processes inherit the affinity
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if config == "neuroconv-loop":
         return run_neuroconv(spec, output)
     return run_ophysio(spec, output, int(config.split("-")[1].rstrip("w")))
@@ -162,9 +167,12 @@ def _tree_rss_mb(proc) -> float:
 
 
 def run(config: str, spec: Path, output: Path) -> dict:
+    import resource
+
     import psutil
 
     shutil.rmtree(output, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, __file__, "--worker", config, str(spec), str(output)]
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0.0]
@@ -180,11 +188,15 @@ def run(config: str, spec: Path, output: Path) -> dict:
     out, err = proc.communicate()
     done.set()
     sampler.join()
+    # CPU time of the whole tree: the worker subprocess and every process it started and reaped
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     shutil.rmtree(output, ignore_errors=True)
     if proc.returncode != 0:
         return {"config": config, "error": err.strip().splitlines()[-3:]}
     result = json.loads(out.strip().splitlines()[-1])
-    return {"config": config, **result, "peak_tree_rss_mb": peak[0]}
+    return {"config": config, **result, "peak_tree_rss_mb": peak[0], "cpu_seconds": cpu,
+            "cores_used": cpu / result["seconds"]}
 
 
 def main() -> None:
@@ -224,10 +236,15 @@ def main() -> None:
             if "error" not in result and (config not in best or result["seconds"] < best[config]["seconds"]):
                 best[config] = result
     for config, r in best.items():
-        print(f"{config:15s} {r['seconds']:7.2f} s  {mb / r['seconds']:6.1f} MB/s input  "
-              f"peak RSS (process tree) {r['peak_tree_rss_mb']:6.0f} MB  output {r['output_mb']:.0f} MB")
+        print(f"{config:16s} {r['seconds']:7.2f} s  {mb / r['seconds']:6.1f} MB/s input  "
+              f"{r['cores_used']:.2f} cores busy  peak RSS (process tree) {r['peak_tree_rss_mb']:6.0f} MB  "
+              f"output {r['output_mb']:.0f} MB")
     if "ophysio-1w" in best and "ophysio-2w" in best:
-        print(f"2 workers vs 1 worker: {best['ophysio-1w']['seconds'] / best['ophysio-2w']['seconds']:.2f}x faster")
+        print(f"2 workers vs 1 worker, both free to use every core: "
+              f"{best['ophysio-1w']['seconds'] / best['ophysio-2w']['seconds']:.2f}x faster")
+    if "ophysio-1w-1core" in best and "ophysio-2w" in best:
+        print(f"2 workers on {os.cpu_count()} cores vs 1 worker on 1 core: "
+              f"{best['ophysio-1w-1core']['seconds'] / best['ophysio-2w']['seconds']:.2f}x faster")
     if "neuroconv-loop" in best and "ophysio-2w" in best:
         print(f"ophysio 2 workers vs neuroconv loop: "
               f"{best['neuroconv-loop']['seconds'] / best['ophysio-2w']['seconds']:.2f}x faster")
