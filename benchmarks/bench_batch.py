@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1,
                         help="sessions per source file (more work without writing more inputs)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each configuration; the best is kept")
-    parser.add_argument("--configs", default="ophysio-1w,ophysio-2w,neuroconv-loop")
+    parser.add_argument("--configs", default="ophysio-1w,ophysio-1w-1core,ophysio-2w,neuroconv-loop")
     parser.add_argument("--compression", help="ophysio's compression option (default: its default, "
                         "shuffle + fast deflate), e.g. gzip:4 (zlib level 4, neuroconv's default)")
     parser.add_argument("--output-folder", help="where the NWB files go (default: under --folder); e.g. /dev/shm "
