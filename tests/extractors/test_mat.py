@@ -226,3 +226,139 @@ def test_our_writers_extras_are_read(version):
         assert scipy.io.loadmat(path)["dims"][0] == "YXZCT"
     np.testing.assert_array_equal(ex.get_native_timestamps(), stored.ravel())
     np.testing.assert_array_equal(ex.get_series(), channel_movies("multichannel")[1])
+
+
+# ---------------------------------------------------------------------- compressed v5 variables in slabs
+def _compressed_matrix(name: str, class_code: int, shape: tuple, mi_type: int, values: bytes) -> bytes:
+    """One miCOMPRESSED element holding an miMATRIX, built byte by byte as the MAT-file format describes
+    (little-endian), so that the stored type can differ from the class as MATLAB may write it."""
+    import struct
+    import zlib
+
+    def element(kind: int, payload: bytes) -> bytes:
+        return struct.pack("<II", kind, len(payload)) + payload + b"\0" * (-len(payload) % 8)
+
+    content = (element(6, struct.pack("<II", class_code, 0)) + element(5, struct.pack(f"<{len(shape)}i", *shape))
+               + element(1, name.encode()) + element(mi_type, values))
+    matrix = struct.pack("<II", 14, len(content)) + content
+    stream = zlib.compress(matrix)
+    return struct.pack("<II", 15, len(stream)) + stream  # compressed elements are not padded
+
+
+def _mat_header() -> bytes:
+    text = b"MATLAB 5.0 MAT-file, written by the ophysio tests"
+    return text.ljust(116, b" ") + b"\0" * 8 + b"\x00\x01IM"
+
+
+def test_compressed_v5_reads_slabs_in_any_order(monkeypatch, tmp_path):
+    from ophysio.extractors import _matv5
+
+    # small checkpoints and read steps: many of both in a small file
+    monkeypatch.setattr(_matv5, "CHECKPOINT_BYTES", 1024)
+    monkeypatch.setattr(_matv5, "_READ_BYTES", 1000)
+    data = matlab_movie(40, 9, 11, "YXCT", num_channels=2, dtype="int16")  # MATLAB 9 x 11 x 2 x 40
+    path = write_mat_v5(tmp_path / "c.mat", variables={"movie": data}, compressed=True)
+    expected = scipy.io.loadmat(path)["movie"][:, :, 1, :].transpose(2, 0, 1)
+    ex = MatImagingExtractor(path, dims="YXCT", channel_index=1, sampling_frequency=5.0)
+    assert ex.get_metadata()["storage"] == "compressed: decompressed up to the samples read"
+    rng = np.random.default_rng(3)
+    pairs = [(0, 40), (30, 40), (2, 3), (39, 40), (10, 25), (0, 1)] + [
+        tuple(sorted(rng.integers(0, 41, 2))) for _ in range(40)]
+    for start, stop in pairs:
+        np.testing.assert_array_equal(ex.get_series(start, stop), expected[start:stop], err_msg=f"{start}:{stop}")
+    values = ex._values
+    end = values._values_at + 40 * 9 * 11 * 2 * 2  # the values end 15840 bytes after they start
+    assert [c[0] for c in values._checkpoints] == list(range(0, end, 1024))  # each saved once, in order
+    ex.close()
+    np.testing.assert_array_equal(ex.get_series(5, 9), expected[5:9])  # reopens after close
+
+
+def test_compressed_v5_stored_in_a_smaller_type_than_its_class(tmp_path):
+    # MATLAB may store a double array whose values are small integers as miUINT8 (type 2)
+    matlab = (np.arange(6 * 5 * 8) % 251).astype(np.uint8).reshape((6, 5, 8), order="F")  # Y x X x T
+    values = matlab.tobytes(order="F")
+    path = tmp_path / "compact.mat"
+    path.write_bytes(_mat_header() + _compressed_matrix("mov", 6, matlab.shape, 2, values)
+                     + _compressed_matrix("fr", 6, (1, 1), 9, np.float64(7.5).tobytes()))
+    reference = scipy.io.loadmat(path, mat_dtype=True)["mov"]
+    assert reference.dtype == np.float64
+    ex = MatImagingExtractor(path)
+    assert ex.dtype == np.float64 and ex.get_sampling_frequency() == 7.5
+    assert ex.get_metadata()["storage"] == "compressed: decompressed up to the samples read"
+    np.testing.assert_array_equal(ex.get_series(), reference.transpose(2, 0, 1))
+    np.testing.assert_array_equal(ex.get_series(3, 5), matlab.transpose(2, 0, 1)[3:5].astype(np.float64))
+
+
+def test_compressed_v5_memory_stays_at_the_samples_read(tmp_path):
+    import tracemalloc
+
+    # 256 x 256 x 500 uint16: 65.5 MB of values; MATLAB order Y x X x T
+    rng = np.random.default_rng(0)
+    frames = np.zeros((500, 256, 256), np.uint16)
+    frames[:, ::7, ::5] = rng.integers(0, 4000, frames[:, ::7, ::5].shape)
+    path = write_mat_v5(tmp_path / "big.mat", variables={"mov": frames.transpose(1, 2, 0), "fr": 10.0},
+                        compressed=True)
+    ex = MatImagingExtractor(path)
+    tracemalloc.start()
+    try:
+        last = ex.get_series(490, 500)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(last, frames[490:500])
+    assert peak < 12 * 1024**2, f"peak {peak / 1e6:.1f} MB for 1.3 MB of samples of a 65.5 MB variable"
+    np.testing.assert_array_equal(ex.get_series(0, 3), frames[0:3])  # back to the start
+
+
+def test_compressed_v5_with_time_not_last_is_read_whole(tmp_path):
+    data = matlab_movie(6, 4, 5, dtype="uint16")  # MATLAB 4 x 5 x 6 (Y x X x T)
+    path = write_mat_v5(tmp_path / "t.mat", variables={"mov": np.ascontiguousarray(data.transpose(2, 0, 1))},
+                        compressed=True)  # MATLAB 6 x 4 x 5: T x Y x X
+    ex = MatImagingExtractor(path, dims="TYX", sampling_frequency=2.0)
+    assert ex.get_metadata()["storage"] == "compressed: decompressed into memory on first read"
+    np.testing.assert_array_equal(ex.get_series(1, 4), data.transpose(2, 0, 1)[1:4])
+
+
+@pytest.mark.parametrize("damage", ["garbled", "cut-stream"])
+def test_damaged_compressed_v5_values_are_clear_errors(tmp_path, damage):
+    from ophysio.errors import CorruptFileError
+
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 60000, (50, 32, 32), dtype=np.uint16)  # incompressible: the stream is long
+    path = write_mat_v5(tmp_path / "ok.mat", variables={"fr": 3.0, "mov": frames.transpose(1, 2, 0)},
+                        compressed=True)
+    data = bytearray(path.read_bytes())
+    import struct
+
+    first = 136 + struct.unpack_from("<I", data, 132)[0]  # the movie's element follows the rate's
+    if damage == "garbled":
+        data[first + 20000 : first + 20400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
+    else:  # the element keeps its length, but its zlib stream stops halfway through the values
+        import zlib
+
+        count = struct.unpack_from("<I", data, first + 4)[0]
+        stream = zlib.decompress(bytes(data[first + 8 : first + 8 + count]))
+        short = zlib.compress(stream[: len(stream) // 2])
+        data[first + 8 : first + 8 + count] = short + b"\0" * (count - len(short))
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(bytes(data))
+    ex = MatImagingExtractor(bad)
+    np.testing.assert_array_equal(ex.get_series(0, 2), frames[0:2])  # what comes before the damage is read
+    with pytest.raises(CorruptFileError, match=r"bad\.mat: compressed variable mov"):
+        ex.get_series(40, 50)
+    with pytest.raises(CorruptFileError, match=r"bad\.mat: compressed variable mov"):  # and again, not stuck
+        ex.get_series(45, 50)
+
+
+def test_rate_behind_a_damaged_compressed_movie_is_a_clear_error(tmp_path):
+    from ophysio.errors import CorruptFileError
+
+    frames = np.random.default_rng(2).integers(0, 60000, (50, 32, 32), dtype=np.uint16)
+    path = write_mat_v5(tmp_path / "ok.mat", variables={"mov": frames.transpose(1, 2, 0), "fr": 3.0},
+                        compressed=True)
+    data = bytearray(path.read_bytes())
+    data[400:800] = bytes(400)  # inside the movie's zlib stream, which scipy crosses to reach fr
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=r"bad\.mat: variable fr cannot be read"):
+        MatImagingExtractor(bad)

@@ -7,12 +7,16 @@ byte count (or, in the small format, both packed in one uint32 with the data in 
 Top-level elements are ``miMATRIX`` (14) or ``miCOMPRESSED`` (15, a zlib stream holding one
 ``miMATRIX``). A matrix holds sub-elements: array flags (class and complex/logical bits), dimensions
 (int32), name (int8), then the real part. Only the headers are read here: for an uncompressed numeric
-variable we also return the file offset of its values, so that they can be memory-mapped.
+variable we also return the file offset of its values, so that they can be memory-mapped; for a
+compressed one, where its values start inside the decompressed stream, so that
+:class:`CompressedValues` can read them in slabs along the last MATLAB axis without decompressing the
+whole variable into memory.
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -20,7 +24,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, FormatError
 
-__all__ = ["MatVariable", "read_v5_variables", "CLASS_DTYPES"]
+__all__ = ["MatVariable", "read_v5_variables", "CLASS_DTYPES", "CompressedValues"]
 
 MI_MATRIX, MI_COMPRESSED = 14, 15
 #: MATLAB class code -> (class name, numpy dtype char) for numeric classes
@@ -48,12 +52,17 @@ class MatVariable:
     dtype : numpy.dtype or None
         Values' type for numeric classes (byte order of the file), else None.
     compressed : bool
-        Stored in a zlib-compressed element (must be decompressed whole to be read).
+        Stored in a zlib-compressed element (read by decompressing the stream from its start).
     complex : bool
     logical : bool
     data_offset : int or None
         File offset of the real part's values when they can be memory-mapped (uncompressed, stored in
         the class's own type), else None.
+    stream : tuple or None
+        For a compressed numeric variable whose values could be located: ``(file offset of the zlib
+        stream, its byte count, offset of the values inside the decompressed stream, stored dtype)``.
+        MATLAB may store values in a smaller type than their class (``miUINT8`` values of a ``double``
+        array, say): the stored dtype is the one in the file.
     """
 
     name: str
@@ -64,6 +73,7 @@ class MatVariable:
     complex: bool
     logical: bool
     data_offset: int | None
+    stream: tuple[int, int, int, np.dtype] | None = None
 
     @property
     def numeric(self) -> bool:
@@ -90,6 +100,19 @@ def _parse_matrix(buf: bytes, order: str, where: str) -> tuple[tuple, str, np.dt
 
     Returns (shape, class name, dtype, complex, logical, offset of the real data inside buf or None).
     """
+    shape, cls, dtype, cplx, logical, stored = _parse_matrix_values(buf, order, where)
+    offset = None
+    if stored is not None and dtype is not None:
+        at, stored_dtype = stored
+        if stored_dtype == dtype:
+            offset = at
+    return shape, cls, dtype, cplx, logical, offset
+
+
+def _parse_matrix_values(buf: bytes, order: str, where: str):
+    """As :func:`_parse_matrix`, with ``(offset inside buf, stored dtype)`` of the real part's values in
+    place of the offset: None when the values are not in ``buf`` in the regular format or their byte
+    count does not fit the shape."""
     kind, count, at = _tag(buf, 0, order)
     if kind != 6 or count != 8:
         raise CorruptFileError(f"{where}: array flags expected, found element type {kind} of {count} bytes")
@@ -109,12 +132,14 @@ def _parse_matrix(buf: bytes, order: str, where: str) -> tuple[tuple, str, np.dt
         return tuple(shape), _OTHER_CLASSES.get(code, f"class {code}"), None, bool(bits & 8), bool(bits & 2), None
     name, dtype_char = CLASS_DTYPES[code]
     dtype = np.dtype(order + dtype_char)
-    offset = None
+    stored = None
     if pos + 8 <= len(buf):
         kind, count, at = _tag(buf, pos, order)
-        if MI_DTYPES.get(kind) == dtype_char and count == dtype.itemsize * int(np.prod(shape)) and at == pos + 8:
-            offset = at
-    return tuple(shape), "logical" if bits & 2 else name, dtype, bool(bits & 8), bool(bits & 2), offset
+        if kind in MI_DTYPES and at == pos + 8:
+            stored_dtype = np.dtype(order + MI_DTYPES[kind])
+            if count == stored_dtype.itemsize * int(np.prod(shape)):
+                stored = (at, stored_dtype)
+    return tuple(shape), "logical" if bits & 2 else name, dtype, bool(bits & 8), bool(bits & 2), stored
 
 
 def read_v5_variables(path: str) -> tuple[str, list[MatVariable]]:
@@ -168,9 +193,12 @@ def _read_v5_variables(path: str) -> tuple[str, list[MatVariable]]:
                     raise CorruptFileError(f"{where}: compressed element cannot be decompressed: {exc}") from exc
                 ikind, icount, iat = _tag(inner, 0, order)
                 if ikind == MI_MATRIX:
-                    shape, cls, dtype, cplx, logical, _ = _parse_matrix(inner[iat:], order, where)
+                    shape, cls, dtype, cplx, logical, stored = _parse_matrix_values(inner[iat:], order, where)
+                    located = None
+                    if stored is not None and dtype is not None and not cplx:
+                        located = (pos + 8, count, iat + stored[0], stored[1])
                     variables.append(MatVariable(_name(inner[iat:], order), shape, cls, dtype, True, cplx, logical,
-                                                 None))
+                                                 None, located))
             elif count == 0 and kind == 0:
                 break
             pos += 8 + count
@@ -184,3 +212,111 @@ def _name(buf: bytes, order: str) -> str:
     pos = at + (4 if at == pos + 4 else _pad8(count))
     _, count, at = _tag(buf, pos, order)
     return buf[at : at + count].decode("latin-1")
+
+
+#: Bytes of decompressed values between two saved decompressor states of a :class:`CompressedValues`.
+CHECKPOINT_BYTES = 64 * 1024**2
+#: Compressed bytes read from the file per step.
+_READ_BYTES = 1024**2
+
+
+class CompressedValues:
+    """The values of a compressed v5 variable as a read-only array of its stored (C-order) shape, read in
+    slabs along the first stored axis (MATLAB's last) without decompressing the whole variable.
+
+    A zlib stream can only be read from its start, so this keeps the decompressor where the last read
+    stopped (reading on costs nothing extra) and a copy of its state every :data:`CHECKPOINT_BYTES` of
+    output (a read further back restarts from the nearest copy, not from the start). Memory: the slab
+    asked for, one read step and ~50 kB per checkpoint. Indexing takes a tuple whose first item is a
+    slice with step 1 (what :meth:`~ophysio.extractors._discovery.ArrayLayout.read` gives); the slab comes
+    back in the stored dtype.
+    """
+
+    def __init__(self, path: str, stream: tuple[int, int, int, np.dtype], shape: tuple[int, ...], name: str):
+        self.path, self.name = path, name
+        self._start, self._size, self._values_at, self.dtype = stream
+        self.shape = tuple(int(n) for n in shape)
+        self.ndim = len(self.shape)
+        self._row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        self._fh = None
+        self._lock = threading.Lock()
+        # (bytes out, file offset in, decompressor state): the first is the start of the stream
+        self._checkpoints: list[tuple[int, int, object]] = [(0, self._start, zlib.decompressobj())]
+        self._live: tuple[int, int, object] | None = None  # decompressor at (out, in) after the last read
+
+    def _where(self) -> str:
+        return f"{self.path}: compressed variable {self.name}"
+
+    def __getitem__(self, selection) -> np.ndarray:
+        selection = selection if isinstance(selection, tuple) else (selection,)
+        first = selection[0]
+        if not isinstance(first, slice) or first.step not in (None, 1):
+            raise TypeError("CompressedValues takes a slice of the first axis")
+        start, stop, _ = first.indices(self.shape[0])
+        stop = max(start, stop)
+        slab = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        if stop > start:
+            with self._lock:
+                self._read(self._values_at + start * self._row_bytes, slab.reshape(-1).view(np.uint8))
+        return slab[(slice(None), *selection[1:])]
+
+    def _read(self, begin: int, out: np.ndarray) -> None:
+        """Decompressed stream bytes ``begin:begin + out.size`` into ``out``."""
+        end = begin + out.size
+        candidates = [c for c in self._checkpoints if c[0] <= begin]
+        out_pos, in_pos, state = max(candidates, key=lambda c: c[0])
+        if self._live is not None and out_pos <= self._live[0] <= begin:
+            out_pos, in_pos, decomp = self._live
+        else:
+            decomp = state.copy()
+        self._live = None
+        if self._fh is None:
+            self._fh = open(self.path, "rb")
+        fh = self._fh
+        limit = self._start + self._size
+        pending = b""
+        filled = 0
+        try:
+            while out_pos < end:
+                if not pending:
+                    if in_pos >= limit:
+                        raise _corrupt(self, f"the stream ends after {out_pos} bytes; {end} are needed")
+                    fh.seek(in_pos)
+                    pending = fh.read(min(_READ_BYTES, limit - in_pos))
+                    if not pending:
+                        raise _corrupt(self, "the file ends inside the stream")
+                    in_pos += len(pending)
+                # stop at the next checkpoint boundary, at the end of the request, or after one step of output
+                boundary = (out_pos // CHECKPOINT_BYTES + 1) * CHECKPOINT_BYTES
+                want = min(boundary, end, out_pos + _READ_BYTES) - out_pos
+                fed = len(pending)
+                piece = decomp.decompress(pending, want)
+                pending = decomp.unconsumed_tail
+                if not piece:
+                    if decomp.eof:
+                        raise _corrupt(self, f"the stream ends after {out_pos} bytes; {end} are needed")
+                    if pending and len(pending) == fed:  # zlib took nothing and gave nothing: never loop on it
+                        raise _corrupt(self, f"cannot be decompressed past byte {out_pos}")
+                    continue
+                lo = max(begin - out_pos, 0)
+                if lo < len(piece):
+                    count = len(piece) - lo
+                    out[filled : filled + count] = np.frombuffer(piece, dtype=np.uint8, offset=lo)
+                    filled += count
+                out_pos += len(piece)
+                if out_pos % CHECKPOINT_BYTES == 0 and out_pos > self._checkpoints[-1][0]:
+                    self._checkpoints.append((out_pos, in_pos - len(pending), decomp.copy()))
+        except zlib.error as exc:
+            raise _corrupt(self, f"cannot be decompressed ({exc})") from exc
+        self._live = (out_pos, in_pos - len(pending), decomp)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self._live = None
+        del self._checkpoints[1:]
+
+
+def _corrupt(values: CompressedValues, reason: str) -> CorruptFileError:
+    return CorruptFileError(f"{values._where()} {reason}")

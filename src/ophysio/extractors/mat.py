@@ -10,8 +10,12 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
   (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is
   memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
-  zlib stream that cannot be read in parts, so it alone is decompressed into memory by
-  :func:`scipy.io.loadmat` on first read (dropped again by :meth:`close`).
+  zlib stream, read from its start up to the samples asked for (``_matv5.CompressedValues``: reading on
+  from the last read is free, a read further back restarts from a saved decompressor state at most
+  64 MiB of output before it), so memory stays at the samples read. Only
+  when time is not MATLAB's last axis (samples are then not contiguous in the stream) is a compressed
+  variable decompressed whole, by :func:`scipy.io.loadmat` on first read (dropped again by
+  :meth:`close`).
 
 Which variable: ``variable`` (a struct field as ``"s.movie"`` in v7.3 files), else the first that fits
 among conventional names (``mov``, ``data``, ``imaging``), then per-channel variables (``ch1``,
@@ -50,7 +54,7 @@ from ._discovery import (
     parse_dims,
 )
 from ._handles import CachedFile
-from ._matv5 import MatVariable, read_v5_variables
+from ._matv5 import CompressedValues, MatVariable, read_v5_variables
 from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes
 
 __all__ = ["MatImagingExtractor"]
@@ -129,6 +133,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         self._file: CachedFile | None = None
         self._memmap: np.ndarray | None = None
         self._array: np.ndarray | None = None
+        self._values: CompressedValues | None = None
         self._extras: dict[str, tuple[str, tuple[int, ...], bool]] = {}  # name -> (class, MATLAB shape, numeric)
         self._native_times: np.ndarray | None = None
         if channel_name is not None and channel_index is not None:
@@ -199,10 +204,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         for key in RATE_KEYS:
             var = self._v5.get(key)
             if var is not None and var.numeric and math.prod(var.shape) == 1:
-                from scipy.io import loadmat
-
-                value = loadmat(self._file_path, variable_names=[key])[key]
-                rate = (float(np.asarray(value).ravel()[0]), f"variable {key}")
+                rate = (float(self._read_small(key).ravel()[0]), f"variable {key}")
                 break
         return self._choose(candidates, variable, listing), listing, rate
 
@@ -264,8 +266,15 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             self._size_chunk_cache()
         if self._version == "5.0":
             info = self._v5[chosen.path]
-            self._metadata["storage"] = "memory-mapped" if info.data_offset is not None else (
-                "compressed: decompressed into memory on first read" if info.compressed else "loaded on first read")
+            if info.data_offset is not None:
+                storage = "memory-mapped"
+            elif self._streamable(info):
+                storage = "compressed: decompressed up to the samples read"
+            elif info.compressed:
+                storage = "compressed: decompressed into memory on first read"
+            else:
+                storage = "loaded on first read"
+            self._metadata["storage"] = storage
         if sampling_frequency is None:
             if rate is None:
                 raise MetadataError(
@@ -380,7 +389,11 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         return self._variable
 
     # ------------------------------------------------------------------ reading
-    def _v5_source(self) -> np.ndarray:
+    def _streamable(self, info: MatVariable) -> bool:
+        """Whether a compressed variable can be read in slabs: located values, time its stored first axis."""
+        return info.stream is not None and self._layout.dims[0] == "T"
+
+    def _v5_source(self) -> np.ndarray | CompressedValues:
         info: MatVariable = self._v5[self._variable]
         stored_shape = tuple(info.shape[::-1])
         if info.data_offset is not None:
@@ -388,6 +401,10 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
                 self._memmap = np.memmap(self._file_path, dtype=info.dtype, mode="r", offset=info.data_offset,
                                          shape=stored_shape)
             return self._memmap
+        if self._streamable(info):
+            if self._values is None:
+                self._values = CompressedValues(self._file_path, info.stream, stored_shape, info.name)
+            return self._values
         if self._array is None:
             from scipy.io import loadmat
 
@@ -409,10 +426,14 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
     def close(self) -> None:
         self._memmap = None
         self._array = None
+        if self._values is not None:
+            self._values.close()
+            self._values = None
         super().close()
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_memmap"] = None
         state["_array"] = None
+        state["_values"] = None
         return state
