@@ -195,7 +195,7 @@ def test_sidecar_with_wrong_frame_count(tmp_path):
     with pytest.raises(MetadataError, match="has 7 frame records but x.ome.tif holds 10 planes"):
         OMETiffImagingExtractor(path)
     Path(str(path) + "_frame_metadata.json").write_text("[1, 2")
-    with pytest.raises(MetadataError, match="not valid JSON"):
+    with pytest.raises(MetadataError, match="not valid UTF-8 JSON"):
         OMETiffImagingExtractor(path)
     assert OMETiffImagingExtractor(path, frame_metadata_path=False).get_num_samples() == 10
 

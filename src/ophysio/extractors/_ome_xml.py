@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import FormatError, MetadataError
+from ..errors import FormatError, MetadataError, OphysioError
 
 __all__ = ["OmePixels", "parse_ome_xml", "OME_TYPES", "to_seconds"]
 
@@ -120,6 +120,15 @@ def parse_ome_xml(text: str, where: str = "OME-XML") -> tuple[ET.Element, list[O
     MetadataError
         A Pixels element lacks a size or has an unknown type or order.
     """
+    try:
+        return _parse_ome_xml(text, where)
+    except OphysioError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:  # int()/float() of a damaged attribute value
+        raise MetadataError(f"{where}: an OME-XML attribute value cannot be read ({exc})") from None
+
+
+def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
     head = text[:4096]
     if "<!DOCTYPE" in head or "<!ENTITY" in text:
         raise FormatError(f"{where}: the OME-XML declares a document type or entities; refused for safety")

@@ -54,23 +54,33 @@ def saved_channels(frame_data: dict, path: str) -> tuple[list[int], list[str]]:
     return numbers, result
 
 
-def stack_facts(frame_data: dict) -> tuple[bool, int, int, int]:
+def _whole(frame_data: dict, key: str, default: int, path: str) -> int:
+    """A count from the header (``default`` when absent, empty or 0), or a MetadataError naming it."""
+    value = frame_data.get(key, default)
+    try:
+        return int(value or default)
+    except (TypeError, ValueError, OverflowError):
+        raise MetadataError(f"{path}: {key} = {value!r} in the ScanImage header is not a whole number") from None
+
+
+def stack_facts(frame_data: dict, path: str = "ScanImage header") -> tuple[bool, int, int, int]:
     """(volumetric, planes, frames per slice, flyback frames per channel), decided as ScanImage does."""
     get = frame_data.get
-    slices = int(get("SI.hStackManager.numSlices", 1) or 1)
+    slices = _whole(frame_data, "SI.hStackManager.numSlices", 1, path)
     enabled = get("SI.hStackManager.enable")
     if enabled is None:  # ScanImage before 2020 has no hStackManager.enable: several slices mean a stack
         enabled = slices > 1
     volumetric = bool(enabled) and slices > 1
     if not volumetric:
         return False, 1, 1, 0
-    frames_per_slice = int(get("SI.hStackManager.framesPerSlice", 1) or 1)
+    frames_per_slice = _whole(frame_data, "SI.hStackManager.framesPerSlice", 1, path)
     per_volume = get("SI.hStackManager.numFramesPerVolume")
     with_flyback = get("SI.hStackManager.numFramesPerVolumeWithFlyback")
     if isinstance(per_volume, (int, float)) and isinstance(with_flyback, (int, float)):
-        flyback = int(with_flyback) - int(per_volume)
+        flyback = (_whole(frame_data, "SI.hStackManager.numFramesPerVolumeWithFlyback", 0, path)
+                   - _whole(frame_data, "SI.hStackManager.numFramesPerVolume", 0, path))
     else:
-        flyback = int(get("SI.hFastZ.numDiscardFlybackFrames", 0) or 0) if get("SI.hFastZ.enable") else 0
+        flyback = _whole(frame_data, "SI.hFastZ.numDiscardFlybackFrames", 0, path) if get("SI.hFastZ.enable") else 0
     return True, slices, frames_per_slice, max(flyback, 0)
 
 

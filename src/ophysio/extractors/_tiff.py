@@ -354,7 +354,7 @@ def _decode_irregular(raws, ifd_offset, header, entry_dtype):
                 slot = per_tag[tag] = [np.zeros(n, np.int64), np.zeros(n, np.int64),
                                        np.zeros(n, f"V{osize}"), np.full(n, -1, np.int64)]
             slot[0][i] = entries["type"][j]
-            slot[1][i] = entries["count"][j]
+            slot[1][i] = entries["count"][j].astype(np.int64)  # as the regular decode: > 2**63 wraps negative
             slot[2][i] = entries["value"][j]
             slot[3][i] = ifd_offset[i] + header.count_size + j * header.entry_size + 4 + osize
     return {tag: tuple(v) for tag, v in per_tag.items()}

@@ -24,6 +24,7 @@ non-decreasing), and a ``channel_names`` attribute naming each channel replaces 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileSetError, FormatError, MetadataError, SelectionError
+from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor
 from ._discovery import (
     ArrayLayout,
@@ -65,6 +66,24 @@ def _open_h5(path: str, rdcc_nbytes: int | None = None):
     return h5py.File(path, "r", rdcc_nbytes=rdcc_nbytes, rdcc_nslots=10007)
 
 
+@contextlib.contextmanager
+def h5_read_errors(what: str):
+    """Turn what h5py raises on damaged content (``OSError`` without an errno, ``RuntimeError``,
+    ``KeyError`` of a damaged link table) into a :class:`CorruptFileError` that says ``what`` was read.
+
+    An ``OSError`` that carries an errno (the operating system's: a network file system gone away)
+    passes through unchanged, so that callers may retry it.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
+    except (RuntimeError, KeyError) as exc:
+        raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
+
+
 def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time_axis: int, itemsize: int) -> int:
     """Bytes of the chunks that cover one chunk's extent along time (0 for contiguous storage)."""
     if not chunks:
@@ -86,7 +105,8 @@ def _candidates(h5file, keep=None) -> list[Candidate]:
             if keep is None or keep(name, obj):
                 found.append(Candidate(name, tuple(obj.shape), obj.dtype))
 
-    h5file.visititems(visit)
+    with h5_read_errors(f"{h5file.filename}: the list of datasets"):
+        h5file.visititems(visit)
     return found
 
 
@@ -348,7 +368,8 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         return cached[1]
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        with self._file.open() as h5:
+        with self._file.open() as h5, h5_read_errors(f"{self._file_path}: samples {start}:{stop} of "
+                                                     f"dataset {self._dataset_path}"):
             self._layout.read(self._dataset(h5), start, stop, out)
 
     def close(self) -> None:

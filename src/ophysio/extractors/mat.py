@@ -55,7 +55,7 @@ from ._discovery import (
 )
 from ._handles import CachedFile
 from ._matv5 import CompressedValues, MatVariable, read_v5_variables
-from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes
+from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
 
 __all__ = ["MatImagingExtractor"]
 
@@ -189,7 +189,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             elif rate is None and obj.size == 1 and name in RATE_KEYS:
                 rate = (float(np.asarray(obj[()]).ravel()[0]), f"variable {name}")
 
-        h5.visititems(visit)
+        with h5_read_errors(f"{self._file_path}: the list of variables"):
+            h5.visititems(visit)
         variable = variable.replace("/", ".") if variable is not None else None
         return self._choose(candidates, variable, listing), listing, rate
 
@@ -418,7 +419,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         if self._version == "7.3":
-            with self._file.open() as h5:
+            with self._file.open() as h5, h5_read_errors(f"{self._file_path}: samples {start}:{stop} of "
+                                                         f"variable {self._variable}"):
                 self._layout.read(h5[self._variable.replace(".", "/")], start, stop, out)
         else:
             self._layout.read(self._v5_source(), start, stop, out)

@@ -41,8 +41,8 @@ def read_frame_metadata(path: str | os.PathLike) -> dict[str, list[dict]]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise MetadataError(f"{path} is not valid JSON ({exc}); a frame metadata sidecar is "
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise MetadataError(f"{path} is not valid UTF-8 JSON ({exc}); a frame metadata sidecar is "
                             f'{{"p0": [frame dict, ...]}}') from None
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise MetadataError(f'{path}: a frame metadata sidecar is {{"p0": [frame dict, ...]}} keyed by position')

@@ -150,7 +150,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         self.channel_names = names
         self._channel_index = self._choose_channel(names, channel_name, str(first), "saved channels")
 
-        volumetric, planes, frames_per_slice, flyback = stack_facts(fd_)
+        volumetric, planes, frames_per_slice, flyback = stack_facts(fd_, str(first))
         self._frames_per_slice = frames_per_slice
         self.num_flyback_frames_per_channel = flyback
         self._slice_sample = None
@@ -559,7 +559,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
     @staticmethod
     def get_available_num_planes(file_path: str | os.PathLike) -> int:
         """Number of planes of a ScanImage acquisition (1 for planar data)."""
-        return stack_facts(read_header_of(file_path).frame_data)[1]
+        return stack_facts(read_header_of(file_path).frame_data, os.fspath(file_path))[1]
 
     @staticmethod
     def get_frames_per_slice(file_path: str | os.PathLike) -> int:

@@ -1,0 +1,201 @@
+"""Damaged files give an ophysio error, never another exception: regressions found by mutating the real
+sample files, and a seeded run of such mutations over every real sample file."""
+
+import os
+import random
+import shutil
+import signal
+import struct
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from ophysio.errors import CorruptFileError, FormatError, MetadataError, OphysioError
+from ophysio.extractors import open_imaging
+from ophysio.testing.data import sample_file
+from ophysio.testing.synthetic import write_tiff_movie
+
+
+def _ifd_entries(data: bytes, ifd: int, bigtiff: bool):
+    """(tag, entry offset) of each entry of the IFD at byte ``ifd`` of a little-endian TIFF."""
+    count_fmt, entry_size = ("<Q", 20) if bigtiff else ("<H", 12)
+    (count,) = struct.unpack_from(count_fmt, data, ifd)
+    start = ifd + struct.calcsize(count_fmt)
+    return [(struct.unpack_from("<H", data, start + j * entry_size)[0], start + j * entry_size) for j in range(count)]
+
+
+def test_tiff_tag_without_a_value_is_a_corrupt_file(tmp_path):
+    path = write_tiff_movie(tmp_path / "m.tif", num_samples=3)
+    data = bytearray(path.read_bytes())
+    (first,) = struct.unpack_from("<I", data, 4)
+    entry = dict(_ifd_entries(data, first, bigtiff=False))[278]  # RowsPerStrip
+    struct.pack_into("<I", data, entry + 4, 0)  # its count: no value at all
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="TIFF tag 278 has no value"):
+        open_imaging(path, sampling_frequency=1.0).get_series()
+
+
+def test_irregular_ifds_with_an_impossible_count_do_not_overflow(tmp_path):
+    import tifffile
+
+    from ophysio.extractors import _tiff
+
+    path = tmp_path / "irregular.tif"
+    with tifffile.TiffWriter(path, bigtiff=True) as writer:  # the second page has one more tag
+        writer.write(np.zeros((8, 8), np.uint16), contiguous=False)
+        writer.write(np.ones((8, 8), np.uint16), contiguous=False, extratags=[(65000, "s", 0, "hello", True)])
+    data = bytearray(path.read_bytes())
+    (first,) = struct.unpack_from("<Q", data, 8)
+    (count,) = struct.unpack_from("<Q", data, first)
+    (second,) = struct.unpack_from("<Q", data, first + 8 + count * 20)
+    entry = dict(_ifd_entries(data, second, bigtiff=True))[65000]
+    struct.pack_into("<Q", data, entry + 4, 2**64 - 1)
+    path.write_bytes(bytes(data))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        table = _tiff.walk_ifds(fd, str(path))  # raised OverflowError before
+    finally:
+        os.close(fd)
+    assert len(table.ifd_offset) == 2
+
+
+def _gzip_movie(path: Path) -> np.ndarray:
+    frames = np.random.default_rng(0).integers(0, 4000, (20, 32, 32), dtype=np.uint16)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("mov", data=frames, chunks=(5, 32, 32), compression="gzip")
+    return frames
+
+
+def test_hdf5_damaged_chunk_is_a_corrupt_file_naming_the_samples(tmp_path):
+    path = tmp_path / "m.h5"
+    frames = _gzip_movie(path)
+    with h5py.File(path, "r") as f:
+        info = f["mov"].id.get_chunk_info(2)  # samples 10-14
+    data = bytearray(path.read_bytes())
+    data[info.byte_offset + 10 : info.byte_offset + 60] = bytes(50)
+    path.write_bytes(bytes(data))
+    ex = open_imaging(path, sampling_frequency=5.0)
+    np.testing.assert_array_equal(ex.get_series(0, 10), frames[:10])  # the chunks before are fine
+    with pytest.raises(CorruptFileError, match=r"m\.h5: samples 8:12 of dataset mov cannot be read"):
+        ex.get_series(8, 12)
+
+
+def test_hdf5_damaged_group_index_is_a_format_error(tmp_path):
+    path = tmp_path / "m.h5"
+    _gzip_movie(path)
+    data = path.read_bytes()
+    at = data.find(b"TREE")  # the root group's B-tree node signature
+    assert at > 0
+    path.write_bytes(data[:at] + b"XXXX" + data[at + 4 :])
+    with pytest.raises(FormatError, match=r"m\.h5"):
+        open_imaging(path, sampling_frequency=5.0)
+
+
+def test_scanimage_header_counts_that_are_not_numbers():
+    from ophysio.extractors._scanimage_layout import stack_facts
+
+    header = {"SI.hStackManager.enable": True, "SI.hStackManager.numSlices": 3,
+              "SI.hStackManager.framesPerSlice": "1\nSI.hStackManager.name = 'x'"}
+    with pytest.raises(MetadataError, match=r"a\.tif: SI\.hStackManager\.framesPerSlice = .* not a whole number"):
+        stack_facts(header, "a.tif")
+    assert stack_facts({**header, "SI.hStackManager.framesPerSlice": 2}, "a.tif") == (True, 3, 2, 0)
+
+
+def _ome_xml(**changes: str) -> str:
+    pixels = {"SizeX": "4", "SizeY": "3", "SizeZ": "1", "SizeC": "1", "SizeT": "2", "TimeIncrement": "0.5",
+              **changes}
+    attrs = " ".join(f'{k}="{v}"' for k, v in pixels.items())
+    return (f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:0">'
+            f'<Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" {attrs}>'
+            f'<Channel ID="Channel:0:0" SamplesPerPixel="1"/><TiffData IFD="0" PlaneCount="2"/></Pixels></Image></OME>')
+
+
+@pytest.mark.parametrize("changes", [{"TimeIncrement": "0.x2"}, {"SizeX": "1O"}])
+def test_ome_xml_attribute_values_that_are_not_numbers(changes):
+    from ophysio.extractors._ome_xml import parse_ome_xml
+
+    _, (pixels,) = parse_ome_xml(_ome_xml(), "good.ome.tif")
+    assert (pixels.size_x, pixels.size_t) == (4, 2)
+    with pytest.raises(MetadataError, match="bad.ome.tif"):
+        parse_ome_xml(_ome_xml(**changes), "bad.ome.tif")
+
+
+def test_sidecar_that_is_not_utf8(tmp_path):
+    from ophysio.extractors.ome_tiff import read_frame_metadata
+
+    path = tmp_path / "x.ome.tiff_frame_metadata.json"
+    path.write_bytes(b'{"p0": [{"runner_time_ms": 1\xff}]}')
+    with pytest.raises(MetadataError, match="not valid UTF-8 JSON"):
+        read_frame_metadata(path)
+
+
+# ---------------------------------------------------------------------- mutations of the real files
+REAL = {
+    "scanimage-v57": ("scanimage/ScanImageBigTIFFv57.tif", {"channel_name": "Channel 1"}),
+    "scanimage-multi-file": ("scanimage/vol_one_ch_multi_files/vol_one_ch_multi_files_00001_00001.tif", {}),
+    "scanimage-legacy": ("scanimage_legacy/sample_scanimage_version_3_8.tiff", {}),
+    "ome-tc": ("ome_tiff/pmmp_demo_tc.ome.tiff", {"channel_name": "FITC"}),
+    "ome-seq": ("ome_tiff/pmmp_demo_seq.ome.tiff", {}),
+    "ome-seq-sidecar": ("ome_tiff/pmmp_demo_seq.ome.tiff", {}),
+    "hdf5-pysight": ("hdf5/fly.hdf5", {"sampling_frequency": 10.0}),
+    "mat-v5-compressed": ("mat/denoise.mat", {"dims": "YXCT", "sampling_frequency": 4.0}),
+}
+
+
+def _mutate(data: bytes, rng: random.Random, text: bool) -> bytes:
+    data = bytearray(data)
+    kind = rng.choice(["flip", "flip", "truncate", "zero"])
+    if kind == "flip":  # mostly where headers and IFDs live
+        for _ in range(rng.randint(1, 8)):
+            pos = rng.randrange(min(len(data), 70000)) if rng.random() < 0.8 else rng.randrange(len(data))
+            data[pos] = rng.choice(b'0123456789-.e,:{}[]"\xff') if text else rng.randrange(256)
+    elif kind == "truncate":
+        del data[rng.randrange(len(data)) :]
+    else:
+        pos = rng.randrange(len(data))
+        data[pos : pos + 64] = bytes(len(data[pos : pos + 64]))
+    return bytes(data)
+
+
+class _Hang(Exception):
+    pass
+
+
+@pytest.mark.parametrize("case", list(REAL))
+def test_mutated_real_files_read_or_raise_an_ophysio_error(case, tmp_path):
+    relative, kwargs = REAL[case]
+    source = sample_file(relative)
+    for sibling in source.parent.iterdir():  # the file, its sidecar, the other files of its series
+        if sibling.name.startswith(source.name) or sibling.parent.name == "vol_one_ch_multi_files":
+            shutil.copy(sibling, tmp_path / sibling.name)
+    victim = tmp_path / (source.name + "_frame_metadata.json" if case.endswith("sidecar") else source.name)
+    original = victim.read_bytes()
+    rng = random.Random(case)
+    outcomes = {"read": 0, "refused": 0}
+
+    def hang(*_):
+        raise _Hang
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    try:
+        for trial in range(25):
+            victim.write_bytes(_mutate(original, rng, text=victim.suffix == ".json"))
+            signal.alarm(30)
+            try:
+                with open_imaging(tmp_path / source.name, **kwargs) as ex:
+                    ex.get_series()
+                    ex.get_timestamps()
+                outcomes["read"] += 1
+            except OphysioError:
+                outcomes["refused"] += 1
+            except _Hang:
+                pytest.fail(f"{case}, mutation {trial}: no answer within 30 s")
+            except Exception as exc:  # noqa: BLE001 - any other exception is the failure this test looks for
+                pytest.fail(f"{case}, mutation {trial}: {type(exc).__name__}: {exc}")
+            finally:
+                signal.alarm(0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert outcomes["refused"] > 0, outcomes  # the mutations do reach what the readers check
