@@ -16,6 +16,7 @@ __all__ = [
     "SelectionError",
     "SampleIndexError",
     "MetadataError",
+    "OptionError",
 ]
 
 
@@ -49,3 +50,7 @@ class SampleIndexError(OphysioError, IndexError):
 
 class MetadataError(OphysioError, ValueError):
     """Metadata is missing, malformed or contradicts the data."""
+
+
+class OptionError(OphysioError, TypeError):
+    """A keyword option that the reader chosen for a source does not take."""

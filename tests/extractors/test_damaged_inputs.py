@@ -1,5 +1,5 @@
 """Damaged files give an ophysio error, never another exception: regressions found by mutating the real
-sample files, and a seeded run of such mutations over every real sample file."""
+sample files and synthetic files of the other layouts, and a seeded run of such mutations over them."""
 
 import os
 import random
@@ -163,13 +163,58 @@ class _Hang(Exception):
     pass
 
 
-@pytest.mark.parametrize("case", list(REAL))
-def test_mutated_real_files_read_or_raise_an_ophysio_error(case, tmp_path):
-    relative, kwargs = REAL[case]
-    source = sample_file(relative)
-    for sibling in source.parent.iterdir():  # the file, its sidecar, the other files of its series
-        if sibling.name.startswith(source.name) or sibling.parent.name == "vol_one_ch_multi_files":
-            shutil.copy(sibling, tmp_path / sibling.name)
+def _synthetic(kind: str, folder: Path) -> Path:
+    from ophysio.testing.synth.binary import matlab_movie
+    from ophysio.testing.synthetic import (
+        write_caiman_hdf5,
+        write_imagej_hyperstack,
+        write_mat_v73,
+        write_scanimage,
+        write_scanimage_legacy,
+    )
+
+    rois = [{"name": "a", "rows": 16, "columns": 24}, {"name": "b", "rows": 16, "columns": 24}]
+    writers = {
+        "scanimage-mroi": lambda: write_scanimage(folder, "m", num_samples=6, rois=rois, flyto_lines=4)[0],
+        "scanimage-legacy-5.1": lambda: write_scanimage_legacy(folder / "l.tif", version="5.1", num_samples=6,
+                                                                channels=(1, 2), slices=3, flyback=1),
+        "tiff-zlib-predictor": lambda: write_tiff_movie(folder / "z.tif", num_samples=6, rows=40, columns=30,
+                                                        compression="zlib", predictor=True, rowsperstrip=8),
+        "tiff-lzw": lambda: write_tiff_movie(folder / "lzw.tif", num_samples=6, rows=40, columns=30,
+                                             compression="lzw"),
+        "tiff-tiled": lambda: write_tiff_movie(folder / "t.tif", num_samples=4, rows=64, columns=64, tile=(16, 16)),
+        "imagej-hyperstack": lambda: write_imagej_hyperstack(folder / "ij.tif"),
+        "mat-v7.3": lambda: write_mat_v73(folder / "v.mat", variables={"movie": matlab_movie(8, 6, 5),
+                                                                      "fr": np.array([[15.0]])}),
+        "hdf5-caiman": lambda: write_caiman_hdf5(folder / "c.h5"),
+    }
+    return Path(writers[kind]())
+
+
+SYNTHETIC = {
+    "scanimage-mroi": {"roi_index": 1},
+    "scanimage-legacy-5.1": {"channel_name": "Channel 2"},
+    "tiff-zlib-predictor": {"sampling_frequency": 2.0},
+    "tiff-lzw": {"sampling_frequency": 2.0},
+    "tiff-tiled": {"sampling_frequency": 2.0},
+    "imagej-hyperstack": {"sampling_frequency": 2.0, "channel_name": "1"},
+    "mat-v7.3": {},
+    "hdf5-caiman": {"sampling_frequency": 3.0},
+}
+
+
+@pytest.mark.parametrize("case", list(REAL) + list(SYNTHETIC))
+def test_mutated_files_read_or_raise_an_ophysio_error(case, tmp_path):
+    if case in REAL:
+        relative, kwargs = REAL[case]
+        source = sample_file(relative)
+        for sibling in source.parent.iterdir():  # the file, its sidecar, the other files of its series
+            if sibling.name.startswith(source.name) or sibling.parent.name == "vol_one_ch_multi_files":
+                shutil.copy(sibling, tmp_path / sibling.name)
+    else:
+        kwargs = SYNTHETIC[case]
+        source = _synthetic(case, tmp_path)
+        open_imaging(source, **kwargs).get_series()  # the unmutated file reads
     victim = tmp_path / (source.name + "_frame_metadata.json" if case.endswith("sidecar") else source.name)
     original = victim.read_bytes()
     rng = random.Random(case)
@@ -199,3 +244,34 @@ def test_mutated_real_files_read_or_raise_an_ophysio_error(case, tmp_path):
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert outcomes["refused"] > 0, outcomes  # the mutations do reach what the readers check
+
+
+@pytest.mark.parametrize("kind", ["hdf5", "mat-v7.3"])
+def test_datasets_with_names_that_are_not_utf8_are_skipped(tmp_path, kind):
+    from ophysio.testing.synth.binary import matlab_movie
+    from ophysio.testing.synthetic import write_mat_v73
+
+    if kind == "hdf5":  # no conventional name: the largest 3-D dataset is the movie
+        path = tmp_path / "m.h5"
+        expected, kwargs = np.arange(10 * 6 * 5, dtype=np.uint16).reshape(10, 6, 5), {"sampling_frequency": 5.0}
+        with h5py.File(path, "w") as f:
+            f.create_dataset("stack", data=expected)
+    else:
+        movie = matlab_movie(8, 6, 5)  # MATLAB Y x X x T
+        path = write_mat_v73(tmp_path / "m.mat", variables={"movie": movie, "fr": np.array([[15.0]])})
+        expected, kwargs = movie.transpose(2, 0, 1), {}
+    with h5py.File(path, "a") as f:  # a bigger 3-D dataset, so that it would be chosen if it were seen
+        f.create_dataset(b"bad\xff", data=np.zeros((30, 40, 40), np.uint16))
+    with open_imaging(path, **kwargs) as ex:
+        np.testing.assert_array_equal(ex.get_series(), expected)
+
+
+def test_options_the_detected_reader_does_not_take(tmp_path):
+    from ophysio.conversion.interfaces import interface_from_paths
+    from ophysio.errors import OptionError
+
+    path = write_tiff_movie(tmp_path / "plain.tif", num_samples=3)  # not ScanImage: no roi_index
+    with pytest.raises(OptionError, match=r"plain\.tif was detected as tiff .*no option roi_index; pass format="):
+        open_imaging(path, roi_index=1, sampling_frequency=2.0)
+    with pytest.raises(TypeError, match="roi_index"):  # still the built-in a caller may catch
+        interface_from_paths(path, roi_index=1, sampling_frequency=2.0)

@@ -254,9 +254,10 @@ class _FormatInterface(ImagingInterface):
     channel_keyword: str | None = "channel_name"
 
     def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries", **kwargs):
-        from ..extractors._registry import get_format
+        from ..extractors._registry import get_format, refuse_unknown_options
 
         cls = get_format(self.format_id).load_class()
+        refuse_unknown_options(cls, kwargs, f"{type(self).__name__} reads the {self.format_id} format")
         self.source_kwargs = dict(kwargs)
         key = self.channel_keyword
         chosen = bool(key and key in kwargs) or "channel_names" in kwargs

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FileSetError, UnknownFormatError
+from ..errors import FileSetError, OptionError, UnknownFormatError
 from . import _sniff
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -279,4 +279,22 @@ def open_imaging(
         Passed on to the extractor (channel_name, plane_index, sampling_frequency, ...).
     """
     spec, path_kwargs = resolve_source(path_or_paths, format)
-    return spec.load_class()(**path_kwargs, **kwargs)
+    cls = spec.load_class()
+    shown = next(iter(path_kwargs.values()))
+    refuse_unknown_options(cls, kwargs, f"{shown[0] if isinstance(shown, list) else shown} was "
+                           f"{'opened' if format else 'detected'} as {spec.id}", detected=format is None)
+    return cls(**path_kwargs, **kwargs)
+
+
+def refuse_unknown_options(cls: type, kwargs: dict[str, Any], what: str, detected: bool = False) -> None:
+    """Raise :class:`OptionError` for keywords that ``cls(...)`` does not take (say which, and why
+    ``what``), rather than the bare TypeError of the call; nothing when ``cls`` takes ``**kwargs``."""
+    import inspect
+
+    parameters = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(k for k in kwargs if k not in parameters)
+    if unknown:
+        raise OptionError(f"{what} ({cls.__name__}), which takes no option {', '.join(unknown)}"
+                          + ("; pass format= if the source is of another format" if detected else ""))

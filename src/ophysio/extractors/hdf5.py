@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from ._base import ImagingExtractor
 from ._discovery import (
     ArrayLayout,
@@ -69,18 +69,21 @@ def _open_h5(path: str, rdcc_nbytes: int | None = None):
 @contextlib.contextmanager
 def h5_read_errors(what: str):
     """Turn what h5py raises on damaged content (``OSError`` without an errno, ``RuntimeError``,
-    ``KeyError`` of a damaged link table) into a :class:`CorruptFileError` that says ``what`` was read.
+    ``KeyError`` of a damaged link table, ``TypeError`` of an undecodable name) into a
+    :class:`CorruptFileError` that says ``what`` was read.
 
-    An ``OSError`` that carries an errno (the operating system's: a network file system gone away)
-    passes through unchanged, so that callers may retry it.
+    ophysio's own errors pass through, and so does an ``OSError`` that carries an errno (the operating
+    system's: a network file system gone away), so that callers may retry it.
     """
     try:
         yield
+    except OphysioError:
+        raise
     except OSError as exc:
         if exc.errno is not None:
             raise
         raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
 
 
@@ -101,6 +104,8 @@ def _candidates(h5file, keep=None) -> list[Candidate]:
     found: list[Candidate] = []
 
     def visit(name: str, obj: Any) -> None:
+        if isinstance(name, bytes):  # not UTF-8 (h5py gives bytes): it could not be named by dataset= either
+            return
         if isinstance(obj, h5py.Dataset) and obj.ndim >= 3 and obj.dtype.kind in "iufb":
             if keep is None or keep(name, obj):
                 found.append(Candidate(name, tuple(obj.shape), obj.dtype))
@@ -175,9 +180,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         self._cache_bytes = 0
         dataset = dataset if dataset is not None else mov_field
         try:
-            with self._file.open() as h5:
+            with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its HDF5 structure"):
                 self._setup(h5, dataset, dims, sampling_frequency, channel_name, channel_index, plane_index)
-        except OSError as exc:
+        except OSError as exc:  # not an HDF5 file at all
             self._file.close()
             raise FormatError(f"{self._file_path} could not be read as HDF5: {exc}") from exc
         except Exception:

@@ -141,7 +141,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         if self._version == "7.3":
             self._file = CachedFile(self._file_path, _open_h5)
             try:
-                with self._file.open() as h5:
+                with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its HDF5 part"):
                     found, variables, rate = self._setup_v73(h5, variable)
             except OSError as exc:
                 self._file.close()
@@ -174,7 +174,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
 
         def visit(name: str, obj: Any) -> None:
             nonlocal rate
-            if name.startswith("#") or not isinstance(obj, h5py.Dataset):
+            # h5py gives names that are not UTF-8 as bytes: no MATLAB variable has one, and none can be asked for
+            if isinstance(name, bytes) or name.startswith("#") or not isinstance(obj, h5py.Dataset):
                 return
             cls = _matlab_class(obj)
             matlab_name = name.replace("/", ".")
