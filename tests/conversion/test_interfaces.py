@@ -171,3 +171,43 @@ def test_session_start_from_legacy_trigger_time_and_ome_sidecar(shared_data):
     assert ome.extractors[0].get_metadata()["first_frame_time"] == expected
     assert ome.get_metadata()["NWBFile"]["session_start_time"] == expected
     ome.close()
+
+
+def test_multi_roi_acquisition_gives_one_series_and_plane_per_channel_and_roi(tmp_path):
+    from nwbinspector import Importance, inspect_nwbfile, load_config
+
+    rois = [dict(rows=6, columns=8, name="V1 left", center_xy=[-2, 0]),
+            dict(rows=4, columns=8, name="V1 right", center_xy=[3, 1])]
+    # more samples than rows or columns: nwbinspector takes a short movie for a transposed one
+    paths = write_scanimage(tmp_path / "src", "m", num_samples=12, rois=rois, flyto_lines=3, channels=(1, 2))
+    interface = ScanImageImagingInterface(file_path=paths[0])
+    meta = complete(interface)
+    names = [s["name"] for s in meta["Ophys"]["PhotonSeries"]]
+    assert names == ["TwoPhotonSeriesChannel1RoiV1Left", "TwoPhotonSeriesChannel1RoiV1Right",
+                     "TwoPhotonSeriesChannel2RoiV1Left", "TwoPhotonSeriesChannel2RoiV1Right"]
+    path = interface.run_conversion(tmp_path / "mroi.nwb", meta, timezone="Europe/Berlin")
+    written = read_all(path)
+    # independent of the extractor: the stored pages (channels interleaved), cropped to each ROI's rows
+    with tifffile.TiffFile(paths[0]) as tif:  # 24 pages of 6 + 3 fly-to + 4 rows
+        pages = np.stack([page.asarray() for page in tif.pages])
+    assert pages.shape == (24, 13, 8)
+    for channel in (0, 1):
+        for roi, rows in (("V1Left", slice(0, 6)), ("V1Right", slice(9, 13))):
+            data = written[f"TwoPhotonSeriesChannel{channel + 1}Roi{roi}"][0]
+            np.testing.assert_array_equal(data, pages[channel::2, rows].swapaxes(1, 2))
+    with NWBHDF5IO(str(path), "r") as io:
+        planes = io.read().imaging_planes
+        left, right = planes["ImagingPlaneChannel1RoiV1Left"], planes["ImagingPlaneChannel1RoiV1Right"]
+        assert "ROI 'V1 left' (index 0)" in left.description
+        assert left.origin_coords[0] < right.origin_coords[0]  # the scanfields' centres are 5 degrees apart
+        assert left.grid_spacing[1] != right.grid_spacing[1]  # same field size, 6 and 4 rows
+    messages = list(inspect_nwbfile(nwbfile_path=str(path), config=load_config("dandi")))
+    bad = [m for m in messages if m.importance in (Importance.ERROR, Importance.CRITICAL,
+                                                    Importance.BEST_PRACTICE_VIOLATION)]
+    assert bad == [], [(m.check_function_name, m.message) for m in bad]
+
+    whole = ScanImageImagingInterface(file_path=paths[0], split_rois=False)  # pages as stored
+    assert [(ex.channel_name, ex.roi_index, ex.get_image_shape()) for ex in whole.extractors] == [
+        ("Channel 1", None, (13, 8)), ("Channel 2", None, (13, 8))]
+    one = ScanImageImagingInterface(file_path=paths[0], roi_name="V1 right", channel_name="Channel 2")
+    assert [(ex.roi_index, ex.get_image_shape()) for ex in one.extractors] == [(1, (4, 8))]

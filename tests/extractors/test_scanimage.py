@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from ophysio.errors import SelectionError
 from ophysio.extractors import ScanImageImagingExtractor
 from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
@@ -323,3 +324,20 @@ def test_random_layouts_match_scanimage_order(seed, tmp_path):
     rows = extractor._frames_to_ifd_table
     assert rows["channel_index"].tolist() == [channel] * len(rows)
     extractor.close()
+
+
+def test_mroi_selected_by_name(tmp_path):
+    rois = [dict(rows=6, columns=8, name="left"), dict(rows=4, columns=8, name="right"),
+            dict(rows=4, columns=8, name="right")]
+    path = write_scanimage(tmp_path, "n", num_samples=3, rois=rois, flyto_lines=2)[0]
+    by_name = ScanImageImagingExtractor(file_path=path, roi_name="left")
+    by_index = ScanImageImagingExtractor(file_path=path, roi_index=0)
+    assert (by_name.roi_index, by_name.roi_name, by_index.roi_name) == (0, "left", "left")
+    np.testing.assert_array_equal(by_name.get_series(), by_index.get_series())
+    assert ScanImageImagingExtractor(file_path=path).roi_name is None
+    with pytest.raises(SelectionError, match=r"no imaging ROI named 'middle'; its ROIs are \['left', 'right', "):
+        ScanImageImagingExtractor(file_path=path, roi_name="middle")
+    with pytest.raises(SelectionError, match=r"2 imaging ROIs named 'right' \(indices \[1, 2\]\)"):
+        ScanImageImagingExtractor(file_path=path, roi_name="right")
+    with pytest.raises(SelectionError, match="roi_index or roi_name, not both"):
+        ScanImageImagingExtractor(file_path=path, roi_name="left", roi_index=0)

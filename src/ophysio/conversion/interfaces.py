@@ -87,6 +87,15 @@ class ImagingInterface:
         return out
 
     # ------------------------------------------------------------------ metadata
+    def _stream_part(self, extractor) -> str:
+        """The part of the series and imaging plane names that tells this extractor's stream apart."""
+        return _clean_name(extractor.channel_name)
+
+    @staticmethod
+    def _several_rois(extractor) -> bool:
+        """Whether the extractor reads one ROI of a multi-ROI acquisition."""
+        return getattr(extractor, "roi_index", None) is not None and len(extractor.get_roi_layout()) > 1
+
     def _format_defaults(self, extractor, plane_index: int | None) -> dict:
         """Format-specific defaults (see :func:`ophysio.conversion._source_metadata.scanimage_defaults`)."""
         return {}
@@ -98,8 +107,8 @@ class ImagingInterface:
         planes, series, devices = [], [], {}
         start_time = None
         prefix = "OnePhotonSeries" if self.photon_series_type == "OnePhotonSeries" else "TwoPhotonSeries"
-        # name part of each extractor: its channel, or its position when channel names repeat
-        parts = [_clean_name(ex.channel_name) for ex in self.extractors]
+        # name part of each extractor: its channel (and ROI), or its position when those repeat
+        parts = [self._stream_part(ex) for ex in self.extractors]
         if len(set(parts)) < len(parts):
             parts = [f"{part}Stream{i}" for i, part in enumerate(parts)]
         channel_parts = {id(ex): part for ex, part in zip(self.extractors, parts)}
@@ -116,9 +125,11 @@ class ImagingInterface:
                     suffix += f"Plane{plane_index}"
             plane_name = f"ImagingPlane{suffix}"
             rows, columns = ex.get_image_shape()
+            roi = getattr(base, "roi_name", None) if self._several_rois(base) else None
             plane: dict[str, Any] = {
                 "name": plane_name,
                 "description": f"{self.format_id or ex.format_id} acquisition, channel {ex.channel_name}"
+                + (f", ROI {roi!r} (index {base.roi_index})" if roi is not None else "")
                 + (f", plane {plane_index}" if plane_index is not None else ""),
                 "device": device["name"],
                 "imaging_rate": float(ex.get_sampling_frequency()),
@@ -304,9 +315,34 @@ class ScanImageImagingInterface(_FormatInterface):
     Defaults from the header: rate, the session start (the ``epoch`` of the first frame: local time
     without a zone, so give ``timezone=``), device and software version, channel names, grid spacing,
     origin and field of view of the ROI scanfield in meters, plane depths, line rate.
+
+    A multi-ROI (mROI, mesoscope) acquisition gives one photon series per channel and ROI, each with
+    its own imaging plane placed at its ROI's scanfield, unless ``roi_index``/``roi_name`` picks one
+    ROI or ``split_rois=False`` asks for the pages as stored (ROIs stacked with fly-to lines between).
     """
 
     format_id = "scanimage"
+
+    def __init__(self, *args, split_rois: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not split_rois or kwargs.get("roi_index") is not None or kwargs.get("roi_name") is not None:
+            return
+        count = len(self.extractors[0].get_roi_layout())
+        if count < 2:
+            return
+        cls = type(self.extractors[0])
+        options = {k: v for k, v in self.source_kwargs.items() if k not in ("channel_name", "roi_index", "roi_name")}
+        whole = self.extractors
+        self.extractors = [cls(*args, **options, channel_name=ex.channel_name, roi_index=i)
+                           for ex in whole for i in range(count)]
+        for ex in whole:
+            ex.close()
+
+    def _stream_part(self, extractor) -> str:
+        part = super()._stream_part(extractor)
+        if self._several_rois(extractor):
+            part += "Roi" + _clean_name(extractor.roi_name or str(extractor.roi_index)).removeprefix("Roi")
+        return part
 
     def _format_defaults(self, extractor, plane_index):
         layout = extractor.get_roi_layout() if hasattr(extractor, "get_roi_layout") else None

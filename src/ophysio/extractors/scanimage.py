@@ -4,8 +4,8 @@
 parameters and public names follow roiextractors' ``ScanImageImagingExtractor`` (``file_path`` /
 ``file_paths``, ``channel_name``, ``plane_index``, ``slice_sample``, ``interleave_slice_samples``,
 ``file_paths``, ``channel_names``, ``num_flyback_frames_per_channel``, ``get_times``,
-``get_original_frame_indices`` and the static ``get_available_*`` helpers), plus ``roi_index`` for
-multi-ROI acquisitions.
+``get_original_frame_indices`` and the static ``get_available_*`` helpers), plus ``roi_index`` /
+``roi_name`` for multi-ROI acquisitions.
 
 **How pages become samples.** ScanImage writes one TIFF page per channel per frame, in this order
 (fastest first): saved channel, frame of a slice (``SI.hStackManager.framesPerSlice``), plane (slice),
@@ -99,6 +99,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
     roi_index : int, optional
         For multi-ROI (mROI) acquisitions: read only this ROI (its own rows and columns). Without it the
         pages are returned as stored (ROIs stacked vertically with fly-to lines between them).
+    roi_name : str, optional
+        The same, by the ROI's name in ScanImage (``get_roi_layout()[k]["name"]``); not with ``roi_index``.
     on_missing_files : {"warn", "raise"}
         What to do when the automatically found series has a gap in its numbering.
 
@@ -127,6 +129,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         interleave_slice_samples: bool = False,
         roi_index: int | None = None,
         on_missing_files: str = "warn",
+        roi_name: str | None = None,
     ):
         super().__init__()
         if on_missing_files not in ("warn", "raise"):
@@ -185,6 +188,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
 
         # ROI layout (needs the page shape)
         self._roi_layout = roi_layout_from(fd_, header.roi_groups, self._page_rows, self._page_columns, str(first))
+        if roi_name is not None:
+            roi_index = self._roi_index_named(roi_name, roi_index, first.name)
         if roi_index is not None:
             if not 0 <= int(roi_index) < len(self._roi_layout):
                 raise SelectionError(
@@ -376,6 +381,28 @@ class ScanImageImagingExtractor(ImagingExtractor):
     def get_frames_per_slice_of_data(self) -> int:
         """Frames per slice of this acquisition (1 for planar data)."""
         return self._frames_per_slice
+
+    def _roi_index_named(self, roi_name: str, roi_index: int | None, where: str) -> int:
+        if roi_index is not None:
+            raise SelectionError("give roi_index or roi_name, not both")
+        names = [roi["name"] for roi in self._roi_layout]
+        matches = [i for i, name in enumerate(names) if name == roi_name]
+        if not matches:
+            raise SelectionError(f"{where} has no imaging ROI named {roi_name!r}; its ROIs are {names}")
+        if len(matches) > 1:
+            raise SelectionError(f"{where} has {len(matches)} imaging ROIs named {roi_name!r} (indices "
+                                 f"{matches}): pass roi_index= instead")
+        return matches[0]
+
+    @property
+    def roi_index(self) -> int | None:
+        """Index of the ROI read (in :meth:`get_roi_layout`), or None when pages are read whole."""
+        return self._roi_index
+
+    @property
+    def roi_name(self) -> str | None:
+        """Name of the ROI read, or None when pages are read whole."""
+        return None if self._roi_index is None else self._roi_layout[self._roi_index]["name"]
 
     def get_roi_layout(self) -> list[dict]:
         """Where each imaging ROI lies in a page.
