@@ -201,6 +201,9 @@ def test_multi_roi_acquisition_gives_one_series_and_plane_per_channel_and_roi(tm
         assert "ROI 'V1 left' (index 0)" in left.description
         assert left.origin_coords[0] < right.origin_coords[0]  # the scanfields' centres are 5 degrees apart
         assert left.grid_spacing[1] != right.grid_spacing[1]  # same field size, 6 and 4 rows
+        # the right ROI starts 9 lines into each 13-line frame, at the synthetic 30 Hz frame rate
+        late = io.read().acquisition["TwoPhotonSeriesChannel1RoiV1Right"].description
+        assert f"scanned {9 / (30.0 * 13) * 1e3:.3f} ms later" in late
     messages = list(inspect_nwbfile(nwbfile_path=str(path), config=load_config("dandi")))
     bad = [m for m in messages if m.importance in (Importance.ERROR, Importance.CRITICAL,
                                                     Importance.BEST_PRACTICE_VIOLATION)]

@@ -148,6 +148,11 @@ class ImagingInterface:
             entry: dict[str, Any] = {"name": f"{prefix}{suffix}", "type": self.photon_series_type,
                                      "imaging_plane": plane_name,
                                      "description": f"{plane['description']}, {rows} x {columns} pixels"}
+            if roi is not None:
+                offset = base.get_roi_layout()[base.roi_index].get("time_offset_s")
+                if offset is not None:
+                    entry["description"] += (f"; timestamps are the frames', the ROI's first line was scanned "
+                                              f"{offset * 1e3:.3f} ms later")
             if "field_of_view" in facts:
                 entry["field_of_view"] = facts["field_of_view"]
             if "scan_line_rate" in facts and self.photon_series_type == "TwoPhotonSeries":
