@@ -171,3 +171,17 @@ def test_convert_to_tiff_writes_every_channel_with_writer_options(tmp_path, caps
     assert main(["convert", "--example", "scanimage", "--to", "tiff", "-o", str(tmp_path / "x.tif"),
                  "-W", "compresion=zstd"]) == 2
     assert "compresion" in capsys.readouterr().err
+
+
+def test_info_names_the_roi_of_each_stream_of_a_multi_roi_acquisition(tmp_path, capsys):
+    from ophysio.testing.synthetic import write_scanimage
+
+    rois = [dict(rows=6, columns=8, name="V1 left"), dict(rows=4, columns=8, name="V1 right")]
+    path = write_scanimage(tmp_path, "m", num_samples=12, rois=rois, flyto_lines=3)[0]
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "samples:     12 of 6 x 8 (frames)" in out and "samples:     12 of 4 x 8 (frames)" in out
+    assert "roi:         V1 right (index 1) (source ROIs: V1 left, V1 right)" in out
+    assert main(["info", str(path), "-O", "split_rois=false", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["image_shape"], info["roi_index"], info["roi_names"]) == ([13, 8], None, ["V1 left", "V1 right"])

@@ -41,7 +41,17 @@ def describe(extractor) -> dict[str, Any]:
         "first_time_s": float(times[0]) if n else None,
         "last_time_s": float(times[-1]) if n else None,
         "size_bytes": extractor.nbytes,
+        **_roi_facts(extractor),
     }
+
+
+def _roi_facts(extractor) -> dict[str, Any]:
+    """The ROI read and the ROIs of the source, for ScanImage multi-ROI acquisitions only."""
+    layout = extractor.get_roi_layout() if hasattr(extractor, "get_roi_layout") else []
+    if len(layout) < 2:
+        return {}
+    return {"roi_index": extractor.roi_index, "roi_name": extractor.roi_name,
+            "roi_names": [roi["name"] for roi in layout]}
 
 
 def _format_info(info: dict[str, Any]) -> str:
@@ -56,6 +66,9 @@ def _format_info(info: dict[str, Any]) -> str:
         f"channel:     {info['channel_name']} (source channels: {', '.join(info['channel_names'])})",
         f"planes:      {info['num_planes']}",
     ]
+    if "roi_names" in info:
+        chosen = "pages as stored" if info["roi_index"] is None else f"{info['roi_name']} (index {info['roi_index']})"
+        lines.append(f"roi:         {chosen} (source ROIs: {', '.join(info['roi_names'])})")
     if info["num_samples"]:
         source = "recorded" if info["native_timestamps"] else "from the rate"
         lines.append(
