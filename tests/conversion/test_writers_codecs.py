@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tracemalloc
 import zlib
 
 import imagecodecs
@@ -25,6 +24,7 @@ from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
 from ophysio.extractors.tiff import TiffImagingExtractor
 from ophysio.testing.synthetic import movie
 
+from ..memory_helpers import traced_peak
 from ._writer_cases import CASES, RATE, channel_movies, irregular_times, make_source, read_tiff_pages
 
 #: name -> (compression_level given, TIFF compression code, the imagecodecs encoders tifffile may use)
@@ -142,12 +142,7 @@ def test_compressed_reads_stay_page_by_page(tmp_path):
     for codec in ("zstd", "lzw"):
         path = write_imaging(data, tmp_path / f"{codec}.tif", sampling_frequency=RATE, compression=codec)
         ext = ophysio.open_imaging(path)
-        tracemalloc.start()
-        try:
-            frames = ext.get_series(200, 203)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        frames, peak = traced_peak(lambda: ext.get_series(200, 203))  # noqa: B023 - called at once
         np.testing.assert_array_equal(frames, data[200:203])
         assert peak < 400_000, f"{codec}: reading 3 frames of 8 kB allocated {peak} bytes"
         ext.close()

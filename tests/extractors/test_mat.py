@@ -17,6 +17,7 @@ from ophysio.testing.synth.binary import matlab_movie
 from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
 
 from ..conversion._writer_cases import channel_movies, irregular_times, make_source
+from ..memory_helpers import traced_peak
 
 FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-mat-"))
 DENOISE = "mat/denoise.mat"
@@ -290,8 +291,6 @@ def test_compressed_v5_stored_in_a_smaller_type_than_its_class(tmp_path):
 
 
 def test_compressed_v5_memory_stays_at_the_samples_read(tmp_path):
-    import tracemalloc
-
     # 256 x 256 x 500 uint16: 65.5 MB of values; MATLAB order Y x X x T
     rng = np.random.default_rng(0)
     frames = np.zeros((500, 256, 256), np.uint16)
@@ -299,12 +298,7 @@ def test_compressed_v5_memory_stays_at_the_samples_read(tmp_path):
     path = write_mat_v5(tmp_path / "big.mat", variables={"mov": frames.transpose(1, 2, 0), "fr": 10.0},
                         compressed=True)
     ex = MatImagingExtractor(path)
-    tracemalloc.start()
-    try:
-        last = ex.get_series(490, 500)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    last, peak = traced_peak(lambda: ex.get_series(490, 500))
     np.testing.assert_array_equal(last, frames[490:500])
     assert peak < 12 * 1024**2, f"peak {peak / 1e6:.1f} MB for 1.3 MB of samples of a 65.5 MB variable"
     np.testing.assert_array_equal(ex.get_series(0, 3), frames[0:3])  # back to the start
