@@ -244,8 +244,8 @@ class CompressedValues:
         self._checkpoints: list[tuple[int, int, object]] = [(0, self._start, zlib.decompressobj())]
         self._live: tuple[int, int, object] | None = None  # decompressor at (out, in) after the last read
 
-    def _where(self) -> str:
-        return f"{self.path}: compressed variable {self.name}"
+    def _error(self, reason: str) -> CorruptFileError:
+        return CorruptFileError(f"{self.path}: compressed variable {self.name} {reason}")
 
     def __getitem__(self, selection) -> np.ndarray:
         selection = selection if isinstance(selection, tuple) else (selection,)
@@ -280,11 +280,11 @@ class CompressedValues:
             while out_pos < end:
                 if not pending:
                     if in_pos >= limit:
-                        raise _corrupt(self, f"the stream ends after {out_pos} bytes; {end} are needed")
+                        raise self._error(f"the stream ends after {out_pos} bytes; {end} are needed")
                     fh.seek(in_pos)
                     pending = fh.read(min(_READ_BYTES, limit - in_pos))
                     if not pending:
-                        raise _corrupt(self, "the file ends inside the stream")
+                        raise self._error("the file ends inside the stream")
                     in_pos += len(pending)
                 # stop at the next checkpoint boundary, at the end of the request, or after one step of output
                 boundary = (out_pos // CHECKPOINT_BYTES + 1) * CHECKPOINT_BYTES
@@ -294,9 +294,9 @@ class CompressedValues:
                 pending = decomp.unconsumed_tail
                 if not piece:
                     if decomp.eof:
-                        raise _corrupt(self, f"the stream ends after {out_pos} bytes; {end} are needed")
+                        raise self._error(f"the stream ends after {out_pos} bytes; {end} are needed")
                     if pending and len(pending) == fed:  # zlib took nothing and gave nothing: never loop on it
-                        raise _corrupt(self, f"cannot be decompressed past byte {out_pos}")
+                        raise self._error(f"cannot be decompressed past byte {out_pos}")
                     continue
                 lo = max(begin - out_pos, 0)
                 if lo < len(piece):
@@ -307,7 +307,7 @@ class CompressedValues:
                 if out_pos % CHECKPOINT_BYTES == 0 and out_pos > self._checkpoints[-1][0]:
                     self._checkpoints.append((out_pos, in_pos - len(pending), decomp.copy()))
         except zlib.error as exc:
-            raise _corrupt(self, f"cannot be decompressed ({exc})") from exc
+            raise self._error(f"cannot be decompressed ({exc})") from exc
         self._live = (out_pos, in_pos - len(pending), decomp)
 
     def close(self) -> None:
@@ -316,7 +316,3 @@ class CompressedValues:
             self._fh = None
         self._live = None
         del self._checkpoints[1:]
-
-
-def _corrupt(values: CompressedValues, reason: str) -> CorruptFileError:
-    return CorruptFileError(f"{values._where()} {reason}")

@@ -190,8 +190,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             elif rate is None and obj.size == 1 and name in RATE_KEYS:
                 rate = (float(np.asarray(obj[()]).ravel()[0]), f"variable {name}")
 
-        with h5_read_errors(f"{self._file_path}: the list of variables"):
-            h5.visititems(visit)
+        h5.visititems(visit)  # in the constructor's h5_read_errors: damage there is a CorruptFileError
         variable = variable.replace("/", ".") if variable is not None else None
         return self._choose(candidates, variable, listing), listing, rate
 
