@@ -275,3 +275,11 @@ def test_options_the_detected_reader_does_not_take(tmp_path):
         open_imaging(path, roi_index=1, sampling_frequency=2.0)
     with pytest.raises(TypeError, match="roi_index"):  # still the built-in a caller may catch
         interface_from_paths(path, roi_index=1, sampling_frequency=2.0)
+
+
+@pytest.mark.parametrize("head", [b"II*\x00\x08\x00", b"II+\x00\x08\x00\x00\x00\x10"])
+def test_tiff_cut_inside_its_header(tmp_path, head):
+    path = tmp_path / "cut.tif"
+    path.write_bytes(head)
+    with pytest.raises(CorruptFileError, match=r"cut\.tif: the TIFF header is cut short"):
+        open_imaging(path, sampling_frequency=1.0)

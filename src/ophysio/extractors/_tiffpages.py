@@ -42,9 +42,6 @@ __all__ = [
 _TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 6: ("b", 1), 7: ("B", 1), 8: ("h", 2),
           9: ("i", 4), 16: ("Q", 8), 17: ("q", 8), 18: ("Q", 8), 13: ("I", 4)}
 _MM_TAG = 51123  # Micro-Manager's per-image JSON metadata
-#: Tags whose values the page index uses: NewSubfileType, size, bits, compression, fill order, strips,
-#: samples per pixel, rows per strip, predictor, tiles, sample format.
-_USED_TAGS = (254, 256, 257, 258, 259, 266, 273, 277, 278, 279, 317, 324, 325, 339)
 _WANTED = {254, 256, 257, 258, 259, 266, 270, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 339, _MM_TAG}
 _SAMPLE_DTYPES = {(1, 8): "u1", (2, 8): "i1", (1, 16): "u2", (2, 16): "i2", (1, 32): "u4", (2, 32): "i4",
                   (3, 16): "f2", (3, 32): "f4", (3, 64): "f8", (1, 64): "u8", (2, 64): "i8"}
@@ -192,6 +189,8 @@ def _index(path: str, fd: int) -> TiffIndex:
     else:
         raise FormatError(f"{path} is not a TIFF file (it starts with {head[:4]!r}, not II*/MM*)")
     order = "<" if head[:2] == b"II" else ">"
+    if len(head) < (16 if big else 8):
+        raise CorruptFileError(f"{path}: the TIFF header is cut short ({len(head)} bytes); the file is truncated")
     if big:
         (offset,) = struct.unpack(order + "Q", head[8:16])
         count_fmt, count_size, entry_size, value_size, next_fmt = "Q", 8, 20, 8, "Q"
@@ -249,8 +248,8 @@ def _index(path: str, fd: int) -> TiffIndex:
             tags[tag] = _read_values(fd, order, dtype_code, n, inline, value_size, file_size, where)
         (offset,) = struct.unpack(order + next_fmt, block[-value_size:])
 
-        for code in _USED_TAGS:
-            if code in tags and len(tags[code]) == 0:  # read as absent, a default could decode garbage
+        for code, values in tags.items():  # the tags kept are the ones used: read as absent, a default
+            if len(values) == 0:           # could decode garbage
                 raise CorruptFileError(f"{where}: TIFF tag {code} has no value; the file is damaged")
         if tags.get(254, (0,))[0] & 1:  # a reduced-resolution image (thumbnail, pyramid level): not a frame
             continue
