@@ -283,3 +283,21 @@ def test_tiff_cut_inside_its_header(tmp_path, head):
     path.write_bytes(head)
     with pytest.raises(CorruptFileError, match=r"cut\.tif: the TIFF header is cut short"):
         open_imaging(path, sampling_frequency=1.0)
+
+
+def test_scanimage_description_outside_the_file(tmp_path):
+    import tifffile
+
+    from ophysio.testing.synthetic import write_scanimage
+
+    path = write_scanimage(tmp_path, "d", num_samples=4)[0]
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_bigtiff
+        entry = tif.pages[0].tags[270].offset
+    struct.pack_into("<Q", data, entry + 4, 2**64 - 5)  # the first page's description: -5 bytes as int64
+    path.write_bytes(bytes(data))
+    ex = open_imaging(path)  # the header itself is found by ScanImage's own offsets
+    for read in (ex.get_metadata, ex.get_timestamps):  # os.pread raised OSError(EINVAL) before
+        with pytest.raises(CorruptFileError, match=r"d_00001\.tif: the ImageDescription of IFD 0 \(-5 bytes"):
+            read()

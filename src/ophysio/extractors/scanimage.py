@@ -436,8 +436,19 @@ class ScanImageImagingExtractor(ImagingExtractor):
         if self._desc_offsets[0] < 0:
             return {}
         with self._files[0].open() as fd:
-            raw = os.pread(fd, int(self._desc_sizes[0]), int(self._desc_offsets[0])).split(b"\x00", 1)[0]
+            raw = self._description(fd, 0, 0)
         return parse_key_values(raw.decode("utf-8", errors="replace"))
+
+    def _description(self, fd: int, number: int, page: int) -> bytes:
+        """The ImageDescription text of global page ``page`` (in file ``number``, open as ``fd``)."""
+        size, offset = int(self._desc_sizes[page]), int(self._desc_offsets[page])
+        file_size = os.fstat(fd).st_size
+        if size < 0 or offset < 0 or offset + size > file_size:
+            raise CorruptFileError(
+                f"{self._files[number].path}: the ImageDescription of IFD {page - int(self._file_starts[number])} "
+                f"({size} bytes at offset {offset}) lies outside the file ({file_size} bytes); the file is damaged"
+            )
+        return os.pread(fd, size, offset).split(b"\x00", 1)[0]
 
     # ------------------------------------------------------------------ reading
     def _pages_in_runs(self, pages: np.ndarray):
@@ -526,8 +537,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
                 if len(found) != len(heads):
                     found = []
                     for i, page in enumerate(pages[run].tolist()):
-                        size = int(self._desc_sizes[page])
-                        text = os.pread(fd, size, int(self._desc_offsets[page])).split(b"\x00", 1)[0]
+                        text = self._description(fd, number, page)
                         match = _TIMESTAMP.search(text)
                         if match is None:
                             if i == 0 and number == 0:
