@@ -301,3 +301,33 @@ def test_scanimage_description_outside_the_file(tmp_path):
     for read in (ex.get_metadata, ex.get_timestamps):  # os.pread raised OSError(EINVAL) before
         with pytest.raises(CorruptFileError, match=r"d_00001\.tif: the ImageDescription of IFD 0 \(-5 bytes"):
             read()
+
+
+def test_damaged_lengths_are_refused_before_anything_is_allocated(tmp_path):
+    import tifffile
+
+    from ophysio.extractors._tiff import pread_exact
+
+    from ..memory_helpers import traced_peak
+
+    path = tmp_path / "m.tif"
+    tifffile.imwrite(path, np.zeros((5, 8, 8), np.uint16), description="a movie " * 20, metadata=None,
+                     photometric="minisblack")
+    data = bytearray(path.read_bytes())
+    (first,) = struct.unpack_from("<I", data, 4)
+    entry = dict(_ifd_entries(data, first, bigtiff=False))[270]
+    struct.pack_into("<I", data, entry + 4, 0x7FFFFFF0)  # a 2 GB description
+    path.write_bytes(bytes(data))
+
+    def open_it():
+        with pytest.raises(CorruptFileError, match=r"m\.tif, IFD 0 .*ImageDescription \(2147483632 bytes"):
+            open_imaging(path, sampling_frequency=1.0).get_series()
+
+    _, peak = traced_peak(open_it)
+    assert peak < 10 * 1024**2
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _, peak = traced_peak(lambda: pytest.raises(CorruptFileError, pread_exact, fd, 2**31, 8, str(path), "x"))
+    finally:
+        os.close(fd)
+    assert peak < 10 * 1024**2

@@ -188,7 +188,14 @@ class PageTable:
 
 
 def pread_exact(fd: int, size: int, offset: int, path: str, what: str = "data") -> bytes:
-    """Read exactly ``size`` bytes at ``offset`` or raise :class:`CorruptFileError` naming the file."""
+    """Read exactly ``size`` bytes at ``offset`` or raise :class:`CorruptFileError` naming the file.
+
+    The span is checked against the file's size first: a damaged length must not allocate gigabytes.
+    """
+    file_size = os.fstat(fd).st_size
+    if size < 0 or offset < 0 or offset + size > file_size:
+        raise CorruptFileError(f"{path}: the {what} ({size} bytes at offset {offset}) lies outside the file "
+                               f"({file_size} bytes): the file is truncated or damaged")
     data = os.pread(fd, size, offset)
     if len(data) != size:
         raise CorruptFileError(

@@ -247,6 +247,10 @@ def _index(path: str, fd: int) -> TiffIndex:
                 continue
             tags[tag] = _read_values(fd, order, dtype_code, n, inline, value_size, file_size, where)
         (offset,) = struct.unpack(order + next_fmt, block[-value_size:])
+        for name, (pos, n) in (("ImageDescription", description), ("Micro-Manager metadata", mm_text)):
+            if pos >= 0 and pos + n > file_size:  # read later, page by page: refuse it before any read
+                raise CorruptFileError(f"{where}: the {name} ({n} bytes at offset {pos}) runs past the end of the "
+                                       f"file ({file_size} bytes); the file is truncated or damaged")
 
         for code, values in tags.items():  # the tags kept are the ones used: read as absent, a default
             if len(values) == 0:           # could decode garbage
