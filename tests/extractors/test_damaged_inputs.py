@@ -331,3 +331,34 @@ def test_damaged_lengths_are_refused_before_anything_is_allocated(tmp_path):
     finally:
         os.close(fd)
     assert peak < 10 * 1024**2
+
+
+def _zlib_zeros(size: int) -> bytes:
+    """``size`` zero bytes as one zlib stream (about 1/1000 of the size)."""
+    import zlib
+
+    compressor = zlib.compressobj(9)
+    block = bytes(16 * 1024**2)
+    return b"".join(compressor.compress(block) for _ in range(size // len(block))) + compressor.flush()
+
+
+def test_a_deflate_strip_inflates_no_further_than_its_page(tmp_path):
+    import tifffile
+
+    from ..memory_helpers import traced_peak
+
+    path = tmp_path / "bomb.tif"
+    frames = np.arange(2 * 16 * 16, dtype=np.uint16).reshape(2, 16, 16)
+    tifffile.imwrite(path, frames, compression="zlib", photometric="minisblack", metadata=None)
+    bomb = _zlib_zeros(256 * 1024**2)  # 256 MB of zeros in ~250 kB
+    data = bytearray(path.read_bytes())
+    (first,) = struct.unpack_from("<I", data, 4)
+    tags = dict(_ifd_entries(data, first, bigtiff=False))
+    struct.pack_into("<I", data, tags[273] + 8, len(data))  # the first page's only strip: the bomb
+    struct.pack_into("<I", data, tags[279] + 8, len(bomb))
+    path.write_bytes(bytes(data) + bomb)
+    ex = open_imaging(path, sampling_frequency=1.0)
+    page, peak = traced_peak(lambda: ex.get_series(0, 1))
+    assert peak < 8 * 1024**2, f"{peak / 1e6:.0f} MB to read one 512-byte page"
+    np.testing.assert_array_equal(page, 0)  # the first 512 bytes of the zeros
+    np.testing.assert_array_equal(ex.get_series(1, 2), frames[1:2])

@@ -489,8 +489,8 @@ class TiffPageSource:
             want = (min(first + index.rows_per_strip, rows) - first) * row_bytes
             if want <= 0:
                 break
-            try:
-                data = zlib.decompress(os.pread(fd, n, pos))
+            try:  # at most the bytes the strip should hold: a damaged or hostile strip cannot inflate to gigabytes
+                data = zlib.decompressobj().decompress(os.pread(fd, n, pos), want)
             except zlib.error as exc:
                 raise CorruptFileError(f"{index.path}, IFD {int(index.ifd_numbers[local])}: strip {s} at offset {pos} "
                                        f"could not be decoded (deflate): {exc}") from exc
