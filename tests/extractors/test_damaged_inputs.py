@@ -362,3 +362,29 @@ def test_a_deflate_strip_inflates_no_further_than_its_page(tmp_path):
     assert peak < 8 * 1024**2, f"{peak / 1e6:.0f} MB to read one 512-byte page"
     np.testing.assert_array_equal(page, 0)  # the first 512 bytes of the zeros
     np.testing.assert_array_equal(ex.get_series(1, 2), frames[1:2])
+
+
+def test_pixels_read_when_a_damaged_attribute_heap_would_hang_libhdf5(tmp_path):
+    """libhdf5 loops forever reading a vlen string attribute whose global heap is zeroed
+    (HDFGroup/hdf5#1707); pixels and times do not depend on attributes, so they still read. Run in a
+    subprocess: a hang inside libhdf5 cannot be interrupted from Python."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.h5"
+    frames = np.arange(12 * 6 * 5, dtype=np.uint16).reshape(12, 6, 5)
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset("mov", data=frames)
+        dset.attrs["file_name"] = np.array(["synthetic.tif"], dtype=h5py.string_dtype())
+        dset.attrs["fr"] = 4.0
+    data = bytearray(path.read_bytes())
+    heap = data.find(b"GCOL")
+    assert heap > 0
+    data[heap + 16 : heap + 80] = bytes(64)  # the heap's first object: its header and the string
+    path.write_bytes(bytes(data))
+    code = (f"import numpy as np; from ophysio.extractors import open_imaging; "
+            f"ex = open_imaging({str(path)!r}); "
+            f"assert (ex.get_series() == np.arange(360, dtype=np.uint16).reshape(12, 6, 5)).all(); "
+            f"assert ex.get_sampling_frequency() == 4.0; print('read')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "read", done.stderr[-2000:]

@@ -275,8 +275,6 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             "shape": tuple(dset.shape),
             "chunks": dset.chunks,
             "compression": dset.compression,
-            "attrs": _attrs(dset),
-            "file_attrs": _attrs(h5),
         }
         if self._native_times is not None:
             self._metadata["timestamps_source"] = f"dataset {self._native_times_path}"
@@ -354,8 +352,14 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
 
     # ------------------------------------------------------------------ facts
     def get_metadata(self) -> dict:
-        """The dataset's path, axis order, storage and attributes (and the file's), as Python values."""
-        return dict(self._metadata)
+        """The dataset's path, axis order, storage and attributes (and the file's), as Python values.
+
+        The attributes are read here, not when the file is opened: reading pixels never depends on them
+        (and libhdf5 can loop forever on some damaged attribute heaps, HDFGroup/hdf5#1707).
+        """
+        with self._file.open() as h5, h5_read_errors(f"{self._file_path}: the attributes"):
+            attrs = {"attrs": _attrs(self._dataset(h5)), "file_attrs": _attrs(h5)}
+        return {**self._metadata, **attrs}
 
     @property
     def dataset_path(self) -> str:
