@@ -14,13 +14,23 @@ from ._cli_common import parse_key_values
 __all__ = ["register", "cmd_convert_batch", "cmd_validate", "cmd_upload", "cmd_preview"]
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"a positive number of seconds, not {text!r}")
+    return value
+
+
 def cmd_convert_batch(args: argparse.Namespace) -> int:
     """``ophysio convert-batch SPEC.yaml -o FOLDER``: exit 0 when every session is done or skipped, 1 otherwise."""
     from .conversion.batch import convert_sessions
 
     result = convert_sessions(args.spec, args.output, scheduler=args.scheduler, workers=args.workers,
                               memory_limit=args.memory_limit, retries=args.retries,
-                              progress=not args.quiet)
+                              progress=not args.quiet, session_timeout=args.session_timeout)
     if args.quiet:
         print(result.table())
     for failure in result.failed:
@@ -100,6 +110,8 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, metavar="N", help="processes of the local cluster (default: cores)")
     p.add_argument("--memory-limit", default="4GiB", help="memory limit per local worker (default 4GiB)")
     p.add_argument("--retries", type=int, default=1, help="extra attempts of a failing session (default 1)")
+    p.add_argument("--session-timeout", type=_positive_seconds, metavar="SECONDS",
+                   help="end a worker whose session runs longer than this (default: no limit)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_convert_batch)
 

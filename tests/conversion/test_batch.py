@@ -350,3 +350,42 @@ def test_a_multichannel_scanimage_session_gives_one_series_per_channel(tmp_path,
         series = io.read().acquisition
         assert sorted(series) == ["TwoPhotonSeriesChannel1", "TwoPhotonSeriesChannel2"]
         assert all(series[name].data.shape == (150, 128, 128) for name in series)
+
+
+def test_a_session_past_its_timeout_stops_its_worker_and_is_reported(tmp_path):
+    import dask
+
+    from ..extractors.test_damaged_inputs import write_hdf5_libhdf5_loops_on
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.save(raw / "good.npy", movie(40, ROWS, COLUMNS, dtype="uint16", seed=1))
+    write_hdf5_libhdf5_loops_on(raw / "loops.h5")  # conversion stores the attributes: libhdf5 never returns
+    common = copy.deepcopy(SESSION_METADATA)
+    del common["NWBFile"]["session_id"]
+    spec = {"metadata": common, "options": {"sampling_frequency": 30.0}, "base_folder": str(tmp_path),
+            "sessions": [{"session_id": "loops", "source": "raw/loops.h5"},
+                         {"session_id": "good", "source": "raw/good.npy"}]}
+    out = tmp_path / "out"
+    started = time.monotonic()
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # give up at the first stop
+        result = convert_sessions(spec, out, workers=1, session_timeout=6, progress=False)
+    assert time.monotonic() - started < 90
+    by_id = {r.session_id: r for r in result.results}
+    assert by_id["good"].status == "done" and by_id["good"].path.is_file()
+    assert by_id["loops"].status == "failed"
+    assert "still converting after session_timeout (6 s)" in by_id["loops"].error
+    assert "h5py/_hl/attrs.py" in by_id["loops"].traceback  # the stack faulthandler wrote: inside libhdf5
+    assert not by_id["loops"].path.exists()
+    leftovers = [p.name for p in out.rglob("*") if p.is_file() and not p.name.endswith((".nwb", ".json"))]
+    assert leftovers == []
+    with pytest.raises(ValueError, match="session_timeout must be a positive"):
+        convert_sessions(spec, out, workers=1, session_timeout=0, progress=False)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
+def test_cli_session_timeout_must_be_positive_seconds(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("convert-batch", tmp_path / "spec.yaml", "-o", tmp_path / "out", "--session-timeout", value)
+    assert exit_info.value.code == 2
+    assert f"--session-timeout: a positive number of seconds, not '{value}'" in capsys.readouterr().err

@@ -364,14 +364,9 @@ def test_a_deflate_strip_inflates_no_further_than_its_page(tmp_path):
     np.testing.assert_array_equal(ex.get_series(1, 2), frames[1:2])
 
 
-def test_pixels_read_when_a_damaged_attribute_heap_would_hang_libhdf5(tmp_path):
-    """libhdf5 loops forever reading a vlen string attribute whose global heap is zeroed
-    (HDFGroup/hdf5#1707); pixels and times do not depend on attributes, so they still read. Run in a
-    subprocess: a hang inside libhdf5 cannot be interrupted from Python."""
-    import subprocess
-    import sys
-
-    path = tmp_path / "m.h5"
+def write_hdf5_libhdf5_loops_on(path: Path) -> Path:
+    """A 12 x 6 x 5 uint16 ``mov`` (values 0..359, ``fr`` 4.0) whose vlen string attribute's global heap
+    is zeroed: reading that attribute never returns (HDFGroup/hdf5#1707)."""
     frames = np.arange(12 * 6 * 5, dtype=np.uint16).reshape(12, 6, 5)
     with h5py.File(path, "w") as f:
         dset = f.create_dataset("mov", data=frames)
@@ -382,6 +377,17 @@ def test_pixels_read_when_a_damaged_attribute_heap_would_hang_libhdf5(tmp_path):
     assert heap > 0
     data[heap + 16 : heap + 80] = bytes(64)  # the heap's first object: its header and the string
     path.write_bytes(bytes(data))
+    return path
+
+
+def test_pixels_read_when_a_damaged_attribute_heap_would_hang_libhdf5(tmp_path):
+    """libhdf5 loops forever reading a vlen string attribute whose global heap is zeroed
+    (HDFGroup/hdf5#1707); pixels and times do not depend on attributes, so they still read. Run in a
+    subprocess: a hang inside libhdf5 cannot be interrupted from Python."""
+    import subprocess
+    import sys
+
+    path = write_hdf5_libhdf5_loops_on(tmp_path / "m.h5")
     code = (f"import numpy as np; from ophysio.extractors import open_imaging; "
             f"ex = open_imaging({str(path)!r}); "
             f"assert (ex.get_series() == np.arange(360, dtype=np.uint16).reshape(12, 6, 5)).all(); "

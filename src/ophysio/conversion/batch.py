@@ -38,6 +38,7 @@ stops the others.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -84,6 +85,7 @@ class _Task:
     conversion: dict[str, Any]
     target: str
     compression_threads: int | None = 1
+    timeout: float | None = None
 
     def inputs(self) -> dict[str, Any]:
         """What the manifest records and a re-run compares."""
@@ -234,10 +236,41 @@ def _convert_task(task: _Task) -> dict[str, Any]:
     say) is raised so that Dask retries the session.
     """
     os.environ.update(WORKER_ENV)
+    report = _timeout_report(Path(task.target))
+    stall = _arm_timeout(task, report) if task.timeout else None
     try:
         return _convert(task)
     except (OphysioError, FileNotFoundError) as exc:
         return {"status": "failed", "error": _describe_failure(exc), "seconds": 0.0, "size": 0}
+    finally:
+        if stall is not None:
+            faulthandler.cancel_dump_traceback_later()
+            stall.close()
+            report.unlink(missing_ok=True)
+
+
+def _timeout_report(target: Path) -> Path:
+    """Where a worker stopped by ``session_timeout`` leaves the stacks of its threads."""
+    return target.with_name(target.name + ".timed-out.txt")
+
+
+def _arm_timeout(task: _Task, report: Path):
+    """End this worker process if the session is still converting after ``task.timeout`` seconds.
+
+    A Python timer would not do: the converting thread may be inside a C library that holds the GIL
+    (libhdf5 loops forever on some damaged files). faulthandler's watchdog is a C thread: it writes every
+    thread's stack to ``report`` and exits the process. The nanny starts a new worker; Dask retries the
+    session on it and, after ``distributed.scheduler.allowed-failures`` such ends, gives it up
+    (KilledWorker), which the driver reports with the stacks. One task per worker process is assumed
+    (as in the local cluster): the watchdog is process-wide.
+    """
+    report.parent.mkdir(parents=True, exist_ok=True)
+    stall = open(report, "w", encoding="utf-8")  # noqa: SIM115 - faulthandler writes to it until cancelled
+    stall.write(f"session {task.session_id!r} was still converting after {task.timeout:g} s "
+                "(session_timeout); its worker process was ended. Where each thread was:\n")
+    stall.flush()
+    faulthandler.dump_traceback_later(task.timeout, exit=True, file=stall)
+    return stall
 
 
 def _convert(task: _Task) -> dict[str, Any]:
@@ -381,6 +414,7 @@ def convert_sessions(
     retries: int = 1,
     compression_threads: int | None = 1,
     progress: bool = True,
+    session_timeout: float | None = None,
 ) -> BatchResult:
     """Convert many sessions to NWB on Dask, one session per task; re-runs skip what is done.
 
@@ -408,6 +442,11 @@ def convert_sessions(
         parallelism). None lets :func:`ophysio.write_nwb` use every core.
     progress : bool
         Show a tqdm bar over sessions and print the summary table at the end.
+    session_timeout : float, optional
+        Seconds a session may take on a worker. Past it the worker process is ended (nothing else can
+        stop a thread inside libhdf5, which loops forever on some damaged files), Dask retries the session
+        on a fresh worker and, after ``distributed.scheduler.allowed-failures`` (3) such ends, reports it
+        failed with the reason. Other sessions of that worker are retried elsewhere. None: no limit.
 
     Returns
     -------
@@ -425,8 +464,11 @@ def convert_sessions(
     spec = load_batch_spec(sessions)
     output = Path(output_folder).resolve()
     tasks = plan_sessions(spec, output)
+    if session_timeout is not None and not session_timeout > 0:
+        raise ValueError(f"session_timeout must be a positive number of seconds, got {session_timeout!r}")
     for task in tasks:
         task.compression_threads = compression_threads
+        task.timeout = session_timeout
     output.mkdir(parents=True, exist_ok=True)
     swept = [p for task in tasks for p in _sweep_partials(Path(task.target))]
 
@@ -477,23 +519,43 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
     from tqdm.auto import tqdm
 
     futures = {}
-    for task in pending:
-        future = client.submit(_convert_task, task, key=f"ophysio-session-{task.session_id}-{os.getpid()}-"
-                               f"{time.monotonic_ns()}", retries=retries, pure=False)
-        futures[future] = task
+    waiting = list(pending)
+
+    def submit_more(running) -> None:
+        # as many sessions as the cluster has threads now (it may grow or shrink): a session waits here,
+        # not queued on a busy worker, where a death of that worker would count against it too
+        info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
+        slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        while waiting and len(futures) < slots:
+            task = waiting.pop(0)
+            future = client.submit(_convert_task, task, key=f"ophysio-session-{task.session_id}-{os.getpid()}-"
+                                   f"{time.monotonic_ns()}", retries=retries, pure=False)
+            futures[future] = task
+            if running is not None:
+                running.add(future)
+
+    submit_more(None)
+    running = as_completed(list(futures))
     with tqdm(total=total, initial=already, desc="sessions", unit="session", disable=not progress) as bar:
-        for future in as_completed(futures):
-            task = futures[future]
+        for future in running:
+            task = futures.pop(future)
             target = Path(task.target)
             try:
                 outcome = future.result()
             except Exception as exc:  # one session's failure never stops the others
                 import traceback as tb
 
-                results[task.session_id] = SessionResult(
-                    task.session_id, "failed", target, task.sources, error=_describe_failure(exc),
-                    traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)),
-                )
+                error = _describe_failure(exc)
+                trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+                report = _timeout_report(target)
+                if exc.__class__.__name__ == "KilledWorker" and report.is_file():
+                    error = (f"still converting after session_timeout ({task.timeout:g} s), so its worker was "
+                             "ended (a damaged file a C library loops on, or a session too long for the "
+                             "timeout); the traceback holds where it was")
+                    trace = report.read_text(encoding="utf-8", errors="replace")
+                    report.unlink(missing_ok=True)
+                results[task.session_id] = SessionResult(task.session_id, "failed", target, task.sources,
+                                                         error=error, traceback=trace)
                 bar.set_postfix_str(f"{task.session_id} failed", refresh=False)
             else:
                 results[task.session_id] = SessionResult(task.session_id, outcome["status"], target, task.sources,
@@ -502,3 +564,11 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
             finally:
                 future.release()
             bar.update(1)
+            submit_more(running)
+
+
+def _takes_n_workers(client) -> bool:
+    """Whether ``client.scheduler_info`` lists every worker only when asked (``n_workers=-1``, newer Dask)."""
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
