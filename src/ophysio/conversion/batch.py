@@ -521,11 +521,16 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
     futures = {}
     waiting = list(pending)
 
+    throttle = any(task.timeout for task in pending)
+
     def submit_more(running) -> None:
-        # as many sessions as the cluster has threads now (it may grow or shrink): a session waits here,
-        # not queued on a busy worker, where a death of that worker would count against it too
-        info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
-        slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        # With session_timeout, as many sessions as the cluster has threads now (it may grow or shrink): a
+        # session waits here, not queued behind one on a worker, where the end of that worker would count
+        # against it too. Otherwise all at once: handing them out costs a round trip per session.
+        slots = len(waiting) + len(futures)
+        if throttle:
+            info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
+            slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         while waiting and len(futures) < slots:
             task = waiting.pop(0)
             future = client.submit(_convert_task, task, key=f"ophysio-session-{task.session_id}-{os.getpid()}-"
