@@ -324,7 +324,9 @@ def test_killed_worker_then_rerun_completes_all_and_leaves_no_partial(batch, cli
     complete = [i for i in range(20) if expected_target(out, i).is_file()]
     assert complete == [i for i in range(20) if i != 7]
     assert len(second.done) + len(second.skipped) == 19
-    assert len(first.done) + len(second.done) == 19
+    # the output folder was empty, so a first-run "skipped" is the killed session recomputed on another
+    # worker after its file was complete (the kill can land just after the rename): it counts once
+    assert len(first.done) + len(first.skipped) + len(second.done) == 19
     assert [r.session_id for r in second.failed] == [f"{CORRUPT}.day 1"]
     assert partial_files(out) == []
 

@@ -254,6 +254,18 @@ def _timeout_report(target: Path) -> Path:
     return target.with_name(target.name + ".timed-out.txt")
 
 
+def _take_timeout_report(target: Path) -> str | None:
+    """Remove the report file a session left (its worker died before it could) and return the stacks in
+    it when the watchdog fired: None when it did not (the worker died of something else)."""
+    report = _timeout_report(target)
+    try:
+        text = report.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    report.unlink(missing_ok=True)
+    return text if "Timeout (" in text else None  # faulthandler's first line when it fires
+
+
 def _arm_timeout(task: _Task, report: Path):
     """End this worker process if the session is still converting after ``task.timeout`` seconds.
 
@@ -552,13 +564,12 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
 
                 error = _describe_failure(exc)
                 trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
-                report = _timeout_report(target)
-                if exc.__class__.__name__ == "KilledWorker" and report.is_file():
+                stacks = _take_timeout_report(target)
+                if exc.__class__.__name__ == "KilledWorker" and stacks is not None:
                     error = (f"still converting after session_timeout ({task.timeout:g} s), so its worker was "
                              "ended (a damaged file a C library loops on, or a session too long for the "
                              "timeout); the traceback holds where it was")
-                    trace = report.read_text(encoding="utf-8", errors="replace")
-                    report.unlink(missing_ok=True)
+                    trace = stacks
                 results[task.session_id] = SessionResult(task.session_id, "failed", target, task.sources,
                                                          error=error, traceback=trace)
                 bar.set_postfix_str(f"{task.session_id} failed", refresh=False)
