@@ -394,3 +394,18 @@ def test_pixels_read_when_a_damaged_attribute_heap_would_hang_libhdf5(tmp_path):
             f"assert ex.get_sampling_frequency() == 4.0; print('read')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "read", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("damage", ["images=6\x01\x02", "channels=0", "slices=two"])
+def test_imagej_counts_that_are_not_positive_whole_numbers(tmp_path, damage):
+    import tifffile
+
+    key = damage.split("=")[0]
+    lines = {"images": "images=6", "channels": "channels=1", "slices": "slices=1"}
+    lines[key] = damage
+    description = "ImageJ=1.11a\n" + "\n".join(lines.values()) + "\nframes=6\nhyperstack=true\n"
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(path, np.zeros((6, 8, 8), np.uint16), description=description, metadata=None,
+                     photometric="minisblack")
+    with pytest.raises(MetadataError, match=rf"ij\.tif: the ImageJ description says {key}="):
+        open_imaging(path, sampling_frequency=1.0)

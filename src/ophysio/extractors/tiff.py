@@ -140,13 +140,12 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
 
         explicit = num_channels is not None or num_planes is not None or dimension_order is not None
         if self._imagej is not None and not explicit:
-            channels = int(self._imagej.get("channels", 1))
-            planes = int(self._imagej.get("slices", 1))
+            channels, planes = self._imagej_count("channels", 1), self._imagej_count("slices", 1)
             order = "CZT"
-            if planes > 1 and channels == 1 and int(self._imagej.get("frames", 1)) == 1 \
+            if planes > 1 and channels == 1 and self._imagej_count("frames", 1) == 1 \
                     and self._imagej.get("hyperstack") is not True:
                 planes = 1  # a plain ImageJ stack counts its images as "slices": they are frames of a movie
-            images = int(self._imagej.get("images", total))
+            images = self._imagej_count("images", total)
             if images != total:
                 raise FormatError(f"{self.file_paths[0]}: the ImageJ description says images={images} but the file "
                                   f"holds {total} pages; the file is incomplete or damaged")
@@ -180,6 +179,14 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         self._channel_index = self._choose_channel([str(c) for c in range(channels)], channel_name, where,
                                                    "interleaved channels")
         self._sampling_frequency = self._rate(sampling_frequency)
+
+    def _imagej_count(self, key: str, default: int) -> int:
+        """A count of the ImageJ description (``default`` when absent), or a MetadataError naming it."""
+        value = self._imagej.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MetadataError(f"{self.file_paths[0]}: the ImageJ description says {key}={value!r}, not a "
+                                f"positive whole number; the file is damaged (or pass num_channels=/num_planes=)")
+        return value
 
     def _expand_imagej_raw(self, index: TiffIndex) -> None:
         """ImageJ files over 4 GB keep one IFD and all images back to back after it: add the missing pages."""
