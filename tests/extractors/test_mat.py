@@ -356,3 +356,21 @@ def test_rate_behind_a_damaged_compressed_movie_is_a_clear_error(tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(CorruptFileError, match=r"bad\.mat: variable fr cannot be read"):
         MatImagingExtractor(bad)
+
+
+def test_damaged_compressed_v5_read_whole_is_a_clear_error(tmp_path):
+    import struct
+
+    from ophysio.errors import CorruptFileError
+
+    frames = np.random.default_rng(4).integers(0, 60000, (30, 32, 32), dtype=np.uint16)  # MATLAB T x Y x X
+    path = write_mat_v5(tmp_path / "ok.mat", variables={"fr": 3.0, "mov": frames}, compressed=True)
+    data = bytearray(path.read_bytes())
+    first = 136 + struct.unpack_from("<I", data, 132)[0]  # the movie's element follows the rate's
+    data[first + 20000 : first + 20100] = bytes(100)
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(bytes(data))
+    ex = MatImagingExtractor(bad, dims="TYX")  # time first: not contiguous in the stream, read whole by scipy
+    assert ex.get_metadata()["storage"] == "compressed: decompressed into memory on first read"
+    with pytest.raises(CorruptFileError, match=r"bad\.mat: variable mov cannot be read"):
+        ex.get_series(0, 2)

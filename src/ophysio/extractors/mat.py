@@ -409,11 +409,14 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         if self._array is None:
             from scipy.io import loadmat
 
-            value = loadmat(self._file_path, variable_names=[self._variable], mat_dtype=True,
-                            squeeze_me=False, chars_as_strings=False)[self._variable]
-            value = np.asarray(value)
-            if value.shape != tuple(info.shape):
-                value = value.reshape(info.shape, order="F")
+            try:
+                value = loadmat(self._file_path, variable_names=[self._variable], mat_dtype=True,
+                                squeeze_me=False, chars_as_strings=False)[self._variable]
+                value = np.asarray(value)
+                if value.shape != tuple(info.shape):
+                    value = value.reshape(info.shape, order="F")
+            except Exception as exc:  # scipy raises zlib.error, ValueError, TypeError... for damaged elements
+                raise CorruptFileError(f"{self._file_path}: variable {self._variable} cannot be read: {exc}") from exc
             self._array = value.T.astype(self._dtype, copy=False)  # C-order view: axes reversed
         return self._array
 
