@@ -534,6 +534,7 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
     waiting = list(pending)
 
     throttle = any(task.timeout for task in pending)
+    every_worker = {"n_workers": -1} if throttle and _takes_n_workers(client) else {}
 
     def submit_more(running) -> None:
         # With session_timeout, as many sessions as the cluster has threads now (it may grow or shrink): a
@@ -541,7 +542,7 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
         # against it too. Otherwise all at once: handing them out costs a round trip per session.
         slots = len(waiting) + len(futures)
         if throttle:
-            info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
+            info = client.scheduler_info(**every_worker)
             slots = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         while waiting and len(futures) < slots:
             task = waiting.pop(0)
