@@ -17,6 +17,11 @@ __all__ = [
     "SampleIndexError",
     "MetadataError",
     "OptionError",
+    "DandiUploadError",
+    "WriterError",
+    "MissingPluginError",
+    "MissingBackendError",
+    "OutputExistsError",
 ]
 
 
@@ -54,3 +59,23 @@ class MetadataError(OphysioError, ValueError):
 
 class OptionError(OphysioError, TypeError):
     """A keyword option that the reader chosen for a source does not take."""
+
+
+class DandiUploadError(OphysioError, RuntimeError):
+    """An upload could not start or did not finish; the message says which files reached the archive."""
+
+
+class WriterError(OphysioError, ValueError):
+    """A batch or an option a writer cannot store as asked (the message says why and what to do)."""
+
+
+class MissingPluginError(OphysioError, ImportError):
+    """A compression needs the ``hdf5plugin`` package, which is not installed."""
+
+
+class MissingBackendError(OphysioError, ImportError):
+    """``backend="zarr"`` needs hdmf-zarr, which is not installed."""
+
+
+class OutputExistsError(OphysioError, FileExistsError):
+    """The output path exists and overwrite was not asked for."""

@@ -15,16 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import OphysioError
+from ..errors import OphysioError, OutputExistsError
 
 __all__ = ["atomic_output", "OutputExistsError", "partial_name_prefix"]
 
 #: Temporary outputs are named ``.<name>.<random>.partial`` beside the final path.
 PARTIAL_SUFFIX = ".partial"
-
-
-class OutputExistsError(OphysioError, FileExistsError):
-    """The output path exists and overwrite was not asked for."""
 
 
 def partial_name_prefix(path: str | os.PathLike) -> str:

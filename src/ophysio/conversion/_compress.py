@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from ..errors import OphysioError
+from ..errors import MissingPluginError
 
 __all__ = [
     "deflate_engine",
@@ -45,10 +45,6 @@ DEFAULT_BLOSC_CNAME = "lz4"
 DEFAULT_BLOSC_LEVEL = 5
 #: Inner compressors of blosc.
 BLOSC_CNAMES = ("blosclz", "lz4", "lz4hc", "zlib", "zstd")
-
-
-class MissingPluginError(OphysioError, ImportError):
-    """A compression needs the ``hdf5plugin`` package, which is not installed."""
 
 
 def isal_available() -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import MetadataError, OphysioError
+from ..errors import DandiUploadError, MetadataError
 
 __all__ = [
     "sanitize_label",
@@ -60,10 +60,6 @@ DANDI_INSTANCES = {
         "DANDI_SANDBOX_API_KEY",
     ),
 }
-
-
-class DandiUploadError(OphysioError, RuntimeError):
-    """An upload could not start or did not finish; the message says which files reached the archive."""
 
 
 def sanitize_label(value: Any) -> str:

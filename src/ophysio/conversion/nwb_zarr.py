@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OphysioError
+from ..errors import MissingBackendError, OphysioError
 
 __all__ = ["write_zarr_conversion", "zarr_codecs", "require_hdmf_zarr", "MissingBackendError"]
 
@@ -39,10 +39,6 @@ ZARR_WRITE: ContextVar[_ZarrWrite | None] = ContextVar("ophysio_zarr_write", def
 
 #: Default levels of the Zarr codecs (gzip as ophysio's fast HDF5 default; zstd's and blosc's own).
 ZARR_GZIP_LEVEL, ZARR_ZSTD_LEVEL, ZARR_BLOSC_LEVEL, ZARR_BLOSC_CNAME = 1, 3, 5, "lz4"
-
-
-class MissingBackendError(OphysioError, ImportError):
-    """``backend="zarr"`` needs hdmf-zarr, which is not installed."""
 
 
 def require_hdmf_zarr():

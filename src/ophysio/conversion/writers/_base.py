@@ -18,14 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import MetadataError, OphysioError
+from ...errors import MetadataError, WriterError
 from .._atomic import atomic_output
 
 __all__ = ["ImagingWriter", "WriterError"]
-
-
-class WriterError(OphysioError, ValueError):
-    """A batch or an option a writer cannot store as asked (the message says why and what to do)."""
 
 
 class ImagingWriter:
