@@ -124,7 +124,7 @@ def test_convert_to_another_format(tmp_path, capsys):
 
 
 def test_convert_the_scanimage_example_every_channel(tmp_path, capsys):
-    from ophysio.extractors._registry import get_format
+    from ophysio.extractors.registry import get_format
     from ophysio.testing.synthetic import write_example
 
     out = tmp_path / "example.nwb"
@@ -153,7 +153,7 @@ def test_info_lists_every_channel_of_a_multichannel_source(capsys):
 def test_convert_to_tiff_writes_every_channel_with_writer_options(tmp_path, capsys):
     import tifffile
 
-    from ophysio.extractors._registry import get_format
+    from ophysio.extractors.registry import get_format
     from ophysio.testing.synthetic import write_example
 
     out = tmp_path / "example.tif"

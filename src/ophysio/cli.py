@@ -79,7 +79,7 @@ def _format_info(info: dict[str, Any]) -> str:
 
 
 def _cmd_formats(args: argparse.Namespace) -> int:
-    from .extractors._registry import FORMATS
+    from .extractors.registry import FORMATS
 
     if args.json:
         print(json.dumps([{"id": s.id, "suffixes": list(s.suffixes), "description": s.description,

@@ -147,7 +147,7 @@ def _nwb_series_paths(path: Path) -> list[str]:
 def _open_interface(paths: list[str], format: str | None, options: dict):
     """The format's conversion interface for ``paths``: every channel, plus the defaults read from the source."""
     from .conversion.interfaces import interface_for_format
-    from .extractors._registry import detect_format, get_format
+    from .extractors.registry import detect_format, get_format
 
     spec = get_format(format) if format else detect_format(paths[0])
     if len(paths) == 1:

@@ -155,7 +155,7 @@ def test_select_plane_refuses_planar_and_out_of_range():
 
 
 def test_large_cropped_read_goes_in_blocks(monkeypatch):
-    import ophysio.extractors._base as base
+    import ophysio.extractors.imaging as base
 
     monkeypatch.setattr(base, "DEFAULT_CHUNK_BYTES", 9 * 7 * 2 * 2)  # two frames per block
     ex = NumpyImagingExtractor(PLANAR, sampling_frequency=30.0)

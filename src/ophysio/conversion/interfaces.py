@@ -270,7 +270,7 @@ class _FormatInterface(ImagingInterface):
     channel_keyword: str | None = "channel_name"
 
     def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries", **kwargs):
-        from ..extractors._registry import get_format, refuse_unknown_options
+        from ..extractors.registry import get_format, refuse_unknown_options
 
         cls = get_format(self.format_id).load_class()
         refuse_unknown_options(cls, kwargs, f"{type(self).__name__} reads the {self.format_id} format")
@@ -301,7 +301,7 @@ class _FormatInterface(ImagingInterface):
     @classmethod
     def extractor_class(cls) -> type:
         """The extractor class of this format (imported on first use)."""
-        from ..extractors._registry import get_format
+        from ..extractors.registry import get_format
 
         return get_format(cls.format_id).load_class()
 
@@ -463,7 +463,7 @@ def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
 
     Given one file of a multi-file series, the format's extractor finds the other files itself.
     """
-    from ..extractors._registry import resolve_source
+    from ..extractors.registry import resolve_source
 
     spec, path_kwargs = resolve_source(paths, format)
     kwargs.update(path_kwargs)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import importlib
 
-from ._base import ImagingExtractor
-from ._registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
+from . import views as _views  # noqa: F401 - registers the lazy views behind ImagingExtractor's view methods
+from .imaging import ImagingExtractor
+from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
 
 # public name -> module (relative to this package) that defines it
 _LAZY = {
     "NumpyImagingExtractor": ".memory",
-    "SampleSliceView": "._views",
-    "FieldOfViewView": "._views",
-    "PlaneView": "._views",
-    "BinnedSamplesView": "._views",
-    "MultiImagingExtractor": "._views",
+    "SampleSliceView": ".views",
+    "FieldOfViewView": ".views",
+    "PlaneView": ".views",
+    "BinnedSamplesView": ".views",
+    "MultiImagingExtractor": ".views",
     "ScanImageImagingExtractor": ".scanimage",
     "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
     "TiffImagingExtractor": ".tiff",

@@ -228,7 +228,7 @@ class CompressedValues:
     stopped (reading on costs nothing extra) and a copy of its state every :data:`CHECKPOINT_BYTES` of
     output (a read further back restarts from the nearest copy, not from the start). Memory: the slab
     asked for, one read step and ~50 kB per checkpoint. Indexing takes a tuple whose first item is a
-    slice with step 1 (what :meth:`~ophysio.extractors._discovery.ArrayLayout.read` gives); the slab comes
+    slice with step 1 (what :meth:`~ophysio.extractors.axes.ArrayLayout.read` gives); the slab comes
     back in the stored dtype.
     """
 

@@ -567,7 +567,7 @@ def read_volumes(source: TiffPageSource, pages: np.ndarray, out: np.ndarray, blo
 class PagedSampleReads:
     """The reads of an extractor whose samples are pages of the :class:`TiffPageSource` ``self._source``.
 
-    Mixed in before :class:`~ophysio.extractors._base.ImagingExtractor`; the extractor gives
+    Mixed in before :class:`~ophysio.extractors.imaging.ImagingExtractor`; the extractor gives
     ``_sample_pages(indices)``, the page numbers of each sample's planes as an (n, planes) array.
     """
 

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
-from ._base import ImagingExtractor
-from ._discovery import (
+from ._handles import CachedFile
+from .axes import (
     ArrayLayout,
     Candidate,
     LayoutFacts,
@@ -47,7 +47,7 @@ from ._discovery import (
     python_value,
     rate_from_attrs,
 )
-from ._handles import CachedFile
+from .imaging import ImagingExtractor
 
 __all__ = ["Hdf5ImagingExtractor"]
 

@@ -42,8 +42,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
-from ._discovery import (
+from ._handles import CachedFile
+from ._matv5 import CompressedValues, MatVariable, read_v5_variables
+from .axes import (
     RATE_KEYS,
     ArrayLayout,
     Candidate,
@@ -53,9 +54,8 @@ from ._discovery import (
     choose_stream,
     parse_dims,
 )
-from ._handles import CachedFile
-from ._matv5 import CompressedValues, MatVariable, read_v5_variables
 from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
+from .imaging import ImagingExtractor
 
 __all__ = ["MatImagingExtractor"]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError
-from ._base import ImagingExtractor
+from .imaging import ImagingExtractor
 
 __all__ = ["NumpyImagingExtractor"]
 

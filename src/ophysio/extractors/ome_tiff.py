@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
 from ._ome_xml import OmePixels, parse_ome_xml
 from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from .imaging import ImagingExtractor
 
 __all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
 from ._handles import CachedFile
 from .binary import pread_into
+from .imaging import ImagingExtractor
 
 __all__ = ["Suite2pImagingExtractor"]
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError
-from ._base import ImagingExtractor
 from ._tiffpages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
+from .imaging import ImagingExtractor
 
 __all__ = ["TiffImagingExtractor", "resolve_tiff_paths", "parse_imagej_description"]
 

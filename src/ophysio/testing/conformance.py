@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ..extractors._base import ImagingExtractor
 from ..extractors._handles import open_handle_count
+from ..extractors.imaging import ImagingExtractor
 
 __all__ = ["ExtractorTests", "open_fd_count"]
 

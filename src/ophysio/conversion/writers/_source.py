@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import MetadataError, SelectionError
-from ...extractors._base import ImagingExtractor
+from ...extractors.imaging import ImagingExtractor
 
 __all__ = ["Source", "as_source"]
 

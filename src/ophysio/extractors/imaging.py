@@ -23,14 +23,30 @@ import numpy as np
 from ..errors import MetadataError, SampleIndexError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._views import (
+    from .views import (  # noqa: F401 - types of the view methods, for readers of the code only
         BinnedSamplesView,
         FieldOfViewView,
         PlaneView,
         SampleSliceView,
     )
 
-__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES"]
+__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES", "register_view"]
+
+#: The lazy view class behind each view method (slice_samples, slice_field_of_view, select_plane,
+#: bin_samples). The views are extractors built on this class, so :mod:`ophysio.extractors.views`
+#: imports this module and registers them here, never the other way round;
+#: ``ophysio.extractors`` imports both.
+_VIEWS: dict[str, type] = {}
+
+
+def register_view(method: str):
+    """Class decorator: make the decorated view the one that ``ImagingExtractor.<method>`` returns."""
+
+    def register(cls: type) -> type:
+        _VIEWS[method] = cls
+        return cls
+
+    return register
 
 #: Default size of the blocks that chunked reads and views work in.
 DEFAULT_CHUNK_BYTES = 64 * 1024**2
@@ -464,9 +480,7 @@ class ImagingExtractor(ABC):
     # ------------------------------------------------------------------ views
     def slice_samples(self, start_sample: int | None = None, end_sample: int | None = None) -> SampleSliceView:
         """A lazy view of samples ``start_sample:end_sample`` (slice semantics)."""
-        from ._views import SampleSliceView
-
-        return SampleSliceView(self, start_sample, end_sample)
+        return _VIEWS['slice_samples'](self, start_sample, end_sample)
 
     def slice_field_of_view(
         self,
@@ -476,21 +490,15 @@ class ImagingExtractor(ABC):
         column_end: int | None = None,
     ) -> FieldOfViewView:
         """A lazy view of rows ``row_start:row_end`` and columns ``column_start:column_end``."""
-        from ._views import FieldOfViewView
-
-        return FieldOfViewView(self, row_start, row_end, column_start, column_end)
+        return _VIEWS['slice_field_of_view'](self, row_start, row_end, column_start, column_end)
 
     def select_plane(self, plane_index: int) -> PlaneView:
         """A lazy planar view of one plane of a volumetric extractor."""
-        from ._views import PlaneView
-
-        return PlaneView(self, plane_index)
+        return _VIEWS['select_plane'](self, plane_index)
 
     def bin_samples(self, bin_size: int) -> BinnedSamplesView:
         """A lazy view averaging each run of ``bin_size`` samples (an incomplete last bin is dropped)."""
-        from ._views import BinnedSamplesView
-
-        return BinnedSamplesView(self, bin_size)
+        return _VIEWS['bin_samples'](self, bin_size)
 
     # ------------------------------------------------------------------ resources
     def close(self) -> None:

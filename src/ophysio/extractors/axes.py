@@ -160,7 +160,7 @@ class ArrayLayout:
 class LayoutFacts:
     """The facts of an extractor that reads one array through an :class:`ArrayLayout`.
 
-    Mixed in before :class:`~ophysio.extractors._base.ImagingExtractor` by the HDF5 and MAT readers, which
+    Mixed in before :class:`~ophysio.extractors.imaging.ImagingExtractor` by the HDF5 and MAT readers, which
     set ``_layout``, ``_dtype``, ``_sampling_frequency`` and ``_file_path``.
     """
 

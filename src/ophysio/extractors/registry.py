@@ -18,7 +18,7 @@ from ..errors import FileSetError, OptionError, UnknownFormatError
 from . import _sniff
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._base import ImagingExtractor
+    from .imaging import ImagingExtractor
 
 __all__ = ["FormatSpec", "FORMATS", "get_format", "detect_format", "resolve_source", "open_imaging"]
 

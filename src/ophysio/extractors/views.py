@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import FormatError, SampleIndexError
-from ._base import DEFAULT_CHUNK_BYTES, ImagingExtractor
+from .imaging import DEFAULT_CHUNK_BYTES, ImagingExtractor, register_view
 
 __all__ = [
     "SampleSliceView",
@@ -101,6 +101,7 @@ class _ParentView(ImagingExtractor):
             pos += len(result)
 
 
+@register_view("slice_samples")
 class SampleSliceView(_ParentView):
     """Samples ``start_sample:end_sample`` of a parent extractor, with its times."""
 
@@ -132,6 +133,7 @@ class SampleSliceView(_ParentView):
         return np.asarray(self._parent.get_original_frame_indices(*args, **kwargs))[self._start : self._stop]
 
 
+@register_view("slice_field_of_view")
 class FieldOfViewView(_ParentView):
     """Rows ``row_start:row_end`` and columns ``column_start:column_end`` of a parent extractor."""
 
@@ -163,6 +165,7 @@ class FieldOfViewView(_ParentView):
         self._read_parent_blocks(start, stop, out, lambda block: block[key])
 
 
+@register_view("select_plane")
 class PlaneView(_ParentView):
     """One plane of a volumetric parent, as a planar extractor."""
 
@@ -190,6 +193,7 @@ class PlaneView(_ParentView):
         self._read_parent_blocks(start, stop, out, lambda block: block[..., plane])
 
 
+@register_view("bin_samples")
 class BinnedSamplesView(_ParentView):
     """The mean of each run of ``bin_size`` consecutive samples of a parent.
 
