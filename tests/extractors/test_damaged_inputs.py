@@ -40,7 +40,7 @@ def test_tiff_tag_without_a_value_is_a_corrupt_file(tmp_path):
 def test_irregular_ifds_with_an_impossible_count_do_not_overflow(tmp_path):
     import tifffile
 
-    from ophysio.extractors import _tiff
+    from ophysio.extractors._tiff import uniform as _tiff
 
     path = tmp_path / "irregular.tif"
     with tifffile.TiffWriter(path, bigtiff=True) as writer:  # the second page has one more tag
@@ -306,7 +306,7 @@ def test_scanimage_description_outside_the_file(tmp_path):
 def test_damaged_lengths_are_refused_before_anything_is_allocated(tmp_path):
     import tifffile
 
-    from ophysio.extractors._tiff import pread_exact
+    from ophysio.extractors._tiff.ifd import pread_exact
 
     from ..memory_helpers import traced_peak
 

@@ -252,7 +252,7 @@ def _mat_header() -> bytes:
 
 
 def test_compressed_v5_reads_slabs_in_any_order(monkeypatch, tmp_path):
-    from ophysio.extractors import _matv5
+    from ophysio.extractors._matlab import v5 as _matv5
 
     # small checkpoints and read steps: many of both in a small file
     monkeypatch.setattr(_matv5, "CHECKPOINT_BYTES", 1024)

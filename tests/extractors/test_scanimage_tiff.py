@@ -9,7 +9,8 @@ import pytest
 import tifffile
 
 from ophysio.errors import CorruptFileError, FormatError
-from ophysio.extractors._tiff import TAG_IMAGE_DESCRIPTION, read_header, read_pages_into, walk_ifds
+from ophysio.extractors._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_header, read_pages_into
+from ophysio.extractors._tiff.uniform import walk_ifds
 
 
 def _open(path):

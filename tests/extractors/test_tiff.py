@@ -143,7 +143,7 @@ def test_natural_order_of_folder_and_glob():
 
 
 def test_compressed_pages_are_decoded_one_at_a_time(monkeypatch):
-    import ophysio.extractors._tiffpages as tp
+    import ophysio.extractors._tiff.pages as tp
 
     inflated, decoded = [], []
     inflate, decode = tp.TiffPageSource._inflate, tp.TiffPageSource._decode
@@ -213,7 +213,7 @@ def test_truncated_files_are_clear_errors(tmp_path, name):
 
 
 def test_damaged_compressed_page_is_a_clear_error(tmp_path):
-    import ophysio.extractors._tiffpages as tp
+    import ophysio.extractors._tiff.pages as tp
 
     data = bytearray(Path(written("zlib")).read_bytes())
     index = tp.index_tiff(written("zlib"))
@@ -326,7 +326,7 @@ def test_imagej_file_with_one_ifd_and_all_images_after_it(tmp_path):
     data = movie(7, 9, 5, dtype="uint16")
     path = tmp_path / "raw_ij.tif"
     tifffile.imwrite(path, data, imagej=True, truncate=True, metadata={"axes": "TYX", "finterval": 0.5})
-    from ophysio.extractors._tiffpages import index_tiff
+    from ophysio.extractors._tiff.pages import index_tiff
 
     assert index_tiff(path).num_pages == 1
     ex = TiffImagingExtractor(path)

@@ -8,9 +8,9 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
   attribute and its axes reversed. They are read lazily through h5py, like
   :class:`~ophysio.extractors.hdf5.Hdf5ImagingExtractor`.
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
-  (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is
+  (:mod:`ophysio.extractors._matlab.v5`); an uncompressed variable stored in its class's type is
   memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
-  zlib stream, read from its start up to the samples asked for (``_matv5.CompressedValues``: reading on
+  zlib stream, read from its start up to the samples asked for (``_matlab.v5.CompressedValues``: reading on
   from the last read is free, a read further back restarts from a saved decompressor state at most
   64 MiB of output before it), so memory stays at the samples read. Only
   when time is not MATLAB's last axis (samples are then not contiguous in the stream) is a compressed
@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from ._handles import CachedFile
-from ._matv5 import CompressedValues, MatVariable, read_v5_variables
+from ._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
 from .axes import (
     RATE_KEYS,
     ArrayLayout,

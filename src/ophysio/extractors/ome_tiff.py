@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._ome_xml import OmePixels, parse_ome_xml
-from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from ._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 from .imaging import ImagingExtractor
 
 __all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]

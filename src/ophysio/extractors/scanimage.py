@@ -56,7 +56,8 @@ from ._handles import CachedFile
 from ._scanimage_files import check_files_exist, find_series_files
 from ._scanimage_header import epoch_to_iso, parse_key_values, read_scanimage_block
 from ._scanimage_layout import read_header_of, roi_layout_from, saved_channels, stack_facts
-from ._tiff import TAG_IMAGE_DESCRIPTION, predict_uniform_pages, read_pages_into, read_spans, walk_ifds
+from ._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans
+from ._tiff.uniform import predict_uniform_pages, walk_ifds
 from .imaging import ImagingExtractor
 
 __all__ = ["ScanImageImagingExtractor", "read_header_of"]

@@ -1,6 +1,7 @@
 """Constant-stride IFD chains (ScanImage and most writers): read or predict them in bulk.
 
-Part of :mod:`ophysio.extractors._tiff` (re-exported there).
+Built on :mod:`ophysio.extractors._tiff.ifd`: :func:`walk_ifds` here is its walk with the constant-stride
+fast path.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import struct
 
 import numpy as np
 
-from ..errors import CorruptFileError, FormatError
-from ._tiff import PageTable, TiffHeader, _decode, read_header
+from ...errors import CorruptFileError, FormatError
+from . import ifd
+from .ifd import PageTable, TiffHeader, _decode, read_header
 
-__all__ = ["uniform_chain", "predict_uniform_pages"]
+__all__ = ["uniform_chain", "predict_uniform_pages", "walk_ifds"]
 
 
 def uniform_chain(fd: int, header: TiffHeader) -> tuple[np.ndarray, np.ndarray] | None:
@@ -146,3 +148,8 @@ def predict_uniform_pages(fd: int, path: str, header: TiffHeader | None = None) 
         data_offset=ifd_offset + (sample.data_offset[0] - first), data_nbytes=full(sample.data_nbytes),
         contiguous=np.ones(most, bool), text=text, tiled=sample.tiled, verified=False,
     )
+
+
+def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: int | None = None) -> PageTable:
+    """:func:`ophysio.extractors._tiff.ifd.walk_ifds` that first tries :func:`uniform_chain`."""
+    return ifd.walk_ifds(fd, path, header, max_ifds, fast_chain=uniform_chain)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CorruptFileError, FormatError
+from ...errors import CorruptFileError, FormatError
 
 __all__ = ["MatVariable", "read_v5_variables", "CLASS_DTYPES", "CompressedValues"]
 

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CorruptFileError, FormatError
+from ...errors import CorruptFileError, FormatError
 
 __all__ = [
     "TiffHeader",
     "PageTable",
     "read_header",
     "walk_ifds",
-    "predict_uniform_pages",
     "pread_exact",
     "read_pages_into",
     "read_spans",
@@ -279,7 +279,9 @@ def _walk_offsets(fd: int, path: str, header: TiffHeader, max_ifds: int | None) 
     return offsets, raws
 
 
-def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: int | None = None) -> PageTable:
+def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: int | None = None,
+              fast_chain: Callable[[int, TiffHeader], tuple[np.ndarray, np.ndarray] | None] | None = None
+              ) -> PageTable:
     """Walk the IFD chain of an open TIFF file and decode every page's layout tags.
 
     Parameters
@@ -292,13 +294,16 @@ def walk_ifds(fd: int, path: str, header: TiffHeader | None = None, max_ifds: in
         The header, if already read.
     max_ifds : int, optional
         Stop after this many IFDs (e.g. 1 to look at the first page only).
+    fast_chain : callable, optional
+        ``fast_chain(fd, header)`` -> (IFD offsets, raw IFD bytes) or None, tried before the IFD-by-IFD
+        walk (:func:`ophysio.extractors._tiff.uniform.walk_ifds` passes its constant-stride reader).
 
     Returns
     -------
     PageTable
     """
     header = header or read_header(fd, path)
-    fast = None if max_ifds is not None else uniform_chain(fd, header)
+    fast = None if max_ifds is not None or fast_chain is None else fast_chain(fd, header)
     if fast is not None:
         ifd_offset, block = fast
         n = len(ifd_offset)
@@ -526,5 +531,3 @@ def read_spans(fd: int, offsets: np.ndarray, size: int) -> list[bytes]:
     pread = os.pread
     return [pread(fd, size, offset) for offset in offsets.tolist()]
 
-
-from ._tiff_uniform import predict_uniform_pages, uniform_chain  # noqa: E402 - uses the definitions above

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CorruptFileError, FormatError
-from ._handles import CachedFile
+from ...errors import CorruptFileError, FormatError
+from .._handles import CachedFile
 
 __all__ = [
     "TiffIndex",
