@@ -49,11 +49,11 @@ def test_content_checks_on_real_files(shared_data):
     """The cheap content checks route each real sample to its format."""
     from pathlib import Path
 
-    from ophysio.extractors import _sniff
+    from ophysio.extractors.registry import read_head
 
     def verdict(spec_id, relative):
         path = Path(shared_data) / relative
-        return get_format(spec_id).check(path, _sniff.read_head(path))
+        return get_format(spec_id).check(path, read_head(path))
 
     assert verdict("scanimage", "scanimage/ScanImageBigTIFFv57.tif") is True
     assert verdict("scanimage", "scanimage/vol_no_flyback_00001_00001.tif") is True

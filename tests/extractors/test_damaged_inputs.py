@@ -94,7 +94,7 @@ def test_hdf5_damaged_group_index_is_a_format_error(tmp_path):
 
 
 def test_scanimage_header_counts_that_are_not_numbers():
-    from ophysio.extractors._scanimage_layout import stack_facts
+    from ophysio.extractors.scanimage.layout import stack_facts
 
     header = {"SI.hStackManager.enable": True, "SI.hStackManager.numSlices": 3,
               "SI.hStackManager.framesPerSlice": "1\nSI.hStackManager.name = 'x'"}
@@ -114,7 +114,7 @@ def _ome_xml(**changes: str) -> str:
 
 @pytest.mark.parametrize("changes", [{"TimeIncrement": "0.x2"}, {"SizeX": "1O"}])
 def test_ome_xml_attribute_values_that_are_not_numbers(changes):
-    from ophysio.extractors._ome_xml import parse_ome_xml
+    from ophysio.extractors.ome_tiff.xml import parse_ome_xml
 
     _, (pixels,) = parse_ome_xml(_ome_xml(), "good.ome.tif")
     assert (pixels.size_x, pixels.size_t) == (4, 2)

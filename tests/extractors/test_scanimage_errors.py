@@ -16,7 +16,7 @@ import tifffile
 
 from ophysio.errors import CorruptFileError, FileSetError, FormatError, SelectionError
 from ophysio.extractors import ScanImageImagingExtractor
-from ophysio.extractors._scanimage_header import parse_matlab_value
+from ophysio.extractors.scanimage.header import parse_matlab_value
 from ophysio.testing.data import sample_file
 from ophysio.testing.synth.scanimage import page_pixels
 from ophysio.testing.synthetic import write_scanimage

@@ -394,7 +394,7 @@ class OMETiffImagingInterface(_FormatInterface):
         try:
             import tifffile
 
-            from ..extractors._ome_xml import parse_ome_xml
+            from ..extractors.ome_tiff.xml import parse_ome_xml
 
             with tifffile.TiffFile(path) as tif:
                 xml = tif.ome_metadata

@@ -13,7 +13,7 @@ from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imagi
 
 # public name -> module (relative to this package) that defines it
 _LAZY = {
-    "NumpyImagingExtractor": ".memory",
+    "NumpyImagingExtractor": ".numpy",
     "SampleSliceView": ".views",
     "FieldOfViewView": ".views",
     "PlaneView": ".views",

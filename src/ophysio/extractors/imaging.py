@@ -16,19 +16,11 @@ import math
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import MetadataError, SampleIndexError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .views import (  # noqa: F401 - types of the view methods, for readers of the code only
-        BinnedSamplesView,
-        FieldOfViewView,
-        PlaneView,
-        SampleSliceView,
-    )
 
 __all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES", "register_view"]
 
@@ -478,8 +470,8 @@ class ImagingExtractor(ABC):
         return int(result) if result.ndim == 0 else result
 
     # ------------------------------------------------------------------ views
-    def slice_samples(self, start_sample: int | None = None, end_sample: int | None = None) -> SampleSliceView:
-        """A lazy view of samples ``start_sample:end_sample`` (slice semantics)."""
+    def slice_samples(self, start_sample: int | None = None, end_sample: int | None = None) -> ImagingExtractor:
+        """A lazy view (a ``SampleSliceView``) of samples ``start_sample:end_sample`` (slice semantics)."""
         return _VIEWS['slice_samples'](self, start_sample, end_sample)
 
     def slice_field_of_view(
@@ -488,16 +480,17 @@ class ImagingExtractor(ABC):
         row_end: int | None = None,
         column_start: int | None = None,
         column_end: int | None = None,
-    ) -> FieldOfViewView:
-        """A lazy view of rows ``row_start:row_end`` and columns ``column_start:column_end``."""
+    ) -> ImagingExtractor:
+        """A lazy view (a ``FieldOfViewView``) of rows ``row_start:row_end`` and columns ``column_start:column_end``."""
         return _VIEWS['slice_field_of_view'](self, row_start, row_end, column_start, column_end)
 
-    def select_plane(self, plane_index: int) -> PlaneView:
-        """A lazy planar view of one plane of a volumetric extractor."""
+    def select_plane(self, plane_index: int) -> ImagingExtractor:
+        """A lazy planar view (a ``PlaneView``) of one plane of a volumetric extractor."""
         return _VIEWS['select_plane'](self, plane_index)
 
-    def bin_samples(self, bin_size: int) -> BinnedSamplesView:
-        """A lazy view averaging each run of ``bin_size`` samples (an incomplete last bin is dropped)."""
+    def bin_samples(self, bin_size: int) -> ImagingExtractor:
+        """A lazy view (a ``BinnedSamplesView``) averaging each run of ``bin_size`` samples (an incomplete last
+        bin is dropped)."""
         return _VIEWS['bin_samples'](self, bin_size)
 
     # ------------------------------------------------------------------ resources

@@ -1,150 +1,66 @@
-"""The format registry: one :class:`FormatSpec` per format, and :func:`open_imaging`.
+"""The format registry: the :class:`FormatSpec` of every format, detection, and :func:`open_imaging`.
 
-A format is declared once, here. ``ophysio formats`` and :func:`open_imaging` both read this list. A
-spec names the extractor by import path, so the heavy module is imported only when a file of that
-format is opened.
+A format is declared once, as ``SPEC`` in its package (``ophysio.extractors.<format>``); this module
+collects them in detection order. ``ophysio formats`` and :func:`open_imaging` both read :data:`FORMATS`.
+A spec names the extractor by import path, so the heavy module is imported only when a file of that
+format is opened. Detection reads a file's head once and hands it to every format's sniff.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FileSetError, OptionError, UnknownFormatError
-from . import _sniff
+from .spec import FormatSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .imaging import ImagingExtractor
 
-__all__ = ["FormatSpec", "FORMATS", "get_format", "detect_format", "resolve_source", "open_imaging"]
+__all__ = [
+    "FormatSpec",
+    "FORMAT_PACKAGES",
+    "FORMATS",
+    "get_format",
+    "detect_format",
+    "read_head",
+    "resolve_source",
+    "open_imaging",
+]
 
 PathLike = str | os.PathLike
 
 
-@dataclass(frozen=True)
-class FormatSpec:
-    """How to recognise and open one format.
-
-    Attributes
-    ----------
-    id : str
-        Short name, used as ``format=`` in :func:`open_imaging` and on the command line.
-    suffixes : tuple of str
-        File name endings the format uses (lower case, with the dot); they break ties between formats
-        whose content checks both accept a file.
-    sniff : callable or None
-        ``sniff(path, head) -> True | reason``; None means the format cannot be recognised from content
-        and must be named.
-    loader : str
-        ``"module:Class"`` of the extractor.
-    description : str
-        One line for ``ophysio formats``.
-    path_argument : str
-        Name of the extractor's keyword for one path.
-    paths_argument : str or None
-        Name of its keyword for a list of paths, if it takes one.
-    """
-
-    id: str
-    suffixes: tuple[str, ...]
-    sniff: Callable[[Path, bytes], bool | str] | None
-    loader: str
-    description: str
-    path_argument: str = "file_path"
-    paths_argument: str | None = None
-    extras: tuple[str, ...] = field(default=())
-
-    def load_class(self) -> type[ImagingExtractor]:
-        module_name, _, class_name = self.loader.partition(":")
-        return getattr(importlib.import_module(module_name), class_name)
-
-    def check(self, path: Path, head: bytes) -> bool | str:
-        """True if the content is this format's, else the reason it is not."""
-        if self.sniff is None:
-            return f"{self.id} cannot be recognised from content; pass format={self.id!r}"
-        try:
-            verdict = self.sniff(path, head)
-        except OSError as exc:
-            return f"could not be read ({exc})"
-        if verdict is True:
-            return True
-        return verdict or f"content does not match {self.description}"
-
-
-# Order matters: more specific formats come before the general ones they are a special case of.
-FORMATS: tuple[FormatSpec, ...] = (
-    FormatSpec(
-        "scanimage",
-        (".tif", ".tiff"),
-        _sniff.sniff_scanimage,
-        "ophysio.extractors.scanimage:ScanImageImagingExtractor",
-        "ScanImage 2016 and later TIFF (single or multi-file series, channels, volumes, mROI)",
-        paths_argument="file_paths",
-    ),
-    FormatSpec(
-        "scanimage_legacy",
-        (".tif", ".tiff"),
-        _sniff.sniff_scanimage_legacy,
-        "ophysio.extractors.scanimage_legacy:ScanImageLegacyImagingExtractor",
-        "ScanImage 3.x, 4.x and 5.0/5.1 TIFF",
-    ),
-    FormatSpec(
-        "ome_tiff",
-        (".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf"),
-        _sniff.sniff_ome_tiff,
-        "ophysio.extractors.ome_tiff:OMETiffImagingExtractor",
-        "OME-TIFF (with pymmcore-plus/mesofield per-frame sidecars)",
-    ),
-    FormatSpec(
-        "tiff",
-        (".tif", ".tiff", ".btf", ".tf8"),
-        _sniff.sniff_tiff,
-        "ophysio.extractors.tiff:TiffImagingExtractor",
-        "plain multi-page TIFF, ImageJ hyperstack, or a multi-file TIFF series",
-        paths_argument="file_paths",
-    ),
-    FormatSpec(
-        "mat",
-        (".mat",),
-        _sniff.sniff_mat,
-        "ophysio.extractors.mat:MatImagingExtractor",
-        "MATLAB .mat movie (v5/v7 and v7.3)",
-    ),
-    FormatSpec(
-        "hdf5",
-        (".h5", ".hdf5", ".hdf", ".he5"),
-        _sniff.sniff_hdf5,
-        "ophysio.extractors.hdf5:Hdf5ImagingExtractor",
-        "HDF5 movie dataset (CaImAn mov, PySight, any 3-D/4-D dataset)",
-    ),
-    FormatSpec(
-        "suite2p",
-        (".npy", ".bin"),
-        _sniff.sniff_suite2p,
-        "ophysio.extractors.suite2p:Suite2pImagingExtractor",
-        "suite2p binary (data.bin / data_raw.bin beside ops.npy)",
-        path_argument="folder_path",
-    ),
-    FormatSpec(
-        "numpy",
-        (".npy",),
-        _sniff.sniff_npy,
-        "ophysio.extractors.memory:NumpyImagingExtractor",
-        "numpy .npy array of shape (samples, rows, columns[, planes])",
-        path_argument="timeseries",
-    ),
-    FormatSpec(
-        "binary",
-        (".bin", ".raw", ".dat"),
-        None,
-        "ophysio.extractors.binary:NumpyMemmapImagingExtractor",
-        "raw binary movie read through a memory map (needs its structure, dtype and rate)",
-    ),
+# Order matters: more specific formats come before the general ones they are a special case of. Each
+# is a package of this one that declares its format as ``SPEC``.
+FORMAT_PACKAGES: tuple[str, ...] = (
+    "scanimage",
+    "scanimage_legacy",
+    "ome_tiff",
+    "tiff",
+    "mat",
+    "hdf5",
+    "suite2p",
+    "numpy",
+    "binary",
 )
+
+FORMATS: tuple[FormatSpec, ...] = tuple(
+    importlib.import_module(f"{__package__}.{name}").SPEC for name in FORMAT_PACKAGES
+)
+
+HEAD_BYTES = 4096
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first ``size`` bytes of a regular file, or b"" for a directory."""
+    if path.is_dir():
+        return b""
+    with open(path, "rb") as fh:
+        return fh.read(size)
 
 
 def get_format(format_id: str) -> FormatSpec:
@@ -174,7 +90,7 @@ def detect_format(path: PathLike) -> FormatSpec:
     path = Path(path)
     if not path.exists():
         raise FileSetError(f"{path} does not exist")
-    head = _sniff.read_head(path)
+    head = read_head(path)
     accepted: list[FormatSpec] = []
     reasons: list[str] = []
     for spec in FORMATS:

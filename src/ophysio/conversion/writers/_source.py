@@ -157,7 +157,7 @@ def as_source(
     ``source`` is an extractor, a list of extractors (one per channel), a mapping name -> extractor,
     or a numpy array of shape (samples, rows, columns[, planes]) with ``sampling_frequency``.
     """
-    from ...extractors.memory import NumpyImagingExtractor
+    from ...extractors.numpy.reader import NumpyImagingExtractor
 
     def _one(value: Any, name: str | None = None) -> ImagingExtractor:
         if isinstance(value, ImagingExtractor):

@@ -6,7 +6,7 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
 
 - **v7.3** files are HDF5 behind a 512-byte header: each variable is a dataset with a ``MATLAB_class``
   attribute and its axes reversed. They are read lazily through h5py, like
-  :class:`~ophysio.extractors.hdf5.Hdf5ImagingExtractor`.
+  :class:`~ophysio.extractors.hdf5.reader.Hdf5ImagingExtractor`.
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
   (:mod:`ophysio.extractors._matlab.v5`); an uncompressed variable stored in its class's type is
   memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
@@ -41,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._handles import CachedFile
-from ._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
-from .axes import (
+from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from .._handles import CachedFile
+from .._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
+from ..axes import (
     RATE_KEYS,
     ArrayLayout,
     Candidate,
@@ -54,8 +54,8 @@ from .axes import (
     choose_stream,
     parse_dims,
 )
-from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
-from .imaging import ImagingExtractor
+from ..hdf5.reader import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
+from ..imaging import ImagingExtractor
 
 __all__ = ["MatImagingExtractor"]
 

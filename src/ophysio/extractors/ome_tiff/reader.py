@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileSetError, FormatError, MetadataError, SelectionError
-from ._ome_xml import OmePixels, parse_ome_xml
-from ._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
-from .imaging import ImagingExtractor
+from ...errors import FileSetError, FormatError, MetadataError, SelectionError
+from .._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from ..imaging import ImagingExtractor
+from .xml import OmePixels, parse_ome_xml
 
 __all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]
 

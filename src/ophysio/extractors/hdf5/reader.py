@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
-from ._handles import CachedFile
-from .axes import (
+from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
+from .._handles import CachedFile
+from ..axes import (
     ArrayLayout,
     Candidate,
     LayoutFacts,
@@ -47,7 +47,7 @@ from .axes import (
     python_value,
     rate_from_attrs,
 )
-from .imaging import ImagingExtractor
+from ..imaging import ImagingExtractor
 
 __all__ = ["Hdf5ImagingExtractor"]
 

@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from ..errors import FileSetError, FormatError, MetadataError, SelectionError
-from ._matlab.values import parse_header_lines
-from ._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
-from .imaging import ImagingExtractor
+from ...errors import FileSetError, FormatError, MetadataError, SelectionError
+from .._matlab.values import parse_header_lines
+from .._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from ..imaging import ImagingExtractor
 
 __all__ = ["ScanImageLegacyImagingExtractor", "parse_scanimage_legacy_header"]
 

@@ -6,17 +6,17 @@ import math
 import os
 from typing import Any
 
-from ..errors import MetadataError
-from ._scanimage_header import ScanImageHeader, read_scanimage_header
+from ...errors import MetadataError
+from .header import ScanImageHeader, read_scanimage_header
 
 __all__ = ["read_header_of", "saved_channels", "stack_facts", "roi_layout_from"]
 
 
 def read_header_of(file_path: str | os.PathLike) -> ScanImageHeader:
-    """Parse the ScanImage header of one file (see :mod:`ophysio.extractors._scanimage_header`)."""
+    """Parse the ScanImage header of one file (see :mod:`ophysio.extractors.scanimage.header`)."""
     path = os.fspath(file_path)
     if not os.path.isfile(path):
-        from ..errors import FileSetError
+        from ...errors import FileSetError
 
         raise FileSetError(f"{path} does not exist")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))

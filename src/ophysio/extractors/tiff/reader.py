@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileSetError, FormatError, MetadataError
-from ._tiff.pages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
-from .imaging import ImagingExtractor
+from ...errors import FileSetError, FormatError, MetadataError
+from .._tiff.pages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
+from ..imaging import ImagingExtractor
 
 __all__ = ["TiffImagingExtractor", "resolve_tiff_paths", "parse_imagej_description"]
 

@@ -32,7 +32,7 @@ flyback frames are left out and an incomplete last volume is dropped. The rate i
     }
 
 Values of ``frame_data`` and ``first_frame`` are parsed as documented in
-:mod:`ophysio.extractors._scanimage_header` (numbers, booleans, strings, flat lists for row or column
+:mod:`ophysio.extractors.scanimage.header` (numbers, booleans, strings, flat lists for row or column
 vectors, lists of rows for matrices). Useful keys: ``SI.VERSION_MAJOR``/``SI.VERSION_MINOR``
 (software version), ``SI.hRoiManager.scanFrameRate``/``scanVolumeRate``,
 ``SI.hChannels.channelName``/``channelSave``, ``SI.hStackManager.zs`` (plane depths),
@@ -51,14 +51,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptFileError, FormatError, MetadataError, SelectionError
-from ._handles import CachedFile
-from ._scanimage_files import check_files_exist, find_series_files
-from ._scanimage_header import epoch_to_iso, parse_key_values, read_scanimage_block
-from ._scanimage_layout import read_header_of, roi_layout_from, saved_channels, stack_facts
-from ._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans
-from ._tiff.uniform import predict_uniform_pages, walk_ifds
-from .imaging import ImagingExtractor
+from ...errors import CorruptFileError, FormatError, MetadataError, SelectionError
+from .._handles import CachedFile
+from .._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans
+from .._tiff.uniform import predict_uniform_pages, walk_ifds
+from ..imaging import ImagingExtractor
+from .files import check_files_exist, find_series_files
+from .header import epoch_to_iso, parse_key_values, read_scanimage_block
+from .layout import read_header_of, roi_layout_from, saved_channels, stack_facts
 
 __all__ = ["ScanImageImagingExtractor", "read_header_of"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import FormatError, MetadataError, OphysioError
+from ...errors import FormatError, MetadataError, OphysioError
 
 __all__ = ["OmePixels", "parse_ome_xml", "OME_TYPES", "to_seconds"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from natsort import natsorted
 
-from ..errors import FileSetError
+from ...errors import FileSetError
 
 __all__ = ["find_series_files", "check_files_exist", "series_prefix"]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._handles import CachedFile
-from .binary import pread_into
-from .imaging import ImagingExtractor
+from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from .._handles import CachedFile
+from ..binary.reader import pread_into
+from ..imaging import ImagingExtractor
 
 __all__ = ["Suite2pImagingExtractor"]
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._handles import CachedFile
-from .imaging import ImagingExtractor
+from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from .._handles import CachedFile
+from ..imaging import ImagingExtractor
 
 __all__ = ["VideoStructure", "NumpyMemmapImagingExtractor", "pread_into"]
 

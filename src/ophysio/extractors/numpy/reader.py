@@ -1,0 +1,143 @@
+"""In-memory arrays and ``.npy`` files as extractors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...errors import FileSetError, FormatError, MetadataError
+from ..imaging import ImagingExtractor
+
+__all__ = ["NumpyImagingExtractor"]
+
+
+class NumpyImagingExtractor(ImagingExtractor):
+    """A movie held in a numpy array, or in a ``.npy`` file read through a read-only memory map.
+
+    Parameters
+    ----------
+    timeseries : numpy.ndarray or str or os.PathLike
+        Shape (samples, rows, columns) for planar data or (samples, rows, columns, planes) for
+        volumetric data; a path to a ``.npy`` file of that shape is memory-mapped, not loaded.
+    sampling_frequency : float, optional
+        Samples per second. Required unless ``timestamps`` are given (the rate is then their median
+        interval's inverse).
+    timestamps : array-like, optional
+        Time in seconds of each sample.
+    channel_name : str, optional
+        Name of the channel (default ``"channel_0"``).
+    channel_names : list of str, optional
+        roiextractors' spelling: a one-element list naming the channel.
+    """
+
+    format_id = "numpy"
+    extractor_name = "NumpyImaging"
+
+    def __init__(
+        self,
+        timeseries: np.ndarray | str | os.PathLike,
+        sampling_frequency: float | None = None,
+        timestamps: Sequence[float] | np.ndarray | None = None,
+        channel_name: str | None = None,
+        channel_names: Sequence[str] | None = None,
+    ):
+        super().__init__()
+        self._file_path: str | None = None
+        self._memmap: np.ndarray | None = None
+        if isinstance(timeseries, (str, os.PathLike)):
+            self._file_path = os.fspath(timeseries)
+            if not os.path.isfile(self._file_path):
+                raise FileSetError(f"{self._file_path} does not exist")
+            array = self._open_memmap()
+            self._array = None
+        else:
+            array = np.asarray(timeseries)
+            self._array = array
+        if array.ndim not in (3, 4):
+            raise FormatError(
+                f"timeseries must have shape (samples, rows, columns) or (samples, rows, columns, planes); "
+                f"got {array.ndim} dimensions {array.shape}"
+            )
+        if array.dtype.kind not in "iufb":
+            raise FormatError(f"timeseries must hold numbers, not {array.dtype}")
+        self._shape = array.shape
+        self._dtype = array.dtype
+        if timestamps is not None:
+            ts = np.asarray(timestamps, dtype=np.float64)
+            if ts.shape != (array.shape[0],):
+                raise MetadataError(f"{ts.shape[0] if ts.ndim else 0} timestamps given for {array.shape[0]} samples")
+            self._timestamps = ts
+        else:
+            self._timestamps = None
+        if sampling_frequency is None:
+            if self._timestamps is None or len(self._timestamps) < 2:
+                raise MetadataError("sampling_frequency is required when fewer than two timestamps are given")
+            interval = float(np.median(np.diff(self._timestamps)))
+            if interval <= 0:
+                raise MetadataError("timestamps must increase to derive a sampling frequency from them")
+            sampling_frequency = 1.0 / interval
+        sampling_frequency = float(sampling_frequency)
+        if not np.isfinite(sampling_frequency) or sampling_frequency <= 0:
+            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
+        self._sampling_frequency = sampling_frequency
+        if channel_names is not None:
+            names = list(channel_names)
+            if len(names) != 1:
+                raise MetadataError(f"one extractor reads one channel; got channel_names={names}")
+            channel_name = channel_name or names[0]
+        self._channel_name = channel_name or "channel_0"
+        self._channel_names = (self._channel_name,)
+
+    def _open_memmap(self) -> np.ndarray:
+        try:
+            return np.load(self._file_path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise FormatError(f"{self._file_path} is not a readable .npy file: {exc}") from exc
+
+    @property
+    def _data(self) -> np.ndarray:
+        if self._array is not None:
+            return self._array
+        if self._memmap is None:
+            self._memmap = self._open_memmap()
+        return self._memmap
+
+    def get_num_samples(self) -> int:
+        return int(self._shape[0])
+
+    def get_image_shape(self) -> tuple[int, int]:
+        return (int(self._shape[1]), int(self._shape[2]))
+
+    def get_num_planes(self) -> int:
+        return int(self._shape[3]) if len(self._shape) == 4 else 1
+
+    def is_volumetric(self) -> bool:
+        return len(self._shape) == 4
+
+    def get_dtype(self) -> np.dtype:
+        return self._dtype
+
+    def get_sampling_frequency(self) -> float:
+        return self._sampling_frequency
+
+    def get_file_paths(self) -> list[str]:
+        return [self._file_path] if self._file_path else []
+
+    def _get_native_timestamps(self) -> np.ndarray | None:
+        return self._timestamps
+
+    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
+        out[...] = self._data[start:stop]
+
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        np.take(self._data, indices, axis=0, out=out)
+
+    def close(self) -> None:
+        self._memmap = None  # drops the map (and the descriptor numpy keeps for it)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_memmap"] = None
+        return state

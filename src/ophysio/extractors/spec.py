@@ -1,0 +1,92 @@
+"""What a format declares about itself: :class:`FormatSpec`, and lazy access to its reader's names.
+
+Every format package (``ophysio.extractors.<format>``) declares ``SPEC = FormatSpec(...)`` in its
+``__init__.py``, which stays light: the reader module is imported only when one of its names is used.
+:mod:`ophysio.extractors.registry` collects the specs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .imaging import ImagingExtractor
+
+__all__ = ["FormatSpec", "lazy_attributes"]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """How to recognise and open one format.
+
+    Attributes
+    ----------
+    id : str
+        Short name, used as ``format=`` in :func:`open_imaging` and on the command line.
+    suffixes : tuple of str
+        File name endings the format uses (lower case, with the dot); they break ties between formats
+        whose content checks both accept a file.
+    sniff : callable or None
+        ``sniff(path, head) -> True | reason``; None means the format cannot be recognised from content
+        and must be named.
+    loader : str
+        ``"module:Class"`` of the extractor.
+    description : str
+        One line for ``ophysio formats``.
+    path_argument : str
+        Name of the extractor's keyword for one path.
+    paths_argument : str or None
+        Name of its keyword for a list of paths, if it takes one.
+    writer : str or None
+        The id of the format's writer (:func:`ophysio.write_imaging`), the same as ``id``; None when
+        ophysio does not write the format.
+    """
+
+    id: str
+    suffixes: tuple[str, ...]
+    sniff: Callable[[Path, bytes], bool | str] | None
+    loader: str
+    description: str
+    path_argument: str = "file_path"
+    paths_argument: str | None = None
+    writer: str | None = None
+    extras: tuple[str, ...] = field(default=())
+
+    def load_class(self) -> type[ImagingExtractor]:
+        module_name, _, class_name = self.loader.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+    def check(self, path: Path, head: bytes) -> bool | str:
+        """True if the content is this format's, else the reason it is not."""
+        if self.sniff is None:
+            return f"{self.id} cannot be recognised from content; pass format={self.id!r}"
+        try:
+            verdict = self.sniff(path, head)
+        except OSError as exc:
+            return f"could not be read ({exc})"
+        if verdict is True:
+            return True
+        return verdict or f"content does not match {self.description}"
+
+
+def lazy_attributes(package: str, names: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package that hands on ``names`` (public name -> module of
+    the package that defines it, e.g. ``".reader"``), importing that module on first use."""
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(names))
+
+    return __getattr__, __dir__
