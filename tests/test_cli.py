@@ -185,3 +185,11 @@ def test_info_names_the_roi_of_each_stream_of_a_multi_roi_acquisition(tmp_path, 
     assert main(["info", str(path), "-O", "split_rois=false", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["image_shape"], info["roi_index"], info["roi_names"]) == ([13, 8], None, ["V1 left", "V1 right"])
+
+
+def test_formats_shows_the_writer_of_each_format(capsys):
+    assert main(["formats", "--json"]) == 0
+    listed = {entry["id"]: entry["writer"] for entry in json.loads(capsys.readouterr().out)}
+    assert listed["ome_tiff"] == "ome_tiff" and listed["suite2p"] == "suite2p" and listed["scanimage"] is None
+    assert main(["formats"]) == 0
+    assert "[write it with --to ome_tiff]" in capsys.readouterr().out

@@ -100,3 +100,12 @@ def test_a_folder_without_imaging_files_is_unknown(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(UnknownFormatError, match="could not tell the format"):
         ophysio.open_imaging(tmp_path)
+
+
+def test_a_format_writer_has_the_reader_id():
+    from ophysio.conversion.writers import WRITER_FORMATS, guess_writer_format
+
+    writers = {spec.id: spec.writer for spec in FORMATS if spec.writer}
+    assert writers == {"ome_tiff": "ome_tiff", "tiff": "tiff", "mat": "mat", "hdf5": "hdf5", "suite2p": "suite2p"}
+    assert all(writer in WRITER_FORMATS for writer in writers.values())
+    assert guess_writer_format("x", "ome-tiff") == "ome_tiff" and guess_writer_format("x", "binary") == "suite2p"

@@ -253,8 +253,8 @@ def register(subparsers) -> None:
     p.add_argument("--append", action="store_true", help="add the photon series to an existing NWB file")
     p.add_argument("--no-dandi", action="store_true", help="do not require the subject fields DANDI needs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
-                   help="write this format instead of NWB: tiff, ome-tiff, hdf5, mat, suite2p or zarr")
+    p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome_tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
+                   help="write this format instead of NWB: tiff, ome_tiff (or ome-tiff), hdf5, mat, suite2p or zarr")
     p.add_argument("--writer-option", "-W", action="append", default=[], metavar="KEY=VALUE",
                    help="with --to: a keyword of ophysio.write_imaging or its format writer, e.g. "
                         "-W compression=zstd -W compression_level=10 (VALUE parsed as JSON if it can be)")

@@ -83,11 +83,13 @@ def _cmd_formats(args: argparse.Namespace) -> int:
 
     if args.json:
         print(json.dumps([{"id": s.id, "suffixes": list(s.suffixes), "description": s.description,
-                           "detected_from_content": s.sniff is not None} for s in FORMATS], indent=2))
+                           "detected_from_content": s.sniff is not None, "writer": s.writer} for s in FORMATS],
+                         indent=2))
         return 0
     width = max(len(spec.id) for spec in FORMATS)
     for spec in FORMATS:
         note = "" if spec.sniff is not None else "  [name it with --format]"
+        note += f"  [write it with --to {spec.writer}]" if spec.writer else ""
         print(f"{spec.id:<{width}}  {', '.join(spec.suffixes):<28} {spec.description}{note}")
     return 0
 

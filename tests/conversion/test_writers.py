@@ -126,13 +126,14 @@ def test_ome_tiff_refuses_types_ome_lacks(tmp_path):
 
 # ---------------------------------------------------------------- common behaviour
 def test_format_from_suffix_and_aliases(tmp_path):
-    assert guess_writer_format("a.ome.tiff") == "ome-tiff"
+    assert guess_writer_format("a.ome.tiff") == "ome_tiff"
     assert guess_writer_format("a.tif") == "tiff"
     assert guess_writer_format("a.h5") == "hdf5"
     assert guess_writer_format("a.mat") == "mat"
     assert guess_writer_format("x/suite2p") == "suite2p"
     assert guess_writer_format("a.zarr") == "zarr"
-    assert guess_writer_format("anything", "ome_tiff") == "ome-tiff"
+    assert guess_writer_format("anything", "ome_tiff") == "ome_tiff"
+    assert guess_writer_format("anything", "ome-tiff") == "ome_tiff"  # the former id still works
     with pytest.raises(UnknownFormatError, match="pass format="):
         guess_writer_format("movie.xyz")
     with pytest.raises(UnknownFormatError, match="no writer"):

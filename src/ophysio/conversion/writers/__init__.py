@@ -27,9 +27,10 @@ from ._base import ImagingWriter, WriterError
 
 __all__ = ["write_imaging", "open_writer", "ImagingWriter", "WriterError", "WRITER_FORMATS", "guess_writer_format"]
 
-#: format id -> (module, class, suffixes)
+#: format id -> (module, class, suffixes); a format that ophysio also reads has its reader's id (the
+#: ``writer`` of its :class:`~ophysio.extractors.registry.FormatSpec`)
 WRITER_FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "ome-tiff": (".ome_tiff", "OmeTiffWriter", (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf8")),
+    "ome_tiff": (".ome_tiff", "OmeTiffWriter", (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf8")),
     "tiff": (".tiff", "TiffWriter", (".tif", ".tiff", ".btf", ".tf8")),
     "hdf5": (".hdf5", "Hdf5Writer", (".h5", ".hdf5", ".hdf", ".he5")),
     "mat": (".mat", "MatWriter", (".mat",)),
@@ -37,7 +38,8 @@ WRITER_FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "zarr": (".zarr_v3", "ZarrWriter", (".zarr", ".ome.zarr")),
 }
 
-_ALIASES = {"ome_tiff": "ome-tiff", "ometiff": "ome-tiff", "tif": "tiff", "bigtiff": "tiff", "h5": "hdf5",
+#: other spellings scripts use: "ome-tiff" was the OME-TIFF writer's id, "binary" means suite2p's data.bin
+_ALIASES = {"ome-tiff": "ome_tiff", "ometiff": "ome_tiff", "tif": "tiff", "bigtiff": "tiff", "h5": "hdf5",
             "matlab": "mat", "binary": "suite2p", "suite2p-binary": "suite2p"}
 
 
@@ -89,7 +91,8 @@ def open_writer(
     path : str or os.PathLike
         Output file (a folder for ``suite2p`` and ``zarr``).
     format : str, optional
-        ``tiff``, ``ome-tiff``, ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from the suffix.
+        ``tiff``, ``ome_tiff`` (or ``ome-tiff``), ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from
+        the suffix.
     overwrite : bool
         Replace an existing output once the new one is complete.
     sampling_frequency : float, optional
@@ -183,7 +186,8 @@ def write_imaging(
     path : str or os.PathLike
         The output; it appears only when complete.
     format : str, optional
-        ``tiff``, ``ome-tiff``, ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from the suffix.
+        ``tiff``, ``ome_tiff`` (or ``ome-tiff``), ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from
+        the suffix.
     overwrite : bool
         Replace an existing output (only once the new one is complete).
     sampling_frequency : float, optional

@@ -63,7 +63,7 @@ class OmeTiffWriter(TiffWriter):
         as for :class:`~ophysio.conversion.writers.tiff.TiffWriter`, and the common writer options.
     """
 
-    format_id = "ome-tiff"
+    format_id = "ome_tiff"
     keeps_timestamps = True
     keeps_channel_times = True
 

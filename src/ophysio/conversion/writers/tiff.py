@@ -165,7 +165,7 @@ def write_tiff_pages(writer: Any, pages: np.ndarray) -> None:
         if writer.compression_level is not None:
             options["compressionargs"] = {"level": int(writer.compression_level)}
     if writer.num_samples == 0:
-        if writer.imagej or writer.format_id == "ome-tiff":  # the first page's description, rewritten at close
+        if writer.imagej or writer.format_id == "ome_tiff":  # the first page's description, rewritten at close
             options["description"] = _PLACEHOLDER
         if writer.pixel_size_um is not None:
             options["resolution"] = (1.0 / writer.pixel_size_um[1], 1.0 / writer.pixel_size_um[0])
