@@ -26,7 +26,7 @@ EXAMPLE_METADATA: dict[str, Any] = {
         "experimenter": ["Example, Experimenter"],
         "lab": "Example lab",
         "institution": "Example institution",
-        "experiment_description": "Synthetic data written by ophysio.testing.synthetic to demonstrate conversion.",
+        "experiment_description": "Synthetic data written by ophysio.examples to demonstrate conversion.",
         "keywords": ["example", "synthetic"],
     },
     "Subject": {"subject_id": "example-mouse", "species": "Mus musculus", "sex": "U", "age": "P90D",
@@ -63,7 +63,7 @@ def _open_interface(args: argparse.Namespace, folder: str):
     kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
     split = getattr(args, "split_planes", False)
     if args.example:
-        from .testing.synthetic import write_example
+        from .examples import write_example
 
         path, keywords = write_example(args.example, folder)
         keywords.update(options)
@@ -109,7 +109,7 @@ def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
     if args.channel:
         options["channel_name"] = args.channel
     if args.example:
-        from .testing.synthetic import write_example
+        from .examples import write_example
 
         path, keywords = write_example(args.example, folder)
         paths: Any = [str(path)]

@@ -102,7 +102,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as tmp:
         kwargs: dict[str, Any] = {}
         if args.example:
-            from .testing.synthetic import write_example
+            from .examples import write_example
 
             path, kwargs = write_example(args.example, tmp)
             paths = [str(path)]

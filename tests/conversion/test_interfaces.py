@@ -7,11 +7,11 @@ import pytest
 import tifffile
 from pynwb import NWBHDF5IO
 
+from ophysio._synth.scanimage import page_pixels
 from ophysio.conversion.interfaces import ScanImageImagingInterface, interface_from_paths
 from ophysio.conversion.metadata import merge_metadata
 from ophysio.conversion.nwb import read_source_metadata
 from ophysio.testing.data import sample_file
-from ophysio.testing.synth.scanimage import page_pixels
 from ophysio.testing.synthetic import write_scanimage
 
 from .test_metadata import COMPLETE

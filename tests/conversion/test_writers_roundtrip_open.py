@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 import ophysio
+from ophysio._synth.binary import matlab_movie
 from ophysio.conversion.writers import WriterError, write_imaging
 from ophysio.errors import MetadataError, SelectionError
 from ophysio.extractors import NumpyImagingExtractor
 from ophysio.extractors.hdf5 import Hdf5ImagingExtractor
 from ophysio.extractors.mat import MatImagingExtractor
-from ophysio.testing.synth.binary import matlab_movie
 from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
 
 from ._writer_cases import CASES, RATE, channel_movies, irregular_times, make_source

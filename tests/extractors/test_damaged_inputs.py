@@ -164,7 +164,7 @@ class _Hang(Exception):
 
 
 def _synthetic(kind: str, folder: Path) -> Path:
-    from ophysio.testing.synth.binary import matlab_movie
+    from ophysio._synth.binary import matlab_movie
     from ophysio.testing.synthetic import (
         write_caiman_hdf5,
         write_imagej_hyperstack,
@@ -248,7 +248,7 @@ def test_mutated_files_read_or_raise_an_ophysio_error(case, tmp_path):
 
 @pytest.mark.parametrize("kind", ["hdf5", "mat-v7.3"])
 def test_datasets_with_names_that_are_not_utf8_are_skipped(tmp_path, kind):
-    from ophysio.testing.synth.binary import matlab_movie
+    from ophysio._synth.binary import matlab_movie
     from ophysio.testing.synthetic import write_mat_v73
 
     if kind == "hdf5":  # no conventional name: the largest 3-D dataset is the movie

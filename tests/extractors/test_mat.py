@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import scipy.io
 
+from ophysio._synth.binary import matlab_movie
 from ophysio.errors import FormatError, MetadataError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.mat import MatImagingExtractor
 from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
-from ophysio.testing.synth.binary import matlab_movie
 from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
 
 from ..conversion._writer_cases import channel_movies, irregular_times, make_source

@@ -12,16 +12,16 @@ import pytest
 import tifffile
 
 from ophysio import open_imaging
-from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
-from ophysio.testing.data import sample_file
-from ophysio.testing.synth.tiff import (
+from ophysio._synth.tiff import (
     ome_expected,
     write_frame_metadata_sidecar,
     write_ome_tiff,
     write_ome_tiff_multifile,
 )
+from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
 
 
 def real(name: str) -> Path:

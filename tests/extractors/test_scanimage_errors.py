@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import tifffile
 
+from ophysio._synth.scanimage import page_pixels
 from ophysio.errors import CorruptFileError, FileSetError, FormatError, SelectionError
 from ophysio.extractors import ScanImageImagingExtractor
 from ophysio.extractors.scanimage.header import parse_matlab_value
 from ophysio.testing.data import sample_file
-from ophysio.testing.synth.scanimage import page_pixels
 from ophysio.testing.synthetic import write_scanimage
 
 
@@ -182,7 +182,7 @@ def test_five_hundred_files_under_ulimit_64(tmp_path):
         import resource, numpy as np
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         from ophysio.extractors import ScanImageImagingExtractor
-        from ophysio.testing.synth.scanimage import page_pixels
+        from ophysio._synth.scanimage import page_pixels
         e = ScanImageImagingExtractor(file_path={str(paths[0])!r})
         assert e.get_num_samples() == 500, e.get_num_samples()
         np.testing.assert_array_equal(e.get_series(), page_pixels(np.arange(500), 4, 3))

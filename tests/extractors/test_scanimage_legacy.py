@@ -11,11 +11,11 @@ import pytest
 import tifffile
 
 from ophysio import open_imaging
+from ophysio._synth.tiff import legacy_expected, write_scanimage_legacy
 from ophysio.errors import CorruptFileError, FormatError, MetadataError, SelectionError
 from ophysio.extractors.scanimage_legacy import ScanImageLegacyImagingExtractor
 from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
-from ophysio.testing.synth.tiff import legacy_expected, write_scanimage_legacy
 
 REAL = "scanimage_legacy/sample_scanimage_version_3_8.tiff"
 

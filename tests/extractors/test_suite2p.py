@@ -106,7 +106,7 @@ def test_open_imaging_picks_suite2p_by_content():
 
 
 def test_values_are_the_synthetic_pattern():
-    from ophysio.testing.synth.binary import suite2p_plane_movie
+    from ophysio._synth.binary import suite2p_plane_movie
 
     ex = Suite2pImagingExtractor(_synthetic_run(), plane_name="plane1", channel_name="chan2")
     np.testing.assert_array_equal(ex.get_series(), suite2p_plane_movie(1, 1, 9, 6, 10))

@@ -11,17 +11,17 @@ import pytest
 import tifffile
 
 from ophysio import open_imaging
-from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ophysio.extractors.tiff import TiffImagingExtractor, resolve_tiff_paths
-from ophysio.testing.conformance import ExtractorTests
-from ophysio.testing.data import sample_file
-from ophysio.testing.synth.tiff import (
+from ophysio._synth.tiff import (
     write_imagej_hyperstack,
     write_interleaved_tiff,
     write_scanimage_legacy,
     write_tiff_movie,
     write_tiff_series,
 )
+from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors.tiff import TiffImagingExtractor, resolve_tiff_paths
+from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie
 
 
@@ -273,9 +273,9 @@ def test_detection_of_every_real_tiff(relative):
 
 
 def test_detection_of_every_synthetic_tiff_kind(tmp_path):
+    from ophysio._synth.scanimage import write_scanimage
+    from ophysio._synth.tiff import write_ome_tiff
     from ophysio.extractors import detect_format
-    from ophysio.testing.synth.scanimage import write_scanimage
-    from ophysio.testing.synth.tiff import write_ome_tiff
 
     kinds = {
         "scanimage": write_scanimage(tmp_path / "modern", num_samples=2, rows=8, columns=8)[0],

@@ -3,106 +3,18 @@
 Each writer follows the layout that the software it imitates documents, so that a test on a synthetic
 file says something about real files. Pixel values are a deterministic function of (sample, row,
 column, plane, channel) so that a test can compute the expected values independently of any reader.
-Writers for each format family live in :mod:`ophysio.testing.synth` (``synth/scanimage.py``,
-``synth/tiff.py``, ``synth/binary.py``) and are reachable from here by name, e.g.
-``ophysio.testing.synthetic.write_scanimage``; their built-in examples join :data:`EXAMPLES`.
+They live in production code (:mod:`ophysio.examples` and ``ophysio._synth``), because the built-in
+examples behind ``--example`` use them; this module hands them on by name, e.g.
+``ophysio.testing.synthetic.write_scanimage``.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from collections.abc import Callable
-from pathlib import Path
-
-import numpy as np
-
-from .synth import FORMAT_MODULES
+from .. import examples
+from ..examples import EXAMPLES, all_examples, movie, write_example, write_npy
 
 __all__ = ["movie", "write_npy", "EXAMPLES", "all_examples", "write_example"]
 
 
-def movie(
-    num_samples: int,
-    rows: int,
-    columns: int,
-    planes: int | None = None,
-    dtype: str | np.dtype = "int16",
-    channel: int = 0,
-    seed: int = 0,
-) -> np.ndarray:
-    """A deterministic movie of shape (samples, rows, columns[, planes]) whose values identify the pixel.
-
-    Values vary along every axis (so a transposed or shifted read is caught) and wrap within the
-    dtype's range; ``seed`` and ``channel`` change the pattern.
-    """
-    dtype = np.dtype(dtype)
-    t = np.arange(num_samples, dtype=np.int64).reshape(-1, 1, 1)
-    y = np.arange(rows, dtype=np.int64).reshape(1, -1, 1)
-    x = np.arange(columns, dtype=np.int64).reshape(1, 1, -1)
-    base = t * 7919 + y * 131 + x * 17 + channel * 100003 + seed * 7
-    if planes is not None:
-        base = base[..., None] + np.arange(planes, dtype=np.int64) * 1009
-    if dtype.kind == "f":
-        return (base % 65521).astype(dtype) / 7.0
-    if dtype.kind == "b":
-        return (base % 2).astype(bool)
-    info = np.iinfo(dtype)
-    span = min(int(info.max) - int(info.min) + 1, 1 << 31)
-    return ((base % span) + (int(info.min) if info.min < 0 else 0)).astype(dtype)
-
-
-def write_npy(path: str | os.PathLike, num_samples: int = 40, rows: int = 32, columns: int = 24,
-              planes: int | None = None, dtype: str = "uint16") -> Path:
-    """Write a ``.npy`` movie made by :func:`movie` and return its path."""
-    path = Path(path)
-    with open(path, "wb") as fh:  # a file object keeps the name as given (np.save would add .npy)
-        np.save(fh, movie(num_samples, rows, columns, planes, dtype))
-    return path
-
-
-def _example_numpy(folder: Path) -> tuple[Path, dict]:
-    path = write_npy(folder / "example_movie.npy", num_samples=100, rows=64, columns=64)
-    return path, {"sampling_frequency": 30.0}
-
-
-#: Built-in examples: name -> writer(folder) returning (path to open, keywords to open it with).
-#: ``ophysio info --example NAME`` and later commands use them.
-EXAMPLES: dict[str, Callable[[Path], tuple[Path, dict]]] = {
-    "numpy": _example_numpy,
-}
-
-
-def _format_modules():
-    for name in FORMAT_MODULES:
-        try:
-            yield importlib.import_module(f".synth.{name}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.synth.{name}":
-                raise
-
-
-def all_examples() -> dict[str, Callable[[Path], tuple[Path, dict]]]:
-    """Every built-in example: the ones here and those of each format module."""
-    examples = dict(EXAMPLES)
-    for module in _format_modules():
-        examples.update(getattr(module, "EXAMPLES", {}))
-    return examples
-
-
-def write_example(name: str, folder: str | os.PathLike) -> tuple[Path, dict]:
-    """Write the built-in example ``name`` into ``folder``; return the path and the keywords to open it."""
-    examples = all_examples()
-    if name not in examples:
-        raise ValueError(f"unknown example {name!r}; examples: {', '.join(sorted(examples))}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return examples[name](folder)
-
-
 def __getattr__(name: str):
-    if name.startswith("write_"):
-        for module in _format_modules():
-            if name in getattr(module, "__all__", ()):
-                return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(examples, name)

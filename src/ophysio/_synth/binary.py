@@ -12,7 +12,7 @@
   column-major, so a MATLAB ``Y x X x T`` array is stored with HDF5 shape (T, X, Y)).
 - MATLAB v5: written by :func:`scipy.io.savemat` (optionally compressed).
 
-Pixel values come from :func:`ophysio.testing.synthetic.movie`; channel ``c`` uses ``channel=c``
+Pixel values come from :func:`ophysio.examples.movie`; channel ``c`` uses ``channel=c``
 and suite2p plane ``p`` uses ``seed=p``.
 """
 
@@ -37,7 +37,7 @@ __all__ = [
 
 
 def _movie(*args, **kwargs) -> np.ndarray:
-    from ..synthetic import movie
+    from ..examples import movie
 
     return movie(*args, **kwargs)
 
@@ -277,7 +277,7 @@ def _example_mat(folder: Path) -> tuple[Path, dict]:
     return write_mat_v73(folder / "example_movie.mat", num_frames=50, rows=64, columns=64), {"sampling_frequency": 30.0}
 
 
-#: Built-in examples of this module (see :func:`ophysio.testing.synthetic.write_example`).
+#: Built-in examples of this module (see :func:`ophysio.examples.write_example`).
 EXAMPLES = {
     "binary": _example_binary,
     "suite2p": _example_suite2p,

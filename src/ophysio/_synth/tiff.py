@@ -1,6 +1,6 @@
 """Synthetic legacy ScanImage, plain/ImageJ TIFF and OME-TIFF files.
 
-Pixel values come from :func:`ophysio.testing.synthetic.movie`, so a test computes what a reader must
+Pixel values come from :func:`ophysio.examples.movie`, so a test computes what a reader must
 return without reading the file. Layouts follow what the writing software documents:
 
 - legacy ScanImage: 3.x ``state.*=`` lines joined by ``\\r``; 4.x ``scanimage.SI4.* = `` lines; 5.0
@@ -38,7 +38,7 @@ __all__ = [
 
 
 def _movie(*args, **kwargs):
-    from ..synthetic import movie
+    from ..examples import movie
 
     return movie(*args, **kwargs)
 
@@ -426,6 +426,6 @@ def _example_legacy(folder: Path) -> tuple[Path, dict]:
     return write_scanimage_legacy(folder / "example_si38.tif", "3.8", num_samples=50, rows=64, columns=64), {}
 
 
-#: Built-in examples (see :data:`ophysio.testing.synthetic.EXAMPLES`).
+#: Built-in examples (see :data:`ophysio.examples.EXAMPLES`).
 EXAMPLES = {"tiff": _example_tiff, "imagej_hyperstack": _example_imagej, "ome_tiff": _example_ome,
             "scanimage_legacy": _example_legacy}
