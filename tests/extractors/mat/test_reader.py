@@ -16,8 +16,8 @@ from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
 
-from ..conversion._writer_cases import channel_movies, irregular_times, make_source
-from ..memory_helpers import traced_peak
+from ...conversion._writer_cases import channel_movies, irregular_times, make_source
+from ...memory_helpers import traced_peak
 
 FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-mat-"))
 DENOISE = "mat/denoise.mat"

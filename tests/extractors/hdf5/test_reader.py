@@ -15,7 +15,7 @@ from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie, write_caiman_hdf5
 
-from ..conversion._writer_cases import channel_movies, irregular_times, make_source
+from ...conversion._writer_cases import channel_movies, irregular_times, make_source
 
 FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-hdf5-"))
 FLY = "hdf5/fly.hdf5"
