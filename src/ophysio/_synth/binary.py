@@ -37,7 +37,7 @@ __all__ = [
 
 
 def _movie(*args, **kwargs) -> np.ndarray:
-    from ..examples import movie
+    from .movie import movie
 
     return movie(*args, **kwargs)
 

@@ -38,7 +38,7 @@ __all__ = [
 
 
 def _movie(*args, **kwargs):
-    from ..examples import movie
+    from .movie import movie
 
     return movie(*args, **kwargs)
 
