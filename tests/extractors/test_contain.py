@@ -244,3 +244,120 @@ def test_mat_v73_references_out_of_the_folder_are_refused(folders):
     ex = MatImagingExtractor(_mat_v73(inside / "ok.mat", inside_movie), sampling_frequency=10)
     expected = np.fromfile(inside / "raw.bin", dtype=stored.dtype).reshape(stored.shape).transpose(0, 2, 1)
     np.testing.assert_array_equal(ex.get_series(), expected)
+
+
+# ---------------------------------------------------------------------------------------------------- OME-TIFF
+def _ome_dataset(folder: Path, second: str | None = None) -> list[Path]:
+    """A 2-file OME-TIFF dataset (4 samples of 6 x 5, one channel); ``second`` replaces the FileName of the
+    second file in the first file's OME-XML."""
+    import tifffile
+
+    from ophysio.testing.synth.tiff import write_ome_tiff_multifile
+
+    paths = write_ome_tiff_multifile(folder, num_files=2, size_t=4, channel_names=("G",), rows=6, columns=5)
+    if second is not None:
+        xml = tifffile.tiffcomment(paths[0])
+        tifffile.tiffcomment(paths[0], xml.replace('FileName="multi_1.ome.tif"', f'FileName="{second}"').encode())
+    return paths
+
+
+def _tiff_pages(*paths: Path) -> np.ndarray:
+    """The pages of the files in order, read by tifffile as plain TIFF (no OME-XML followed)."""
+    import tifffile
+
+    pages = [tifffile.imread(p, is_ome=False) for p in paths]
+    return np.concatenate([page.reshape(-1, *page.shape[-2:]) for page in pages])
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_ome_tiffdata_file_names_out_of_the_folder_are_refused(folders, absolute):
+    from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
+
+    inside, outside = folders
+    second = str(outside / "part.ome.tif") if absolute else "../outside/part.ome.tif"
+    paths = _ome_dataset(inside, second)
+    os.replace(paths[1], outside / "part.ome.tif")
+    with pytest.raises(ContainmentError, match=rf"multi_0\.ome\.tif: TiffData UUID FileName='{second}'"):
+        OMETiffImagingExtractor(paths[0])
+    ex = open_imaging(paths[0], allow_outside=[outside])
+    np.testing.assert_array_equal(ex.get_series(), _tiff_pages(paths[0], outside / "part.ome.tif"))
+
+
+def test_ome_dataset_inside_the_folder_reads_and_symlinks_out_are_refused(folders):
+    from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
+
+    inside, outside = folders
+    paths = _ome_dataset(inside)
+    np.testing.assert_array_equal(OMETiffImagingExtractor(paths[0]).get_series(), _tiff_pages(*paths))
+    os.replace(paths[1], outside / "part.ome.tif")
+    os.symlink(outside / "part.ome.tif", paths[1])
+    with pytest.raises(ContainmentError, match=r"FileName='multi_1\.ome\.tif' leads to .*outside"):
+        OMETiffImagingExtractor(paths[0])
+
+
+def _binary_only(folder: Path, companion: str) -> Path:
+    """An OME-TIFF whose XML is a ``BinaryOnly`` pointer to ``companion`` (which is not written)."""
+    import tifffile
+
+    from ophysio.testing.synth.tiff import _OME_NS
+
+    path = folder / "main.ome.tif"
+    xml = f'<OME xmlns="{_OME_NS}"><BinaryOnly MetadataFile="{companion}" UUID="urn:uuid:1"/></OME>'
+    with tifffile.TiffWriter(path) as tif:
+        for t in range(3):
+            tif.write(MOVIE[t], description=xml.encode() if t == 0 else None, metadata=None, contiguous=False)
+    return path
+
+
+def _companion_text() -> str:
+    from ophysio.testing.synth.tiff import _OME_NS
+
+    return (f'<OME xmlns="{_OME_NS}"><Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" '
+            f'Type="uint16" SizeX="4" SizeY="6" SizeZ="1" SizeC="1" SizeT="3" TimeIncrement="0.1">'
+            f'<Channel ID="Channel:0:0" Name="G" SamplesPerPixel="1"/>'
+            f'<TiffData IFD="0" PlaneCount="3"><UUID FileName="main.ome.tif">urn:uuid:1</UUID></TiffData>'
+            f'</Pixels></Image></OME>')
+
+
+def test_ome_binary_only_companion_out_of_the_folder_is_refused(folders):
+    from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
+
+    inside, outside = folders
+    (outside / "c.companion.ome").write_text(_companion_text(), encoding="utf-8")
+    path = _binary_only(inside, "../outside/c.companion.ome")
+    with pytest.raises(ContainmentError, match=r"main\.ome\.tif: BinaryOnly MetadataFile='\.\./outside/c\.companion"):
+        OMETiffImagingExtractor(path)
+    ex = OMETiffImagingExtractor(path, allow_outside=True)
+    np.testing.assert_array_equal(ex.get_series(), MOVIE[:3])
+    (inside / "c.companion.ome").write_text(_companion_text(), encoding="utf-8")
+    ok = _binary_only(inside, "c.companion.ome")
+    np.testing.assert_array_equal(OMETiffImagingExtractor(ok).get_series(), _tiff_pages(ok))
+
+
+def test_ome_frame_sidecar_linked_from_outside_is_refused(folders):
+    from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
+    from ophysio.testing.synth.tiff import write_frame_metadata_sidecar, write_ome_tiff
+
+    inside, outside = folders
+    sidecar = write_frame_metadata_sidecar(write_ome_tiff(outside / "m.ome.tif", size_t=4), 4)
+    path = write_ome_tiff(inside / "m.ome.tif", size_t=4)
+    os.symlink(sidecar, inside / sidecar.name)
+    with pytest.raises(ContainmentError, match="frame metadata sidecar m.ome.tif_frame_metadata.json"):
+        OMETiffImagingExtractor(path)
+    assert OMETiffImagingExtractor(path, frame_metadata_path=False).timestamp_source is None
+    assert OMETiffImagingExtractor(path, frame_metadata_path=sidecar).timestamp_source == "ElapsedTime-ms"
+
+
+def test_the_file_opened_may_always_be_referred_to_even_through_a_symlink(folders):
+    from ophysio.extractors._contain import ReferencePolicy
+
+    inside, outside = folders
+    real = _movie_file(outside / "real.h5")
+    os.symlink(real, inside / "link.h5")
+    policy = ReferencePolicy.for_dataset(inside, False, inside / "link.h5")
+    assert policy.permits(inside / "link.h5") and policy.permits(real)
+    assert not policy.permits(outside / "other.h5")
+    with h5py.File(real, "a") as f:
+        f["self"] = h5py.ExternalLink("link.h5", "/mov")  # found beside the file as opened
+    ex = Hdf5ImagingExtractor(inside / "link.h5", dataset="self", sampling_frequency=10)
+    np.testing.assert_array_equal(ex.get_series(), MOVIE)

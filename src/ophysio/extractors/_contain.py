@@ -46,14 +46,20 @@ class ReferencePolicy:
         Real path of the dataset's folder.
     allowed : tuple of str, or None
         Real paths of the folders references may lead into (``root`` first); None: anywhere.
+    opened : str or None
+        Real path of the file the user opened, which references may always lead back to (even when it
+        is a symlink to a file elsewhere).
     """
 
     root: str
     allowed: tuple[str, ...] | None
+    opened: str | None = None
 
     @classmethod
-    def for_dataset(cls, folder: str | os.PathLike, allow_outside: AllowOutside = False) -> ReferencePolicy:
-        """The policy of a dataset in ``folder`` with the user's ``allow_outside`` option.
+    def for_dataset(cls, folder: str | os.PathLike, allow_outside: AllowOutside = False,
+                    opened: str | os.PathLike | None = None) -> ReferencePolicy:
+        """The policy of a dataset in ``folder`` (that of the file ``opened``) with the user's
+        ``allow_outside`` option.
 
         Raises
         ------
@@ -62,8 +68,9 @@ class ReferencePolicy:
             not exist (a typo must not silently allow nothing, nor everything).
         """
         root = _real(folder)
+        opened = None if opened is None else _real(opened)
         if isinstance(allow_outside, bool):
-            return cls(root, None if allow_outside else (root,))
+            return cls(root, None if allow_outside else (root,), opened)
         if isinstance(allow_outside, (str, os.PathLike)):
             extra = [allow_outside]
         elif isinstance(allow_outside, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in allow_outside):
@@ -77,14 +84,14 @@ class ReferencePolicy:
                 raise OptionError(f"allow_outside names {os.fspath(path)!r}, which is not an existing folder "
                                   f"(pass True to follow references anywhere)")
             folders.append(_real(path))
-        return cls(root, tuple(folders))
+        return cls(root, tuple(folders), opened)
 
     def permits(self, path: str | os.PathLike) -> bool:
         """Whether ``path`` (resolved: symlinks followed) may be read."""
         if self.allowed is None:
             return True
         real = _real(path)
-        return any(_inside(real, folder) for folder in self.allowed)
+        return real == self.opened or any(_inside(real, folder) for folder in self.allowed)
 
     def check(self, path: str | os.PathLike, reference: str, holder: str | os.PathLike) -> str:
         """``path`` when it may be read; else a :class:`ContainmentError` naming ``reference`` and ``holder``.

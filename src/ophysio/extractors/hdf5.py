@@ -183,7 +183,8 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         self._file_path = os.fspath(file_path)
         if not Path(self._file_path).is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
-        self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside)
+        self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside,
+                                                        self._file_path)
         self._file = CachedFile(self._file_path, _open_h5)
         self._cache_bytes = 0
         dataset = dataset if dataset is not None else mov_field

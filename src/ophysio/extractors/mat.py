@@ -124,7 +124,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         path = Path(self._file_path)
         if not path.is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
-        self._references = ReferencePolicy.for_dataset(path.parent, allow_outside)
+        self._references = ReferencePolicy.for_dataset(path.parent, allow_outside, path)
         with open(path, "rb") as fh:
             header = fh.read(128)
         if header.startswith(b"MATLAB 7.3"):
