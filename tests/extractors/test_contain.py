@@ -361,3 +361,57 @@ def test_the_file_opened_may_always_be_referred_to_even_through_a_symlink(folder
         f["self"] = h5py.ExternalLink("link.h5", "/mov")  # found beside the file as opened
     ex = Hdf5ImagingExtractor(inside / "link.h5", dataset="self", sampling_frequency=10)
     np.testing.assert_array_equal(ex.get_series(), MOVIE)
+
+
+# ---------------------------------------------------------------------------------------------------- suite2p
+def _suite2p_with_reg_file(folder: Path, reg_file) -> Path:
+    from ophysio.testing.synthetic import write_suite2p
+
+    root = write_suite2p(folder, num_frames=4, rows=3, columns=5, num_planes=1, num_channels=1)
+    plane = root / "plane0"
+    (plane / "data.bin").unlink()
+    ops = np.load(plane / "ops.npy", allow_pickle=True).item()
+    ops["reg_file"] = os.fspath(reg_file)
+    np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
+    return root
+
+
+def test_suite2p_reg_file_out_of_the_folder_is_refused(folders):
+    from ophysio.extractors.suite2p import Suite2pImagingExtractor
+
+    inside, outside = folders
+    frames = movie(4, 3, 5, dtype="int16")
+    frames.astype("<i2").tofile(outside / "data.bin")
+    root = _suite2p_with_reg_file(inside, outside / "data.bin")
+    with pytest.raises(ContainmentError, match=r"plane0/ops\.npy: ops\['reg_file'\] = '.*outside/data\.bin'"):
+        Suite2pImagingExtractor(root)
+    with pytest.raises(ContainmentError):
+        open_imaging(root / "plane0" / "ops.npy")
+    ex = open_imaging(root, allow_outside=True)
+    np.testing.assert_array_equal(ex.get_series(), np.fromfile(outside / "data.bin", "<i2").reshape(4, 3, 5))
+
+
+def test_suite2p_reg_file_inside_the_folder_is_read(folders):
+    from ophysio.extractors.suite2p import Suite2pImagingExtractor
+
+    inside, _ = folders
+    (inside / "fast").mkdir()
+    (movie(4, 3, 5, dtype="int16") + 7).astype("<i2").tofile(inside / "fast" / "data.bin")
+    root = _suite2p_with_reg_file(inside, inside / "fast" / "data.bin")
+    ex = Suite2pImagingExtractor(inside)  # the folder given holds suite2p/ and fast/
+    np.testing.assert_array_equal(ex.get_series(),
+                                  np.fromfile(inside / "fast" / "data.bin", "<i2").reshape(4, 3, 5))
+    with pytest.raises(ContainmentError, match="reg_file"):  # given the suite2p folder, fast/ is outside it
+        Suite2pImagingExtractor(root)
+
+
+def test_suite2p_binary_symlinked_from_outside_is_refused(folders):
+    from ophysio.extractors.suite2p import Suite2pImagingExtractor
+
+    inside, outside = folders
+    movie(4, 3, 5, dtype="int16").astype("<i2").tofile(outside / "data.bin")
+    root = _suite2p_with_reg_file(inside, "C:\\\\elsewhere\\\\data.bin")
+    os.symlink(outside / "data.bin", root / "plane0" / "data.bin")
+    with pytest.raises(ContainmentError, match="data.bin, found beside ops.npy, leads to"):
+        Suite2pImagingExtractor(root)
+    assert Suite2pImagingExtractor(root, allow_outside=[outside]).get_num_samples() == 4
