@@ -415,3 +415,25 @@ def test_suite2p_binary_symlinked_from_outside_is_refused(folders):
     with pytest.raises(ContainmentError, match="data.bin, found beside ops.npy, leads to"):
         Suite2pImagingExtractor(root)
     assert Suite2pImagingExtractor(root, allow_outside=[outside]).get_num_samples() == 4
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def test_the_command_line_refuses_and_allows_with_reader_options(folders, tmp_path, capsys):
+    from ophysio.cli import main
+
+    inside, outside = folders
+    _movie_file(outside / "secret.h5")
+    path = _virtual(inside / "v.h5", "../outside/secret.h5")
+    assert main(["info", str(path), "-O", "sampling_frequency=10"]) == 2
+    err = capsys.readouterr().err
+    assert "v.h5: the virtual dataset /mov's source '../outside/secret.h5'" in err and "allow_outside" in err
+    for value in ("true", f'["{outside}"]', str(outside)):
+        assert main(["info", str(path), "-O", "sampling_frequency=10", "-O", f"allow_outside={value}"]) == 0
+        assert "samples:     5 of 6 x 4" in capsys.readouterr().out
+    output = tmp_path / "out.h5"
+    assert main(["convert", str(path), "--to", "hdf5", "-o", str(output), "--no-progress",
+                 "-O", "sampling_frequency=10"]) == 2
+    assert not output.exists()
+    assert main(["convert", str(path), "--to", "hdf5", "-o", str(output), "--no-progress",
+                 "-O", "sampling_frequency=10", "-O", "allow_outside=true"]) == 0
+    np.testing.assert_array_equal(Hdf5ImagingExtractor(output).get_series(), MOVIE)
