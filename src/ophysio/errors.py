@@ -17,6 +17,7 @@ __all__ = [
     "SampleIndexError",
     "MetadataError",
     "OptionError",
+    "ContainmentError",
 ]
 
 
@@ -54,3 +55,9 @@ class MetadataError(OphysioError, ValueError):
 
 class OptionError(OphysioError, TypeError):
     """A keyword option that the reader chosen for a source does not take."""
+
+
+class ContainmentError(OphysioError, PermissionError):
+    """A file of a dataset refers to a file outside the dataset's folder (an HDF5 external link, a virtual
+    dataset's source, external raw storage, an OME ``FileName``, a suite2p ``reg_file``...), and following
+    it was not allowed (``allow_outside=``). The message names the reference and the file that holds it."""

@@ -121,7 +121,7 @@ def test_stored_path_used_only_when_local_file_is_missing(tmp_path):
     ops = np.load(plane / "ops.npy", allow_pickle=True).item()
     ops["reg_file"] = str(elsewhere / "data.bin")
     np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
-    ex = Suite2pImagingExtractor(root)
+    ex = Suite2pImagingExtractor(root, allow_outside=[elsewhere])  # fast_disk: outside the folder given
     assert ex.get_file_paths() == [str(elsewhere / "data.bin")]
     ops["reg_file"] = "C:\\Users\\someone\\data.bin"
     np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)

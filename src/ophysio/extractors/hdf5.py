@@ -28,6 +28,7 @@ import contextlib
 import functools
 import math
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from ._base import ImagingExtractor
+from ._contain import AllowOutside, ReferencePolicy
 from ._discovery import (
     ArrayLayout,
     Candidate,
@@ -48,6 +50,7 @@ from ._discovery import (
     rate_from_attrs,
 )
 from ._handles import CachedFile
+from ._hdf5_refs import check_dataset, check_object
 
 __all__ = ["Hdf5ImagingExtractor"]
 
@@ -155,6 +158,10 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         Read one plane of a Z axis as planar data.
     mov_field : str, optional
         roiextractors' name for ``dataset``.
+    allow_outside : bool, folder or list of folders
+        Where references to other files may lead (external links, virtual dataset sources, external raw
+        storage): by default only inside the folder of ``file_path``; True allows any file, folders
+        allow those too. A reference elsewhere is a :class:`~ophysio.errors.ContainmentError`.
     """
 
     format_id = "hdf5"
@@ -170,17 +177,23 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         channel_index: int | None = None,
         plane_index: int | None = None,
         mov_field: str | None = None,
+        allow_outside: AllowOutside = False,
     ):
         super().__init__()
         self._file_path = os.fspath(file_path)
         if not Path(self._file_path).is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
+        self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside,
+                                                        self._file_path)
         self._file = CachedFile(self._file_path, _open_h5)
         self._cache_bytes = 0
         dataset = dataset if dataset is not None else mov_field
         try:
             with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its HDF5 structure"):
                 self._setup(h5, dataset, dims, sampling_frequency, channel_name, channel_index, plane_index)
+        except OphysioError:  # a ContainmentError is an OSError too: not to be taken for a non-HDF5 file
+            self._file.close()
+            raise
         except OSError as exc:  # not an HDF5 file at all
             self._file.close()
             raise FormatError(f"{self._file_path} could not be read as HDF5: {exc}") from exc
@@ -196,6 +209,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         import h5py
 
         if dataset is not None:
+            check_object(h5, dataset, self._references, self._file_path)  # before h5py follows a link
             obj = h5.get(dataset)
             if not isinstance(obj, h5py.Dataset):
                 listing = ", ".join(display(c.path) for c in _candidates(h5, keep)) or "none"
@@ -204,7 +218,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
                 )
             if obj.dtype.kind not in "iufb":
                 raise FormatError(f"{self._file_path}: {what} {display(dataset)!r} holds {obj.dtype}, not numbers")
-            return {"": Candidate(obj.name.lstrip("/"), tuple(obj.shape), obj.dtype)}
+            # the path as given: obj.name of an object reached through an external link is its name in the
+            # other file, which is not a path of this one
+            return {"": Candidate(dataset.strip("/"), tuple(obj.shape), obj.dtype)}
         stream = choose_stream(_candidates(h5, keep), self._file_path, what)
         return stream.channels
 
@@ -254,6 +270,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             layout_channel = self._channel_position(names, channel_name, channel_index)
             index = layout_channel
             self._dataset_path = first.path
+        check_object(h5, self._dataset_path, self._references, self._file_path)  # before reading any value
         dset = h5[self._dataset_path]
         self._channel_names = tuple(names)
         self._channel_name = names[index]
@@ -308,12 +325,16 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             if not ref:
                 raise MetadataError(f"{where} is a null reference: repair the file or set times with set_times()")
             target = h5[ref]
+            if isinstance(target, h5py.Dataset):
+                check_dataset(target, self._references, self._file_path)
         else:
             name = python_value(ref)
             if isinstance(name, list) and len(name) == 1:
                 name = name[0]
             if not isinstance(name, str):
                 return None
+            if name.strip():
+                check_object(h5, posixpath.join(dset.parent.name, name), self._references, self._file_path)
             target = dset.parent.get(name) if name.strip() else None
             if not isinstance(target, h5py.Dataset):
                 raise MetadataError(f"{where} names {name!r}, which is not a dataset of the file")

@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from ._base import ImagingExtractor
+from ._contain import AllowOutside, ReferencePolicy
 from ._discovery import (
     RATE_KEYS,
     ArrayLayout,
@@ -54,6 +55,7 @@ from ._discovery import (
     parse_dims,
 )
 from ._handles import CachedFile
+from ._hdf5_refs import check_dataset, check_object
 from ._matv5 import CompressedValues, MatVariable, read_v5_variables
 from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
 
@@ -96,6 +98,11 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         The channel by position.
     plane_index : int, optional
         Read one plane of a Z axis as planar data.
+    allow_outside : bool, folder or list of folders
+        Where the HDF5 part of a v7.3 file may refer to other files (external links, virtual dataset
+        sources, external raw storage): by default only inside the folder of ``file_path``; True allows
+        any file, folders allow those too. A reference elsewhere is a
+        :class:`~ophysio.errors.ContainmentError`.
     """
 
     format_id = "mat"
@@ -110,12 +117,14 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         channel_name: str | None = None,
         channel_index: int | None = None,
         plane_index: int | None = None,
+        allow_outside: AllowOutside = False,
     ):
         super().__init__()
         self._file_path = os.fspath(file_path)
         path = Path(self._file_path)
         if not path.is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
+        self._references = ReferencePolicy.for_dataset(path.parent, allow_outside, path)
         with open(path, "rb") as fh:
             header = fh.read(128)
         if header.startswith(b"MATLAB 7.3"):
@@ -143,6 +152,9 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             try:
                 with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its HDF5 part"):
                     found, variables, rate = self._setup_v73(h5, variable)
+            except OphysioError:  # a ContainmentError is an OSError too: not to be taken for a damaged file
+                self._file.close()
+                raise
             except OSError as exc:
                 self._file.close()
                 raise FormatError(f"{self._file_path}: MAT v7.3 file whose HDF5 part cannot be read: {exc}") from exc
@@ -188,11 +200,15 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             if obj.ndim >= 3:
                 candidates.append(Candidate(matlab_name, tuple(obj.shape[::-1]), obj.dtype))
             elif rate is None and obj.size == 1 and name in RATE_KEYS:
+                check_dataset(obj, self._references, self._file_path)
                 rate = (float(np.asarray(obj[()]).ravel()[0]), f"variable {name}")
 
         h5.visititems(visit)  # in the constructor's h5_read_errors: damage there is a CorruptFileError
         variable = variable.replace("/", ".") if variable is not None else None
-        return self._choose(candidates, variable, listing), listing, rate
+        chosen = self._choose(candidates, variable, listing)
+        for candidate in chosen.values():  # before any of their values is read
+            check_object(h5, candidate.path.replace(".", "/"), self._references, self._file_path)
+        return chosen, listing, rate
 
     def _setup_v5(self, variable: str | None):
         order, variables = read_v5_variables(self._file_path)
@@ -292,6 +308,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""
         if self._version == "7.3":
             with self._file.open() as h5:
+                with h5_read_errors(f"{self._file_path}: the links to variable {name}"):
+                    check_object(h5, name, self._references, self._file_path)
                 try:
                     return np.asarray(h5[name][()]).T  # HDF5 lists MATLAB's axes reversed
                 except (OSError, KeyError, TypeError, ValueError) as exc:
