@@ -63,7 +63,26 @@ def written(name: str):
         return write_interleaved_tiff(f / f"{name}.tif", 4, channels=2, planes=3, dimension_order=order)
     if name == "series":
         return write_tiff_series(f / "series", num_files=11, samples_per_file=2)
+    # codecs that tifffile decodes through imagecodecs, read through a shared tifffile handle
+    if name == "lzw":
+        return write_tiff_movie(f / "lzw.tif", 24, 32, 20, compression="lzw")
+    if name == "lzw-predictor":
+        return write_tiff_movie(f / "lzwpred.tif", 16, 24, 18, dtype="int16", compression="lzw", predictor=True,
+                                rowsperstrip=8)
+    if name == "zstd":
+        return write_tiff_movie(f / "zstd.tif", 24, 32, 20, dtype="float32", compression="zstd")
+    if name == "series-lzw":
+        return write_tiff_series(f / "series-lzw", num_files=6, samples_per_file=3, compression="lzw")
     raise KeyError(name)
+
+
+def with_codecs(make):
+    """``make`` once imagecodecs (the optional ``codecs`` extra) is importable, else skip the case."""
+    def wrapped():
+        pytest.importorskip("imagecodecs")
+        return make()
+
+    return wrapped
 
 
 def _pages_of(path):
@@ -112,6 +131,14 @@ def _cases():
                         lambda: movie(22, 10, 8, dtype="uint16"), 10.0),
         "series-list": (lambda: TiffImagingExtractor(file_paths=written("series")[3:6], sampling_frequency=10.0),
                         lambda: movie(22, 10, 8, dtype="uint16")[6:12], 10.0),
+        "lzw": (with_codecs(lambda: TiffImagingExtractor(written("lzw"), 5.0)),
+                lambda: movie(24, 32, 20, dtype="uint16"), 5.0),
+        "lzw-predictor": (with_codecs(lambda: TiffImagingExtractor(written("lzw-predictor"), 5.0)),
+                          lambda: movie(16, 24, 18, dtype="int16"), 5.0),
+        "zstd": (with_codecs(lambda: TiffImagingExtractor(written("zstd"), 5.0)),
+                 lambda: movie(24, 32, 20, dtype="float32"), 5.0),
+        "series-lzw": (with_codecs(lambda: TiffImagingExtractor(written("series-lzw")[0].parent, 10.0)),
+                       lambda: movie(18, 10, 8, dtype="uint16"), 10.0),
         # a real file read as a plain TIFF: every page a frame, compared with tifffile page by page
         "real-ome-as-plain": (lambda: TiffImagingExtractor(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff"), 50.0),
                               lambda: _pages_of(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff")), 50.0),
