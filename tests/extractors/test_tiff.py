@@ -12,6 +12,7 @@ import tifffile
 
 from ophysio import open_imaging
 from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors import MultiImagingExtractor
 from ophysio.extractors.tiff import TiffImagingExtractor, resolve_tiff_paths
 from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
@@ -139,6 +140,17 @@ def _cases():
                  lambda: movie(24, 32, 20, dtype="float32"), 5.0),
         "series-lzw": (with_codecs(lambda: TiffImagingExtractor(written("series-lzw")[0].parent, 10.0)),
                        lambda: movie(18, 10, 8, dtype="uint16"), 10.0),
+        # views and a concatenation over compressed parts: the parts' tifffile handles are shared by the views
+        "concatenated-lzw-views": (
+            with_codecs(lambda: MultiImagingExtractor([
+                TiffImagingExtractor(written("lzw"), 5.0).slice_samples(4, 20).slice_field_of_view(0, 10, 0, 8),
+                TiffImagingExtractor(written("series-lzw")[0].parent, 5.0),
+                TiffImagingExtractor(written("lzw"), 5.0).slice_field_of_view(2, 12, 3, 11).slice_samples(0, 6),
+            ])),
+            lambda: np.concatenate([movie(24, 32, 20, dtype="uint16")[4:20, :10, :8],
+                                    movie(18, 10, 8, dtype="uint16"),
+                                    movie(24, 32, 20, dtype="uint16")[:6, 2:12, 3:11]]),
+            5.0),
         # a real file read as a plain TIFF: every page a frame, compared with tifffile page by page
         "real-ome-as-plain": (lambda: TiffImagingExtractor(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff"), 50.0),
                               lambda: _pages_of(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff")), 50.0),
