@@ -61,6 +61,9 @@ def synthetic(name: str):
                               dimension_order="XYTCZ", time_increment=0.5)
     if name == "zlib":
         return write_ome_tiff(f / "zlib.ome.tif", size_t=5, dtype="int16", compression="zlib")
+    if name == "lzw":
+        return write_ome_tiff(f / "lzw.ome.tif", size_t=16, channel_names=("GCaMP", "Red"), rows=24, columns=20,
+                              compression="lzw")
     if name == "multifile":
         return write_ome_tiff_multifile(f / "multi", num_files=3, size_t=7)
     if name == "received-indexed":
@@ -75,6 +78,12 @@ def synthetic(name: str):
         write_frame_metadata_sidecar(path, 5, source="elapsed", positions=("p0", "p1"))
         return path
     raise KeyError(name)
+
+
+def _with_codecs(make):
+    """``make()`` once imagecodecs (the optional ``codecs`` extra, LZW) is importable, else skip the case."""
+    pytest.importorskip("imagecodecs")
+    return make()
 
 
 def _real_expected(name, channel=0):
@@ -107,6 +116,8 @@ CASES = {
                     lambda: ome_expected(4, 12, 10, size_z=3, channel=1), lambda: np.arange(4) * 0.5),
     "zlib": (lambda: OMETiffImagingExtractor(synthetic("zlib")), lambda: ome_expected(5, 12, 10, dtype="int16"),
              lambda: np.arange(5) * 0.1),
+    "lzw-Red": (lambda: _with_codecs(lambda: OMETiffImagingExtractor(synthetic("lzw"), channel_name="Red")),
+                lambda: ome_expected(16, 24, 20, channel=1), lambda: np.arange(16) * 0.1),
     "multifile-middle-tdTomato": (
         lambda: OMETiffImagingExtractor(synthetic("multifile")[1], channel_name="tdTomato"),
         lambda: ome_expected(7, 12, 10, channel=1), lambda: np.arange(7) * 0.05),

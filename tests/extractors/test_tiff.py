@@ -12,6 +12,7 @@ import tifffile
 
 from ophysio import open_imaging
 from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors import MultiImagingExtractor
 from ophysio.extractors.tiff import TiffImagingExtractor, resolve_tiff_paths
 from ophysio.testing.conformance import ExtractorTests
 from ophysio.testing.data import sample_file
@@ -63,7 +64,26 @@ def written(name: str):
         return write_interleaved_tiff(f / f"{name}.tif", 4, channels=2, planes=3, dimension_order=order)
     if name == "series":
         return write_tiff_series(f / "series", num_files=11, samples_per_file=2)
+    # codecs that tifffile decodes through imagecodecs, read through a shared tifffile handle
+    if name == "lzw":
+        return write_tiff_movie(f / "lzw.tif", 24, 32, 20, compression="lzw")
+    if name == "lzw-predictor":
+        return write_tiff_movie(f / "lzwpred.tif", 16, 24, 18, dtype="int16", compression="lzw", predictor=True,
+                                rowsperstrip=8)
+    if name == "zstd":
+        return write_tiff_movie(f / "zstd.tif", 24, 32, 20, dtype="float32", compression="zstd")
+    if name == "series-lzw":
+        return write_tiff_series(f / "series-lzw", num_files=6, samples_per_file=3, compression="lzw")
     raise KeyError(name)
+
+
+def with_codecs(make):
+    """``make`` once imagecodecs (the optional ``codecs`` extra) is importable, else skip the case."""
+    def wrapped():
+        pytest.importorskip("imagecodecs")
+        return make()
+
+    return wrapped
 
 
 def _pages_of(path):
@@ -112,6 +132,25 @@ def _cases():
                         lambda: movie(22, 10, 8, dtype="uint16"), 10.0),
         "series-list": (lambda: TiffImagingExtractor(file_paths=written("series")[3:6], sampling_frequency=10.0),
                         lambda: movie(22, 10, 8, dtype="uint16")[6:12], 10.0),
+        "lzw": (with_codecs(lambda: TiffImagingExtractor(written("lzw"), 5.0)),
+                lambda: movie(24, 32, 20, dtype="uint16"), 5.0),
+        "lzw-predictor": (with_codecs(lambda: TiffImagingExtractor(written("lzw-predictor"), 5.0)),
+                          lambda: movie(16, 24, 18, dtype="int16"), 5.0),
+        "zstd": (with_codecs(lambda: TiffImagingExtractor(written("zstd"), 5.0)),
+                 lambda: movie(24, 32, 20, dtype="float32"), 5.0),
+        "series-lzw": (with_codecs(lambda: TiffImagingExtractor(written("series-lzw")[0].parent, 10.0)),
+                       lambda: movie(18, 10, 8, dtype="uint16"), 10.0),
+        # views and a concatenation over compressed parts: the parts' tifffile handles are shared by the views
+        "concatenated-lzw-views": (
+            with_codecs(lambda: MultiImagingExtractor([
+                TiffImagingExtractor(written("lzw"), 5.0).slice_samples(4, 20).slice_field_of_view(0, 10, 0, 8),
+                TiffImagingExtractor(written("series-lzw")[0].parent, 5.0),
+                TiffImagingExtractor(written("lzw"), 5.0).slice_field_of_view(2, 12, 3, 11).slice_samples(0, 6),
+            ])),
+            lambda: np.concatenate([movie(24, 32, 20, dtype="uint16")[4:20, :10, :8],
+                                    movie(18, 10, 8, dtype="uint16"),
+                                    movie(24, 32, 20, dtype="uint16")[:6, 2:12, 3:11]]),
+            5.0),
         # a real file read as a plain TIFF: every page a frame, compared with tifffile page by page
         "real-ome-as-plain": (lambda: TiffImagingExtractor(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff"), 50.0),
                               lambda: _pages_of(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff")), 50.0),
