@@ -29,8 +29,9 @@ fields DANDI requires before anything starts; otherwise to ``<session_id>.nwb``.
 
 A run is safe to repeat: beside each file a small hidden manifest (``.<file stem>.ophysio.json``) records
 the inputs (source paths with sizes and modification times, options, metadata), every file the extractor
-read (a series found from its first file) and the ophysio version, and a re-run skips sessions whose
-manifest matches. Partial files of killed workers
+read (a series found from its first file), the ophysio version and whether the write finished, and a
+re-run skips only sessions whose manifest matches and says ``done`` (a killed or failed re-conversion is
+redone, never taken for the old file). Partial files of killed workers
 (``.<name>.<random>.partial``, see :func:`~ophysio.conversion._atomic.atomic_output`) are swept before
 and after a run. A failing session is retried (``retries``), then reported with its error; it never
 stops the others.
@@ -214,7 +215,9 @@ def _write_manifest(target: Path, content: dict) -> None:
 def _is_current(task: _Task) -> bool:
     target = Path(task.target)
     manifest = _read_manifest(target)
-    if not (target.is_file() and manifest is not None and manifest.get("ophysio_version") == __version__
+    # only a conversion that finished counts: "writing" is what an interrupted or failed one leaves behind
+    if not (target.is_file() and manifest is not None and manifest.get("status") == "done"
+            and manifest.get("ophysio_version") == __version__
             and manifest.get("inputs") == _json_ready(task.inputs())):
         return False
     # every file the extractor read (a series found from its first file, say) is unchanged
@@ -303,7 +306,8 @@ def _convert(task: _Task) -> dict[str, Any]:
     files_read = _stat_files(sorted({str(p) for ex in extractors for p in ex.get_file_paths()}))
     manifest = {"ophysio_version": __version__, "inputs": inputs, "files_read": files_read}
     try:
-        # written first, so that a file renamed into place just before a kill still counts as converted
+        # written first, so that the file at the target is known to be the batch's even if the run stops
+        # before the end; "writing" never counts as converted, so an interrupted session is redone
         _write_manifest(target, {**manifest, "status": "writing"})
         write_nwb(interface, target, metadata=task.metadata, overwrite=True, dandi=False,
                   max_workers=task.compression_threads, **task.conversion)
