@@ -52,7 +52,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import MetadataError, OphysioError
-from ._atomic import PARTIAL_SUFFIX, partial_name_prefix
+from ._atomic import sweep_partials
 from .batch_spec import BatchSpec, ConversionOptions, SessionEntry, load_batch_spec
 
 __all__ = [
@@ -182,22 +182,6 @@ def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Ta
 
 
 # ---------------------------------------------------------------------- one session (runs on a worker)
-def _sweep_partials(target: Path) -> list[Path]:
-    prefix = partial_name_prefix(target)
-    removed = []
-    if target.parent.is_dir():
-        for leftover in target.parent.iterdir():
-            if leftover.name.startswith(prefix) and leftover.name.endswith(PARTIAL_SUFFIX):
-                if leftover.is_dir():
-                    import shutil
-
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
-                removed.append(leftover)
-    return removed
-
-
 def _read_manifest(target: Path) -> dict | None:
     try:
         return json.loads(manifest_path(target).read_text(encoding="utf-8"))
@@ -298,7 +282,7 @@ def _convert(task: _Task) -> dict[str, Any]:
     if target.exists() and _read_manifest(target) is None:
         raise OphysioError(f"{target} exists and was not written by an ophysio batch (no manifest "
                            f"{manifest_path(target).name}); move it away or delete it to convert this session")
-    _sweep_partials(target)
+    sweep_partials(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     inputs = _json_ready(task.inputs())
     interface = _open_source(task)
@@ -486,7 +470,7 @@ def convert_sessions(
         task.compression_threads = compression_threads
         task.timeout = session_timeout
     output.mkdir(parents=True, exist_ok=True)
-    swept = [p for task in tasks for p in _sweep_partials(Path(task.target))]
+    swept = [p for task in tasks for p in sweep_partials(Path(task.target))]
 
     results: dict[str, SessionResult] = {}
     pending: list[_Task] = []
@@ -519,7 +503,7 @@ def convert_sessions(
             if own_cluster is not None:
                 own_cluster.close()
             quiet.setLevel(level)
-        swept += [p for task in pending for p in _sweep_partials(Path(task.target))]
+        swept += [p for task in pending for p in sweep_partials(Path(task.target))]
 
     order = {task.session_id: i for i, task in enumerate(tasks)}
     result = BatchResult(sorted(results.values(), key=lambda r: order[r.session_id]), output,
