@@ -166,3 +166,22 @@ def test_partial_names_record_the_writer(tmp_path):
         host, pid, _ = temp.name[len(".out.bin."):-len(".partial")].split("-")
         assert host == _host_tag() and int(pid) == os.getpid()
         temp.write_bytes(b"x")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads process states from /proc")
+def test_a_partial_of_an_ended_but_unreaped_writer_is_stale(tmp_path):
+    """A killed worker is a zombie until its parent reaps it; its pid still 'exists' for os.kill."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.01)
+        assert state == "Z"
+        partial = tmp_path / f".out.nwb.{_host_tag()}-{child.pid}-0123abcd.partial"
+        partial.write_bytes(b"half")
+        assert sweep_partials(tmp_path / "out.nwb") == [partial] and not partial.exists()
+    finally:
+        child.wait()

@@ -77,6 +77,11 @@ def _partial_path(final: Path) -> Path:
 def _process_exists(pid: int) -> bool:
     if pid == os.getpid():
         return True
+    try:  # a writer that ended but was not reaped yet (a zombie) is gone too
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+    except (OSError, IndexError):
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
