@@ -197,8 +197,9 @@ def test_v73_compressed_chunks_get_a_chunk_cache(tmp_path):
 
     path = tmp_path / "big.mat"
     with h5py.File(path, "w", userblock_size=512) as f:
-        dset = f.create_dataset("movie", shape=(64, 512, 512), dtype="u2", chunks=(64, 64, 64),
-                                compression="gzip", fillvalue=7)  # MATLAB 512 x 512 x 64
+        # written whole: never-written chunks would read as fill values, which ophysio refuses as data
+        dset = f.create_dataset("movie", data=np.full((64, 512, 512), 7, "u2"), chunks=(64, 64, 64),
+                                compression="gzip")  # MATLAB 512 x 512 x 64
         dset.attrs["MATLAB_class"] = np.bytes_("uint16")
     with open(path, "r+b") as fh:
         fh.write(b"MATLAB 7.3 MAT-file".ljust(116) + bytes(8) + b"\x00\x02IM")
