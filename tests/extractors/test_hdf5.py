@@ -11,7 +11,7 @@ import pytest
 from ophysio.errors import FormatError, MetadataError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.hdf5 import Hdf5ImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie, write_caiman_hdf5
 
@@ -101,6 +101,11 @@ class TestHdf5(ExtractorTests):
     def make_extractor(self, case):
         maker, kwargs = _cases()[case]
         return Hdf5ImagingExtractor(maker(), **kwargs)
+
+    def make_shrinkable(self, case, tmp_path):
+        maker, kwargs = _cases()[case]
+        extractor = Hdf5ImagingExtractor(copy_source(maker(), tmp_path), **kwargs)
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return _expected(case)

@@ -11,7 +11,7 @@ import scipy.io
 from ophysio.errors import FormatError, MetadataError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.mat import MatImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synth.binary import matlab_movie
 from ophysio.testing.synthetic import movie, write_mat_v5, write_mat_v73
@@ -101,6 +101,11 @@ class TestMat(ExtractorTests):
     def make_extractor(self, case):
         maker, kwargs = CASES[case]
         return MatImagingExtractor(maker(), **kwargs)
+
+    def make_shrinkable(self, case, tmp_path):
+        maker, kwargs = CASES[case]
+        extractor = MatImagingExtractor(copy_source(maker(), tmp_path), **kwargs)
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return _expected(case)
