@@ -9,7 +9,7 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
   :class:`~ophysio.extractors.hdf5.Hdf5ImagingExtractor`.
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
   (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is
-  memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
+  read with positional reads (``_filearray.FileArray``), never loaded; a compressed variable (MATLAB's default since v7) is a single
   zlib stream, read from its start up to the samples asked for (``_matv5.CompressedValues``: reading on
   from the last read is free, a read further back restarts from a saved decompressor state at most
   64 MiB of output before it), so memory stays at the samples read. Only
