@@ -13,7 +13,7 @@ import tifffile
 from ophysio import open_imaging
 from ophysio.errors import CorruptFileError, FormatError, MetadataError, SelectionError
 from ophysio.extractors.scanimage_legacy import ScanImageLegacyImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synth.tiff import legacy_expected, write_scanimage_legacy
 
@@ -62,6 +62,13 @@ class TestScanImageLegacy(ExtractorTests):
         if case == REAL:
             return ScanImageLegacyImagingExtractor(sample_file(REAL))
         return ScanImageLegacyImagingExtractor(synthetic(case), **SYNTHETIC[case][1])
+
+    def make_shrinkable(self, case, tmp_path):
+        if case == REAL:
+            extractor = ScanImageLegacyImagingExtractor(copy_source(sample_file(REAL), tmp_path))
+        else:
+            extractor = ScanImageLegacyImagingExtractor(copy_source(synthetic(case), tmp_path), **SYNTHETIC[case][1])
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         if case == REAL:

@@ -10,7 +10,7 @@ import pytest
 from ophysio.errors import CorruptFileError, FileSetError, MetadataError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.suite2p import Suite2pImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import write_suite2p
 
@@ -67,6 +67,11 @@ class TestSuite2p(ExtractorTests):
     def make_extractor(self, case):
         maker, kwargs, _ = CASES[case]
         return Suite2pImagingExtractor(maker(), **kwargs)
+
+    def make_shrinkable(self, case, tmp_path):
+        maker, kwargs, _ = CASES[case]
+        extractor = Suite2pImagingExtractor(copy_source(maker(), tmp_path), **kwargs)
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         maker, _, reader = CASES[case]

@@ -9,7 +9,7 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
   :class:`~ophysio.extractors.hdf5.Hdf5ImagingExtractor`.
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
   (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is
-  memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
+  read with positional reads (``_filearray.FileArray``), never loaded; a compressed variable (MATLAB's default since v7) is a single
   zlib stream, read from its start up to the samples asked for (``_matv5.CompressedValues``: reading on
   from the last read is free, a read further back restarts from a saved decompressor state at most
   64 MiB of output before it), so memory stays at the samples read. Only
@@ -54,10 +54,19 @@ from ._discovery import (
     choose_stream,
     parse_dims,
 )
+from ._filearray import FileArray
+from ._h5storage import h5_file_size, storage_census
 from ._handles import CachedFile
 from ._hdf5_refs import check_dataset, check_object
 from ._matv5 import CompressedValues, MatVariable, read_v5_variables
-from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
+from .hdf5 import (
+    CHUNK_CACHE_BYTES,
+    MAX_CHUNK_CACHE_BYTES,
+    _open_h5,
+    chunk_row_bytes,
+    h5_read_errors,
+    read_checked,
+)
 
 __all__ = ["MatImagingExtractor"]
 
@@ -140,7 +149,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         # v5 chars stored as miUINT16 are UTF-16 code units in the file's byte order ('MI': big-endian)
         self._utf16 = "utf-16-be" if header[126:128] == b"MI" else "utf-16-le"
         self._file: CachedFile | None = None
-        self._memmap: np.ndarray | None = None
+        self._memmap: FileArray | None = None
         self._array: np.ndarray | None = None
         self._values: CompressedValues | None = None
         self._extras: dict[str, tuple[str, tuple[int, ...], bool]] = {}  # name -> (class, MATLAB shape, numeric)
@@ -377,9 +386,16 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         return self._native_times
 
     def _size_chunk_cache(self) -> None:
-        """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does)."""
-        with self._file.open() as h5:
+        """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does).
+
+        Also checks once how the variable is stored (damaged filter masks, never-written chunks, where its
+        values end), as the HDF5 reader does.
+        """
+        with self._file.open() as h5, h5_read_errors(f"{self._file_path}: variable {self._variable}"):
             dset = h5[self._variable.replace(".", "/")]
+            self._extent = storage_census(dset, self._file_path, f"variable {self._variable}",
+                                          self._layout.dims.index("T"))
+            self._extent.check(h5_file_size(h5, self._file_path), 0, 0)
             filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
             row = chunk_row_bytes(tuple(dset.shape), dset.chunks, self._layout.dims.index("T"), dset.dtype.itemsize)
         if filtered and row > CHUNK_CACHE_BYTES:
@@ -416,9 +432,9 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         info: MatVariable = self._v5[self._variable]
         stored_shape = tuple(info.shape[::-1])
         if info.data_offset is not None:
-            if self._memmap is None:
-                self._memmap = np.memmap(self._file_path, dtype=info.dtype, mode="r", offset=info.data_offset,
-                                         shape=stored_shape)
+            if self._memmap is None:  # positional reads, not a memory map: a file cut short is an error, not SIGBUS
+                self._memmap = FileArray(CachedFile(self._file_path), info.data_offset, info.dtype, stored_shape,
+                                         f"variable {self._variable}")
             return self._memmap
         if self._streamable(info):
             if self._values is None:
@@ -440,13 +456,15 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         if self._version == "7.3":
-            with self._file.open() as h5, h5_read_errors(f"{self._file_path}: samples {start}:{stop} of "
-                                                         f"variable {self._variable}"):
-                self._layout.read(h5[self._variable.replace(".", "/")], start, stop, out)
+            with h5_read_errors(f"{self._file_path}: samples {start}:{stop} of variable {self._variable}"), \
+                    self._file.open() as h5:  # reopening a file cut short is an error too
+                read_checked(h5, h5[self._variable.replace(".", "/")], self._extent, self._layout, start, stop, out)
         else:
             self._layout.read(self._v5_source(), start, stop, out)
 
     def close(self) -> None:
+        if self._memmap is not None:
+            self._memmap.file.close()
         self._memmap = None
         self._array = None
         if self._values is not None:

@@ -12,6 +12,9 @@ paths, parameter dicts...) and fill the hooks:
     Return the expected timestamps, or None.
 ``expected_sampling_frequency(self, case)``
     Return the expected rate, or None.
+``make_shrinkable(self, case, tmp_path)``
+    Return ``(extractor, paths)``: an extractor on copies of the case's files in ``tmp_path`` (see
+    :func:`copy_source`) and the copies to cut short; None for cases that read no file.
 
 Every test then runs for every case::
 
@@ -29,15 +32,30 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from ..errors import OphysioError
 from ..extractors._base import ImagingExtractor
 from ..extractors._handles import open_handle_count
 
-__all__ = ["ExtractorTests", "open_fd_count"]
+__all__ = ["ExtractorTests", "open_fd_count", "copy_source"]
+
+
+def copy_source(path: str | os.PathLike, tmp_path: str | os.PathLike) -> Path:
+    """Copy a source into ``tmp_path`` and return the copy's path: a folder whole, a file with the other
+    files of its folder (a multi-file series, sidecars), so that the copy opens as the original does."""
+    path = Path(path)
+    target = Path(tmp_path) / "source"
+    if path.is_dir():
+        shutil.copytree(path, target / path.name, dirs_exist_ok=True)
+        return target / path.name
+    shutil.copytree(path.parent, target, dirs_exist_ok=True)
+    return target / path.name
 
 
 def open_fd_count() -> int:
@@ -246,6 +264,48 @@ class ExtractorTests:
             assert clone.get_sampling_frequency() == extractor.get_sampling_frequency()
         finally:
             clone.close()
+
+    # ---- a source that shrinks while it is read (self-contained block) ---------------------------
+    def make_shrinkable(self, case: Any, tmp_path: Path) -> tuple[ImagingExtractor, list] | None:
+        """``(extractor on copies of the case's files, the copies to cut)``; None only for in-memory cases."""
+        return None
+
+    def test_shrinking_source_is_an_error(self, case, tmp_path):
+        """Files cut to half after the extractor opened them: a read is an ophysio error naming one of them,
+        never zeros and never a crash. (When the cut spares every byte of the samples, as in a tiny file
+        whose metadata fill its second half, the samples read must be the expected ones.)"""
+        made = self.make_shrinkable(case, tmp_path)
+        if made is None:
+            extractor = self.make_extractor(case)
+            try:
+                paths = extractor.get_file_paths()
+            finally:
+                extractor.close()
+            if paths:
+                pytest.fail(f"{type(self).__name__} case {case!r} reads {paths}: implement make_shrinkable")
+            pytest.skip("in-memory source: no file to cut short")
+        extractor, paths = made
+        names = [os.path.basename(str(p)) for p in paths]
+        assert names, "make_shrinkable gave no file to cut"
+        reference = self.expected_series(case)
+        if reference is None:  # the values of the untouched source
+            with self.make_extractor(case) as original:
+                reference = original.get_series()
+        try:
+            extractor.get_series(0, 1)  # opened and read (a whole read would fill caches that hide the cut)
+            for path in paths:
+                with open(path, "r+b") as fh:
+                    fh.truncate(os.path.getsize(path) // 2)
+            for read, expected in ((extractor.get_series, reference),
+                                   (lambda: extractor.get_samples([-1]), reference[-1:])):
+                try:
+                    got = read()
+                except OphysioError as exc:
+                    assert any(name in str(exc) for name in names), f"{exc} names none of {names}"
+                else:
+                    np.testing.assert_array_equal(got, expected, err_msg="read after the cut gave other values")
+        finally:
+            extractor.close()
 
     def test_no_handle_left_open_after_close(self, case):
         before_fds, before_handles = open_fd_count(), open_handle_count()
