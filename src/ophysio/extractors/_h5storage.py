@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,6 +44,9 @@ class StoredExtent:
         values); None when every row is complete.
     stored, expected : int
         Chunks stored and chunks a fully written dataset has.
+    data_file : str or None
+        The file that holds the values when it is not the one opened (a dataset reached through an
+        external link); its size is what a read checks.
     """
 
     path: str
@@ -53,6 +56,13 @@ class StoredExtent:
     incomplete: np.ndarray | None = None
     stored: int = 0
     expected: int = 0
+    data_file: str | None = None
+
+    def file_size(self, h5file) -> int:
+        """Current size of the file holding the values (``h5file`` is the file that was opened)."""
+        if self.data_file is None:
+            return h5_file_size(h5file, self.path)
+        return os.stat(self.data_file).st_size
 
     def check(self, size: int, start: int, stop: int) -> None:
         """Raise CorruptFileError when samples ``start:stop`` are not all stored in a file of ``size`` bytes."""
@@ -142,6 +152,14 @@ def storage_census(dset, path: str, name: str, time_axis: int) -> StoredExtent:
     """
     import h5py
 
+    extent = _census(dset, path, name, time_axis, h5py)
+    holder = dset.file.filename
+    if holder and os.path.realpath(holder) != os.path.realpath(path):  # reached through an external link
+        extent = replace(extent, path=holder, data_file=holder)
+    return extent
+
+
+def _census(dset, path: str, name: str, time_axis: int, h5py) -> StoredExtent:
     plist = dset.id.get_create_plist()
     layout = plist.get_layout()
     shape = tuple(int(n) for n in dset.shape)

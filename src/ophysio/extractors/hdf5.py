@@ -49,7 +49,7 @@ from ._discovery import (
     python_value,
     rate_from_attrs,
 )
-from ._h5storage import StoredExtent, h5_file_size, storage_census
+from ._h5storage import StoredExtent, storage_census
 from ._handles import CachedFile
 from ._hdf5_refs import check_dataset, check_object
 
@@ -94,13 +94,13 @@ def h5_read_errors(what: str):
 def read_checked(h5, dset, extent: StoredExtent, layout: ArrayLayout, start: int, stop: int, out: np.ndarray) -> None:
     """Read samples ``start:stop`` of ``dset`` into ``out``, checking before and after that the file still holds
     them (one ``fstat`` each): libhdf5 gives zeros for bytes past the end of a file cut short while open."""
-    extent.check(h5_file_size(h5, extent.path), start, stop)
+    extent.check(extent.file_size(h5), start, stop)
     try:
         layout.read(dset, start, stop, out)
     except Exception:
-        extent.check(h5_file_size(h5, extent.path), start, stop)  # a file cut short explains the failure best
+        extent.check(extent.file_size(h5), start, stop)  # a file cut short explains the failure best
         raise
-    extent.check(h5_file_size(h5, extent.path), start, stop)
+    extent.check(extent.file_size(h5), start, stop)
 
 
 def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time_axis: int, itemsize: int) -> int:
@@ -294,7 +294,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         self._native_times = self._stored_timestamps(h5, dset, display)
         # once per dataset: damaged filter masks, never-written chunks, where the values end (~2 us per chunk)
         self._extent = storage_census(dset, self._file_path, display(self._dataset_path), dims.index("T"))
-        self._extent.check(h5_file_size(h5, self._file_path), 0, 0)
+        self._extent.check(self._extent.file_size(h5), 0, 0)
         row = chunk_row_bytes(tuple(dset.shape), dset.chunks, dims.index("T"), dset.dtype.itemsize)
         filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
         if filtered and row > CHUNK_CACHE_BYTES:

@@ -8,13 +8,13 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
   attribute and its axes reversed. They are read lazily through h5py, like
   :class:`~ophysio.extractors.hdf5.Hdf5ImagingExtractor`.
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
-  (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is
-  read with positional reads (``_filearray.FileArray``), never loaded; a compressed variable (MATLAB's default since v7) is a single
-  zlib stream, read from its start up to the samples asked for (``_matv5.CompressedValues``: reading on
-  from the last read is free, a read further back restarts from a saved decompressor state at most
-  64 MiB of output before it), so memory stays at the samples read. Only
-  when time is not MATLAB's last axis (samples are then not contiguous in the stream) is a compressed
-  variable decompressed whole, by :func:`scipy.io.loadmat` on first read (dropped again by
+  (:mod:`ophysio.extractors._matv5`); an uncompressed variable stored in its class's type is read with
+  positional reads (``_filearray.FileArray``), never loaded; a compressed variable (MATLAB's default
+  since v7) is a single zlib stream, read from its start up to the samples asked for
+  (``_matv5.CompressedValues``: reading on from the last read is free, a read further back restarts from
+  a saved decompressor state at most 64 MiB of output before it), so memory stays at the samples read.
+  Only when time is not MATLAB's last axis (samples are then not contiguous in the stream) is a
+  compressed variable decompressed whole, by :func:`scipy.io.loadmat` on first read (dropped again by
   :meth:`close`).
 
 Which variable: ``variable`` (a struct field as ``"s.movie"`` in v7.3 files), else the first that fits
@@ -55,7 +55,7 @@ from ._discovery import (
     parse_dims,
 )
 from ._filearray import FileArray
-from ._h5storage import h5_file_size, storage_census
+from ._h5storage import storage_census
 from ._handles import CachedFile
 from ._hdf5_refs import check_dataset, check_object
 from ._matv5 import CompressedValues, MatVariable, read_v5_variables
@@ -395,7 +395,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             dset = h5[self._variable.replace(".", "/")]
             self._extent = storage_census(dset, self._file_path, f"variable {self._variable}",
                                           self._layout.dims.index("T"))
-            self._extent.check(h5_file_size(h5, self._file_path), 0, 0)
+            self._extent.check(self._extent.file_size(h5), 0, 0)
             filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
             row = chunk_row_bytes(tuple(dset.shape), dset.chunks, self._layout.dims.index("T"), dset.dtype.itemsize)
         if filtered and row > CHUNK_CACHE_BYTES:
