@@ -123,7 +123,7 @@ CASES = {
     "zlib": (lambda w=_same: OMETiffImagingExtractor(w(synthetic("zlib"))),
              lambda: ome_expected(5, 12, 10, dtype="int16"),
              lambda: np.arange(5) * 0.1),
-    "lzw-Red": (lambda: _with_codecs(lambda: OMETiffImagingExtractor(synthetic("lzw"), channel_name="Red")),
+    "lzw-Red": (lambda w=_same: _with_codecs(lambda: OMETiffImagingExtractor(w(synthetic("lzw")), channel_name="Red")),
                 lambda: ome_expected(16, 24, 20, channel=1), lambda: np.arange(16) * 0.1),
     "multifile-middle-tdTomato": (
         lambda w=_same: OMETiffImagingExtractor(w(synthetic("multifile")[1]), channel_name="tdTomato"),

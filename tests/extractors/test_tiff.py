@@ -79,9 +79,9 @@ def written(name: str):
 
 def with_codecs(make):
     """``make`` once imagecodecs (the optional ``codecs`` extra) is importable, else skip the case."""
-    def wrapped():
+    def wrapped(w=_same):
         pytest.importorskip("imagecodecs")
-        return make()
+        return make(w)
 
     return wrapped
 
@@ -153,20 +153,20 @@ def _cases():
         "series-list": (lambda w=_same: TiffImagingExtractor(file_paths=w(written("series")[3:6]),
                                                              sampling_frequency=10.0),
                         lambda: movie(22, 10, 8, dtype="uint16")[6:12], 10.0),
-        "lzw": (with_codecs(lambda: TiffImagingExtractor(written("lzw"), 5.0)),
+        "lzw": (with_codecs(lambda w: TiffImagingExtractor(w(written("lzw")), 5.0)),
                 lambda: movie(24, 32, 20, dtype="uint16"), 5.0),
-        "lzw-predictor": (with_codecs(lambda: TiffImagingExtractor(written("lzw-predictor"), 5.0)),
+        "lzw-predictor": (with_codecs(lambda w: TiffImagingExtractor(w(written("lzw-predictor")), 5.0)),
                           lambda: movie(16, 24, 18, dtype="int16"), 5.0),
-        "zstd": (with_codecs(lambda: TiffImagingExtractor(written("zstd"), 5.0)),
+        "zstd": (with_codecs(lambda w: TiffImagingExtractor(w(written("zstd")), 5.0)),
                  lambda: movie(24, 32, 20, dtype="float32"), 5.0),
-        "series-lzw": (with_codecs(lambda: TiffImagingExtractor(written("series-lzw")[0].parent, 10.0)),
+        "series-lzw": (with_codecs(lambda w: TiffImagingExtractor(w(written("series-lzw")[0].parent), 10.0)),
                        lambda: movie(18, 10, 8, dtype="uint16"), 10.0),
         # views and a concatenation over compressed parts: the parts' tifffile handles are shared by the views
         "concatenated-lzw-views": (
-            with_codecs(lambda: MultiImagingExtractor([
-                TiffImagingExtractor(written("lzw"), 5.0).slice_samples(4, 20).slice_field_of_view(0, 10, 0, 8),
-                TiffImagingExtractor(written("series-lzw")[0].parent, 5.0),
-                TiffImagingExtractor(written("lzw"), 5.0).slice_field_of_view(2, 12, 3, 11).slice_samples(0, 6),
+            with_codecs(lambda w: MultiImagingExtractor([
+                TiffImagingExtractor(w(written("lzw")), 5.0).slice_samples(4, 20).slice_field_of_view(0, 10, 0, 8),
+                TiffImagingExtractor(w(written("series-lzw")[0].parent), 5.0),
+                TiffImagingExtractor(w(written("lzw")), 5.0).slice_field_of_view(2, 12, 3, 11).slice_samples(0, 6),
             ])),
             lambda: np.concatenate([movie(24, 32, 20, dtype="uint16")[4:20, :10, :8],
                                     movie(18, 10, 8, dtype="uint16"),
