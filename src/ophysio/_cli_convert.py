@@ -9,6 +9,7 @@ source gives filled in and what the user must add marked ``REQUIRED``.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import tempfile
 import time
@@ -195,7 +196,13 @@ def cmd_metadata_template(args: argparse.Namespace) -> int:
         with interface:
             text = metadata_template(interface)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        from .conversion._atomic import atomic_output
+
+        output = Path(args.output)
+        if output.is_dir():  # never replace a folder (not even one ophysio wrote) with a template
+            raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name for the template", str(output))
+        with atomic_output(output, overwrite=True) as temp:  # a failed write leaves the old file, no half one
+            temp.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0

@@ -22,6 +22,7 @@ __all__ = [
     "MissingPluginError",
     "MissingBackendError",
     "OutputExistsError",
+    "ContainmentError",
 ]
 
 
@@ -79,3 +80,13 @@ class MissingBackendError(OphysioError, ImportError):
 
 class OutputExistsError(OphysioError, FileExistsError):
     """The output path exists and overwrite was not asked for."""
+
+
+class OutputRefusedError(OphysioError, IsADirectoryError):
+    """The output path is a folder ophysio did not write (or a link to a folder): overwrite does not replace it."""
+
+
+class ContainmentError(OphysioError, PermissionError):
+    """A file of a dataset refers to a file outside the dataset's folder (an HDF5 external link, a virtual
+    dataset's source, external raw storage, an OME ``FileName``, a suite2p ``reg_file``...), and following
+    it was not allowed (``allow_outside=``). The message names the reference and the file that holds it."""

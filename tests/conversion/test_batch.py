@@ -2,6 +2,7 @@
 
 import copy
 import importlib.util
+import json
 import os
 import pickle
 import signal
@@ -198,8 +199,11 @@ def test_manifest_notices_changes_to_every_file_read(tmp_path):
     target = tmp_path / "out.nwb"
     target.write_bytes(b"converted")
     task = _Task("a", [str(first)], None, {}, {"NWBFile": {"session_id": "a"}}, {}, str(target))
-    _write_manifest(target, {"ophysio_version": __version__, "inputs": _json_ready(task.inputs()),
-                             "files_read": _stat_files([str(first), str(second)])})
+    finished = {"ophysio_version": __version__, "inputs": _json_ready(task.inputs()),
+                "files_read": _stat_files([str(first), str(second)])}
+    _write_manifest(target, {**finished, "status": "writing"})
+    assert not _is_current(task)  # a write that did not finish never counts
+    _write_manifest(target, {**finished, "status": "done"})
     assert _is_current(task)
     second.write_bytes(b"2 rewritten")
     assert not _is_current(task)
@@ -208,6 +212,61 @@ def test_manifest_notices_changes_to_every_file_read(tmp_path):
     task.metadata = {"NWBFile": {"session_id": "a", "lab": "new"}}
     _write_manifest(target, {"ophysio_version": __version__, "inputs": {}, "files_read": []})
     assert not _is_current(task)
+
+
+def _one_session(tmp_path, seed):
+    """A spec of one .npy session whose movie is ``movie(..., seed=seed)``."""
+    source = tmp_path / "raw" / "a.npy"
+    source.parent.mkdir(exist_ok=True)
+    with open(source, "wb") as fh:
+        np.save(fh, movie(SAMPLES, ROWS, COLUMNS, dtype="uint16", seed=seed))
+    return source, {"metadata": SESSION_METADATA, "options": {"sampling_frequency": 30.0},
+                    "sessions": [{"session_id": "a", "source": str(source)}]}
+
+
+@pytest.mark.parametrize("interruption", ["failed write", "killed after the manifest"])
+def test_an_interrupted_reconversion_is_redone_not_skipped(tmp_path, monkeypatch, client, interruption):
+    """The source of a converted session changes; its re-conversion stops mid-write; the next run must
+    convert it again (not skip it and keep the old recording's NWB file)."""
+    from ophysio.conversion import nwb
+
+    source, spec = _one_session(tmp_path, seed=1)
+    out = tmp_path / "out"
+    first = convert_sessions(spec, out, client=client, progress=False)
+    [target] = [r.path for r in first.done]
+    old = read_pixels(target)[0]
+    # the session's source is replaced by another recording (written later: a new mtime)
+    _one_session(tmp_path, seed=2)
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    [task] = plan_sessions(load_batch_spec(spec), out.resolve())
+    if interruption == "failed write":
+        def disk_full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(nwb, "write_nwb", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            _convert_task(task)
+        monkeypatch.undo()
+    else:  # the worker was killed inside write_nwb: the manifest of the new inputs says "writing"
+        from ophysio.conversion.batch import _read_manifest
+
+        manifest = _read_manifest(target)
+        manifest.update(inputs=_json_ready(task.inputs()), status="writing")
+        manifest.pop("finished", None)
+        _write_manifest(target, manifest)
+    np.testing.assert_array_equal(read_pixels(target)[0], old)  # the old recording is still there
+    assert not _is_current(task)
+    second = convert_sessions(spec, out, client=client, progress=False)
+    assert [r.session_id for r in second.done] == ["a"] and not second.skipped and second.ok
+    expected = np.load(source).swapaxes(1, 2)  # the new source, read on its own (NWB: samples, x, y)
+    assert not np.array_equal(expected, old)
+    np.testing.assert_array_equal(read_pixels(target)[0], expected)
+    manifest = json.loads(manifest_path(target).read_text())
+    assert manifest["status"] == "done" and manifest["inputs"] == _json_ready(task.inputs())
+    # and now it is current: a third run skips it
+    third = convert_sessions(spec, out, client=client, progress=False)
+    assert [r.session_id for r in third.skipped] == ["a"]
 
 
 # ---------------------------------------------------------------------- conversion

@@ -189,7 +189,8 @@ def test_suite2p_folders_read_back(tmp_path, case):
     source = [NumpyImagingExtractor(m, RATE) for m in movies]
     out = write_imaging(source, tmp_path / "suite2p", target_chunk_mb=0.002)
     planes = movies[0].shape[3] if movies[0].ndim == 4 else 1
-    assert sorted(p.name for p in out.iterdir()) == [f"plane{z}" for z in range(planes)]
+    # and the marker that lets overwrite=True recognise the folder as ophysio's
+    assert sorted(p.name for p in out.iterdir()) == [".ophysio-output", *(f"plane{z}" for z in range(planes))]
     for z in range(planes):
         ops = np.load(out / f"plane{z}" / "ops.npy", allow_pickle=True).item()
         assert (ops["Ly"], ops["Lx"], ops["nframes"], ops["fs"]) == (*movies[0].shape[1:3], movies[0].shape[0], RATE)

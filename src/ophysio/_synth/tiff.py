@@ -203,8 +203,12 @@ def write_tiff_movie(path: str | os.PathLike, num_samples: int = 12, rows: int =
 
 
 def write_tiff_series(folder: str | os.PathLike, num_files: int = 3, samples_per_file: int = 5, rows: int = 10,
-                      columns: int = 8, dtype: str = "uint16", stem: str = "series") -> list[Path]:
-    """Write ``movie`` split over files ``<stem>_1.tif, _2.tif ... _10.tif`` (natural, not lexical, order)."""
+                      columns: int = 8, dtype: str = "uint16", stem: str = "series",
+                      compression: str | None = None) -> list[Path]:
+    """Write ``movie`` split over files ``<stem>_1.tif, _2.tif ... _10.tif`` (natural, not lexical, order).
+
+    ``compression`` is passed to tifffile (``"lzw"``, ``"zstd"``... need imagecodecs).
+    """
     import tifffile
 
     folder = Path(folder)
@@ -213,7 +217,9 @@ def write_tiff_series(folder: str | os.PathLike, num_files: int = 3, samples_per
     paths = []
     for i in range(num_files):
         path = folder / f"{stem}_{i + 1}.tif"
-        tifffile.imwrite(path, data[i * samples_per_file : (i + 1) * samples_per_file], metadata=None)
+        tifffile.imwrite(path, data[i * samples_per_file : (i + 1) * samples_per_file], metadata=None,
+                         photometric="minisblack",  # 3 or 4 frames a file are frames, not RGB(A) planes
+                         compression=compression)
         paths.append(path)
     return paths
 

@@ -29,8 +29,9 @@ fields DANDI requires before anything starts; otherwise to ``<session_id>.nwb``.
 
 A run is safe to repeat: beside each file a small hidden manifest (``.<file stem>.ophysio.json``) records
 the inputs (source paths with sizes and modification times, options, metadata), every file the extractor
-read (a series found from its first file) and the ophysio version, and a re-run skips sessions whose
-manifest matches. Partial files of killed workers
+read (a series found from its first file), the ophysio version and whether the write finished, and a
+re-run skips only sessions whose manifest matches and says ``done`` (a killed or failed re-conversion is
+redone, never taken for the old file). Partial files of killed workers
 (``.<name>.<random>.partial``, see :func:`~ophysio.conversion._atomic.atomic_output`) are swept before
 and after a run. A failing session is retried (``retries``), then reported with its error; it never
 stops the others.
@@ -51,7 +52,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import MetadataError, OphysioError
-from ._atomic import PARTIAL_SUFFIX, partial_name_prefix
+from ._atomic import sweep_partials
 from .batch_spec import BatchSpec, ConversionOptions, SessionEntry, load_batch_spec
 
 __all__ = [
@@ -181,22 +182,6 @@ def plan_sessions(spec: BatchSpec, output_folder: str | os.PathLike) -> list[_Ta
 
 
 # ---------------------------------------------------------------------- one session (runs on a worker)
-def _sweep_partials(target: Path) -> list[Path]:
-    prefix = partial_name_prefix(target)
-    removed = []
-    if target.parent.is_dir():
-        for leftover in target.parent.iterdir():
-            if leftover.name.startswith(prefix) and leftover.name.endswith(PARTIAL_SUFFIX):
-                if leftover.is_dir():
-                    import shutil
-
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
-                removed.append(leftover)
-    return removed
-
-
 def _read_manifest(target: Path) -> dict | None:
     try:
         return json.loads(manifest_path(target).read_text(encoding="utf-8"))
@@ -214,7 +199,9 @@ def _write_manifest(target: Path, content: dict) -> None:
 def _is_current(task: _Task) -> bool:
     target = Path(task.target)
     manifest = _read_manifest(target)
-    if not (target.is_file() and manifest is not None and manifest.get("ophysio_version") == __version__
+    # only a conversion that finished counts: "writing" is what an interrupted or failed one leaves behind
+    if not (target.is_file() and manifest is not None and manifest.get("status") == "done"
+            and manifest.get("ophysio_version") == __version__
             and manifest.get("inputs") == _json_ready(task.inputs())):
         return False
     # every file the extractor read (a series found from its first file, say) is unchanged
@@ -295,7 +282,7 @@ def _convert(task: _Task) -> dict[str, Any]:
     if target.exists() and _read_manifest(target) is None:
         raise OphysioError(f"{target} exists and was not written by an ophysio batch (no manifest "
                            f"{manifest_path(target).name}); move it away or delete it to convert this session")
-    _sweep_partials(target)
+    sweep_partials(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     inputs = _json_ready(task.inputs())
     interface = _open_source(task)
@@ -303,7 +290,8 @@ def _convert(task: _Task) -> dict[str, Any]:
     files_read = _stat_files(sorted({str(p) for ex in extractors for p in ex.get_file_paths()}))
     manifest = {"ophysio_version": __version__, "inputs": inputs, "files_read": files_read}
     try:
-        # written first, so that a file renamed into place just before a kill still counts as converted
+        # written first, so that the file at the target is known to be the batch's even if the run stops
+        # before the end; "writing" never counts as converted, so an interrupted session is redone
         _write_manifest(target, {**manifest, "status": "writing"})
         write_nwb(interface, target, metadata=task.metadata, overwrite=True, dandi=False,
                   max_workers=task.compression_threads, **task.conversion)
@@ -482,7 +470,7 @@ def convert_sessions(
         task.compression_threads = compression_threads
         task.timeout = session_timeout
     output.mkdir(parents=True, exist_ok=True)
-    swept = [p for task in tasks for p in _sweep_partials(Path(task.target))]
+    swept = [p for task in tasks for p in sweep_partials(Path(task.target))]
 
     results: dict[str, SessionResult] = {}
     pending: list[_Task] = []
@@ -515,7 +503,7 @@ def convert_sessions(
             if own_cluster is not None:
                 own_cluster.close()
             quiet.setLevel(level)
-        swept += [p for task in pending for p in _sweep_partials(Path(task.target))]
+        swept += [p for task in pending for p in sweep_partials(Path(task.target))]
 
     order = {task.session_id: i for i, task in enumerate(tasks)}
     result = BatchResult(sorted(results.values(), key=lambda r: order[r.session_id]), output,

@@ -439,6 +439,7 @@ def run_nwb_conversion(
     from pynwb import NWBHDF5IO
 
     from ._atomic import atomic_output
+    from ._h5discard import discard_on_error
 
     if backend == "zarr":
         from .nwb_zarr import write_zarr_conversion
@@ -464,7 +465,7 @@ def run_nwb_conversion(
         rows: list[dict] = []
         if append:
             shutil.copyfile(path, temp)
-            with NWBHDF5IO(str(temp), mode="a") as io:
+            with NWBHDF5IO(str(temp), mode="a") as io, discard_on_error(lambda: io._file):
                 nwbfile = io.read()
                 add_all(nwbfile, deferred, rows)
                 _add_source_metadata(nwbfile, rows)
@@ -473,7 +474,7 @@ def run_nwb_conversion(
             nwbfile = make_nwbfile(metadata)
             add_all(nwbfile, deferred, rows)
             _add_source_metadata(nwbfile, rows)
-            with NWBHDF5IO(str(temp), mode="w") as io:
+            with NWBHDF5IO(str(temp), mode="w") as io, discard_on_error(lambda: io._file):
                 io.write(nwbfile)
         total = sum(p.stop - p.start for p in deferred)
         done_before = 0
@@ -483,7 +484,8 @@ def run_nwb_conversion(
                 return None
             return lambda done, _total: progress_callback(offset + done, total)
 
-        with h5py.File(temp, "r+") as f:
+        # discarded, not closed, after a failure: closing flushes to a disk that may be full (see _h5discard)
+        with h5py.File(temp, "r+") as f, discard_on_error(lambda: f):
             for pending in deferred:
                 fill_dataset(
                     f[f"acquisition/{pending.series_name}/data"], pending.extractor, pending.start, pending.stop,

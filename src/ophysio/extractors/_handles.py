@@ -27,6 +27,10 @@ _lock = threading.RLock()
 # key -> [handle, in_use_count]
 _open: OrderedDict[int, list] = OrderedDict()
 _next_key = 0
+# keys of references collected while another thread held _lock, closed by the next holder (see __del__)
+_collected: list[int] = []
+# handles inherited by a forked child from its parent's threads: kept referenced, never used or closed there
+_inherited: list[Any] = []
 
 
 def open_fd(path: str) -> int:
@@ -45,19 +49,59 @@ def _close_handle(handle: Any) -> None:
 def open_handle_count() -> int:
     """Number of files currently held open by all :class:`CachedFile` references of this process."""
     with _lock:
+        _close_collected_locked()
         return len(_open)
 
 
+def _close_key_locked(key: int) -> None:
+    """Forget ``key``'s handle; close it now unless a block is using it (its last user closes it then)."""
+    entry = _open.pop(key, None)
+    if entry is not None and entry[1] == 0:
+        _close_handle(entry[0])
+
+
+def _close_collected_locked() -> None:
+    while _collected:
+        _close_key_locked(_collected.pop())
+
+
 def _evict_locked() -> None:
+    _close_collected_locked()
     if len(_open) <= MAX_OPEN_FILES:
         return
     for key in list(_open):
         if len(_open) <= MAX_OPEN_FILES:
             break
-        handle, in_use = _open[key]
-        if in_use == 0:
+        entry = _open.get(key)  # closing a handle can run a collected reference's __del__, which pops others
+        if entry is not None and entry[1] == 0:
             del _open[key]
-            _close_handle(handle)
+            _close_handle(entry[0])
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: a fresh lock (another parent thread may have held it) and no inherited handles.
+
+    A descriptor inherited through fork shares its file position with the parent, so a file object
+    (tifffile) used by both would read the other's bytes; the child reopens its files instead. Raw
+    descriptors are closed (that touches only the child's copy); other handles are kept referenced and
+    left alone, since closing them could need a library lock a parent thread held at the fork.
+    """
+    global _lock
+    _lock = threading.RLock()
+    for handle, _ in list(_open.values()):
+        if isinstance(handle, int):
+            try:
+                os.close(handle)
+            except OSError:
+                pass
+        else:
+            _inherited.append(handle)
+    _open.clear()
+    _collected.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class CachedFile:
@@ -115,9 +159,7 @@ class CachedFile:
     def close(self) -> None:
         """Close the handle if it is open; the reference stays usable and reopens on demand."""
         with _lock:
-            entry = _open.pop(self._key, None)
-            if entry is not None and entry[1] == 0:
-                _close_handle(entry[0])
+            _close_key_locked(self._key)
 
     @property
     def is_open(self) -> bool:
@@ -131,10 +173,23 @@ class CachedFile:
     def __setstate__(self, state):
         self.__init__(state["path"], state["opener"])
 
-    def __del__(self):  # pragma: no cover - depends on garbage collection timing
+    def __del__(self):
+        # The garbage collector runs this in whatever thread allocates, possibly one holding a library's lock
+        # (h5py's) while another thread holds _lock and waits for that library lock to open or close a file:
+        # never wait for _lock here. When it is busy, the next holder closes the handle.
         try:
-            self.close()
-        except Exception:
+            key = self._key
+        except AttributeError:  # __init__ did not finish
+            return
+        try:
+            if _lock.acquire(blocking=False):
+                try:
+                    _close_key_locked(key)
+                finally:
+                    _lock.release()
+            else:
+                _collected.append(key)  # list.append is atomic
+        except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
     def __repr__(self) -> str:

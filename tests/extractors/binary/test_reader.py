@@ -9,7 +9,7 @@ import pytest
 from ophysio.errors import FormatError, MetadataError, SelectionError, UnknownFormatError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.binary import NumpyMemmapImagingExtractor, VideoStructure
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.synthetic import write_raw_binary
 
 FOLDER = Path(tempfile.mkdtemp(prefix="ophysio-test-binary-"))
@@ -67,10 +67,10 @@ def _expected(case: str) -> np.ndarray:
     return np.ascontiguousarray(data[..., channel])
 
 
-def _open(case: str, **extra) -> NumpyMemmapImagingExtractor:
+def _open(case: str, path=None, **extra) -> NumpyMemmapImagingExtractor:
     _, structure, dtype, header, kwargs = CASES[case]
     return NumpyMemmapImagingExtractor(
-        _path(case), VideoStructure(**structure), sampling_frequency=20.0, dtype=dtype, offset=header,
+        path or _path(case), VideoStructure(**structure), sampling_frequency=20.0, dtype=dtype, offset=header,
         **{**kwargs, **extra},
     )
 
@@ -80,6 +80,10 @@ class TestRawBinary(ExtractorTests):
 
     def make_extractor(self, case):
         return _open(case)
+
+    def make_shrinkable(self, case, tmp_path):
+        extractor = _open(case, copy_source(_path(case), tmp_path))
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return _expected(case)

@@ -11,7 +11,7 @@ import pytest
 from ophysio.errors import FormatError, MetadataError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.hdf5 import Hdf5ImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie, write_caiman_hdf5
 
@@ -101,6 +101,11 @@ class TestHdf5(ExtractorTests):
     def make_extractor(self, case):
         maker, kwargs = _cases()[case]
         return Hdf5ImagingExtractor(maker(), **kwargs)
+
+    def make_shrinkable(self, case, tmp_path):
+        maker, kwargs = _cases()[case]
+        extractor = Hdf5ImagingExtractor(copy_source(maker(), tmp_path), **kwargs)
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return _expected(case)
@@ -208,8 +213,8 @@ def test_open_imaging_picks_hdf5_by_content(tmp_path):
 def test_chunk_cache_holds_a_time_row_of_chunks(tmp_path):
     path = tmp_path / "wide.h5"
     with h5py.File(path, "w") as f:
-        f.create_dataset("mov", shape=(64, 512, 1024), dtype="u2", chunks=(64, 128, 128), fillvalue=3,
-                         compression="gzip")
+        f.create_dataset("mov", shape=(64, 512, 1024), dtype="u2", chunks=(64, 128, 128),
+                         compression="gzip", data=np.full((64, 512, 1024), 3, "u2"))  # written: fill is not data
     ex = Hdf5ImagingExtractor(path, sampling_frequency=1.0)
     assert ex._file.opener.keywords["rdcc_nbytes"] >= 64 * 512 * 1024 * 2
     assert int(ex.get_series(10, 12).sum()) == 2 * 512 * 1024 * 3

@@ -5,7 +5,7 @@ import pytest
 
 from ophysio.errors import FormatError, MetadataError
 from ophysio.extractors import MultiImagingExtractor, NumpyImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.synthetic import movie, write_npy
 
 PLANAR = movie(12, 9, 7, dtype="int16")
@@ -44,6 +44,10 @@ class TestNpyFile(ExtractorTests):
 
     def make_extractor(self, case):
         return NumpyImagingExtractor(self._path(case), sampling_frequency=20.0)
+
+    def make_shrinkable(self, case, tmp_path):
+        extractor = NumpyImagingExtractor(copy_source(self._path(case), tmp_path), sampling_frequency=20.0)
+        return extractor, extractor.get_file_paths()
 
     def _path(self, case):
         import tempfile

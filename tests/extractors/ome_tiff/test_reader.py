@@ -20,7 +20,7 @@ from ophysio._synth.tiff import (
 )
 from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from ophysio.extractors.ome_tiff import OMETiffImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 
 
@@ -61,6 +61,9 @@ def synthetic(name: str):
                               dimension_order="XYTCZ", time_increment=0.5)
     if name == "zlib":
         return write_ome_tiff(f / "zlib.ome.tif", size_t=5, dtype="int16", compression="zlib")
+    if name == "lzw":
+        return write_ome_tiff(f / "lzw.ome.tif", size_t=16, channel_names=("GCaMP", "Red"), rows=24, columns=20,
+                              compression="lzw")
     if name == "multifile":
         return write_ome_tiff_multifile(f / "multi", num_files=3, size_t=7)
     if name == "received-indexed":
@@ -77,6 +80,12 @@ def synthetic(name: str):
     raise KeyError(name)
 
 
+def _with_codecs(make):
+    """``make()`` once imagecodecs (the optional ``codecs`` extra, LZW) is importable, else skip the case."""
+    pytest.importorskip("imagecodecs")
+    return make()
+
+
 def _real_expected(name, channel=0):
     data, axes = tifffile_series(real(name))
     if axes == "TCYX":
@@ -86,35 +95,44 @@ def _real_expected(name, channel=0):
     return data
 
 
+def _same(path):
+    return path
+
+
 CASES = {
     # real files: pixels from tifffile's OME series, times from the sidecar read here with json
-    "real-t": (lambda: OMETiffImagingExtractor(real("t")), lambda: _real_expected("t"),
+    "real-t": (lambda w=_same: OMETiffImagingExtractor(w(real("t"))), lambda: _real_expected("t"),
                lambda: np.array([r["runner_time_ms"] for r in sidecar_records("t")]) / 1000),
-    "real-tc-DAPI": (lambda: OMETiffImagingExtractor(real("tc"), channel_name="DAPI"), lambda: _real_expected("tc", 0),
+    "real-tc-DAPI": (lambda w=_same: OMETiffImagingExtractor(w(real("tc")), channel_name="DAPI"),
+                     lambda: _real_expected("tc", 0),
                      lambda: np.array([r["runner_time_ms"] for r in sidecar_records("tc")])[0::2] / 1000),
-    "real-tc-FITC": (lambda: OMETiffImagingExtractor(real("tc"), channel_name="FITC"), lambda: _real_expected("tc", 1),
+    "real-tc-FITC": (lambda w=_same: OMETiffImagingExtractor(w(real("tc")), channel_name="FITC"),
+                     lambda: _real_expected("tc", 1),
                      lambda: np.array([r["runner_time_ms"] for r in sidecar_records("tc")])[1::2] / 1000),
-    "real-tz": (lambda: OMETiffImagingExtractor(real("tz")), lambda: _real_expected("tz"),
+    "real-tz": (lambda w=_same: OMETiffImagingExtractor(w(real("tz"))), lambda: _real_expected("tz"),
                 lambda: np.array([r["runner_time_ms"] for r in sidecar_records("tz")])[0::3] / 1000),
-    "real-seq": (lambda: OMETiffImagingExtractor(real("seq")), lambda: _real_expected("seq"),
+    "real-seq": (lambda w=_same: OMETiffImagingExtractor(w(real("seq"))), lambda: _real_expected("seq"),
                  lambda: np.array([float(r["camera_metadata"]["ElapsedTime-ms"]) for r in sidecar_records("seq")])
                  / 1000),
-    "real-t-no-sidecar": (lambda: OMETiffImagingExtractor(real("t"), frame_metadata_path=False),
+    "real-t-no-sidecar": (lambda w=_same: OMETiffImagingExtractor(w(real("t")), frame_metadata_path=False),
                           lambda: _real_expected("t"), lambda: np.arange(10) * 0.02),  # TimeIncrement 0.02 s
-    "deltat-Red": (lambda: OMETiffImagingExtractor(synthetic("deltat"), channel_name="Red"),
+    "deltat-Red": (lambda w=_same: OMETiffImagingExtractor(w(synthetic("deltat")), channel_name="Red"),
                    lambda: ome_expected(6, 12, 10, channel=1), lambda: np.array(DELTA_T)[1::2]),
-    "tcz-order-B": (lambda: OMETiffImagingExtractor(synthetic("tcz-order"), channel_name="B"),
+    "tcz-order-B": (lambda w=_same: OMETiffImagingExtractor(w(synthetic("tcz-order")), channel_name="B"),
                     lambda: ome_expected(4, 12, 10, size_z=3, channel=1), lambda: np.arange(4) * 0.5),
-    "zlib": (lambda: OMETiffImagingExtractor(synthetic("zlib")), lambda: ome_expected(5, 12, 10, dtype="int16"),
+    "zlib": (lambda w=_same: OMETiffImagingExtractor(w(synthetic("zlib"))),
+             lambda: ome_expected(5, 12, 10, dtype="int16"),
              lambda: np.arange(5) * 0.1),
+    "lzw-Red": (lambda w=_same: _with_codecs(lambda: OMETiffImagingExtractor(w(synthetic("lzw")), channel_name="Red")),
+                lambda: ome_expected(16, 24, 20, channel=1), lambda: np.arange(16) * 0.1),
     "multifile-middle-tdTomato": (
-        lambda: OMETiffImagingExtractor(synthetic("multifile")[1], channel_name="tdTomato"),
+        lambda w=_same: OMETiffImagingExtractor(w(synthetic("multifile")[1]), channel_name="tdTomato"),
         lambda: ome_expected(7, 12, 10, channel=1), lambda: np.arange(7) * 0.05),
-    "received-indexed-B": (lambda: OMETiffImagingExtractor(synthetic("received-indexed"), channel_name="B"),
+    "received-indexed-B": (lambda w=_same: OMETiffImagingExtractor(w(synthetic("received-indexed")), channel_name="B"),
                            lambda: ome_expected(4, 12, 10, channel=1),
                            # record k = c * 4 + t, received at 10 ms * k + 2 ms; seconds after the first record
                            lambda: (np.arange(4, 8) * 10.0) / 1000),
-    "position-1": (lambda: OMETiffImagingExtractor(synthetic("positions"), position=1),
+    "position-1": (lambda w=_same: OMETiffImagingExtractor(w(synthetic("positions")), position=1),
                    lambda: ome_expected(5, 12, 10), lambda: (np.arange(5) * 33.0 + 1000.0) / 1000),
 }
 
@@ -124,6 +142,14 @@ class TestOMETiff(ExtractorTests):
 
     def make_extractor(self, case):
         return CASES[case][0]()
+
+    def make_shrinkable(self, case, tmp_path):
+        from ..tiff.test_reader import relocator
+
+        with CASES[case][0]() as original:
+            folder = Path(original.get_file_paths()[0]).parent
+        extractor = CASES[case][0](relocator(folder, copy_source(folder, tmp_path)))
+        return extractor, [p for p in extractor.get_file_paths() if not p.endswith(".json")]
 
     def expected_series(self, case):
         return CASES[case][1]()

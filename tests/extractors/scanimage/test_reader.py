@@ -20,7 +20,7 @@ import tifffile
 
 from ophysio.errors import SelectionError
 from ophysio.extractors import ScanImageImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import write_scanimage
 
@@ -103,6 +103,12 @@ class TestRealScanImageFiles(ExtractorTests):
         kwargs = dict(REAL[case][0])
         kwargs["file_path"] = _real(kwargs["file_path"])
         return ScanImageImagingExtractor(**kwargs)
+
+    def make_shrinkable(self, case, tmp_path):
+        kwargs = dict(REAL[case][0])
+        kwargs["file_path"] = copy_source(_real(kwargs["file_path"]), tmp_path)
+        extractor = ScanImageImagingExtractor(**kwargs)
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return _expected_real(case)[0]
@@ -231,6 +237,11 @@ class TestSyntheticScanImage(ExtractorTests):
 
     def make_extractor(self, case):
         return ScanImageImagingExtractor(file_path=synthetic_paths(case)[0], **SYNTH[case][1])
+
+    def make_shrinkable(self, case, tmp_path):
+        extractor = ScanImageImagingExtractor(file_path=copy_source(synthetic_paths(case)[0], tmp_path),
+                                              **SYNTH[case][1])
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return _expected_synthetic(case)[0]

@@ -14,7 +14,7 @@ from ophysio import open_imaging
 from ophysio._synth.tiff import legacy_expected, write_scanimage_legacy
 from ophysio.errors import CorruptFileError, FormatError, MetadataError, SelectionError
 from ophysio.extractors.scanimage_legacy import ScanImageLegacyImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 
 REAL = "scanimage_legacy/sample_scanimage_version_3_8.tiff"
@@ -62,6 +62,13 @@ class TestScanImageLegacy(ExtractorTests):
         if case == REAL:
             return ScanImageLegacyImagingExtractor(sample_file(REAL))
         return ScanImageLegacyImagingExtractor(synthetic(case), **SYNTHETIC[case][1])
+
+    def make_shrinkable(self, case, tmp_path):
+        if case == REAL:
+            extractor = ScanImageLegacyImagingExtractor(copy_source(sample_file(REAL), tmp_path))
+        else:
+            extractor = ScanImageLegacyImagingExtractor(copy_source(synthetic(case), tmp_path), **SYNTHETIC[case][1])
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         if case == REAL:

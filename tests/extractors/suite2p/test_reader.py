@@ -10,7 +10,7 @@ import pytest
 from ophysio.errors import CorruptFileError, FileSetError, MetadataError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.suite2p import Suite2pImagingExtractor
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import write_suite2p
 
@@ -68,6 +68,11 @@ class TestSuite2p(ExtractorTests):
         maker, kwargs, _ = CASES[case]
         return Suite2pImagingExtractor(maker(), **kwargs)
 
+    def make_shrinkable(self, case, tmp_path):
+        maker, kwargs, _ = CASES[case]
+        extractor = Suite2pImagingExtractor(copy_source(maker(), tmp_path), **kwargs)
+        return extractor, extractor.get_file_paths()
+
     def expected_series(self, case):
         maker, _, reader = CASES[case]
         return reader(maker())
@@ -121,7 +126,7 @@ def test_stored_path_used_only_when_local_file_is_missing(tmp_path):
     ops = np.load(plane / "ops.npy", allow_pickle=True).item()
     ops["reg_file"] = str(elsewhere / "data.bin")
     np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
-    ex = Suite2pImagingExtractor(root)
+    ex = Suite2pImagingExtractor(root, allow_outside=[elsewhere])  # fast_disk: outside the folder given
     assert ex.get_file_paths() == [str(elsewhere / "data.bin")]
     ops["reg_file"] = "C:\\Users\\someone\\data.bin"
     np.save(plane / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)

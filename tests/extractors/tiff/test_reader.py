@@ -19,8 +19,9 @@ from ophysio._synth.tiff import (
     write_tiff_series,
 )
 from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.extractors import MultiImagingExtractor
 from ophysio.extractors.tiff import TiffImagingExtractor, resolve_tiff_paths
-from ophysio.testing.conformance import ExtractorTests
+from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.data import sample_file
 from ophysio.testing.synthetic import movie
 
@@ -63,7 +64,26 @@ def written(name: str):
         return write_interleaved_tiff(f / f"{name}.tif", 4, channels=2, planes=3, dimension_order=order)
     if name == "series":
         return write_tiff_series(f / "series", num_files=11, samples_per_file=2)
+    # codecs that tifffile decodes through imagecodecs, read through a shared tifffile handle
+    if name == "lzw":
+        return write_tiff_movie(f / "lzw.tif", 24, 32, 20, compression="lzw")
+    if name == "lzw-predictor":
+        return write_tiff_movie(f / "lzwpred.tif", 16, 24, 18, dtype="int16", compression="lzw", predictor=True,
+                                rowsperstrip=8)
+    if name == "zstd":
+        return write_tiff_movie(f / "zstd.tif", 24, 32, 20, dtype="float32", compression="zstd")
+    if name == "series-lzw":
+        return write_tiff_series(f / "series-lzw", num_files=6, samples_per_file=3, compression="lzw")
     raise KeyError(name)
+
+
+def with_codecs(make):
+    """``make`` once imagecodecs (the optional ``codecs`` extra) is importable, else skip the case."""
+    def wrapped(w=_same):
+        pytest.importorskip("imagecodecs")
+        return make(w)
+
+    return wrapped
 
 
 def _pages_of(path):
@@ -71,49 +91,90 @@ def _pages_of(path):
         return np.stack([page.asarray() for page in tif.pages])
 
 
-# case -> (make extractor, expected series, expected rate)
+def _same(path):
+    return path
+
+
+def relocator(source, copy):
+    """A path mapper: paths (or a list of them, or a glob) under ``source`` to the same under ``copy``."""
+    def w(path):
+        if isinstance(path, (list, tuple)):
+            return [w(p) for p in path]
+        text = str(path)
+        return type(path)(str(copy) + text[len(str(source)):]) if text.startswith(str(source)) else path
+    return w
+
+
+# case -> (make extractor, expected series, expected rate); the extractor maker takes a path mapper
 def _cases():
     planar = dict(sampling_frequency=30.0)
     return {
-        "planar": (lambda: TiffImagingExtractor(written("planar"), **planar), lambda: movie(12, 16, 12, dtype="uint16"),
+        "planar": (lambda w=_same: TiffImagingExtractor(w(written("planar")), **planar),
+                   lambda: movie(12, 16, 12, dtype="uint16"),
                    30.0),
-        "zlib": (lambda: TiffImagingExtractor(written("zlib"), 5.0), lambda: movie(9, 20, 14, dtype="int16"), 5.0),
-        "zlib-bigendian": (lambda: TiffImagingExtractor(written("zlib-bigendian"), 5.0),
+        "zlib": (lambda w=_same: TiffImagingExtractor(w(written("zlib")), 5.0),
+                 lambda: movie(9, 20, 14, dtype="int16"), 5.0),
+        "zlib-bigendian": (lambda w=_same: TiffImagingExtractor(w(written("zlib-bigendian")), 5.0),
                           lambda: movie(7, 10, 9, dtype="float32"), 5.0),
-        "zlib-predictor": (lambda: TiffImagingExtractor(written("zlib-predictor"), 5.0),
+        "zlib-predictor": (lambda w=_same: TiffImagingExtractor(w(written("zlib-predictor")), 5.0),
                            lambda: movie(6, 13, 11, dtype="int16"), 5.0),
-        "lzma-tifffile-path": (lambda: TiffImagingExtractor(written("lzma"), 5.0),
+        "lzma-tifffile-path": (lambda w=_same: TiffImagingExtractor(w(written("lzma")), 5.0),
                                lambda: movie(5, 12, 9, dtype="uint16"),
                                5.0),
-        "zlib-tiled-tifffile-path": (lambda: TiffImagingExtractor(written("zlib-tiled"), 5.0),
+        "zlib-tiled-tifffile-path": (lambda w=_same: TiffImagingExtractor(w(written("zlib-tiled")), 5.0),
                                      lambda: movie(4, 20, 14, dtype="uint16"), 5.0),
-        "bigendian": (lambda: TiffImagingExtractor(written("bigendian"), 5.0), lambda: movie(8, 11, 7, dtype="uint16"),
+        "bigendian": (lambda w=_same: TiffImagingExtractor(w(written("bigendian")), 5.0),
+                      lambda: movie(8, 11, 7, dtype="uint16"),
                       5.0),
-        "bigtiff-strips": (lambda: TiffImagingExtractor(written("bigtiff-strips"), 2.0),
+        "bigtiff-strips": (lambda w=_same: TiffImagingExtractor(w(written("bigtiff-strips")), 2.0),
                            lambda: movie(6, 15, 8, dtype="uint16"), 2.0),
-        "imagej-stack": (lambda: TiffImagingExtractor(written("imagej-stack")), lambda: movie(10, 8, 6, dtype="uint16"),
+        "imagej-stack": (lambda w=_same: TiffImagingExtractor(w(written("imagej-stack"))),
+                         lambda: movie(10, 8, 6, dtype="uint16"),
                          20.0),
         # ImageJ hyperstack TZCYX: channel 1 as (T, Y, X, Z), read independently by tifffile through its axes
-        "imagej-hyperstack-c1": (lambda: TiffImagingExtractor(written("imagej-hyperstack"), channel_name="1"),
+        "imagej-hyperstack-c1": (lambda w=_same: TiffImagingExtractor(w(written("imagej-hyperstack")),
+                                                                      channel_name="1"),
                                  lambda: tifffile.imread(written("imagej-hyperstack"))[:, :, 1].transpose(0, 2, 3, 1),
                                  4.0),
-        "interleaved-CZT-c0": (lambda: TiffImagingExtractor(written("interleaved-CZT"), 3.0, num_channels=2,
+        "interleaved-CZT-c0": (lambda w=_same: TiffImagingExtractor(w(written("interleaved-CZT")), 3.0, num_channels=2,
                                                             num_planes=3, dimension_order="CZT", channel_name="0"),
                                lambda: movie(4, 10, 8, planes=3, dtype="uint16", channel=0), 3.0),
-        "interleaved-ZCT-c1": (lambda: TiffImagingExtractor(written("interleaved-ZCT"), 3.0, num_channels=2,
+        "interleaved-ZCT-c1": (lambda w=_same: TiffImagingExtractor(w(written("interleaved-ZCT")), 3.0, num_channels=2,
                                                             num_planes=3, dimension_order="ZCT", channel_name="1"),
                                lambda: movie(4, 10, 8, planes=3, dtype="uint16", channel=1), 3.0),
-        "interleaved-TZC-c1": (lambda: TiffImagingExtractor(written("interleaved-TZC"), 3.0, num_channels=2,
+        "interleaved-TZC-c1": (lambda w=_same: TiffImagingExtractor(w(written("interleaved-TZC")), 3.0, num_channels=2,
                                                             num_planes=3, channel_name="1"),
                                lambda: movie(4, 10, 8, planes=3, dtype="uint16", channel=1), 3.0),
-        "series-folder": (lambda: TiffImagingExtractor(written("series")[0].parent, 10.0),
+        "series-folder": (lambda w=_same: TiffImagingExtractor(w(written("series"))[0].parent, 10.0),
                           lambda: movie(22, 10, 8, dtype="uint16"), 10.0),
-        "series-glob": (lambda: TiffImagingExtractor(str(written("series")[0].parent / "series_*.tif"), 10.0),
+        "series-glob": (lambda w=_same: TiffImagingExtractor(w(str(written("series")[0].parent / "series_*.tif")),
+                                                             10.0),
                         lambda: movie(22, 10, 8, dtype="uint16"), 10.0),
-        "series-list": (lambda: TiffImagingExtractor(file_paths=written("series")[3:6], sampling_frequency=10.0),
+        "series-list": (lambda w=_same: TiffImagingExtractor(file_paths=w(written("series")[3:6]),
+                                                             sampling_frequency=10.0),
                         lambda: movie(22, 10, 8, dtype="uint16")[6:12], 10.0),
+        "lzw": (with_codecs(lambda w: TiffImagingExtractor(w(written("lzw")), 5.0)),
+                lambda: movie(24, 32, 20, dtype="uint16"), 5.0),
+        "lzw-predictor": (with_codecs(lambda w: TiffImagingExtractor(w(written("lzw-predictor")), 5.0)),
+                          lambda: movie(16, 24, 18, dtype="int16"), 5.0),
+        "zstd": (with_codecs(lambda w: TiffImagingExtractor(w(written("zstd")), 5.0)),
+                 lambda: movie(24, 32, 20, dtype="float32"), 5.0),
+        "series-lzw": (with_codecs(lambda w: TiffImagingExtractor(w(written("series-lzw")[0].parent), 10.0)),
+                       lambda: movie(18, 10, 8, dtype="uint16"), 10.0),
+        # views and a concatenation over compressed parts: the parts' tifffile handles are shared by the views
+        "concatenated-lzw-views": (
+            with_codecs(lambda w: MultiImagingExtractor([
+                TiffImagingExtractor(w(written("lzw")), 5.0).slice_samples(4, 20).slice_field_of_view(0, 10, 0, 8),
+                TiffImagingExtractor(w(written("series-lzw")[0].parent), 5.0),
+                TiffImagingExtractor(w(written("lzw")), 5.0).slice_field_of_view(2, 12, 3, 11).slice_samples(0, 6),
+            ])),
+            lambda: np.concatenate([movie(24, 32, 20, dtype="uint16")[4:20, :10, :8],
+                                    movie(18, 10, 8, dtype="uint16"),
+                                    movie(24, 32, 20, dtype="uint16")[:6, 2:12, 3:11]]),
+            5.0),
         # a real file read as a plain TIFF: every page a frame, compared with tifffile page by page
-        "real-ome-as-plain": (lambda: TiffImagingExtractor(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff"), 50.0),
+        "real-ome-as-plain": (lambda w=_same: TiffImagingExtractor(w(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff")),
+                                                                   50.0),
                               lambda: _pages_of(sample_file("ome_tiff/pmmp_demo_seq.ome.tiff")), 50.0),
     }
 
@@ -126,6 +187,12 @@ class TestTiff(ExtractorTests):
 
     def make_extractor(self, case):
         return CASES[case][0]()
+
+    def make_shrinkable(self, case, tmp_path):
+        with CASES[case][0]() as original:
+            folder = Path(original.get_file_paths()[0]).parent
+        extractor = CASES[case][0](relocator(folder, copy_source(folder, tmp_path)))
+        return extractor, extractor.get_file_paths()
 
     def expected_series(self, case):
         return CASES[case][1]()

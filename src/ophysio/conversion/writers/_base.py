@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from ...errors import MetadataError, WriterError
 from .._atomic import atomic_output
+from .._h5discard import hdf5_os_error
 
 __all__ = ["ImagingWriter", "WriterError"]
 
@@ -124,8 +125,7 @@ class ImagingWriter:
                 self._write(channels, times, frame_metadata)
                 self.num_samples += count
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            self._fail(exc)
 
     def close(self) -> Path:
         """Finish the file, move it into place and return its path (nothing written is an error)."""
@@ -147,8 +147,15 @@ class ImagingWriter:
                 self.sampling_frequency = self._rate_from_timestamps()
             self._finish()
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> NoReturn:
+        """Abort, then raise ``exc`` (an OSError when libhdf5 hid one in a RuntimeError, e.g. a full disk)."""
+        self.abort(exc)
+        os_error = hdf5_os_error(exc, self.temp_path)
+        if os_error is not None:
+            raise os_error from exc
+        raise exc
 
     def _publish(self) -> Path:
         """Move the finished output into place."""

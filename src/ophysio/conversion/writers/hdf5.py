@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._h5discard import discard_h5file
 from ._base import ImagingWriter, WriterError
 
 __all__ = ["Hdf5Writer"]
@@ -215,6 +216,7 @@ class Hdf5Writer(ImagingWriter):
             times.attrs["unit"] = "s"
             times.dims[0].label = "T"
             dset.attrs["timestamps"] = times.name  # where the per-sample times are
+        self._file.flush()  # a full disk fails here, while the file can still be discarded (see _h5discard)
         self._file.close()
         self._file = self._dset = None
 
@@ -224,8 +226,5 @@ class Hdf5Writer(ImagingWriter):
             self._pool = None
             self._pending.clear()
         if self._file is not None:
-            try:
-                self._file.close()
-            except Exception:  # the file is removed anyway
-                pass
+            discard_h5file(self._file)  # the file is removed: a full disk must not fail (or crash) the close
             self._file = self._dset = None

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._h5discard import discard_h5file
 from ._base import ImagingWriter, WriterError
 
 __all__ = ["MatWriter", "MAT_V5_LIMIT"]
@@ -216,6 +217,7 @@ class MatWriter(ImagingWriter):
         names = f.create_dataset("channel_names", data=np.ascontiguousarray(self._name_codes().T))
         _matlab_class(names, "char")
         names.attrs.create("MATLAB_int_decode", np.int32(2))
+        f.flush()  # a full disk fails here, while the file can still be discarded (see _h5discard)
         f.close()
         self._file = self._dset = None
         with open(self.temp_path, "r+b") as fh:
@@ -227,13 +229,13 @@ class MatWriter(ImagingWriter):
 
     def _cleanup(self) -> None:
         if self._v5_file is not None:
-            self._v5_file.close()
+            try:
+                self._v5_file.close()
+            except OSError:  # flushing the buffer failed (a full disk, say); the file is removed anyway
+                pass
             self._v5_file = self._v5_movie = None
         if self._file is not None:
-            try:
-                self._file.close()
-            except Exception:  # the file is removed anyway
-                pass
+            discard_h5file(self._file)  # the file is removed: a full disk must not fail (or crash) the close
             self._file = self._dset = None
 
 

@@ -199,10 +199,12 @@ class OmeTiffWriter(TiffWriter):
     def _cleanup(self) -> None:
         super()._cleanup()
         if self._json is not None:
-            self._json.close()
+            try:
+                self._json.close()
+            except OSError:  # its last flush failed (a full disk, say); the file is removed anyway
+                pass
             self._json = None
-        if self._partial_sidecar.exists():
-            self._partial_sidecar.unlink()
+        self._partial_sidecar.unlink(missing_ok=True)
 
     def _after_close(self) -> None:
         if self.sidecar:

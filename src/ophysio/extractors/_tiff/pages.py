@@ -76,10 +76,19 @@ if hasattr(os, "register_at_fork"):
 
 
 def open_tifffile(path: str):
-    """Open ``path`` with tifffile (a module-level opener for :class:`CachedFile`)."""
+    """Open ``path`` with tifffile (a module-level opener for :class:`CachedFile`).
+
+    A ``TiffFile`` reads through one file object with seek + read, and by default without a lock: two
+    threads sharing it read each other's bytes (wrong pixels, or IFDs parsed from the middle of a strip).
+    The handle is switched to tifffile's own reentrant lock, which ``TiffPage.asarray`` takes around each
+    seek + read (decoding happens outside it); callers take the same lock, ``tif.filehandle.lock``,
+    around anything else that moves the file position, such as building a page with ``tif.pages[i]``.
+    """
     import tifffile
 
-    return tifffile.TiffFile(path)
+    tif = tifffile.TiffFile(path)
+    tif.filehandle.set_lock(True)
+    return tif
 
 
 def _pread(fd: int, size: int, offset: int) -> bytes:
@@ -467,7 +476,8 @@ class TiffPageSource:
             return
         with self._tiffs[f].open() as tif:
             ifds = [int(index.ifd_numbers[local]) for local in local_pages]
-            pages = [self._page(tif, index, ifd) for ifd in ifds]  # IFD parsing moves the file position: serial
+            with tif.filehandle.lock:  # IFD parsing moves the shared file position: one thread at a time
+                pages = [self._page(tif, index, ifd) for ifd in ifds]
 
             def work(i: int) -> None:
                 self._decode(index, ifds[i], pages[i], out[i])

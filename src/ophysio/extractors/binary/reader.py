@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from .._filearray import FileArray
 from .._handles import CachedFile
 from ..imaging import ImagingExtractor
 
@@ -171,8 +172,8 @@ def _as_structure(value: Any) -> VideoStructure:
     return VideoStructure(**fields)
 
 
-def _open_memmap(path: str, dtype: np.dtype, offset: int, shape: tuple[int, ...]) -> np.memmap:
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+#: Bytes of stored frames (all channels) read per step when frames must be rearranged.
+_BLOCK_BYTES = 32 << 20
 
 
 class NumpyMemmapImagingExtractor(ImagingExtractor):
@@ -280,7 +281,7 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
 
         self._fast = video_structure.frames_are_canonical() and hasattr(os, "preadv")
         self._file = CachedFile(self._file_path)
-        self._memmap: np.memmap | None = None
+        self._values: FileArray | None = None
 
     # ------------------------------------------------------------------ facts
     @property
@@ -323,18 +324,36 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
         return metadata
 
     # ------------------------------------------------------------------ reading
-    def _canonical(self) -> np.ndarray:
-        """The memory map as (frames, rows, columns[, planes]) of the selected channel (a view)."""
-        if self._memmap is None:
-            shape = self._structure.build_video_shape(self._num_frames)
-            self._memmap = _open_memmap(self._file_path, self._dtype, self._offset, shape)
-        axes = self._structure.axes
+    def _stored(self) -> FileArray:
+        """The file's values (positional reads, no memory map that a shrinking file turns into SIGBUS):
+        frames first when each frame is one block of the file, else the stored array as it is."""
+        if self._values is None:
+            structure = self._structure
+            shape = structure.build_video_shape(self._num_frames)
+            what = f"frame data of {os.path.basename(self._file_path)}"
+            if structure.frames_are_contiguous():
+                axis = structure.frame_axis
+                shape = (shape[axis], *shape[:axis], *shape[axis + 1 :])  # moved axes before it have size 1
+            self._values = FileArray(self._file, self._offset, self._dtype, shape, what)
+        return self._values
+
+    def _canonical(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` as (frames, rows, columns[, planes]) of the selected channel."""
+        structure = self._structure
+        values = self._stored()
+        if structure.frames_are_contiguous():
+            block = np.moveaxis(values.read_rows(start, stop), 0, structure.frame_axis)
+        else:
+            selection = [slice(None)] * values.ndim
+            selection[structure.frame_axis] = slice(start, stop)
+            block = values[tuple(selection)]
+        axes = structure.axes
         order = [axes["frames"], axes["rows"], axes["columns"]]
         if "planes" in axes:
             order.append(axes["planes"])
         order.append(axes["channels"])
-        view = self._memmap.transpose(order)[..., self._channel_index]
-        if "planes" in axes and self._structure.num_planes == 1:
+        view = block.transpose(order)[..., self._channel_index]
+        if "planes" in axes and structure.num_planes == 1:
             view = view[..., 0]
         return view
 
@@ -343,19 +362,12 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
             with self._file.open() as fd:
                 pread_into(fd, out, self._offset + start * self._frame_bytes, self._file_path)
             return
-        np.copyto(out, self._canonical()[start:stop], casting="no")
-
-    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
-        if self._fast:
-            super()._read_samples(indices, out)
-        else:
-            np.take(self._canonical(), indices, axis=0, out=out)
+        step = max(1, _BLOCK_BYTES // self._frame_bytes)
+        for a in range(start, stop, step):
+            b = min(a + step, stop)
+            np.copyto(out[a - start : b - start], self._canonical(a, b), casting="no")
 
     def close(self) -> None:
-        self._memmap = None  # drops the map and the descriptor it holds
+        if self._values is not None:
+            self._values.close()  # drops a map, if one was made
         super().close()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_memmap"] = None
-        return state

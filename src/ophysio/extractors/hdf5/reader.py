@@ -28,13 +28,17 @@ import contextlib
 import functools
 import math
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
+from .._contain import AllowOutside, ReferencePolicy
+from .._h5storage import StoredExtent, storage_census
 from .._handles import CachedFile
+from .._hdf5_refs import check_dataset, check_object
 from ..axes import (
     ArrayLayout,
     Candidate,
@@ -85,6 +89,18 @@ def h5_read_errors(what: str):
         raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
+
+
+def read_checked(h5, dset, extent: StoredExtent, layout: ArrayLayout, start: int, stop: int, out: np.ndarray) -> None:
+    """Read samples ``start:stop`` of ``dset`` into ``out``, checking before and after that the file still holds
+    them (one ``fstat`` each): libhdf5 gives zeros for bytes past the end of a file cut short while open."""
+    extent.check(extent.file_size(h5), start, stop)
+    try:
+        layout.read(dset, start, stop, out)
+    except Exception:
+        extent.check(extent.file_size(h5), start, stop)  # a file cut short explains the failure best
+        raise
+    extent.check(extent.file_size(h5), start, stop)
 
 
 def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time_axis: int, itemsize: int) -> int:
@@ -155,6 +171,10 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         Read one plane of a Z axis as planar data.
     mov_field : str, optional
         roiextractors' name for ``dataset``.
+    allow_outside : bool, folder or list of folders
+        Where references to other files may lead (external links, virtual dataset sources, external raw
+        storage): by default only inside the folder of ``file_path``; True allows any file, folders
+        allow those too. A reference elsewhere is a :class:`~ophysio.errors.ContainmentError`.
     """
 
     format_id = "hdf5"
@@ -170,17 +190,23 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         channel_index: int | None = None,
         plane_index: int | None = None,
         mov_field: str | None = None,
+        allow_outside: AllowOutside = False,
     ):
         super().__init__()
         self._file_path = os.fspath(file_path)
         if not Path(self._file_path).is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
+        self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside,
+                                                        self._file_path)
         self._file = CachedFile(self._file_path, _open_h5)
         self._cache_bytes = 0
         dataset = dataset if dataset is not None else mov_field
         try:
             with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its HDF5 structure"):
                 self._setup(h5, dataset, dims, sampling_frequency, channel_name, channel_index, plane_index)
+        except OphysioError:  # a ContainmentError is an OSError too: not to be taken for a non-HDF5 file
+            self._file.close()
+            raise
         except OSError as exc:  # not an HDF5 file at all
             self._file.close()
             raise FormatError(f"{self._file_path} could not be read as HDF5: {exc}") from exc
@@ -196,6 +222,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         import h5py
 
         if dataset is not None:
+            check_object(h5, dataset, self._references, self._file_path)  # before h5py follows a link
             obj = h5.get(dataset)
             if not isinstance(obj, h5py.Dataset):
                 listing = ", ".join(display(c.path) for c in _candidates(h5, keep)) or "none"
@@ -204,7 +231,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
                 )
             if obj.dtype.kind not in "iufb":
                 raise FormatError(f"{self._file_path}: {what} {display(dataset)!r} holds {obj.dtype}, not numbers")
-            return {"": Candidate(obj.name.lstrip("/"), tuple(obj.shape), obj.dtype)}
+            # the path as given: obj.name of an object reached through an external link is its name in the
+            # other file, which is not a path of this one
+            return {"": Candidate(dataset.strip("/"), tuple(obj.shape), obj.dtype)}
         stream = choose_stream(_candidates(h5, keep), self._file_path, what)
         return stream.channels
 
@@ -254,6 +283,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             layout_channel = self._channel_position(names, channel_name, channel_index)
             index = layout_channel
             self._dataset_path = first.path
+        check_object(h5, self._dataset_path, self._references, self._file_path)  # before reading any value
         dset = h5[self._dataset_path]
         self._channel_names = tuple(names)
         self._channel_name = names[index]
@@ -262,6 +292,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         self._dtype = dset.dtype
         self._chunks = dset.chunks
         self._native_times = self._stored_timestamps(h5, dset, display)
+        # once per dataset: damaged filter masks, never-written chunks, where the values end (~2 us per chunk)
+        self._extent = storage_census(dset, self._file_path, display(self._dataset_path), dims.index("T"))
+        self._extent.check(self._extent.file_size(h5), 0, 0)
         row = chunk_row_bytes(tuple(dset.shape), dset.chunks, dims.index("T"), dset.dtype.itemsize)
         filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
         if filtered and row > CHUNK_CACHE_BYTES:
@@ -308,12 +341,16 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             if not ref:
                 raise MetadataError(f"{where} is a null reference: repair the file or set times with set_times()")
             target = h5[ref]
+            if isinstance(target, h5py.Dataset):
+                check_dataset(target, self._references, self._file_path)
         else:
             name = python_value(ref)
             if isinstance(name, list) and len(name) == 1:
                 name = name[0]
             if not isinstance(name, str):
                 return None
+            if name.strip():
+                check_object(h5, posixpath.join(dset.parent.name, name), self._references, self._file_path)
             target = dset.parent.get(name) if name.strip() else None
             if not isinstance(target, h5py.Dataset):
                 raise MetadataError(f"{where} names {name!r}, which is not a dataset of the file")
@@ -376,9 +413,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         return cached[1]
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        with self._file.open() as h5, h5_read_errors(f"{self._file_path}: samples {start}:{stop} of "
-                                                     f"dataset {self._dataset_path}"):
-            self._layout.read(self._dataset(h5), start, stop, out)
+        where = f"{self._file_path}: samples {start}:{stop} of dataset {self._dataset_path}"
+        with h5_read_errors(where), self._file.open() as h5:  # reopening a file cut short is an error too
+            read_checked(h5, self._dataset(h5), self._extent, self._layout, start, stop, out)
 
     def close(self) -> None:
         self._dataset_cache = None

@@ -8,13 +8,13 @@ arrives as our (T, Y, X) and ``movie(y, x, t)`` in MATLAB is ``extractor.get_ser
   attribute and its axes reversed. They are read lazily through h5py, like
   :class:`~ophysio.extractors.hdf5.reader.Hdf5ImagingExtractor`.
 - **v5/v7** files are read without loading what is not asked for: their element headers are walked
-  (:mod:`ophysio.extractors._matlab.v5`); an uncompressed variable stored in its class's type is
-  memory-mapped read-only, never loaded; a compressed variable (MATLAB's default since v7) is a single
-  zlib stream, read from its start up to the samples asked for (``_matlab.v5.CompressedValues``: reading on
-  from the last read is free, a read further back restarts from a saved decompressor state at most
-  64 MiB of output before it), so memory stays at the samples read. Only
-  when time is not MATLAB's last axis (samples are then not contiguous in the stream) is a compressed
-  variable decompressed whole, by :func:`scipy.io.loadmat` on first read (dropped again by
+  (:mod:`ophysio.extractors._matlab.v5`); an uncompressed variable stored in its class's type is read with
+  positional reads (``_filearray.FileArray``), never loaded; a compressed variable (MATLAB's default
+  since v7) is a single zlib stream, read from its start up to the samples asked for
+  (``_matlab.v5.CompressedValues``: reading on from the last read is free, a read further back restarts from
+  a saved decompressor state at most 64 MiB of output before it), so memory stays at the samples read.
+  Only when time is not MATLAB's last axis (samples are then not contiguous in the stream) is a
+  compressed variable decompressed whole, by :func:`scipy.io.loadmat` on first read (dropped again by
   :meth:`close`).
 
 Which variable: ``variable`` (a struct field as ``"s.movie"`` in v7.3 files), else the first that fits
@@ -41,8 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
+from .._contain import AllowOutside, ReferencePolicy
+from .._filearray import FileArray
+from .._h5storage import storage_census
 from .._handles import CachedFile
+from .._hdf5_refs import check_dataset, check_object
 from .._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
 from ..axes import (
     RATE_KEYS,
@@ -54,7 +58,14 @@ from ..axes import (
     choose_stream,
     parse_dims,
 )
-from ..hdf5.reader import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
+from ..hdf5.reader import (
+    CHUNK_CACHE_BYTES,
+    MAX_CHUNK_CACHE_BYTES,
+    _open_h5,
+    chunk_row_bytes,
+    h5_read_errors,
+    read_checked,
+)
 from ..imaging import ImagingExtractor
 
 __all__ = ["MatImagingExtractor"]
@@ -96,6 +107,11 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         The channel by position.
     plane_index : int, optional
         Read one plane of a Z axis as planar data.
+    allow_outside : bool, folder or list of folders
+        Where the HDF5 part of a v7.3 file may refer to other files (external links, virtual dataset
+        sources, external raw storage): by default only inside the folder of ``file_path``; True allows
+        any file, folders allow those too. A reference elsewhere is a
+        :class:`~ophysio.errors.ContainmentError`.
     """
 
     format_id = "mat"
@@ -110,12 +126,14 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         channel_name: str | None = None,
         channel_index: int | None = None,
         plane_index: int | None = None,
+        allow_outside: AllowOutside = False,
     ):
         super().__init__()
         self._file_path = os.fspath(file_path)
         path = Path(self._file_path)
         if not path.is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
+        self._references = ReferencePolicy.for_dataset(path.parent, allow_outside, path)
         with open(path, "rb") as fh:
             header = fh.read(128)
         if header.startswith(b"MATLAB 7.3"):
@@ -131,7 +149,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         # v5 chars stored as miUINT16 are UTF-16 code units in the file's byte order ('MI': big-endian)
         self._utf16 = "utf-16-be" if header[126:128] == b"MI" else "utf-16-le"
         self._file: CachedFile | None = None
-        self._memmap: np.ndarray | None = None
+        self._memmap: FileArray | None = None
         self._array: np.ndarray | None = None
         self._values: CompressedValues | None = None
         self._extras: dict[str, tuple[str, tuple[int, ...], bool]] = {}  # name -> (class, MATLAB shape, numeric)
@@ -143,6 +161,9 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             try:
                 with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its HDF5 part"):
                     found, variables, rate = self._setup_v73(h5, variable)
+            except OphysioError:  # a ContainmentError is an OSError too: not to be taken for a damaged file
+                self._file.close()
+                raise
             except OSError as exc:
                 self._file.close()
                 raise FormatError(f"{self._file_path}: MAT v7.3 file whose HDF5 part cannot be read: {exc}") from exc
@@ -188,11 +209,15 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             if obj.ndim >= 3:
                 candidates.append(Candidate(matlab_name, tuple(obj.shape[::-1]), obj.dtype))
             elif rate is None and obj.size == 1 and name in RATE_KEYS:
+                check_dataset(obj, self._references, self._file_path)
                 rate = (float(np.asarray(obj[()]).ravel()[0]), f"variable {name}")
 
         h5.visititems(visit)  # in the constructor's h5_read_errors: damage there is a CorruptFileError
         variable = variable.replace("/", ".") if variable is not None else None
-        return self._choose(candidates, variable, listing), listing, rate
+        chosen = self._choose(candidates, variable, listing)
+        for candidate in chosen.values():  # before any of their values is read
+            check_object(h5, candidate.path.replace(".", "/"), self._references, self._file_path)
+        return chosen, listing, rate
 
     def _setup_v5(self, variable: str | None):
         order, variables = read_v5_variables(self._file_path)
@@ -292,6 +317,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""
         if self._version == "7.3":
             with self._file.open() as h5:
+                with h5_read_errors(f"{self._file_path}: the links to variable {name}"):
+                    check_object(h5, name, self._references, self._file_path)
                 try:
                     return np.asarray(h5[name][()]).T  # HDF5 lists MATLAB's axes reversed
                 except (OSError, KeyError, TypeError, ValueError) as exc:
@@ -359,9 +386,16 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         return self._native_times
 
     def _size_chunk_cache(self) -> None:
-        """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does)."""
-        with self._file.open() as h5:
+        """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does).
+
+        Also checks once how the variable is stored (damaged filter masks, never-written chunks, where its
+        values end), as the HDF5 reader does.
+        """
+        with self._file.open() as h5, h5_read_errors(f"{self._file_path}: variable {self._variable}"):
             dset = h5[self._variable.replace(".", "/")]
+            self._extent = storage_census(dset, self._file_path, f"variable {self._variable}",
+                                          self._layout.dims.index("T"))
+            self._extent.check(self._extent.file_size(h5), 0, 0)
             filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
             row = chunk_row_bytes(tuple(dset.shape), dset.chunks, self._layout.dims.index("T"), dset.dtype.itemsize)
         if filtered and row > CHUNK_CACHE_BYTES:
@@ -398,9 +432,9 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         info: MatVariable = self._v5[self._variable]
         stored_shape = tuple(info.shape[::-1])
         if info.data_offset is not None:
-            if self._memmap is None:
-                self._memmap = np.memmap(self._file_path, dtype=info.dtype, mode="r", offset=info.data_offset,
-                                         shape=stored_shape)
+            if self._memmap is None:  # positional reads, not a memory map: a file cut short is an error, not SIGBUS
+                self._memmap = FileArray(CachedFile(self._file_path), info.data_offset, info.dtype, stored_shape,
+                                         f"variable {self._variable}")
             return self._memmap
         if self._streamable(info):
             if self._values is None:
@@ -422,13 +456,15 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         if self._version == "7.3":
-            with self._file.open() as h5, h5_read_errors(f"{self._file_path}: samples {start}:{stop} of "
-                                                         f"variable {self._variable}"):
-                self._layout.read(h5[self._variable.replace(".", "/")], start, stop, out)
+            with h5_read_errors(f"{self._file_path}: samples {start}:{stop} of variable {self._variable}"), \
+                    self._file.open() as h5:  # reopening a file cut short is an error too
+                read_checked(h5, h5[self._variable.replace(".", "/")], self._extent, self._layout, start, stop, out)
         else:
             self._layout.read(self._v5_source(), start, stop, out)
 
     def close(self) -> None:
+        if self._memmap is not None:
+            self._memmap.file.close()
         self._memmap = None
         self._array = None
         if self._values is not None:

@@ -1,4 +1,8 @@
-"""In-memory arrays and ``.npy`` files as extractors."""
+"""In-memory arrays and ``.npy`` files as extractors.
+
+A ``.npy`` file is read with positional reads (:class:`~ophysio.extractors._filearray.FileArray`), not
+through a memory map, so that a file cut short while open is a CorruptFileError rather than SIGBUS.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import FileSetError, FormatError, MetadataError
+from .._filearray import FileArray
+from .._handles import CachedFile
 from ..imaging import ImagingExtractor
 
 __all__ = ["NumpyImagingExtractor"]
@@ -20,7 +26,7 @@ class NumpyImagingExtractor(ImagingExtractor):
     ----------
     timeseries : numpy.ndarray or str or os.PathLike
         Shape (samples, rows, columns) for planar data or (samples, rows, columns, planes) for
-        volumetric data; a path to a ``.npy`` file of that shape is memory-mapped, not loaded.
+        volumetric data; a path to a ``.npy`` file of that shape is read lazily, not loaded.
     sampling_frequency : float, optional
         Samples per second. Required unless ``timestamps`` are given (the rate is then their median
         interval's inverse).
@@ -45,12 +51,17 @@ class NumpyImagingExtractor(ImagingExtractor):
     ):
         super().__init__()
         self._file_path: str | None = None
-        self._memmap: np.ndarray | None = None
+        self._values: FileArray | None = None
+        self._fortran = False
         if isinstance(timeseries, (str, os.PathLike)):
             self._file_path = os.fspath(timeseries)
             if not os.path.isfile(self._file_path):
                 raise FileSetError(f"{self._file_path} does not exist")
-            array = self._open_memmap()
+            array = self._open_memmap()  # only its facts are kept (no page is touched); the map goes with it
+            self._fortran = not array.flags.c_contiguous and array.ndim > 1
+            stored = array.shape[::-1] if self._fortran else array.shape
+            self._values = FileArray(CachedFile(self._file_path), array.offset, array.dtype, stored,
+                                     f"the array of {os.path.basename(self._file_path)}")
             self._array = None
         else:
             array = np.asarray(timeseries)
@@ -96,14 +107,6 @@ class NumpyImagingExtractor(ImagingExtractor):
         except ValueError as exc:
             raise FormatError(f"{self._file_path} is not a readable .npy file: {exc}") from exc
 
-    @property
-    def _data(self) -> np.ndarray:
-        if self._array is not None:
-            return self._array
-        if self._memmap is None:
-            self._memmap = self._open_memmap()
-        return self._memmap
-
     def get_num_samples(self) -> int:
         return int(self._shape[0])
 
@@ -129,15 +132,20 @@ class NumpyImagingExtractor(ImagingExtractor):
         return self._timestamps
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        out[...] = self._data[start:stop]
+        if self._array is not None:
+            out[...] = self._array[start:stop]
+        elif self._fortran:  # time is the fastest stored axis: through the size-checked map
+            out[...] = self._values[(Ellipsis, slice(start, stop))].T
+        else:  # out is C-contiguous (the base makes sure): the file's bytes straight into it
+            self._values.read_rows(start, stop, out)
 
     def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
-        np.take(self._data, indices, axis=0, out=out)
+        if self._array is not None:
+            np.take(self._array, indices, axis=0, out=out)
+        else:
+            super()._read_samples(indices, out)
 
     def close(self) -> None:
-        self._memmap = None  # drops the map (and the descriptor numpy keeps for it)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_memmap"] = None
-        return state
+        if self._file_path:
+            self._values.close()
+            self._values.file.close()

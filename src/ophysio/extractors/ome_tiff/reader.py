@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FileSetError, FormatError, MetadataError, SelectionError
+from .._contain import AllowOutside, ReferencePolicy
 from .._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 from ..imaging import ImagingExtractor
 from .xml import OmePixels, parse_ome_xml
@@ -116,6 +117,11 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     frame_metadata_path : path, False or None
         The per-frame sidecar; None looks for ``<file name>_frame_metadata.json`` beside the file, False
         ignores any sidecar.
+    allow_outside : bool, folder or list of folders
+        Where the OME-XML may send the reader (``TiffData``/``UUID FileName``, a ``BinaryOnly``
+        companion; and where a sidecar found beside the file may really be): by default only inside the
+        folder of ``file_path``; True allows any file, folders allow those too. A reference elsewhere is
+        a :class:`~ophysio.errors.ContainmentError`.
     """
 
     format_id = "ome_tiff"
@@ -128,11 +134,15 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         channel_name: str | None = None,
         position: int | str | None = None,
         frame_metadata_path: str | os.PathLike | bool | None = None,
+        allow_outside: AllowOutside = False,
     ):
         super().__init__()
         self.file_path = os.fspath(file_path)
         if not os.path.isfile(self.file_path):
             raise FileSetError(f"{self.file_path} does not exist")
+        self._references = ReferencePolicy.for_dataset(Path(self.file_path).parent, allow_outside,
+                                                        self.file_path)
+        self._xml_holder = self.file_path  # the file whose OME-XML names the others
         index = index_tiff(self.file_path)
         (description,) = read_page_descriptions(index, [0])
         if "<OME" not in description[:65536]:
@@ -168,11 +178,13 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         if not match:
             return description
         companion = Path(self.file_path).parent / match.group(1)
+        self._references.check(companion, f"BinaryOnly MetadataFile={match.group(1)!r}", self.file_path)
         if not companion.is_file():
             raise FileSetError(f"{self.file_path} keeps its OME-XML in {match.group(1)}, which is missing from "
                                f"{companion.parent}")
         if companion.stat().st_size > _MAX_COMPANION_BYTES:
             raise MetadataError(f"{companion} is larger than {_MAX_COMPANION_BYTES >> 20} MB; refused")
+        self._xml_holder = os.fspath(companion)
         return companion.read_text(encoding="utf-8")
 
     @staticmethod
@@ -232,6 +244,8 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             files.append(self.file_path)
         for block in blocks:
             path = self.file_path if block.file_name is None else os.fspath(folder / block.file_name)
+            if block.file_name is not None:
+                self._references.check(path, f"TiffData UUID FileName={block.file_name!r}", self._xml_holder)
             if path not in files:
                 files.append(path)
             if block.first_z >= pixels.size_z or block.first_c >= pixels.size_c or block.first_t >= pixels.size_t:
@@ -284,7 +298,11 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             return None
         if frame_metadata_path is None or frame_metadata_path is True:
             candidate = self.file_path + SIDECAR_SUFFIX
-            return candidate if os.path.isfile(candidate) else None
+            if not os.path.isfile(candidate):
+                return None
+            # found by name, not named by the user: a symlink that leads out of the folder is not followed
+            return self._references.check(candidate, f"the frame metadata sidecar {Path(candidate).name} (a link)",
+                                          self.file_path)
         path = os.fspath(frame_metadata_path)
         if not os.path.isfile(path):
             raise FileSetError(f"frame metadata sidecar {path} does not exist")

@@ -9,7 +9,9 @@ plane (the volume rate), ``ops["nframes"]`` the number of frames of each plane.
 ``ops.npy`` can only be read with ``numpy.load(allow_pickle=True)``: that is the one place where ophysio
 unpickles anything, so open suite2p folders from sources you trust. The binaries are looked for next
 to each ``ops.npy`` first; the paths stored inside ops (often absolute paths of another machine) are
-used only when they exist here (suite2p's ``fast_disk`` can put them elsewhere).
+used only when they exist here, and read only inside the folder given (suite2p's ``fast_disk`` can put
+them elsewhere: pass ``allow_outside=`` that folder, or True). A binary, or a symlink standing for one,
+that leads out of the folder is a :class:`~ophysio.errors.ContainmentError`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from .._contain import AllowOutside, ReferencePolicy
 from .._handles import CachedFile
 from ..binary.reader import pread_into
 from ..imaging import ImagingExtractor
@@ -76,14 +79,16 @@ def _load_ops(plane_folder: Path) -> dict:
     return value
 
 
-def _binary_path(plane_folder: Path, ops: dict, file_type: str, channel: str) -> Path | None:
+def _binary_path(plane_folder: Path, ops: dict, file_type: str, channel: str) -> tuple[Path, str] | None:
+    """The binary of a channel that exists (beside ops.npy, else at the path stored in ops) and what
+    named it (for a containment error), or None."""
     name, key = _CHANNEL_FILES[(file_type, channel)]
     local = plane_folder / name
     if local.is_file():
-        return local
+        return local, f"{name}, found beside ops.npy,"
     stored = ops.get(key)
     if isinstance(stored, (str, os.PathLike)) and stored and Path(stored).is_file():
-        return Path(stored)
+        return Path(stored), f"ops[{key!r}] = {os.fspath(stored)!r}"
     return None
 
 
@@ -107,6 +112,10 @@ class Suite2pImagingExtractor(ImagingExtractor):
         ``data*.bin`` (registered) or ``data_raw*.bin`` (raw, kept with ``keep_movie_raw``).
     sampling_frequency : float, optional
         Overrides ``ops["fs"]`` (needed when ops has no valid ``fs``).
+    allow_outside : bool, folder or list of folders
+        Where the binaries may be (the paths stored in ops, symlinks beside it): by default only inside
+        ``folder_path`` (its folder when it is a file); True allows any file, folders allow those too
+        (suite2p's ``fast_disk``). A binary elsewhere is a :class:`~ophysio.errors.ContainmentError`.
 
     Notes
     -----
@@ -125,10 +134,12 @@ class Suite2pImagingExtractor(ImagingExtractor):
         plane_index: int | None = None,
         file_type: str | None = None,
         sampling_frequency: float | None = None,
+        allow_outside: AllowOutside = False,
     ):
         super().__init__()
         path = Path(folder_path)
         folders = _plane_folders(path)
+        references = ReferencePolicy.for_dataset(path if path.is_dir() else path.parent, allow_outside)
         if path.is_file() and path.suffix == ".bin":
             channel_name = channel_name or ("chan2" if "chan2" in path.name else "chan1")
             file_type = file_type or ("raw" if "raw" in path.name else "registered")
@@ -173,9 +184,11 @@ class Suite2pImagingExtractor(ImagingExtractor):
         self._files: list[CachedFile] = []
         counts = []
         for folder, ops in zip(folders, self._ops):
-            file = _binary_path(folder, ops, file_type, channel_name)
-            if file is None:
+            found = _binary_path(folder, ops, file_type, channel_name)
+            if found is None:
                 raise FileSetError(f"{folder} has no {_CHANNEL_FILES[(file_type, channel_name)][0]} for {channel_name}")
+            file, reference = found
+            references.check(file, reference, folder / "ops.npy")
             size = file.stat().st_size
             if size % frame_bytes:
                 raise CorruptFileError(
