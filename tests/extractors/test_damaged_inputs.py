@@ -409,3 +409,41 @@ def test_imagej_counts_that_are_not_positive_whole_numbers(tmp_path, damage):
                      photometric="minisblack")
     with pytest.raises(MetadataError, match=rf"ij\.tif: the ImageJ description says {key}="):
         open_imaging(path, sampling_frequency=1.0)
+
+
+# ---------------------------------------------------------------------- junk options given by a user
+@pytest.mark.parametrize("kind", ["numpy", "binary", "tiff", "hdf5", "mat-v7.3", "suite2p"])
+def test_sampling_frequency_that_is_not_a_positive_number(tmp_path, kind):
+    from ophysio.testing.synth.binary import matlab_movie, write_suite2p
+    from ophysio.testing.synthetic import write_mat_v73, write_npy
+
+    extra = {}
+    if kind == "numpy":
+        path = write_npy(tmp_path / "m.npy", num_samples=4)
+    elif kind == "binary":
+        path = tmp_path / "m.bin"
+        path.write_bytes(bytes(4 * 6 * 5 * 2))
+        extra = {"video_structure": {"num_rows": 6, "num_columns": 5}, "dtype": "uint16", "format": "binary"}
+    elif kind == "tiff":
+        path = write_tiff_movie(tmp_path / "m.tif", num_samples=4)
+    elif kind == "hdf5":
+        path = tmp_path / "m.h5"
+        with h5py.File(path, "w") as f:
+            f["mov"] = np.zeros((4, 6, 5), np.uint16)
+    elif kind == "mat-v7.3":
+        path = write_mat_v73(tmp_path / "m.mat", variables={"movie": matlab_movie(8, 6, 5)})
+    else:
+        path = write_suite2p(tmp_path / "s2p")
+    for rate in ["abc", "30", [1, 2], float("nan"), float("inf"), 0, -1, True, 1 + 2j, np.array([1.0, 2.0])]:
+        with pytest.raises(MetadataError, match=r"sampling_frequency must be a positive"):  # was TypeError...
+            open_imaging(path, **extra, sampling_frequency=rate)
+    assert open_imaging(path, **extra, sampling_frequency=np.float32(2.5)).get_sampling_frequency() == 2.5
+
+
+@pytest.mark.parametrize("dtype", ["xyz", "i3", object, "U4", "V0", [("a", "u1")], 5.5])
+def test_binary_dtype_that_is_not_a_numeric_type(tmp_path, dtype):
+    path = tmp_path / "m.bin"
+    path.write_bytes(bytes(4 * 6 * 5 * 2))
+    with pytest.raises(MetadataError, match=r"dtype="):
+        open_imaging(path, format="binary", video_structure={"num_rows": 6, "num_columns": 5}, dtype=dtype,
+                     sampling_frequency=2.0)

@@ -13,6 +13,7 @@ indexing, chunk iteration with a reused buffer, timestamps and their fallbacks, 
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -30,13 +31,56 @@ if TYPE_CHECKING:  # pragma: no cover
         SampleSliceView,
     )
 
-__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES"]
+__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES", "checked_rate", "checked_dtype"]
 
 #: Default size of the blocks that chunked reads and views work in.
 DEFAULT_CHUNK_BYTES = 64 * 1024**2
 
 def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def checked_rate(value: Any, what: str = "sampling_frequency") -> float:
+    """A rate (samples per second) as a float, after checking that it is one positive finite real number.
+
+    Every extractor passes the rate it was given, or found in a header (``what`` then names the header
+    field and the file), through here, so that text, lists, NaN, infinities and zero are refused the same
+    way everywhere.
+
+    Raises
+    ------
+    MetadataError
+        ``value`` is not a real number (text, a list, an array, a bool, a complex number), or is not
+        finite and positive.
+    """
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise MetadataError(f"{what} must be a positive number of samples per second, not {type(value).__name__} "
+                            f"{_short_repr(value)}")
+    try:
+        rate = float(value)
+    except (OverflowError, ValueError):
+        rate = math.inf
+    if not math.isfinite(rate) or rate <= 0:
+        raise MetadataError(f"{what} must be a positive finite number of samples per second, got {_short_repr(value)}")
+    return rate
+
+
+def checked_dtype(value: Any, what: str = "dtype") -> np.dtype:
+    """``value`` as a numpy dtype of numbers (integers, floats or bools); anything else is a MetadataError."""
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError, SyntaxError) as exc:  # np.dtype("xyz") is a TypeError, np.dtype("i3") too
+        raise MetadataError(f"{what}={_short_repr(value)} is not a numpy data type ({exc})") from None
+    if dtype.kind not in "iufb" or dtype.itemsize == 0 or dtype.shape:
+        raise MetadataError(f"{what}={_short_repr(value)} is {dtype}, not a numeric data type (e.g. 'uint16', '<i2')")
+    return dtype
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ImagingExtractor(ABC):

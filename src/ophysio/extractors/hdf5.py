@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._discovery import (
     ArrayLayout,
     Candidate,
@@ -287,10 +287,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
                 )
             sampling_frequency, source = found
             self._metadata["sampling_frequency_source"] = source
-        rate = float(sampling_frequency)
-        if not np.isfinite(rate) or rate <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = rate
+        self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _stored_timestamps(self, h5, dset, display) -> np.ndarray | None:
         """The times named by the dataset's ``timestamps`` attribute (as our writer stores them), or None.

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._discovery import (
     RATE_KEYS,
     ArrayLayout,
@@ -283,10 +283,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
                     f"pass sampling_frequency="
                 )
             sampling_frequency, self._metadata["sampling_frequency_source"] = rate
-        value = float(sampling_frequency)
-        if not math.isfinite(value) or value <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = value
+        self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _read_small(self, name: str) -> np.ndarray:
         """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 
 __all__ = ["NumpyImagingExtractor"]
 
@@ -78,10 +78,7 @@ class NumpyImagingExtractor(ImagingExtractor):
             if interval <= 0:
                 raise MetadataError("timestamps must increase to derive a sampling frequency from them")
             sampling_frequency = 1.0 / interval
-        sampling_frequency = float(sampling_frequency)
-        if not np.isfinite(sampling_frequency) or sampling_frequency <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = sampling_frequency
+        self._sampling_frequency = checked_rate(sampling_frequency)
         if channel_names is not None:
             names = list(channel_names)
             if len(names) != 1:

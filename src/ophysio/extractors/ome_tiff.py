@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._ome_xml import OmePixels, parse_ome_xml
 from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 
@@ -380,10 +380,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
 
     def _rate(self, sampling_frequency) -> float:
         if sampling_frequency is not None:
-            rate = float(sampling_frequency)
-            if not np.isfinite(rate) or rate <= 0:
-                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-            return rate
+            return checked_rate(sampling_frequency)
         increment = self._pixels.time_increment
         if self._plane_times is None and increment is not None and increment > 0:
             return 1.0 / increment  # no recorded times at hand: do not read every page's JSON just for the rate

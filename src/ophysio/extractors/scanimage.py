@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptFileError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._handles import CachedFile
 from ._scanimage_files import check_files_exist, find_series_files
 from ._scanimage_header import epoch_to_iso, parse_key_values, read_scanimage_block
@@ -233,9 +233,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
         self._table = np.ascontiguousarray(table)
         rate_key = "SI.hRoiManager.scanVolumeRate" if volumetric else "SI.hRoiManager.scanFrameRate"
         rate = fd_.get(rate_key)
-        if not isinstance(rate, (int, float)) or not rate > 0:
-            raise MetadataError(f"{first}: {rate_key} = {rate!r} is not a positive rate")
-        self._sampling_frequency = float(rate) * (frames_per_slice if self._interleave else 1)
+        rate = checked_rate(rate, f"{first}: {rate_key} in the ScanImage header")
+        self._sampling_frequency = rate * (frames_per_slice if self._interleave else 1)
 
     # ------------------------------------------------------------------ indexing the files
     def _index_files(self, first: str) -> None:

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._matlab_text import parse_header_lines
 from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 
@@ -168,10 +168,7 @@ class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
                               f"{self._pages_per_sample} pages (channels x slices x frames per slice)")
 
         if sampling_frequency is not None:
-            rate = float(sampling_frequency)
-            if not np.isfinite(rate) or rate <= 0:
-                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-            self._sampling_frequency = rate
+            self._sampling_frequency = checked_rate(sampling_frequency)
         else:
             self._sampling_frequency = self._header_rate()
 

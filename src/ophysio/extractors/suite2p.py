@@ -14,7 +14,6 @@ used only when they exist here (suite2p's ``fast_disk`` can put them elsewhere).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._handles import CachedFile
 from .binary import pread_into
 
@@ -195,17 +194,16 @@ class Suite2pImagingExtractor(ImagingExtractor):
         self._num_samples = min(counts)
         self._frame_bytes = frame_bytes
 
-        rate = sampling_frequency if sampling_frequency is not None else self._ops[0].get("fs")
-        try:
-            rate = float(rate)
-        except (TypeError, ValueError):
-            rate = math.nan
-        if not math.isfinite(rate) or rate <= 0:
-            raise MetadataError(
-                f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r}; pass sampling_frequency= (frames per "
-                f"second of each plane)"
-            )
-        self._sampling_frequency = rate
+        if sampling_frequency is not None:
+            self._sampling_frequency = checked_rate(sampling_frequency)
+        else:
+            try:
+                self._sampling_frequency = checked_rate(self._ops[0].get("fs"), f"ops['fs'] in {folders[0]}")
+            except MetadataError:
+                raise MetadataError(
+                    f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r}; pass sampling_frequency= (frames "
+                    f"per second of each plane)"
+                ) from None
 
     @staticmethod
     def _available_channels(folder: Path, ops: dict, file_type: str) -> list[str]:

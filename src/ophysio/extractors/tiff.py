@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError
-from ._base import ImagingExtractor
+from ._base import ImagingExtractor, checked_rate
 from ._tiffpages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
 
 __all__ = ["TiffImagingExtractor", "resolve_tiff_paths", "parse_imagej_description"]
@@ -213,10 +213,7 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
 
     def _rate(self, sampling_frequency) -> float:
         if sampling_frequency is not None:
-            rate = float(sampling_frequency)
-            if not np.isfinite(rate) or rate <= 0:
-                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-            return rate
+            return checked_rate(sampling_frequency)
         if self._imagej is not None:
             finterval = self._imagej.get("finterval")
             if isinstance(finterval, (int, float)) and finterval > 0:
