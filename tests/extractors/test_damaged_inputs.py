@@ -447,3 +447,103 @@ def test_binary_dtype_that_is_not_a_numeric_type(tmp_path, dtype):
     with pytest.raises(MetadataError, match=r"dtype="):
         open_imaging(path, format="binary", video_structure={"num_rows": 6, "num_columns": 5}, dtype=dtype,
                      sampling_frequency=2.0)
+
+
+# ---------------------------------------------------------------------- mutated header fields
+def _scanimage_edited(folder: Path, monkeypatch, frame_data=None, roi_json=None, description=None, **kwargs) -> Path:
+    """A synthetic ScanImage file whose SI text, ROI JSON or first page description went through an edit."""
+    from ophysio.testing.synth import scanimage as synth
+
+    text, roi = synth.scanimage_frame_data_text, synth._roi_json
+    with monkeypatch.context() as patch:
+        if frame_data:
+            patch.setattr(synth, "scanimage_frame_data_text", lambda values: frame_data(text(values)))
+        if roi_json:
+            patch.setattr(synth, "_roi_json", lambda *args: roi_json(roi(*args)))
+        path = synth.write_scanimage(folder, "s", num_samples=4, **kwargs)[0]
+    if description:
+        old, new = description
+        data = path.read_bytes()
+        assert old in data
+        path.write_bytes(data.replace(old, new.ljust(len(old)), 1))
+    return path
+
+
+def _si_line(key: str, value: str):
+    import re
+
+    return lambda text: re.sub(rf"^{re.escape(key)} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
+
+
+def _pixel_resolution(value: str):
+    import re
+
+    return lambda text: re.sub(r'"pixelResolutionXY": \[[^\]]*\]', f'"pixelResolutionXY": {value}', text, count=1)
+
+
+_TWO_ROIS = [{"name": "a", "rows": 16, "columns": 24}, {"name": "b", "rows": 16, "columns": 24}]
+_EPOCH = b"epoch = [2024  3 14  9 26 53.500]"
+SCANIMAGE_EDITS = {  # name: (write_scanimage keywords, expected: None = reads, else the message)
+    "roi-json-100k-deep": ({"roi_json": lambda _: '{"RoiGroups": ' + "[" * 100_000 + "]" * 100_000 + "}"},
+                           r"ROI data at offset \d+ nests lists and objects deeper"),
+    "roi-json-100-deep": ({"roi_json": lambda _: '{"RoiGroups": ' + '{"a":' * 100 + "1" + "}" * 101},
+                          r"ROI data at offset \d+ nests lists and objects more than 64 levels"),
+    "si-value-100k-deep": ({"frame_data": _si_line("SI.hStackManager.zs", "[" * 100_000 + "]" * 100_000)}, None),
+    "epoch-nan": ({"description": (_EPOCH, b"epoch = [NaN 3 14 9 26 53.5]")}, None),
+    "epoch-1e20": ({"description": (_EPOCH, b"epoch = [1e20 3 14 9 26 53.5]")}, None),
+    "epoch-seconds-1e20": ({"description": (_EPOCH, b"epoch = [2024 3 14 9 26 1e20]")}, None),
+    "pixel-resolution-nan": ({"rois": _TWO_ROIS, "roi_json": _pixel_resolution("[NaN, 16]")},
+                             r"ROI 0 \('a'\) has no valid scanfield pixelResolutionXY \(\[nan, 16\]"),
+    "pixel-resolution-str": ({"rois": _TWO_ROIS, "roi_json": _pixel_resolution('["a", 16]')},
+                             r"ROI 0 \('a'\) has no valid scanfield pixelResolutionXY"),
+    "pixel-resolution-negative": ({"rois": _TWO_ROIS, "roi_json": _pixel_resolution("[-24, 16]")},
+                                  r"ROI 0 \('a'\) has no valid scanfield pixelResolutionXY"),
+    "scanfields-not-a-dict": ({"rois": _TWO_ROIS, "roi_json": lambda j: j.replace('"scanfields": {', '"scanfields": '
+                                                                                  '"x", "_": {', 1)},
+                              r"ROI 0 \('a'\) has no valid scanfield pixelResolutionXY \(None"),
+    "channel-save-1e999": ({"frame_data": _si_line("SI.hChannels.channelSave", "[1e999]")},
+                           r"SI\.hChannels\.channelSave = inf is not a list of channel numbers"),
+    "channel-save-empty-cell": ({"frame_data": _si_line("SI.hChannels.channelSave", "{[]}")},
+                                r"SI\.hChannels\.channelSave = \[\[\]\] is not a list of channel numbers"),
+    "flyback-1e308": ({"num_slices": 3, "frame_data": _si_line("SI.hStackManager.numFramesPerVolumeWithFlyback",
+                                                               "1e308")},
+                      r"numFramesPerVolumeWithFlyback = .* is not a whole number from 0 to 1000000"),
+    "slices-1e308": ({"num_slices": 3, "frame_data": _si_line("SI.hStackManager.numSlices", "1e308")},
+                     r"SI\.hStackManager\.numSlices = .* is not a whole number"),
+    "frame-rate-inf": ({"frame_data": _si_line("SI.hRoiManager.scanFrameRate", "Inf")},
+                       r"scanFrameRate in the ScanImage header must be a positive finite number"),
+    "flyto-time-inf": ({"rois": [*_TWO_ROIS, {"name": "c", "rows": 16, "columns": 24}], "flyto_lines": 2, "page_rows": 53,
+                        "frame_data": _si_line("SI.hScan2D.flytoTimePerScanfield", "Inf")}, r"do not fit the pages"),
+}
+
+
+@pytest.mark.parametrize("case", list(SCANIMAGE_EDITS))
+def test_scanimage_header_fields_that_are_damaged(tmp_path, monkeypatch, case):
+    """NaN, infinite, huge, text or deeply nested values in the SI text, ROI JSON or a page description
+    are a MetadataError naming the file and field, or read (when nothing depends on them) through to
+    the defaults of an NWB conversion."""
+    from ophysio.conversion.interfaces import interface_for_extractor
+    from ophysio.conversion.nwb import header_json
+
+    edits, expected = SCANIMAGE_EDITS[case]
+    path = _scanimage_edited(tmp_path, monkeypatch, **edits)
+    kwargs = {"roi_index": 1} if "rois" in edits else {}
+    if expected is not None:
+        with pytest.raises(MetadataError, match=rf"s_00001\.tif: .*{expected}"):
+            open_imaging(path, **kwargs)
+        return
+    with open_imaging(path, **kwargs) as ex:
+        assert ex.get_series().shape == (4, 32, 32)
+        header_json(ex.get_metadata())
+        facts = interface_for_extractor(ex).get_metadata()
+    assert "NWBFile" in facts
+
+
+def test_sidecar_nested_too_deep(tmp_path):
+    from ophysio.extractors.ome_tiff import read_frame_metadata
+
+    path = tmp_path / "x.ome.tiff_frame_metadata.json"
+    for depth, message in [(100_000, "deeper than Python can parse"), (500, "more than 64 levels deep")]:
+        path.write_text('{"p0": [' + "[" * depth + "]" * depth + "]}")
+        with pytest.raises(MetadataError, match=rf"x\.ome\.tiff_frame_metadata\.json nests lists and objects {message}"):
+            read_frame_metadata(path)

@@ -17,7 +17,6 @@ TIFF tag 51123); without those, times follow the rate.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import re
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor, checked_rate
+from ._json import loads_json
 from ._ome_xml import OmePixels, parse_ome_xml
 from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 
@@ -38,12 +38,8 @@ _MAX_COMPANION_BYTES = 256 << 20
 def read_frame_metadata(path: str | os.PathLike) -> dict[str, list[dict]]:
     """Read a pymmcore-plus / mesofield ``*_frame_metadata.json`` sidecar: position key -> frame records."""
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise MetadataError(f"{path} is not valid UTF-8 JSON ({exc}); a frame metadata sidecar is "
-                            f'{{"p0": [frame dict, ...]}}') from None
+    with open(path, "rb") as fh:
+        data = loads_json(fh.read(), path, "UTF-8 JSON")
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise MetadataError(f'{path}: a frame metadata sidecar is {{"p0": [frame dict, ...]}} keyed by position')
     for key, records in data.items():
@@ -359,9 +355,9 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             texts = read_page_descriptions(self._source.indexes[f], local[mine].tolist(), micromanager=True)
             for i, text in zip(mine.tolist(), texts):
                 try:
-                    value = json.loads(text).get("ElapsedTime-ms") if text else None
+                    value = loads_json(text, "Micro-Manager metadata").get("ElapsedTime-ms") if text else None
                     times[i] = float(value) / 1000.0
-                except (ValueError, TypeError, AttributeError):
+                except (ValueError, TypeError, AttributeError):  # MetadataError is a ValueError
                     return None
         return None if np.isnan(times).any() else times
 
