@@ -547,3 +547,18 @@ def test_sidecar_nested_too_deep(tmp_path):
         path.write_text('{"p0": [' + "[" * depth + "]" * depth + "]}")
         with pytest.raises(MetadataError, match=rf"x\.ome\.tiff_frame_metadata\.json nests lists and objects {message}"):
             read_frame_metadata(path)
+
+
+@pytest.mark.parametrize("header", [
+    "{'descr': '<u2', 'fortran_order': False, 'shape': (-3, 4, 5), }",  # negative
+    "{'descr': '<u2', 'fortran_order': False, 'shape': (3, 4, 5), ",    # unterminated (TokenError)
+    "{'descr': '<u2', 'fortran_order': False, 'shape': (3, 4, 5",       # unterminated tuple
+    "{'descr': 'xyz', 'fortran_order': False, 'shape': (3, 4, 5), }",   # not a dtype
+    "{'descr': '<u2', 'fortran_order': False, 'shape': (99999999999, 4, 5), }",  # more than the file
+])
+def test_npy_header_that_is_damaged(tmp_path, header):
+    path = tmp_path / "m.npy"
+    text = header.encode().ljust(117) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + bytes(3 * 4 * 5 * 2))
+    with pytest.raises(FormatError, match=r"m\.npy is not a readable \.npy file"):
+        open_imaging(path, sampling_frequency=1.0)

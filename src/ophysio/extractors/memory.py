@@ -88,10 +88,15 @@ class NumpyImagingExtractor(ImagingExtractor):
         self._channel_names = (self._channel_name,)
 
     def _open_memmap(self) -> np.ndarray:
+        from tokenize import TokenError
+
         try:
             return np.load(self._file_path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise FormatError(f"{self._file_path} is not a readable .npy file: {exc}") from exc
+        except (ValueError, TypeError, SyntaxError, TokenError, EOFError, OverflowError) as exc:
+            # numpy parses the header dict with Python's tokenizer and ast: a damaged header (negative or
+            # huge shape, unterminated dict, a dtype that is not one) raises any of these
+            raise FormatError(f"{self._file_path} is not a readable .npy file: its header is damaged "
+                              f"({type(exc).__name__}: {exc})") from exc
 
     @property
     def _data(self) -> np.ndarray:
