@@ -512,8 +512,9 @@ SCANIMAGE_EDITS = {  # name: (write_scanimage keywords, expected: None = reads, 
                      r"SI\.hStackManager\.numSlices = .* is not a whole number"),
     "frame-rate-inf": ({"frame_data": _si_line("SI.hRoiManager.scanFrameRate", "Inf")},
                        r"scanFrameRate in the ScanImage header must be a positive finite number"),
-    "flyto-time-inf": ({"rois": [*_TWO_ROIS, {"name": "c", "rows": 16, "columns": 24}], "flyto_lines": 2, "page_rows": 53,
-                        "frame_data": _si_line("SI.hScan2D.flytoTimePerScanfield", "Inf")}, r"do not fit the pages"),
+    "flyto-time-inf": ({"rois": [*_TWO_ROIS, {"name": "c", "rows": 16, "columns": 24}], "flyto_lines": 2,
+                        "page_rows": 53, "frame_data": _si_line("SI.hScan2D.flytoTimePerScanfield", "Inf")},
+                       r"do not fit the pages"),
 }
 
 
@@ -545,7 +546,7 @@ def test_sidecar_nested_too_deep(tmp_path):
     path = tmp_path / "x.ome.tiff_frame_metadata.json"
     for depth, message in [(100_000, "deeper than Python can parse"), (500, "more than 64 levels deep")]:
         path.write_text('{"p0": [' + "[" * depth + "]" * depth + "]}")
-        with pytest.raises(MetadataError, match=rf"x\.ome\.tiff_frame_metadata\.json nests lists and objects {message}"):
+        with pytest.raises(MetadataError, match=rf"frame_metadata\.json nests lists and objects {message}"):
             read_frame_metadata(path)
 
 
@@ -562,3 +563,87 @@ def test_npy_header_that_is_damaged(tmp_path, header):
     path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + bytes(3 * 4 * 5 * 2))
     with pytest.raises(FormatError, match=r"m\.npy is not a readable \.npy file"):
         open_imaging(path, sampling_frequency=1.0)
+
+
+# ---------------------------------------------------------------------- TIFF sizes and offsets
+def _tiff_for(kind: str, folder: Path) -> tuple[Path, dict]:
+    from ophysio.testing.synthetic import write_ome_tiff, write_scanimage
+
+    folder.mkdir()
+    if kind == "scanimage":  # BigTIFF, read by the IFD-table engine
+        return write_scanimage(folder, "s", num_samples=3)[0], {}
+    if kind == "ome-bigtiff":  # read by the page-index engine
+        import tifffile
+
+        path = folder / "o.ome.tif"
+        tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16), bigtiff=True, ome=True, photometric="minisblack",
+                         metadata={"axes": "TYX"})
+        return path, {"sampling_frequency": 1.0}
+    if kind == "ome":
+        return write_ome_tiff(folder / "o.ome.tif", size_t=3), {"sampling_frequency": 1.0}
+    if kind == "lzw":
+        return write_tiff_movie(folder / "l.tif", num_samples=3, rows=40, columns=30, compression="lzw"), \
+            {"sampling_frequency": 1.0}
+    return write_tiff_movie(folder / "t.tif", num_samples=3), {"sampling_frequency": 1.0}
+
+
+def _set_tag(path: Path, tag: int, field: str, value: int, page: int = 0) -> None:
+    data = bytearray(path.read_bytes())
+    big = data[2] == 43
+    offset = struct.unpack_from("<Q" if big else "<I", data, 8 if big else 4)[0]
+    for _ in range(page):
+        (count,) = struct.unpack_from("<Q" if big else "<H", data, offset)
+        next_at = offset + (8 + count * 20 if big else 2 + count * 12)
+        offset = struct.unpack_from("<Q" if big else "<I", data, next_at)[0]
+    entry = dict(_ifd_entries(data, offset, big))[tag]
+    at = entry + (4 if field == "count" else 12 if big else 8)
+    typ = struct.unpack_from("<H", data, entry + 2)[0]
+    if field == "type":
+        struct.pack_into("<H", data, entry + 2, value)
+    elif field == "value" and typ == 3:
+        struct.pack_into("<H", data, at, value)
+    else:
+        struct.pack_into("<Q" if big else "<I", data, at, value)
+    path.write_bytes(bytes(data))
+
+
+TIFF_DAMAGE = {  # (kinds, tag, field, value, message)
+    "strip-offset-2**63-1": (("scanimage", "ome-bigtiff"), 273, "value", 2**63 - 1, r"outside the file|past the end"),
+    "strip-offset-2**64-1": (("scanimage", "ome-bigtiff"), 273, "value", 2**64 - 1, r"outside the file|past the end"),
+    "strip-bytes-2**63-1": (("scanimage", "ome-bigtiff"), 279, "value", 2**63 - 1, r"outside the file|past the end"),
+    "description-offset-2**63-1": (("ome-bigtiff", "scanimage"), 270, "value", 2**63 - 1,
+                                   r"ImageDescription .* (past the end|outside the file)"),
+    "width-0": (("scanimage", "ome", "plain", "lzw"), 256, "value", 0, r"holds no pixels|differs from IFD 0"),
+    "length-0": (("scanimage", "ome", "plain", "lzw"), 257, "value", 0, r"holds no pixels|differs from IFD 0"),
+    "length-count-7": (("lzw", "plain"), 257, "count", 7, r"ImageWidth/ImageLength hold|7 ImageLength values"),
+    "width-2**32-1": (("scanimage", "plain", "lzw"), 256, "value", 2**32 - 1, r"more than the file .* can hold"),
+}
+
+
+@pytest.mark.parametrize("case,kind", [(case, kind) for case, spec in TIFF_DAMAGE.items() for kind in spec[0]])
+def test_tiff_sizes_and_offsets_that_are_damaged(tmp_path, case, kind):
+    """Offsets of 2**63 and more (os.pread's EINVAL), zero or multi-valued dimensions (TypeError,
+    ZeroDivisionError) and pages larger than the file (a MemoryError, or 56 GiB allocated for one frame)
+    are a CorruptFileError naming file and IFD, on every page of the file."""
+    from ..memory_helpers import traced_peak
+
+    _, tag, field, value, message = TIFF_DAMAGE[case]
+    for page in (0,) if tag == 270 else (0, 1):
+        path, kwargs = _tiff_for(kind, tmp_path / f"{case}-{page}")
+        if tag in (256, 257) and field == "value" and value > 65535:
+            _set_tag(path, tag, "type", 4, page)  # LONG, so that 2**32-1 fits
+        _set_tag(path, tag, field, value, page)
+
+        def read(path=path, kwargs=kwargs):  # a later page may be refused first for not matching the first one
+            with pytest.raises(FormatError, match=f"{message}|a movie needs pages of one size|differs from IFD 0"):
+                with open_imaging(path, **kwargs) as ex:
+                    ex.get_series(0, 1)
+                    ex.get_series()
+                    ex.get_timestamps()
+                    ex.get_metadata()
+
+        if value > 2**16:  # refused before anything of the declared size is allocated
+            _, peak = traced_peak(read)
+            assert peak < 64 * 1024**2
+        else:
+            read()
