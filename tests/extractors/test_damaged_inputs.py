@@ -647,3 +647,26 @@ def test_tiff_sizes_and_offsets_that_are_damaged(tmp_path, case, kind):
             assert peak < 64 * 1024**2
         else:
             read()
+
+
+# ---------------------------------------------------------------------- attributes and arrays at conversion
+def test_hdf5_attributes_of_any_numpy_type_convert_to_nwb(tmp_path):
+    """A long double ``fr`` (item() gives itself back: the header's JSON encoder recursed without end),
+    complex, bytes and nested arrays of them reach the NWB file's source header as JSON values."""
+    from ophysio.conversion.nwb import read_source_metadata, write_nwb
+
+    from ..conversion.test_metadata import COMPLETE
+
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset("mov", data=np.arange(4 * 6 * 5, dtype=np.uint16).reshape(4, 6, 5))
+        dset.attrs["fr"] = np.longdouble(4.0)
+        dset.attrs["gain"] = np.clongdouble(1 + 2j)
+        dset.attrs["table"] = np.array([[1.5, 2.5]], dtype=np.longdouble)
+        dset.attrs["opaque"] = np.void(b"\x00\xff")
+    ex = open_imaging(path)
+    assert ex.get_sampling_frequency() == 4.0
+    out = write_nwb(ex, tmp_path / "m.nwb", COMPLETE, dandi=False, max_workers=1)
+    (stored,) = read_source_metadata(out).values()
+    attributes = stored["metadata"]["attributes"] if "attributes" in stored["metadata"] else stored["metadata"]
+    assert "4.0" in str(attributes) and "[[1.5, 2.5]]" in str(attributes)

@@ -309,12 +309,16 @@ def python_value(value: Any) -> Any:
         except UnicodeDecodeError:
             return value
     if isinstance(value, np.generic):
-        return value.item()
+        if value.dtype.kind in "fc" and value.dtype.itemsize > (8 if value.dtype.kind == "f" else 16):
+            value = value.astype(np.float64 if value.dtype.kind == "f" else np.complex128)  # long double:
+        return value.item()  # its item() is itself, which JSON encoders cannot take
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "SO" and value.size <= 10000:
             return [python_value(v) for v in value.ravel().tolist()]
         if value.dtype.kind == "V":
             return bytes(value.tobytes())
+        if value.dtype.kind in "fc" and value.dtype.itemsize > (8 if value.dtype.kind == "f" else 16):
+            value = value.astype(np.float64 if value.dtype.kind == "f" else np.complex128)
         return value.tolist() if value.size <= 10000 else value
     return value
 
