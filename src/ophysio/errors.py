@@ -17,6 +17,7 @@ __all__ = [
     "SampleIndexError",
     "MetadataError",
     "OptionError",
+    "ReadTooLargeError",
 ]
 
 
@@ -54,3 +55,8 @@ class MetadataError(OphysioError, ValueError):
 
 class OptionError(OphysioError, TypeError):
     """A keyword option that the reader chosen for a source does not take."""
+
+
+class ReadTooLargeError(OphysioError, MemoryError):
+    """A read would need more memory than the machine has (often a damaged header's sizes); read fewer
+    samples at a time."""

@@ -670,3 +670,63 @@ def test_hdf5_attributes_of_any_numpy_type_convert_to_nwb(tmp_path):
     (stored,) = read_source_metadata(out).values()
     attributes = stored["metadata"]["attributes"] if "attributes" in stored["metadata"] else stored["metadata"]
     assert "4.0" in str(attributes) and "[[1.5, 2.5]]" in str(attributes)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_mat_variable_with_a_zero_size_axis(tmp_path, compressed):
+    """An 8x0x6 movie opened (and later handed to hdmf, which failed with a bare Exception at conversion)."""
+    from ophysio.testing.synth.binary import write_mat_v5, write_mat_v73
+
+    v5 = write_mat_v5(tmp_path / "v5.mat", variables={"movie": np.zeros((8, 0, 6), np.uint16), "fr": 2.0},
+                      compressed=compressed)
+    v73 = write_mat_v73(tmp_path / "v73.mat", variables={"movie": np.zeros((8, 0, 6), np.uint16),
+                                                        "fr": np.array([[2.0]])})
+    for path in (v5, v73):
+        with pytest.raises(FormatError, match=rf"variable movie \(8x0x6\) in .*{path.name} has a zero-size axis \(X"):
+            open_imaging(path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_mat_v5_dimensions_larger_than_the_values_stored(tmp_path, compressed):
+    """A damaged dimension (8x6x2147483647) is refused at open: a one-frame read allocated 256 GiB, and
+    scipy read the whole variable into that shape (MemoryError, or a crash)."""
+    import zlib
+
+    from ophysio.testing.synth.binary import matlab_movie, write_mat_v5
+
+    path = write_mat_v5(tmp_path / "m.mat", variables={"movie": matlab_movie(5, 8, 6)}, compressed=compressed)
+    data = bytearray(path.read_bytes())
+    element = bytes(zlib.decompress(data[136:])) if compressed else bytes(data[128:])
+    dims_at = element.find(struct.pack("<3i", 8, 6, 5))
+    element = element[:dims_at + 8] + struct.pack("<i", 2**31 - 1) + element[dims_at + 12:]
+    if compressed:
+        packed = zlib.compress(element)
+        data[128:] = struct.pack("<II", 15, len(packed)) + packed
+    else:
+        data[128:] = element
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=r"m\.mat at byte 128: a 8x6x2147483647 uint16 array needs "):
+        open_imaging(path, sampling_frequency=1.0)
+
+
+def test_hdf5_dataset_larger_than_its_file(tmp_path):
+    """Contiguous storage past the end of the file is refused at open; a chunked dataset may be larger
+    than its file, but a read that needs more memory than the machine has is refused before it allocates."""
+    from ophysio.errors import ReadTooLargeError
+
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("mov", data=np.ones((3, 10, 10), np.uint16))
+    data = bytearray(path.read_bytes())
+    for _ in range(2):  # the dataspace message's dimensions, then its maximum dimensions
+        struct.pack_into("<3Q", data, data.find(struct.pack("<3Q", 3, 10, 10)), 3, 100_000, 100_000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=r"c\.h5: .*(run past the end|likely file corruption)"):
+        open_imaging(path, sampling_frequency=1.0)
+
+    chunked = tmp_path / "k.h5"
+    with h5py.File(chunked, "w") as f:
+        f.create_dataset("mov", shape=(2, 2**20, 2**20), dtype=np.uint32, chunks=(1, 64, 64), compression="gzip")
+    ex = open_imaging(chunked, sampling_frequency=1.0)  # unwritten chunks are fill values: legitimate
+    with pytest.raises(ReadTooLargeError, match=r"k\.h5: reading 1x1048576x1048576 uint32 needs 4096\.0 GiB"):
+        ex.get_series(0, 1)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import MetadataError, SampleIndexError
+from ..errors import MetadataError, ReadTooLargeError, SampleIndexError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._views import (
@@ -76,6 +77,37 @@ def checked_dtype(value: Any, what: str = "dtype") -> np.dtype:
     if dtype.kind not in "iufb" or dtype.itemsize == 0 or dtype.shape:
         raise MetadataError(f"{what}={_short_repr(value)} is {dtype}, not a numeric data type (e.g. 'uint16', '<i2')")
     return dtype
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platforms without sysconf
+        return 1 << 62
+
+
+def _allocate(shape: tuple[int, ...], dtype: np.dtype, source: Any) -> np.ndarray:
+    """An output array for a read, or a ReadTooLargeError when it cannot be had.
+
+    An array larger than the machine's memory is refused before it is allocated: with overcommit it
+    would be granted and then fill until the kernel kills the process. That is what a one-frame read of
+    a damaged header (a 100000 x 100000 frame) would otherwise do.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    files = getattr(source, "get_file_paths", lambda: [])() or ["this source"]
+    if nbytes > _physical_memory():
+        raise ReadTooLargeError(
+            f"{files[0]}: reading {'x'.join(map(str, shape))} {dtype} needs {nbytes / 2**30:.1f} GiB, more than this "
+            f"machine's {_physical_memory() / 2**30:.1f} GiB of memory; read fewer samples at a time, or check the "
+            "sizes the file declares"
+        )
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        raise ReadTooLargeError(
+            f"{files[0]}: reading {'x'.join(map(str, shape))} {dtype} needs {nbytes / 2**30:.1f} GiB, which could "
+            "not be allocated; read fewer samples at a time"
+        ) from None
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
@@ -234,7 +266,7 @@ class ImagingExtractor(ABC):
     def _prepare_out(self, out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         dtype = self.dtype
         if out is None:
-            return np.empty(shape, dtype=dtype)
+            return _allocate(shape, dtype, self)
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
         if out.shape != shape:

@@ -85,8 +85,15 @@ class ArrayLayout:
     shape: tuple[int, ...]
     channel: int = 0
     plane: int | None = None
+    where: str = "the array"  # what and where the array is, for messages
 
     def __post_init__(self) -> None:
+        empty = [letter for letter, size in zip(self.dims, self.shape) if size == 0]
+        if empty:  # no pixel to read: hdmf would fail much later, at conversion, with a bare Exception
+            raise FormatError(
+                f"{self.where} has a zero-size axis ({', '.join(empty)} of dims {self.dims}, shape "
+                f"{'x'.join(map(str, self.shape))}): it holds no pixels"
+            )
         if self.channel and "C" not in self.dims:
             raise SelectionError(f"channel {self.channel} asked of an array without a channel axis ({self.dims})")
         count = self.size("C")

@@ -55,7 +55,14 @@ from ._discovery import (
 )
 from ._handles import CachedFile
 from ._matv5 import CompressedValues, MatVariable, read_v5_variables
-from .hdf5 import CHUNK_CACHE_BYTES, MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
+from .hdf5 import (
+    CHUNK_CACHE_BYTES,
+    MAX_CHUNK_CACHE_BYTES,
+    _open_h5,
+    check_stored_size,
+    chunk_row_bytes,
+    h5_read_errors,
+)
 
 __all__ = ["MatImagingExtractor"]
 
@@ -249,7 +256,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         self._dtype = np.dtype(chosen.dtype)
         # stored (C-order) view of a column-major array: every axis reversed
         self._layout = ArrayLayout(matlab_dims[::-1], tuple(chosen.shape[::-1]), layout_channel,
-                                   None if plane_index is None else int(plane_index))
+                                   None if plane_index is None else int(plane_index), where)
         self._matlab_dims = matlab_dims
         self._metadata: dict[str, Any] = {
             "version": self._version,
@@ -359,6 +366,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         """Compressed chunks spanning several frames: hold a time-row of them (as the HDF5 reader does)."""
         with self._file.open() as h5:
             dset = h5[self._variable.replace(".", "/")]
+            check_stored_size(dset, os.path.getsize(self._file_path),
+                              f"{self._file_path}: variable {self._variable}")
             filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
             row = chunk_row_bytes(tuple(dset.shape), dset.chunks, self._layout.dims.index("T"), dset.dtype.itemsize)
         if filtered and row > CHUNK_CACHE_BYTES:
