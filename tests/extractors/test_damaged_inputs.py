@@ -730,3 +730,20 @@ def test_hdf5_dataset_larger_than_its_file(tmp_path):
     ex = open_imaging(chunked, sampling_frequency=1.0)  # unwritten chunks are fill values: legitimate
     with pytest.raises(ReadTooLargeError, match=r"k\.h5: reading 1x1048576x1048576 uint32 needs 4096\.0 GiB"):
         ex.get_series(0, 1)
+
+
+def test_ome_plane_counts_and_times_that_are_damaged(tmp_path):
+    from ophysio.errors import MetadataError
+    from ophysio.extractors._ome_xml import parse_ome_xml
+    from ophysio.testing.synthetic import write_frame_metadata_sidecar, write_ome_tiff
+
+    for bad in ('PlaneCount="-1"', 'PlaneCount="x"'):
+        with pytest.raises(MetadataError, match=r"bad\.ome\.tif, Image 0: OME-XML PlaneCount=.* (negative|not an)"):
+            parse_ome_xml(_ome_xml().replace('PlaneCount="2"', bad), "bad.ome.tif")
+    path = write_ome_tiff(tmp_path / "o.ome.tif", size_t=4)
+    sidecar = write_frame_metadata_sidecar(path, 4)
+    text = sidecar.read_text()
+    assert '"ElapsedTime-ms": "66.00"' in text
+    sidecar.write_text(text.replace('"ElapsedTime-ms": "66.00"', '"ElapsedTime-ms": "Inf"'))
+    with pytest.raises(MetadataError, match=r"o\.ome\.tif: the recorded time of sample 2 is inf"):
+        open_imaging(path).get_timestamps()

@@ -474,6 +474,13 @@ class ImagingExtractor(ABC):
                         f"{type(self).__name__}: the source gives {native.shape[0] if native.ndim else 0} "
                         f"timestamps for {self.get_num_samples()} samples"
                     )
+                bad = np.flatnonzero(~np.isfinite(native))
+                if bad.size:  # Inf/NaN in a sidecar or header: every format's recorded times pass here
+                    files = self.get_file_paths() or [type(self).__name__]
+                    raise MetadataError(
+                        f"{files[0]}: the recorded time of sample {int(bad[0])} is {native[bad[0]]}, not a finite "
+                        f"number of seconds ({bad.size} such samples); the time records are damaged"
+                    )
             self._native_timestamps_cache = (native,)
         native = self._native_timestamps_cache[0]
         if native is None:

@@ -189,10 +189,10 @@ def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
         )
         for block in _children(pixels, "TiffData"):
             uuid_elements = _children(block, "UUID")
-            plane_count = block.get("PlaneCount")
             result.tiff_data.append(TiffDataBlock(
                 ifd=_int(block, "IFD", 0, here),
-                plane_count=int(plane_count) if plane_count is not None else (1 if "IFD" in block.attrib else None),
+                plane_count=(_int(block, "PlaneCount", 0, here) if block.get("PlaneCount") is not None
+                             else (1 if "IFD" in block.attrib else None)),
                 first_z=_int(block, "FirstZ", 0, here),
                 first_c=_int(block, "FirstC", 0, here),
                 first_t=_int(block, "FirstT", 0, here),
@@ -202,8 +202,12 @@ def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
         for plane in _children(pixels, "Plane"):
             if plane.get("DeltaT") is None:
                 continue
-            key = (int(plane.get("TheZ", 0)), int(plane.get("TheC", 0)), int(plane.get("TheT", 0)))
-            result.delta_t[key] = to_seconds(float(plane.get("DeltaT")), plane.get("DeltaTUnit"))
+            key = (_int(plane, "TheZ", 0, here), _int(plane, "TheC", 0, here), _int(plane, "TheT", 0, here))
+            try:
+                delta_t = float(plane.get("DeltaT"))
+            except ValueError:
+                raise MetadataError(f"{here}: OME-XML Plane DeltaT={plane.get('DeltaT')!r} is not a number") from None
+            result.delta_t[key] = to_seconds(delta_t, plane.get("DeltaTUnit"))
         images.append(result)
     if not images:
         raise FormatError(f"{where}: the OME-XML describes no Image")

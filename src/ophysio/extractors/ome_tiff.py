@@ -27,7 +27,7 @@ from ..errors import FileSetError, FormatError, MetadataError, SelectionError
 from ._base import ImagingExtractor, checked_rate
 from ._json import loads_json
 from ._ome_xml import OmePixels, parse_ome_xml
-from ._tiffpages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from ._tiffpages import MAX_IFDS, PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
 
 __all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]
 
@@ -218,6 +218,12 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         pixels = self._pixels
         folder = Path(self.file_path).parent
         n = pixels.num_planes
+        names = {block.file_name for block in pixels.tiff_data or []} | {None}
+        if n > MAX_IFDS * len(names):  # before tables of n entries are made (2**31 planes: 16 GiB each)
+            raise MetadataError(
+                f"{self.file_path}: the OME-XML declares {n} planes (SizeZ={pixels.size_z} x SizeC={pixels.size_c} "
+                f"x SizeT={pixels.size_t}), more than the {len(names)} file(s) it names can hold; the XML is damaged"
+            )
         plane_file = np.full(n, -1, dtype=np.int64)
         plane_ifd = np.full(n, -1, dtype=np.int64)
         files: list[str] = []
