@@ -687,9 +687,11 @@ def test_mat_variable_with_a_zero_size_axis(tmp_path, compressed):
 
 
 @pytest.mark.parametrize("compressed", [False, True])
-def test_mat_v5_dimensions_larger_than_the_values_stored(tmp_path, compressed):
+@pytest.mark.parametrize("damage", ["dimension", "values-type"])
+def test_mat_v5_dimensions_larger_than_the_values_stored(tmp_path, compressed, damage):
     """A damaged dimension (8x6x2147483647) is refused at open: a one-frame read allocated 256 GiB, and
-    scipy read the whole variable into that shape (MemoryError, or a crash)."""
+    scipy read the whole variable into that shape (MemoryError, or a crash). Values stored under an
+    element type that is not numeric crashed scipy with a bus error."""
     import zlib
 
     from ophysio.testing.synth.binary import matlab_movie, write_mat_v5
@@ -698,14 +700,20 @@ def test_mat_v5_dimensions_larger_than_the_values_stored(tmp_path, compressed):
     data = bytearray(path.read_bytes())
     element = bytes(zlib.decompress(data[136:])) if compressed else bytes(data[128:])
     dims_at = element.find(struct.pack("<3i", 8, 6, 5))
-    element = element[:dims_at + 8] + struct.pack("<i", 2**31 - 1) + element[dims_at + 12:]
+    if damage == "dimension":
+        element = element[:dims_at + 8] + struct.pack("<i", 2**31 - 1) + element[dims_at + 12:]
+        message = r"a 8x6x2147483647 uint16 array needs "
+    else:  # the values' tag, after the dims (padded to 8) and the name "movie" (tag + 8 bytes)
+        values_at = dims_at + 16 + 16
+        element = element[:values_at] + struct.pack("<I", 0xFF04) + element[values_at + 4:]
+        message = r"the values of a 8x6x5 uint16 array are stored as element type 65284"
     if compressed:
         packed = zlib.compress(element)
         data[128:] = struct.pack("<II", 15, len(packed)) + packed
     else:
         data[128:] = element
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptFileError, match=r"m\.mat at byte 128: a 8x6x2147483647 uint16 array needs "):
+    with pytest.raises(CorruptFileError, match=rf"m\.mat at byte 128: {message}"):
         open_imaging(path, sampling_frequency=1.0)
 
 

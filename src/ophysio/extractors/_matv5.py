@@ -136,6 +136,9 @@ def _parse_matrix_values(buf: bytes, order: str, where: str):
     stored = None
     if pos + 8 <= len(buf):
         kind, count, at = _tag(buf, pos, order)
+        if kind not in MI_DTYPES:  # scipy reads such an element with a bus error or a ZeroDivisionError
+            raise CorruptFileError(f"{where}: the values of a {'x'.join(map(str, shape))} {name} array are stored "
+                                   f"as element type {kind}, which is not a numeric type: the array is damaged")
         if kind in MI_DTYPES:
             stored_dtype = np.dtype(order + MI_DTYPES[kind])
             needed = stored_dtype.itemsize * math.prod(shape)
