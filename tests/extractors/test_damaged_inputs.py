@@ -144,9 +144,40 @@ REAL = {
 }
 
 
+_JUNK_NUMBERS = [b"NaN", b"Inf", b"-Inf", b"1e308", b"1e999", b"-1", b"0", b"1e20", b"'abc'", b"[]", b"{[]}",
+                 b"[1e999]", b"4294967295", b"-9223372036854775808", b"[NaN NaN]", b'"x"', b"null"]
+_JUNK_INTEGERS = [0, 2**63 - 1, 2**64 - 1, 2**32 - 1, 2**31, 0xFFFF, 7]
+
+
 def _mutate(data: bytes, rng: random.Random, text: bool) -> bytes:
+    """A seeded mutation: byte flips, truncation, zeroed runs, a number in a text header or JSON replaced
+    by junk (NaN, Inf, huge, negative, text, nested; same length, so offsets stay valid), a run of deep
+    JSON/MATLAB nesting, or a binary field set to an extreme (huge offsets and sizes, zero, negative)."""
+    import re
+
     data = bytearray(data)
-    kind = rng.choice(["flip", "flip", "truncate", "zero"])
+    kind = rng.choice(["flip", "flip", "truncate", "zero", "field", "field", "nest", "extreme"])
+    head = min(len(data), 70000)
+    if kind == "field":
+        numbers = list(re.finditer(rb"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", bytes(data[:head])))
+        if numbers:
+            match = rng.choice(numbers)
+            junk = rng.choice(_JUNK_NUMBERS)
+            end = max(match.end(), min(match.start() + len(junk), head))
+            data[match.start():end] = junk[: end - match.start()].ljust(end - match.start())
+            return bytes(data)
+        kind = "flip"
+    if kind == "nest":
+        start = rng.randrange(head)
+        depth = rng.choice([200, 5000])
+        blob = rng.choice([b"[", b"{", b'{"a":']) * depth
+        data[start:start + len(blob)] = blob[: len(data) - start]
+        return bytes(data)
+    if kind == "extreme":
+        size = rng.choice([2, 4, 8])
+        pos = rng.randrange(max(1, head - size)) // size * size
+        data[pos:pos + size] = (rng.choice(_JUNK_INTEGERS) & (256**size - 1)).to_bytes(size, "little")
+        return bytes(data)
     if kind == "flip":  # mostly where headers and IFDs live
         for _ in range(rng.randint(1, 8)):
             pos = rng.randrange(min(len(data), 70000)) if rng.random() < 0.8 else rng.randrange(len(data))
@@ -225,7 +256,7 @@ def test_mutated_files_read_or_raise_an_ophysio_error(case, tmp_path):
 
     previous = signal.signal(signal.SIGALRM, hang)
     try:
-        for trial in range(25):
+        for trial in range(int(os.environ.get("OPHYSIO_MUTATIONS", "60"))):
             victim.write_bytes(_mutate(original, rng, text=victim.suffix == ".json"))
             signal.alarm(30)
             try:
