@@ -776,6 +776,8 @@ def test_ome_plane_counts_and_times_that_are_damaged(tmp_path):
     from ophysio.extractors._ome_xml import parse_ome_xml
     from ophysio.testing.synthetic import write_frame_metadata_sidecar, write_ome_tiff
 
+    with pytest.raises(MetadataError, match=r"SizeC=21474836481, but the Pixels list 1 Channel elements"):
+        parse_ome_xml(_ome_xml(SizeC="21474836481"), "bad.ome.tif")  # made 2**34 channel names: a hang
     for bad in ('PlaneCount="-1"', 'PlaneCount="x"'):
         with pytest.raises(MetadataError, match=r"bad\.ome\.tif, Image 0: OME-XML PlaneCount=.* (negative|not an)"):
             parse_ome_xml(_ome_xml().replace('PlaneCount="2"', bad), "bad.ome.tif")

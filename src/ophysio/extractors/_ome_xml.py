@@ -95,6 +95,10 @@ class OmePixels:
         return self.size_z * self.size_c * self.size_t
 
 
+#: Channels an OME-XML may declare (SizeC) without listing them as Channel elements.
+_MAX_UNLISTED_CHANNELS = 1024
+
+
 def _int(element: ET.Element, name: str, default: int | None = None, where: str = "") -> int:
     text = element.get(name)
     if text is None:
@@ -156,7 +160,10 @@ def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
         for c, channel in enumerate(channels):
             names.append(channel.get("Name") or str(c))  # roiextractors names unnamed channels "0", "1"...
         size_c = _int(pixels, "SizeC", 1, here)
-        spp = [int(ch.get("SamplesPerPixel", "1")) for ch in channels]
+        if size_c > max(len(channels), _MAX_UNLISTED_CHANNELS):  # a name is made for each: 2**31 of them hang
+            raise MetadataError(f"{here}: OME-XML SizeC={size_c}, but the Pixels list {len(channels)} Channel "
+                                "elements; the XML is damaged")
+        spp = [_int(ch, "SamplesPerPixel", 1, here) for ch in channels]
         if any(s != 1 for s in spp):
             raise MetadataError(f"{here}: channels with SamplesPerPixel > 1 (RGB) are not imaging planes")
         if len(names) != size_c:
