@@ -695,6 +695,7 @@ def test_hdf5_attributes_of_any_numpy_type_convert_to_nwb(tmp_path):
         dset.attrs["gain"] = np.clongdouble(1 + 2j)
         dset.attrs["table"] = np.array([[1.5, 2.5]], dtype=np.longdouble)
         dset.attrs["opaque"] = np.void(b"\x00\xff")
+        dset.attrs["fs"] = b"\xff\xfe"  # h5py gives text with lone surrogates, which HDF5 cannot store
     ex = open_imaging(path)
     assert ex.get_sampling_frequency() == 4.0
     out = write_nwb(ex, tmp_path / "m.nwb", COMPLETE, dandi=False, max_workers=1)
@@ -788,3 +789,14 @@ def test_ome_plane_counts_and_times_that_are_damaged(tmp_path):
     sidecar.write_text(text.replace('"ElapsedTime-ms": "66.00"', '"ElapsedTime-ms": "Inf"'))
     with pytest.raises(MetadataError, match=r"o\.ome\.tif: the recorded time of sample 2 is inf"):
         open_imaging(path).get_timestamps()
+
+
+def test_tifffile_open_of_a_damaged_first_ifd(tmp_path):
+    """Found by the campaign: RowsPerStrip of type UNDEFINED made tifffile.TiffFile() raise a TypeError
+    where pages go through tifffile (compressed OME-TIFF pages)."""
+    from ophysio.extractors._tiffpages import open_tifffile
+
+    path = write_tiff_movie(tmp_path / "t.tif", num_samples=3)
+    _set_tag(path, 278, "type", 7)
+    with pytest.raises(CorruptFileError, match=r"t\.tif: tifffile could not open the file \(TypeError"):
+        open_tifffile(str(path))

@@ -221,9 +221,15 @@ def _string_keys(value: Any, depth: int = 0) -> Any:
 def header_json(header: Any) -> str:
     """The source's header as JSON text (numpy values as lists and numbers, NaN kept as NaN)."""
     try:
-        return json.dumps(header, default=_json_default, ensure_ascii=False)
+        text = json.dumps(header, default=_json_default, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):  # keys that are not text, or nesting too deep for json
-        return json.dumps(_string_keys(header), default=_json_default, ensure_ascii=False)
+        header = _string_keys(header)
+        text = json.dumps(header, default=_json_default, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (h5py's text of bytes that are not UTF-8): escape them
+        text = json.dumps(header, default=_json_default, ensure_ascii=True)
+    return text
 
 
 def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:

@@ -80,7 +80,13 @@ def open_tifffile(path: str):
     """Open ``path`` with tifffile (a module-level opener for :class:`CachedFile`)."""
     import tifffile
 
-    return tifffile.TiffFile(path)
+    try:
+        return tifffile.TiffFile(path)
+    except OSError:
+        raise
+    except Exception as exc:  # tifffile parses the first IFD itself: damaged tags give TypeError, ValueError...
+        raise CorruptFileError(f"{path}: tifffile could not open the file ({type(exc).__name__}: {exc}); its first "
+                               "IFD is damaged") from exc
 
 
 def _pread(fd: int, size: int, offset: int) -> bytes:
