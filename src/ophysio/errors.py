@@ -23,6 +23,7 @@ __all__ = [
     "MissingBackendError",
     "OutputExistsError",
     "ContainmentError",
+    "ReadTooLargeError",
 ]
 
 
@@ -90,3 +91,8 @@ class ContainmentError(OphysioError, PermissionError):
     """A file of a dataset refers to a file outside the dataset's folder (an HDF5 external link, a virtual
     dataset's source, external raw storage, an OME ``FileName``, a suite2p ``reg_file``...), and following
     it was not allowed (``allow_outside=``). The message names the reference and the file that holds it."""
+
+
+class ReadTooLargeError(OphysioError, MemoryError):
+    """A read would need more memory than the machine has (often a damaged header's sizes); read fewer
+    samples at a time."""

@@ -68,12 +68,12 @@ def parse_epoch(value: Any) -> datetime | None:
             return None
     if len(numbers) < 6:
         return None
-    year, month, day, hour, minute = (int(x) for x in numbers[:5])
-    seconds = numbers[5]
-    try:
+    try:  # NaN, infinite or huge fields (a damaged header) are no date: ValueError or OverflowError
+        year, month, day, hour, minute = (int(x) for x in numbers[:5])
+        seconds = numbers[5]
         whole = int(seconds)
         return datetime(year, month, day, hour, minute, whole, int(round((seconds - whole) * 1e6)) % 1000000)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -190,7 +190,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()
+        if isinstance(item, np.generic):  # long double: item() gives itself back, and this would recurse
+            return complex(item) if value.dtype.kind == "c" else float(item) if value.dtype.kind == "f" else str(item)
+        return item
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -202,9 +205,31 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def _string_keys(value: Any, depth: int = 0) -> Any:
+    """``value`` with every dict key made text (bytes keys, from HDF5 or ops, are not JSON), no deeper than
+    64 levels (deeper values become their repr)."""
+    if depth > 64:
+        return repr(value)[:1000]
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else k.decode("latin-1") if isinstance(k, bytes) else str(k)):
+                _string_keys(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_string_keys(v, depth + 1) for v in value]
+    return value
+
+
 def header_json(header: Any) -> str:
     """The source's header as JSON text (numpy values as lists and numbers, NaN kept as NaN)."""
-    return json.dumps(header, default=_json_default, ensure_ascii=False)
+    try:
+        text = json.dumps(header, default=_json_default, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # keys that are not text, or nesting too deep for json
+        header = _string_keys(header)
+        text = json.dumps(header, default=_json_default, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (h5py's text of bytes that are not UTF-8): escape them
+        text = json.dumps(header, default=_json_default, ensure_ascii=True)
+    return text
 
 
 def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:

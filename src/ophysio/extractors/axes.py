@@ -85,8 +85,15 @@ class ArrayLayout:
     shape: tuple[int, ...]
     channel: int = 0
     plane: int | None = None
+    where: str = "the array"  # what and where the array is, for messages
 
     def __post_init__(self) -> None:
+        empty = [letter for letter, size in zip(self.dims, self.shape) if size == 0]
+        if empty:  # no pixel to read: hdmf would fail much later, at conversion, with a bare Exception
+            raise FormatError(
+                f"{self.where} has a zero-size axis ({', '.join(empty)} of dims {self.dims}, shape "
+                f"{'x'.join(map(str, self.shape))}): it holds no pixels"
+            )
         if self.channel and "C" not in self.dims:
             raise SelectionError(f"channel {self.channel} asked of an array without a channel axis ({self.dims})")
         count = self.size("C")
@@ -309,12 +316,16 @@ def python_value(value: Any) -> Any:
         except UnicodeDecodeError:
             return value
     if isinstance(value, np.generic):
-        return value.item()
+        if value.dtype.kind in "fc" and value.dtype.itemsize > (8 if value.dtype.kind == "f" else 16):
+            value = value.astype(np.float64 if value.dtype.kind == "f" else np.complex128)  # long double:
+        return value.item()  # its item() is itself, which JSON encoders cannot take
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "SO" and value.size <= 10000:
             return [python_value(v) for v in value.ravel().tolist()]
         if value.dtype.kind == "V":
             return bytes(value.tobytes())
+        if value.dtype.kind in "fc" and value.dtype.itemsize > (8 if value.dtype.kind == "f" else 16):
+            value = value.astype(np.float64 if value.dtype.kind == "f" else np.complex128)
         return value.tolist() if value.size <= 10000 else value
     return value
 

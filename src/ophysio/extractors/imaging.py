@@ -13,16 +13,18 @@ indexing, chunk iteration with a reused buffer, timestamps and their fallbacks, 
 from __future__ import annotations
 
 import math
+import numbers
 import operator
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import MetadataError, SampleIndexError
+from ..errors import MetadataError, ReadTooLargeError, SampleIndexError
 
-__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES", "register_view"]
+__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES", "register_view", "checked_rate", "checked_dtype"]
 
 #: The lazy view class behind each view method (slice_samples, slice_field_of_view, select_plane,
 #: bin_samples). The views are extractors built on this class, so :mod:`ophysio.extractors.views`
@@ -45,6 +47,80 @@ DEFAULT_CHUNK_BYTES = 64 * 1024**2
 
 def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def checked_rate(value: Any, what: str = "sampling_frequency") -> float:
+    """A rate (samples per second) as a float, after checking that it is one positive finite real number.
+
+    Every extractor passes the rate it was given, or found in a header (``what`` then names the header
+    field and the file), through here, so that text, lists, NaN, infinities and zero are refused the same
+    way everywhere.
+
+    Raises
+    ------
+    MetadataError
+        ``value`` is not a real number (text, a list, an array, a bool, a complex number), or is not
+        finite and positive.
+    """
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise MetadataError(f"{what} must be a positive number of samples per second, not {type(value).__name__} "
+                            f"{_short_repr(value)}")
+    try:
+        rate = float(value)
+    except (OverflowError, ValueError):
+        rate = math.inf
+    if not math.isfinite(rate) or rate <= 0:
+        raise MetadataError(f"{what} must be a positive finite number of samples per second, got {_short_repr(value)}")
+    return rate
+
+
+def checked_dtype(value: Any, what: str = "dtype") -> np.dtype:
+    """``value`` as a numpy dtype of numbers (integers, floats or bools); anything else is a MetadataError."""
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError, SyntaxError) as exc:  # np.dtype("xyz") is a TypeError, np.dtype("i3") too
+        raise MetadataError(f"{what}={_short_repr(value)} is not a numpy data type ({exc})") from None
+    if dtype.kind not in "iufb" or dtype.itemsize == 0 or dtype.shape:
+        raise MetadataError(f"{what}={_short_repr(value)} is {dtype}, not a numeric data type (e.g. 'uint16', '<i2')")
+    return dtype
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platforms without sysconf
+        return 1 << 62
+
+
+def _allocate(shape: tuple[int, ...], dtype: np.dtype, source: Any) -> np.ndarray:
+    """An output array for a read, or a ReadTooLargeError when it cannot be had.
+
+    An array larger than the machine's memory is refused before it is allocated: with overcommit it
+    would be granted and then fill until the kernel kills the process. That is what a one-frame read of
+    a damaged header (a 100000 x 100000 frame) would otherwise do.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    files = getattr(source, "get_file_paths", lambda: [])() or ["this source"]
+    if nbytes > _physical_memory():
+        raise ReadTooLargeError(
+            f"{files[0]}: reading {'x'.join(map(str, shape))} {dtype} needs {nbytes / 2**30:.1f} GiB, more than this "
+            f"machine's {_physical_memory() / 2**30:.1f} GiB of memory; read fewer samples at a time, or check the "
+            "sizes the file declares"
+        )
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        raise ReadTooLargeError(
+            f"{files[0]}: reading {'x'.join(map(str, shape))} {dtype} needs {nbytes / 2**30:.1f} GiB, which could "
+            "not be allocated; read fewer samples at a time"
+        ) from None
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ImagingExtractor(ABC):
@@ -198,7 +274,7 @@ class ImagingExtractor(ABC):
     def _prepare_out(self, out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         dtype = self.dtype
         if out is None:
-            return np.empty(shape, dtype=dtype)
+            return _allocate(shape, dtype, self)
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
         if out.shape != shape:
@@ -405,6 +481,13 @@ class ImagingExtractor(ABC):
                     raise MetadataError(
                         f"{type(self).__name__}: the source gives {native.shape[0] if native.ndim else 0} "
                         f"timestamps for {self.get_num_samples()} samples"
+                    )
+                bad = np.flatnonzero(~np.isfinite(native))
+                if bad.size:  # Inf/NaN in a sidecar or header: every format's recorded times pass here
+                    files = self.get_file_paths() or [type(self).__name__]
+                    raise MetadataError(
+                        f"{files[0]}: the recorded time of sample {int(bad[0])} is {native[bad[0]]}, not a finite "
+                        f"number of seconds ({bad.size} such samples); the time records are damaged"
                     )
             self._native_timestamps_cache = (native,)
         native = self._native_timestamps_cache[0]

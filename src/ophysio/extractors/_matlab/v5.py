@@ -15,6 +15,7 @@ whole variable into memory.
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 import zlib
@@ -135,9 +136,18 @@ def _parse_matrix_values(buf: bytes, order: str, where: str):
     stored = None
     if pos + 8 <= len(buf):
         kind, count, at = _tag(buf, pos, order)
-        if kind in MI_DTYPES and at == pos + 8:
+        if kind not in MI_DTYPES:  # scipy reads such an element with a bus error or a ZeroDivisionError
+            raise CorruptFileError(f"{where}: the values of a {'x'.join(map(str, shape))} {name} array are stored "
+                                   f"as element type {kind}, which is not a numeric type: the array is damaged")
+        if kind in MI_DTYPES:
             stored_dtype = np.dtype(order + MI_DTYPES[kind])
-            if count == stored_dtype.itemsize * int(np.prod(shape)):
+            needed = stored_dtype.itemsize * math.prod(shape)
+            if count != needed:  # scipy would allocate the declared shape (or crash) before noticing
+                raise CorruptFileError(
+                    f"{where}: a {'x'.join(map(str, shape))} {name} array needs {needed} bytes of values, but its "
+                    f"data element holds {count}: the array's dimensions are damaged"
+                )
+            if at == pos + 8:
                 stored = (at, stored_dtype)
     return tuple(shape), "logical" if bits & 2 else name, dtype, bool(bits & 8), bool(bits & 2), stored
 

@@ -46,7 +46,10 @@ def _split_items(body: str) -> list[str]:
     return items
 
 
-def parse_matlab_value(text: str):
+_MAX_NESTING = 32  # brackets inside brackets; real values nest two or three deep
+
+
+def parse_matlab_value(text: str, _depth: int = 0):
     """A Python value for one MATLAB literal (see the module docstring); unknown forms stay text."""
     text = text.strip()
     if not text:
@@ -57,12 +60,12 @@ def parse_matlab_value(text: str):
         return text == "true"
     if len(text) >= 2 and text[0] == "'" and text[-1] == "'":
         return text[1:-1].replace("''", "'")
-    if len(text) >= 2 and text[0] in "[{" and text[-1] == {"[": "]", "{": "}"}[text[0]]:
+    if len(text) >= 2 and text[0] in "[{" and text[-1] == {"[": "]", "{": "}"}[text[0]] and _depth < _MAX_NESTING:
         body = text[1:-1].strip()
         if not body:
             return []
         rows = [_split_items(row) for row in body.split(";")]
-        rows = [[parse_matlab_value(item) for item in row] for row in rows if row]
+        rows = [[parse_matlab_value(item, _depth + 1) for item in row] for row in rows if row]
         if len(rows) == 1:
             return rows[0]
         if all(len(row) == 1 for row in rows):  # a column vector [1;2]

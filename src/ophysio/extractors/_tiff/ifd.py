@@ -187,6 +187,33 @@ class PageTable:
         return raw.split(b"\x00", 1)[0]
 
 
+#: How many times its stored size a compressed page may decode to: more than any TIFF codec reaches
+#: (deflate ~1032x, LZW's 12-bit codes ~2730x), so that only damaged sizes are refused.
+MAX_INFLATION = 4096
+
+
+def check_page_size(columns: int, rows: int, bits_per_pixel: int, compression: int, file_size: int,
+                    where: str) -> int:
+    """The bytes of one page's pixels, after checking that the file could hold them.
+
+    A page of zero rows or columns, or one whose declared pixels are more than the file holds
+    (uncompressed), or could decompress to (compressed, :data:`MAX_INFLATION`), comes from damaged
+    ImageWidth/ImageLength/BitsPerSample tags: refused here, before a read allocates room for it.
+    """
+    if rows < 1 or columns < 1 or bits_per_pixel < 1:
+        raise CorruptFileError(f"{where}: a page of {columns} x {rows} pixels of {bits_per_pixel} bits holds no "
+                               "pixels; its ImageWidth/ImageLength/BitsPerSample tags are damaged")
+    nbytes = -(-columns * rows * bits_per_pixel // 8)
+    limit = file_size if compression == 1 else file_size * MAX_INFLATION
+    if nbytes > limit:
+        raise CorruptFileError(
+            f"{where}: a page of {columns} x {rows} pixels of {bits_per_pixel} bits is {nbytes} bytes, more than "
+            f"the file ({file_size} bytes) can hold{'' if compression == 1 else ' even compressed'}; its "
+            "ImageWidth/ImageLength/BitsPerSample tags are damaged"
+        )
+    return nbytes
+
+
 def pread_exact(fd: int, size: int, offset: int, path: str, what: str = "data") -> bytes:
     """Read exactly ``size`` bytes at ``offset`` or raise :class:`CorruptFileError` naming the file.
 
@@ -413,6 +440,12 @@ def _build_table(fd, path, header, ifd_offset, columns) -> PageTable:
         raise FormatError(f"{path}: IFD 0 has no StripOffsets/StripByteCounts tags; no image data can be located")
     width = _scalar(header, get(TAG_IMAGE_WIDTH), 0, n, "ImageWidth", path)
     height = _scalar(header, get(TAG_IMAGE_LENGTH), 0, n, "ImageLength", path)
+    for tag, name in ((TAG_IMAGE_WIDTH, "ImageWidth"), (TAG_IMAGE_LENGTH, "ImageLength")):
+        column = get(tag)
+        if column is not None and np.any(column[1] > 1):
+            page = int(np.flatnonzero(column[1] > 1)[0])
+            raise CorruptFileError(f"{path}: IFD {page} has {int(column[1][page])} {name} values, not one; the file "
+                                   "is damaged")
     table = PageTable(
         path=path, header=header, ifd_offset=ifd_offset, width=width, height=height,
         bits_per_sample=_scalar(header, get(TAG_BITS_PER_SAMPLE), 1, n, "BitsPerSample", path),
@@ -442,13 +475,21 @@ def _build_table(fd, path, header, ifd_offset, columns) -> PageTable:
                 table.contiguous[page] = bool(np.all(offs[1:] == offs[:-1] + cnts[:-1]))
                 if not table.contiguous[page]:
                     table.strips[page] = (offs, cnts)
-    end = table.data_offset + table.data_nbytes
-    if np.any(end > header.file_size):
-        page = int(np.flatnonzero(end > header.file_size)[0])
+    # offsets and counts of 2**63 and more come out negative here; compare without overflowing int64
+    outside = ((table.data_offset < 0) | (table.data_nbytes < 0)
+               | (table.data_offset > header.file_size - table.data_nbytes))
+    if np.any(outside):
+        page = int(np.flatnonzero(outside)[0])
         raise CorruptFileError(
-            f"{path}: the image data of IFD {page} ends at byte {int(end[page])}, past the end of the file "
-            f"({header.file_size} bytes): the file is truncated"
+            f"{path}: the image data of IFD {page} ({int(table.data_nbytes[page]) & (2**64 - 1)} bytes at offset "
+            f"{int(table.data_offset[page]) & (2**64 - 1)}) lies outside the file ({header.file_size} bytes): the "
+            "file is truncated or damaged"
         )
+    for page in np.unique(np.concatenate([[0], np.flatnonzero((width != width[0]) | (height != height[0]))])):
+        page = int(page)
+        check_page_size(int(width[page]), int(height[page]),
+                        int(table.bits_per_sample[page]) * max(int(table.samples_per_pixel[page]), 1),
+                        int(table.compression[page]), header.file_size, f"{path}, IFD {page}")
     for tag in TEXT_TAGS:
         column = get(tag)
         if column is None:
@@ -527,7 +568,12 @@ def _short_read(path: str, offset: int, size: int, got: int, page: int):
 
 
 def read_spans(fd: int, offsets: np.ndarray, size: int) -> list[bytes]:
-    """Read ``size`` bytes (fewer at the end of the file) at each of ``offsets``; one ``pread`` each."""
+    """Read ``size`` bytes (fewer at the end of the file) at each of ``offsets``; one ``pread`` each.
+
+    An offset outside the file (a damaged one, up to 2**63, which os.pread refuses with EINVAL) gives
+    b"": callers then read that page's text through a checked path that names the page.
+    """
     pread = os.pread
-    return [pread(fd, size, offset) for offset in offsets.tolist()]
+    file_size = os.fstat(fd).st_size
+    return [pread(fd, size, offset) if 0 <= offset < file_size else b"" for offset in offsets.tolist()]
 

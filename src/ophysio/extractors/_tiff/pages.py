@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, FormatError
 from .._handles import CachedFile
+from .ifd import check_page_size
 
 __all__ = [
     "TiffIndex",
@@ -86,7 +87,13 @@ def open_tifffile(path: str):
     """
     import tifffile
 
-    tif = tifffile.TiffFile(path)
+    try:
+        tif = tifffile.TiffFile(path)
+    except OSError:
+        raise
+    except Exception as exc:  # tifffile parses the first IFD itself: damaged tags give TypeError, ValueError...
+        raise CorruptFileError(f"{path}: tifffile could not open the file ({type(exc).__name__}: {exc}); its first "
+                               "IFD is damaged") from exc
     tif.filehandle.set_lock(True)
     return tif
 
@@ -270,6 +277,9 @@ def _index(path: str, fd: int) -> TiffIndex:
             rows, columns = tags[257][0], tags[256][0]
         except (KeyError, IndexError):
             raise CorruptFileError(f"{where}: the IFD has no ImageWidth/ImageLength; the file is damaged") from None
+        if len(tags[257]) != 1 or len(tags[256]) != 1:  # tifffile fails on these with a TypeError
+            raise CorruptFileError(f"{where}: ImageWidth/ImageLength hold {len(tags[256])}/{len(tags[257])} values, "
+                                   "not one each; the file is damaged")
         bits = tags.get(258, (1,))
         spp = tags.get(277, (1,))[0]
         sample_format = tags.get(339, (1,))[0]
@@ -300,7 +310,8 @@ def _index(path: str, fd: int) -> TiffIndex:
                     f"{where}: pixel data at offset {pos} ({n} bytes) runs past the end of the file ({file_size} "
                     f"bytes); the file is truncated (a copy or acquisition cut short?)"
                 )
-        nbytes = rows * columns * np.dtype(_SAMPLE_DTYPES[dtype_key]).itemsize
+        nbytes = check_page_size(columns, rows, 8 * np.dtype(_SAMPLE_DTYPES[dtype_key]).itemsize, compression,
+                                 file_size, where)
         contiguous = all(strip_offsets[i] + strip_counts[i] == strip_offsets[i + 1]
                          for i in range(len(strip_offsets) - 1))
         is_fast = (compression == 1 and 324 not in tags and tags.get(266, (1,))[0] == 1 and contiguous

@@ -12,7 +12,6 @@ any other layout is read through a read-only :class:`numpy.memmap` and reordered
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ import numpy as np
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from .._filearray import FileArray
 from .._handles import CachedFile
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_dtype, checked_rate
 
 __all__ = ["VideoStructure", "NumpyMemmapImagingExtractor", "pread_into"]
 
@@ -228,16 +227,11 @@ class NumpyMemmapImagingExtractor(ImagingExtractor):
         if not isinstance(video_structure, VideoStructure):
             video_structure = _as_structure(video_structure)
         self._structure = video_structure
-        self._dtype = np.dtype(dtype)
-        if self._dtype.kind not in "iufb" or self._dtype.itemsize == 0:
-            raise FormatError(f"dtype must be a numeric type, got {self._dtype}")
+        self._dtype = checked_dtype(dtype)
         self._offset = int(offset)
         if self._offset < 0:
             raise MetadataError(f"offset must be >= 0, got {offset}")
-        rate = float(sampling_frequency)
-        if not math.isfinite(rate) or rate <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = rate
+        self._sampling_frequency = checked_rate(sampling_frequency)
 
         size = os.path.getsize(self._file_path)
         frame_bytes = video_structure.values_per_frame * self._dtype.itemsize

@@ -51,7 +51,7 @@ from ..axes import (
     python_value,
     rate_from_attrs,
 )
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["Hdf5ImagingExtractor"]
 
@@ -112,6 +112,29 @@ def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time
         if axis != time_axis:
             total *= math.ceil(size / chunk) * chunk
     return total
+
+
+def check_stored_size(dset, file_size: int, where: str) -> None:
+    """Refuse a dataset whose declared shape the file cannot hold, before a read allocates room for it.
+
+    Contiguous storage holds every byte of the dataset in the file: it must end inside the file. Chunked
+    storage may legitimately be larger than the file (compression, chunks never written read as the fill
+    value), so it is left to the read, whose output allocation is checked in the base class.
+    """
+    if dset.chunks is not None:
+        return
+    shape = tuple(int(n) for n in dset.shape)
+    nbytes = math.prod(shape) * dset.dtype.itemsize
+    try:
+        offset = dset.id.get_offset()  # None for compact, external or unwritten storage
+    except Exception:  # noqa: BLE001 - h5py raises several types for damaged layouts; left to the read
+        return
+    if offset is not None and offset + nbytes > file_size:
+        raise CorruptFileError(
+            f"{where}: its {'x'.join(map(str, shape))} {dset.dtype} values ({nbytes} bytes, stored whole at offset "
+            f"{offset}) run past the end of the file ({file_size} bytes): the dataset's shape is damaged or the file "
+            "is truncated"
+        )
 
 
 def _candidates(h5file, keep=None) -> list[Candidate]:
@@ -285,10 +308,12 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             self._dataset_path = first.path
         check_object(h5, self._dataset_path, self._references, self._file_path)  # before reading any value
         dset = h5[self._dataset_path]
+        check_stored_size(dset, os.path.getsize(dset.file.filename or self._file_path),
+                          f"{self._file_path}: dataset {display(self._dataset_path)}")
         self._channel_names = tuple(names)
         self._channel_name = names[index]
         self._layout = ArrayLayout(dims, tuple(dset.shape), layout_channel,
-                                   None if plane_index is None else int(plane_index))
+                                   None if plane_index is None else int(plane_index), where)
         self._dtype = dset.dtype
         self._chunks = dset.chunks
         self._native_times = self._stored_timestamps(h5, dset, display)
@@ -320,10 +345,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
                 )
             sampling_frequency, source = found
             self._metadata["sampling_frequency_source"] = source
-        rate = float(sampling_frequency)
-        if not np.isfinite(rate) or rate <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = rate
+        self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _stored_timestamps(self, h5, dset, display) -> np.ndarray | None:
         """The times named by the dataset's ``timestamps`` attribute (as our writer stores them), or None.

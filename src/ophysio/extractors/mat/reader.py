@@ -62,11 +62,12 @@ from ..hdf5.reader import (
     CHUNK_CACHE_BYTES,
     MAX_CHUNK_CACHE_BYTES,
     _open_h5,
+    check_stored_size,
     chunk_row_bytes,
     h5_read_errors,
     read_checked,
 )
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["MatImagingExtractor"]
 
@@ -274,7 +275,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         self._dtype = np.dtype(chosen.dtype)
         # stored (C-order) view of a column-major array: every axis reversed
         self._layout = ArrayLayout(matlab_dims[::-1], tuple(chosen.shape[::-1]), layout_channel,
-                                   None if plane_index is None else int(plane_index))
+                                   None if plane_index is None else int(plane_index), where)
         self._matlab_dims = matlab_dims
         self._metadata: dict[str, Any] = {
             "version": self._version,
@@ -308,10 +309,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
                     f"pass sampling_frequency="
                 )
             sampling_frequency, self._metadata["sampling_frequency_source"] = rate
-        value = float(sampling_frequency)
-        if not math.isfinite(value) or value <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = value
+        self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _read_small(self, name: str) -> np.ndarray:
         """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""
@@ -393,6 +391,8 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         """
         with self._file.open() as h5, h5_read_errors(f"{self._file_path}: variable {self._variable}"):
             dset = h5[self._variable.replace(".", "/")]
+            check_stored_size(dset, os.path.getsize(dset.file.filename or self._file_path),
+                              f"{self._file_path}: variable {self._variable}")
             self._extent = storage_census(dset, self._file_path, f"variable {self._variable}",
                                           self._layout.dims.index("T"))
             self._extent.check(self._extent.file_size(h5), 0, 0)

@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import FileSetError, FormatError, MetadataError
 from .._filearray import FileArray
 from .._handles import CachedFile
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["NumpyImagingExtractor"]
 
@@ -89,10 +89,7 @@ class NumpyImagingExtractor(ImagingExtractor):
             if interval <= 0:
                 raise MetadataError("timestamps must increase to derive a sampling frequency from them")
             sampling_frequency = 1.0 / interval
-        sampling_frequency = float(sampling_frequency)
-        if not np.isfinite(sampling_frequency) or sampling_frequency <= 0:
-            raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-        self._sampling_frequency = sampling_frequency
+        self._sampling_frequency = checked_rate(sampling_frequency)
         if channel_names is not None:
             names = list(channel_names)
             if len(names) != 1:
@@ -102,10 +99,15 @@ class NumpyImagingExtractor(ImagingExtractor):
         self._channel_names = (self._channel_name,)
 
     def _open_memmap(self) -> np.ndarray:
+        from tokenize import TokenError
+
         try:
             return np.load(self._file_path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise FormatError(f"{self._file_path} is not a readable .npy file: {exc}") from exc
+        except (ValueError, TypeError, SyntaxError, TokenError, EOFError, OverflowError) as exc:
+            # numpy parses the header dict with Python's tokenizer and ast: a damaged header (negative or
+            # huge shape, unterminated dict, a dtype that is not one) raises any of these
+            raise FormatError(f"{self._file_path} is not a readable .npy file: its header is damaged "
+                              f"({type(exc).__name__}: {exc})") from exc
 
     def get_num_samples(self) -> int:
         return int(self._shape[0])

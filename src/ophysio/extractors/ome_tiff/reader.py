@@ -17,7 +17,6 @@ TIFF tag 51123); without those, times follow the rate.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import re
 from pathlib import Path
@@ -26,8 +25,9 @@ import numpy as np
 
 from ...errors import FileSetError, FormatError, MetadataError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
-from .._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
-from ..imaging import ImagingExtractor
+from .._json import loads_json
+from .._tiff.pages import MAX_IFDS, PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from ..imaging import ImagingExtractor, checked_rate
 from .xml import OmePixels, parse_ome_xml
 
 __all__ = ["OMETiffImagingExtractor", "read_frame_metadata", "frame_times"]
@@ -39,12 +39,8 @@ _MAX_COMPANION_BYTES = 256 << 20
 def read_frame_metadata(path: str | os.PathLike) -> dict[str, list[dict]]:
     """Read a pymmcore-plus / mesofield ``*_frame_metadata.json`` sidecar: position key -> frame records."""
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise MetadataError(f"{path} is not valid UTF-8 JSON ({exc}); a frame metadata sidecar is "
-                            f'{{"p0": [frame dict, ...]}}') from None
+    with open(path, "rb") as fh:
+        data = loads_json(fh.read(), path, "UTF-8 JSON")
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise MetadataError(f'{path}: a frame metadata sidecar is {{"p0": [frame dict, ...]}} keyed by position')
     for key, records in data.items():
@@ -234,6 +230,12 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         pixels = self._pixels
         folder = Path(self.file_path).parent
         n = pixels.num_planes
+        names = {block.file_name for block in pixels.tiff_data or []} | {None}
+        if n > MAX_IFDS * len(names):  # before tables of n entries are made (2**31 planes: 16 GiB each)
+            raise MetadataError(
+                f"{self.file_path}: the OME-XML declares {n} planes (SizeZ={pixels.size_z} x SizeC={pixels.size_c} "
+                f"x SizeT={pixels.size_t}), more than the {len(names)} file(s) it names can hold; the XML is damaged"
+            )
         plane_file = np.full(n, -1, dtype=np.int64)
         plane_ifd = np.full(n, -1, dtype=np.int64)
         files: list[str] = []
@@ -377,9 +379,9 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             texts = read_page_descriptions(self._source.indexes[f], local[mine].tolist(), micromanager=True)
             for i, text in zip(mine.tolist(), texts):
                 try:
-                    value = json.loads(text).get("ElapsedTime-ms") if text else None
+                    value = loads_json(text, "Micro-Manager metadata").get("ElapsedTime-ms") if text else None
                     times[i] = float(value) / 1000.0
-                except (ValueError, TypeError, AttributeError):
+                except (ValueError, TypeError, AttributeError):  # MetadataError is a ValueError
                     return None
         return None if np.isnan(times).any() else times
 
@@ -398,10 +400,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
 
     def _rate(self, sampling_frequency) -> float:
         if sampling_frequency is not None:
-            rate = float(sampling_frequency)
-            if not np.isfinite(rate) or rate <= 0:
-                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-            return rate
+            return checked_rate(sampling_frequency)
         increment = self._pixels.time_increment
         if self._plane_times is None and increment is not None and increment > 0:
             return 1.0 / increment  # no recorded times at hand: do not read every page's JSON just for the rate

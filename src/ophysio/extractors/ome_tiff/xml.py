@@ -95,6 +95,10 @@ class OmePixels:
         return self.size_z * self.size_c * self.size_t
 
 
+#: Channels an OME-XML may declare (SizeC) without listing them as Channel elements.
+_MAX_UNLISTED_CHANNELS = 1024
+
+
 def _int(element: ET.Element, name: str, default: int | None = None, where: str = "") -> int:
     text = element.get(name)
     if text is None:
@@ -156,7 +160,10 @@ def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
         for c, channel in enumerate(channels):
             names.append(channel.get("Name") or str(c))  # roiextractors names unnamed channels "0", "1"...
         size_c = _int(pixels, "SizeC", 1, here)
-        spp = [int(ch.get("SamplesPerPixel", "1")) for ch in channels]
+        if size_c > max(len(channels), _MAX_UNLISTED_CHANNELS):  # a name is made for each: 2**31 of them hang
+            raise MetadataError(f"{here}: OME-XML SizeC={size_c}, but the Pixels list {len(channels)} Channel "
+                                "elements; the XML is damaged")
+        spp = [_int(ch, "SamplesPerPixel", 1, here) for ch in channels]
         if any(s != 1 for s in spp):
             raise MetadataError(f"{here}: channels with SamplesPerPixel > 1 (RGB) are not imaging planes")
         if len(names) != size_c:
@@ -189,10 +196,10 @@ def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
         )
         for block in _children(pixels, "TiffData"):
             uuid_elements = _children(block, "UUID")
-            plane_count = block.get("PlaneCount")
             result.tiff_data.append(TiffDataBlock(
                 ifd=_int(block, "IFD", 0, here),
-                plane_count=int(plane_count) if plane_count is not None else (1 if "IFD" in block.attrib else None),
+                plane_count=(_int(block, "PlaneCount", 0, here) if block.get("PlaneCount") is not None
+                             else (1 if "IFD" in block.attrib else None)),
                 first_z=_int(block, "FirstZ", 0, here),
                 first_c=_int(block, "FirstC", 0, here),
                 first_t=_int(block, "FirstT", 0, here),
@@ -202,8 +209,12 @@ def _parse_ome_xml(text: str, where: str) -> tuple[ET.Element, list[OmePixels]]:
         for plane in _children(pixels, "Plane"):
             if plane.get("DeltaT") is None:
                 continue
-            key = (int(plane.get("TheZ", 0)), int(plane.get("TheC", 0)), int(plane.get("TheT", 0)))
-            result.delta_t[key] = to_seconds(float(plane.get("DeltaT")), plane.get("DeltaTUnit"))
+            key = (_int(plane, "TheZ", 0, here), _int(plane, "TheC", 0, here), _int(plane, "TheT", 0, here))
+            try:
+                delta_t = float(plane.get("DeltaT"))
+            except ValueError:
+                raise MetadataError(f"{here}: OME-XML Plane DeltaT={plane.get('DeltaT')!r} is not a number") from None
+            result.delta_t[key] = to_seconds(delta_t, plane.get("DeltaTUnit"))
         images.append(result)
     if not images:
         raise FormatError(f"{where}: the OME-XML describes no Image")

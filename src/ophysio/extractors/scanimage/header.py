@@ -21,13 +21,13 @@ Values are written in MATLAB syntax; :func:`parse_matlab_value` turns them into 
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import CorruptFileError, FormatError, MetadataError
+from .._json import loads_json
 
 __all__ = [
     "SCANIMAGE_MAGIC",
@@ -73,7 +73,12 @@ class _Unparsed(Exception):
     pass
 
 
-def _parse_container(tokens: list[tuple[str, str]], pos: int, closer: str) -> tuple[Any, int]:
+_MAX_NESTING = 32  # brackets inside brackets; real values nest two or three deep
+
+
+def _parse_container(tokens: list[tuple[str, str]], pos: int, closer: str, depth: int = 1) -> tuple[Any, int]:
+    if depth > _MAX_NESTING:  # kept as text rather than recursing without end
+        raise _Unparsed
     rows: list[list[Any]] = [[]]
     while pos < len(tokens):
         kind, text = tokens[pos]
@@ -98,7 +103,7 @@ def _parse_container(tokens: list[tuple[str, str]], pos: int, closer: str) -> tu
                 return [row[0] for row in rows], pos + 1
             return rows, pos + 1
         if kind == "open":
-            value, pos = _parse_container(tokens, pos + 1, "]" if text == "[" else "}")
+            value, pos = _parse_container(tokens, pos + 1, "]" if text == "[" else "}", depth + 1)
             rows[-1].append(value)
             continue
         if kind == "sep":
@@ -253,11 +258,7 @@ def read_scanimage_header(fd: int, path: str) -> ScanImageHeader:
     if size1 > 1:
         raw = pread_exact(fd, size1, off1, path, "ScanImage ROI data").split(b"\x00", 1)[0].strip()
         if raw:
-            try:
-                parsed = json.loads(raw.decode("utf-8", errors="replace"))
-            except ValueError as exc:
-                raise MetadataError(
-                    f"{path}: the ScanImage ROI data at offset {off1} is not valid JSON ({exc})"
-                ) from None
+            parsed = loads_json(raw.decode("utf-8", errors="replace"),
+                                f"{path}: the ScanImage ROI data at offset {off1}")
             roi_groups = parsed.get("RoiGroups", parsed) if isinstance(parsed, dict) else {}
     return ScanImageHeader(version, frame_data, roi_groups, (off0, size0), (off1, size1))

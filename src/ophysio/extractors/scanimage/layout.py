@@ -26,13 +26,26 @@ def read_header_of(file_path: str | os.PathLike) -> ScanImageHeader:
         os.close(fd)
 
 
+#: Largest count (slices, frames per slice, flyback frames) or channel number believed from a header;
+#: larger values come from damaged headers and would make tables of that size.
+_MAX_COUNT = 1_000_000
+_MAX_CHANNEL = 64
+
+
+def _whole_number(value: Any, low: int, high: int) -> int:
+    """``value`` as an int when it is a whole real number in [low, high]; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(value)
+    if not (math.isfinite(value) and value == int(value) and low <= value <= high):
+        raise ValueError(value)
+    return int(value)
+
+
 def _as_int_list(value: Any) -> list[int]:
-    if isinstance(value, list):
-        flat: list = []
-        for item in value:
-            flat.extend(item if isinstance(item, list) else [item])
-        return [int(v) for v in flat]
-    return [int(value)]
+    flat: list = []
+    for item in value if isinstance(value, list) else [value]:
+        flat.extend(item if isinstance(item, list) else [item])
+    return [_whole_number(v, 1, _MAX_CHANNEL) for v in flat]
 
 
 def saved_channels(frame_data: dict, path: str) -> tuple[list[int], list[str]]:
@@ -44,8 +57,11 @@ def saved_channels(frame_data: dict, path: str) -> tuple[list[int], list[str]]:
         raise MetadataError(f"{path}: the header does not say which channels were saved (SI.hChannels.channelSave)")
     try:
         numbers = _as_int_list(saved)
-    except (TypeError, ValueError):
-        raise MetadataError(f"{path}: SI.hChannels.channelSave = {saved!r} is not a list of channel numbers") from None
+    except ValueError:
+        numbers = []
+    if not numbers:
+        raise MetadataError(f"{path}: SI.hChannels.channelSave = {str(saved)[:80]} is not a list of channel numbers "
+                            f"(1 to {_MAX_CHANNEL})")
     names = frame_data.get("SI.hChannels.channelName")
     names = names if isinstance(names, list) else []
     result = []
@@ -58,9 +74,10 @@ def _whole(frame_data: dict, key: str, default: int, path: str) -> int:
     """A count from the header (``default`` when absent, empty or 0), or a MetadataError naming it."""
     value = frame_data.get(key, default)
     try:
-        return int(value or default)
-    except (TypeError, ValueError, OverflowError):
-        raise MetadataError(f"{path}: {key} = {value!r} in the ScanImage header is not a whole number") from None
+        return _whole_number(value or default, 0, _MAX_COUNT)
+    except (TypeError, ValueError):
+        raise MetadataError(f"{path}: {key} = {str(value)[:80]!r} in the ScanImage header is not a whole number "
+                            f"from 0 to {_MAX_COUNT}") from None
 
 
 def stack_facts(frame_data: dict, path: str = "ScanImage header") -> tuple[bool, int, int, int]:
@@ -90,24 +107,36 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _scanfield(roi: dict) -> dict:
+    """The first scanfield of an ROI (a dict), or {} when there is none or it is not an object."""
+    field = (_as_list(roi.get("scanfields")) or [{}])[0]
+    return field if isinstance(field, dict) else {}
+
+
 def roi_layout_from(frame_data: dict, roi_groups: dict, page_rows: int, page_columns: int, path: str) -> list[dict]:
     """Where each imaging ROI lies in a page (see :meth:`ScanImageImagingExtractor.get_roi_layout`)."""
-    group = roi_groups.get("imagingRoiGroup") or {}
+    group = roi_groups.get("imagingRoiGroup")
+    group = group if isinstance(group, dict) else {}
     rois = [roi for roi in _as_list(group.get("rois")) if isinstance(roi, dict) and roi.get("enable", 1)]
     mroi = bool(frame_data.get("SI.hRoiManager.mroiEnable", False)) and len(rois) > 1
     if not mroi:
         roi = rois[0] if rois else {}
-        field = (_as_list(roi.get("scanfields")) or [{}])[0]
+        field = _scanfield(roi)
         return [{"index": 0, "name": roi.get("name", ""), "row_start": 0, "rows": page_rows, "columns": page_columns,
                  "center_xy": field.get("centerXY"), "size_xy": field.get("sizeXY"), "z": roi.get("zs")}]
     entries = []
     for index, roi in enumerate(rois):
-        field = (_as_list(roi.get("scanfields")) or [{}])[0]
+        field = _scanfield(roi)
         resolution = field.get("pixelResolutionXY")
-        if not (isinstance(resolution, list) and len(resolution) == 2):
-            raise MetadataError(f"{path}: ROI {index} ({roi.get('name')!r}) has no scanfield pixelResolutionXY")
-        entries.append({"index": index, "name": roi.get("name", ""), "rows": int(resolution[1]),
-                        "columns": int(resolution[0]), "center_xy": field.get("centerXY"),
+        try:
+            columns, rows = (_whole_number(v, 1, max(page_rows, page_columns)) for v in resolution)
+        except (TypeError, ValueError):  # not a pair of numbers, or not of positive whole numbers that fit a page
+            raise MetadataError(
+                f"{path}: ROI {index} ({str(roi.get('name'))[:80]!r}) has no valid scanfield pixelResolutionXY "
+                f"({str(resolution)[:80]}; expected [columns rows] that fit the {page_rows} x {page_columns} pages)"
+            ) from None
+        entries.append({"index": index, "name": roi.get("name", ""), "rows": rows,
+                        "columns": columns, "center_xy": field.get("centerXY"),
                         "size_xy": field.get("sizeXY"), "z": roi.get("zs")})
     total = sum(e["rows"] for e in entries)
     gaps = len(entries) - 1
@@ -117,7 +146,8 @@ def roi_layout_from(frame_data: dict, roi_groups: dict, page_rows: int, page_col
         # (resonant scanners write lines in pairs), as long as it fits the page
         line_period = frame_data.get("SI.hRoiManager.linePeriod")
         flyto_time = frame_data.get("SI.hScan2D.flytoTimePerScanfield")
-        if isinstance(line_period, (int, float)) and isinstance(flyto_time, (int, float)) and line_period > 0:
+        if isinstance(line_period, (int, float)) and isinstance(flyto_time, (int, float)) and line_period > 0 \
+                and math.isfinite(flyto_time / line_period):
             lines = math.ceil(flyto_time / line_period)
             flyto, remainder = lines + (lines % 2), 0
             if total + gaps * flyto > page_rows:

@@ -55,7 +55,7 @@ from ...errors import CorruptFileError, FormatError, MetadataError, SelectionErr
 from .._handles import CachedFile
 from .._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans
 from .._tiff.uniform import predict_uniform_pages, walk_ifds
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 from .files import check_files_exist, find_series_files
 from .header import epoch_to_iso, parse_key_values, read_scanimage_block
 from .layout import read_header_of, roi_layout_from, saved_channels, stack_facts
@@ -234,9 +234,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
         self._table = np.ascontiguousarray(table)
         rate_key = "SI.hRoiManager.scanVolumeRate" if volumetric else "SI.hRoiManager.scanFrameRate"
         rate = fd_.get(rate_key)
-        if not isinstance(rate, (int, float)) or not rate > 0:
-            raise MetadataError(f"{first}: {rate_key} = {rate!r} is not a positive rate")
-        self._sampling_frequency = float(rate) * (frames_per_slice if self._interleave else 1)
+        rate = checked_rate(rate, f"{first}: {rate_key} in the ScanImage header")
+        self._sampling_frequency = rate * (frames_per_slice if self._interleave else 1)
 
     # ------------------------------------------------------------------ indexing the files
     def _index_files(self, first: str) -> None:

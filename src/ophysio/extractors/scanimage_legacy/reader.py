@@ -25,7 +25,7 @@ import numpy as np
 from ...errors import FileSetError, FormatError, MetadataError, SelectionError
 from .._matlab.values import parse_header_lines
 from .._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["ScanImageLegacyImagingExtractor", "parse_scanimage_legacy_header"]
 
@@ -168,10 +168,7 @@ class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
                               f"{self._pages_per_sample} pages (channels x slices x frames per slice)")
 
         if sampling_frequency is not None:
-            rate = float(sampling_frequency)
-            if not np.isfinite(rate) or rate <= 0:
-                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-            self._sampling_frequency = rate
+            self._sampling_frequency = checked_rate(sampling_frequency)
         else:
             self._sampling_frequency = self._header_rate()
 

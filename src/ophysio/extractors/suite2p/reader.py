@@ -16,7 +16,6 @@ that leads out of the folder is a :class:`~ophysio.errors.ContainmentError`.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -28,7 +27,7 @@ from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError
 from .._contain import AllowOutside, ReferencePolicy
 from .._handles import CachedFile
 from ..binary.reader import pread_into
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["Suite2pImagingExtractor"]
 
@@ -208,17 +207,16 @@ class Suite2pImagingExtractor(ImagingExtractor):
         self._num_samples = min(counts)
         self._frame_bytes = frame_bytes
 
-        rate = sampling_frequency if sampling_frequency is not None else self._ops[0].get("fs")
-        try:
-            rate = float(rate)
-        except (TypeError, ValueError):
-            rate = math.nan
-        if not math.isfinite(rate) or rate <= 0:
-            raise MetadataError(
-                f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r}; pass sampling_frequency= (frames per "
-                f"second of each plane)"
-            )
-        self._sampling_frequency = rate
+        if sampling_frequency is not None:
+            self._sampling_frequency = checked_rate(sampling_frequency)
+        else:
+            try:
+                self._sampling_frequency = checked_rate(self._ops[0].get("fs"), f"ops['fs'] in {folders[0]}")
+            except MetadataError:
+                raise MetadataError(
+                    f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r}; pass sampling_frequency= (frames "
+                    f"per second of each plane)"
+                ) from None
 
     @staticmethod
     def _available_channels(folder: Path, ops: dict, file_type: str) -> list[str]:

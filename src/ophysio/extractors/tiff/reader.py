@@ -24,7 +24,7 @@ import numpy as np
 
 from ...errors import FileSetError, FormatError, MetadataError
 from .._tiff.pages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
-from ..imaging import ImagingExtractor
+from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["TiffImagingExtractor", "resolve_tiff_paths", "parse_imagej_description"]
 
@@ -213,10 +213,7 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
 
     def _rate(self, sampling_frequency) -> float:
         if sampling_frequency is not None:
-            rate = float(sampling_frequency)
-            if not np.isfinite(rate) or rate <= 0:
-                raise MetadataError(f"sampling_frequency must be a positive number, got {sampling_frequency}")
-            return rate
+            return checked_rate(sampling_frequency)
         if self._imagej is not None:
             finterval = self._imagej.get("finterval")
             if isinstance(finterval, (int, float)) and finterval > 0:
