@@ -11,7 +11,7 @@ from ophysio.extractors import NumpyImagingExtractor
 from ophysio.preview import _image_runs, preview, preview_sessions
 from ophysio.testing.synthetic import movie
 
-from .cli_helpers import run_cli
+from .cli.helpers import run_cli
 from .conversion.test_dandi import SESSION_METADATA, write_session
 
 

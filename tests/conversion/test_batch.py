@@ -33,7 +33,7 @@ from ophysio.conversion.validate import validate_path
 from ophysio.errors import MetadataError
 from ophysio.testing.synthetic import movie
 
-from ..cli_helpers import run_cli
+from ..cli.helpers import run_cli
 from .test_dandi import SESSION_METADATA
 
 HAS_DANDI = importlib.util.find_spec("dandi") is not None

@@ -229,7 +229,7 @@ def test_upload_without_the_dandi_package_names_the_extra(folder, no_upload, mon
 def test_cli_upload_refuses_without_key(folder, no_upload):
     import argparse
 
-    from ophysio._cli_batch import register
+    from ophysio.cli.batch import register
 
     parser = argparse.ArgumentParser(prog="ophysio")
     register(parser.add_subparsers(dest="command", required=True))
