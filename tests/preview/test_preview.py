@@ -13,7 +13,7 @@ from ophysio.preview.stats import _image_runs
 from ophysio.testing.synthetic import movie
 
 from ..cli.helpers import run_cli
-from ..conversion.test_dandi import SESSION_METADATA, write_session
+from ..conversion.batch.test_dandi import SESSION_METADATA, write_session
 
 
 def embedded_pngs(index):

@@ -40,7 +40,7 @@ def cmd_convert_batch(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``ophysio validate PATH``: one report per NWB file; exit 1 when any file has an error."""
-    from ..conversion.validate import format_reports, validate_path
+    from ..conversion.batch.validate import format_reports, validate_path
 
     dandi = None if args.dandi == "auto" else args.dandi == "yes"
     reports = validate_path(args.path, dandi=dandi, workers=args.workers)
@@ -50,7 +50,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     """``ophysio upload FOLDER --dandiset ID [--sandbox]``: validate, then upload with the dandi package."""
-    from ..conversion.dandi import upload_folder
+    from ..conversion.batch.dandi import upload_folder
 
     staged = upload_folder(args.folder, args.dandiset, sandbox=args.sandbox, validate=not args.no_validate)
     print(f"uploaded {args.folder} to dandiset {args.dandiset} ({'sandbox' if args.sandbox else 'dandi'}) "

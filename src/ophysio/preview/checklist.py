@@ -8,7 +8,7 @@ from .stats import StreamPreview
 
 
 def _checklist(metadata: Any, nwb_fields: dict, streams: list[StreamPreview]) -> tuple[str | None, list]:
-    from ..conversion.dandi import dandi_field_problems, dandi_relative_path
+    from ..conversion.batch.dandi import dandi_field_problems, dandi_relative_path
 
     md = nwb_fields or metadata or {}
     if hasattr(md, "model_dump"):

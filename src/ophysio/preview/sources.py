@@ -157,7 +157,7 @@ def _open_streams(source: Any, format: str | None = None,
     paths = [str(p) for p in source] if isinstance(source, (list, tuple)) else [str(source)]
     path = Path(paths[0])
     if len(paths) == 1 and path.suffix.lower() == ".nwb" and path.is_file():
-        from ..conversion.dandi import nwb_dandi_fields
+        from ..conversion.batch.dandi import nwb_dandi_fields
 
         series = _nwb_series_paths(path)
         if not series:
