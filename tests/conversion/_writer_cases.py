@@ -1,4 +1,4 @@
-"""Sources and independent readers shared by the writer tests."""
+"""Sources and independent readers shared by the writer tests (the sources live in ophysio.testing.writers)."""
 
 from __future__ import annotations
 
@@ -8,36 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ophysio.extractors import NumpyImagingExtractor
-from ophysio.testing.synthetic import movie
+from ophysio.testing.writers import RATE, channel_movies, irregular_times, make_source
+from ophysio.testing.writers import WRITER_CASES as CASES
 
-RATE = 7.5
-
-#: name -> (samples, rows, columns, planes or None, channels, dtype)
-CASES = {
-    "planar": (11, 12, 9, None, 1, "uint16"),
-    "volumetric": (7, 10, 8, 3, 1, "int16"),
-    "multichannel": (6, 9, 7, 2, 2, "uint16"),
-}
-
-
-def channel_movies(case: str) -> list[np.ndarray]:
-    samples, rows, cols, planes, channels, dtype = CASES[case]
-    return [movie(samples, rows, cols, planes, dtype, channel=c) for c in range(channels)]
-
-
-def irregular_times(samples: int) -> np.ndarray:
-    return 0.5 + np.arange(samples) / RATE + 0.003 * np.arange(samples) ** 2
-
-
-def make_source(case: str, timestamps: bool = False):
-    movies = channel_movies(case)
-    times = irregular_times(movies[0].shape[0]) if timestamps else None
-    exts = [
-        NumpyImagingExtractor(m, None if timestamps else RATE, timestamps=times, channel_name=f"ch{c}")
-        for c, m in enumerate(movies)
-    ]
-    return exts[0] if len(exts) == 1 else {f"ch{c}": e for c, e in enumerate(exts)}
+__all__ = ["CASES", "RATE", "channel_movies", "irregular_times", "make_source", "read_tiff_pages", "ome_delta_t",
+           "read_sidecar"]
 
 
 # ---------------------------------------------------------------- independent readers

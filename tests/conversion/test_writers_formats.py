@@ -1,4 +1,4 @@
-"""HDF5, MAT, suite2p and Zarr writers, read back with h5py, scipy.io, numpy and zarr."""
+"""HDF5, MAT, suite2p and Zarr writers beyond the shared suite (tests/conversion/writers/): options and limits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ophysio.conversion.writers.mat import MAT_V5_LIMIT
 from ophysio.extractors import NumpyImagingExtractor
 from ophysio.testing.synthetic import movie
 
-from ._writer_cases import CASES, RATE, channel_movies, irregular_times, make_source
+from ._writer_cases import RATE, channel_movies, irregular_times, make_source
 
 
 def _stack(movies):
@@ -19,28 +19,6 @@ def _stack(movies):
 
 
 # ---------------------------------------------------------------- HDF5
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("options", [{}, {"compression": "gzip", "compression_level": 3}, {"compression": "lzf"}])
-def test_hdf5_round_trip(tmp_path, case, options):
-    import h5py
-
-    movies = channel_movies(case)
-    times = irregular_times(movies[0].shape[0])
-    out = write_imaging(make_source(case, timestamps=True), tmp_path / "m.h5", target_chunk_mb=0.002, **options)
-    with h5py.File(out) as f:
-        mov = f["mov"]
-        labels = "TYX" + ("Z" if movies[0].ndim == 4 else "") + ("C" if len(movies) > 1 else "")
-        assert [d.label for d in mov.dims] == list(labels)
-        assert [str(s) for s in mov.attrs["DIMENSION_LABELS"]] == list(labels)
-        assert mov.dtype == movies[0].dtype
-        np.testing.assert_array_equal(mov[:], _stack(movies))
-        np.testing.assert_array_equal(f[mov.attrs["timestamps"]][:], times)
-        assert mov.attrs["fr"] == mov.attrs["sampling_frequency"] == pytest.approx(1 / np.median(np.diff(times)))
-        assert list(mov.attrs["channel_names"]) == [f"ch{c}" for c in range(len(movies))]
-        assert mov.chunks is not None and mov.chunks[1:] == mov.shape[1:]
-        assert mov.compression == options.get("compression")
-
-
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_hdf5_threaded_gzip_chunks_with_partial_last_chunk(tmp_path, shuffle):
     import h5py
@@ -85,53 +63,6 @@ def test_hdf5_read_back_by_ophysio(tmp_path):
 
 
 # ---------------------------------------------------------------- MAT
-@pytest.mark.parametrize("case", list(CASES))
-def test_mat_v73_layout_is_what_matlab_sees(tmp_path, case):
-    import h5py
-
-    movies = channel_movies(case)
-    times = irregular_times(movies[0].shape[0])
-    out = write_imaging(make_source(case, timestamps=True), tmp_path / "m.mat", target_chunk_mb=0.002)
-    header = out.read_bytes()[:128]
-    assert header.startswith(b"MATLAB 7.3 MAT-file") and header[124:128] == b"\x00\x02IM"
-    from scipy.io.matlab import matfile_version
-
-    assert matfile_version(str(out)) == (2, 0)  # scipy recognises the header as MATLAB 7.3 (HDF5-based)
-    volumetric, channels = movies[0].ndim == 4, len(movies)
-    matlab_dims = "YX" + ("Z" if volumetric else "") + ("C" if channels > 1 else "") + "T"
-    # MATLAB's array (column-major, dims as MATLAB lists them) is the HDF5 dataset with its axes reversed.
-    matlab_view = np.stack([m if volumetric else m[..., None] for m in movies], axis=-1)  # T Y X Z C
-    matlab_view = matlab_view.transpose(1, 2, 3, 4, 0)  # Y X Z C T
-    keep = [0, 1] + ([2] if volumetric else []) + ([3] if channels > 1 else []) + [4]
-    matlab_view = matlab_view.reshape([matlab_view.shape[i] for i in keep])
-    with h5py.File(out) as f:
-        mov = f["mov"]
-        assert mov.attrs["MATLAB_class"] == np.bytes_(movies[0].dtype.name)
-        np.testing.assert_array_equal(mov[:].transpose(), matlab_view)
-        assert f["fs"].shape == (1, 1) and f["fs"].attrs["MATLAB_class"] == b"double"
-        assert f["fs"][0, 0] == pytest.approx(1 / np.median(np.diff(times)))
-        np.testing.assert_array_equal(f["timestamps"][:].transpose(), times[None, :])  # MATLAB: 1 x T
-        assert bytes(f["dims"][:].ravel().astype(np.uint8)).decode() == matlab_dims
-        assert f["dims"].attrs["MATLAB_class"] == b"char"
-
-
-@pytest.mark.parametrize("case", list(CASES))
-def test_mat_v5_read_by_scipy(tmp_path, case):
-    from scipy.io import loadmat
-
-    movies = channel_movies(case)
-    out = write_imaging(make_source(case), tmp_path / "m.mat", version="5", target_chunk_mb=0.002)
-    got = loadmat(out)
-    volumetric = movies[0].ndim == 4
-    for c, m in enumerate(movies):
-        arr = got["mov"][..., c, :] if len(movies) > 1 else got["mov"]
-        expected = m.transpose(1, 2, 3, 0) if volumetric else m.transpose(1, 2, 0)
-        assert arr.dtype == m.dtype
-        np.testing.assert_array_equal(arr, expected)
-    assert got["fs"][0, 0] == RATE
-    np.testing.assert_allclose(got["timestamps"][0], np.arange(movies[0].shape[0]) / RATE)
-
-
 def test_mat_v5_refuses_2gb_before_reading(tmp_path):
     class Huge(NumpyImagingExtractor):
         def _read_series(self, start, stop, out):
@@ -180,32 +111,6 @@ def test_mat_v73_open_writer_and_bool(tmp_path):
 
 
 # ---------------------------------------------------------------- suite2p
-@pytest.mark.parametrize("case", list(CASES))
-def test_suite2p_folders_read_back(tmp_path, case):
-    from ophysio.extractors.suite2p import Suite2pImagingExtractor
-
-    movies = channel_movies(case)
-    movies = [m.astype(np.int16) if m.dtype == np.uint16 else m for m in movies]  # values fit: exact policy
-    source = [NumpyImagingExtractor(m, RATE) for m in movies]
-    out = write_imaging(source, tmp_path / "suite2p", target_chunk_mb=0.002)
-    planes = movies[0].shape[3] if movies[0].ndim == 4 else 1
-    # and the marker that lets overwrite=True recognise the folder as ophysio's
-    assert sorted(p.name for p in out.iterdir()) == [".ophysio-output", *(f"plane{z}" for z in range(planes))]
-    for z in range(planes):
-        ops = np.load(out / f"plane{z}" / "ops.npy", allow_pickle=True).item()
-        assert (ops["Ly"], ops["Lx"], ops["nframes"], ops["fs"]) == (*movies[0].shape[1:3], movies[0].shape[0], RATE)
-        assert (ops["nplanes"], ops["nchannels"]) == (planes, len(movies))
-        for c, name in enumerate(["data.bin", "data_chan2.bin"][: len(movies)]):
-            raw = np.fromfile(out / f"plane{z}" / name, dtype="<i2").reshape(-1, ops["Ly"], ops["Lx"])
-            plane = movies[c][..., z] if planes > 1 else movies[c]
-            np.testing.assert_array_equal(raw, plane)
-        np.testing.assert_allclose(ops["meanImg"], (movies[0][..., z] if planes > 1 else movies[0]).mean(0), rtol=1e-6)
-    for c, name in enumerate(["chan1", "chan2"][: len(movies)]):
-        ext = Suite2pImagingExtractor(out, channel_name=name)
-        np.testing.assert_array_equal(ext.get_series(), movies[c])
-        assert ext.get_sampling_frequency() == RATE
-
-
 def test_suite2p_int16_policy_never_clips(tmp_path):
     from ophysio.extractors.suite2p import Suite2pImagingExtractor
 
@@ -240,35 +145,6 @@ def test_suite2p_limits(tmp_path):
 
 
 # ---------------------------------------------------------------- Zarr
-@pytest.mark.parametrize("case", list(CASES))
-def test_zarr_round_trip_with_ngff_metadata(tmp_path, case):
-    zarr = pytest.importorskip("zarr")  # in the test extra (Python 3.11+)
-
-    movies = channel_movies(case)
-    times = irregular_times(movies[0].shape[0])
-    out = write_imaging(make_source(case, timestamps=True), tmp_path / "m.ome.zarr", target_chunk_mb=0.002,
-                        pixel_size_um=0.7, plane_spacing_um=3.0)
-    group = zarr.open_group(out, mode="r")
-    array = group["0"]
-    volumetric = movies[0].ndim == 4
-    stored = [m.transpose(0, 3, 1, 2) if volumetric else m for m in movies]
-    expected = stored[0] if len(stored) == 1 else np.stack(stored, axis=1)
-    np.testing.assert_array_equal(array[:], expected)
-    assert array.dtype == movies[0].dtype
-    axes = ["t"] + (["c"] if len(movies) > 1 else []) + (["z"] if volumetric else []) + ["y", "x"]
-    assert list(array.metadata.dimension_names) == axes
-    np.testing.assert_array_equal(group["timestamps"][:], times)
-    ome = group.attrs["ome"]
-    assert ome["version"] == "0.5"
-    ms = ome["multiscales"][0]
-    assert [a["name"] for a in ms["axes"]] == axes
-    scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
-    assert scale[0] == pytest.approx(np.median(np.diff(times))) and scale[-2:] == [0.7, 0.7]
-    if volumetric:
-        assert scale[axes.index("z")] == 3.0
-    assert [ch["label"] for ch in ome["omero"]["channels"]] == [f"ch{c}" for c in range(len(movies))]
-
-
 def test_zarr_shards_and_unaligned_batches(tmp_path):
     zarr = pytest.importorskip("zarr")
 

@@ -16,24 +16,17 @@ from ruamel.yaml import YAML
 
 from ophysio import convert_sessions
 from ophysio._version import __version__
-from ophysio.conversion.batch import (
-    _convert_task,
-    _is_current,
-    _json_ready,
-    _start_cluster,
-    _stat_files,
-    _Task,
-    _write_manifest,
-    load_batch_spec,
-    manifest_path,
-    plan_sessions,
-)
-from ophysio.conversion.dandi import write_dandiset_yaml
-from ophysio.conversion.validate import validate_path
+from ophysio.conversion.batch import load_batch_spec, manifest_path, plan_sessions
+from ophysio.conversion.batch.dandi import write_dandiset_yaml
+from ophysio.conversion.batch.manifest import _is_current, _write_manifest
+from ophysio.conversion.batch.run import _start_cluster
+from ophysio.conversion.batch.task import _json_ready, _stat_files, _Task
+from ophysio.conversion.batch.validate import validate_path
+from ophysio.conversion.batch.worker import _convert_task
 from ophysio.errors import MetadataError
 from ophysio.testing.synthetic import movie
 
-from ..cli_helpers import run_cli
+from ...cli.helpers import run_cli
 from .test_dandi import SESSION_METADATA
 
 HAS_DANDI = importlib.util.find_spec("dandi") is not None
@@ -173,7 +166,7 @@ def test_plan_uses_dandi_names_and_tasks_carry_only_paths_and_metadata(batch, tm
 
 def test_errors_another_attempt_cannot_cure_are_reported_not_raised(tmp_path, monkeypatch):
     """Corrupt input and missing files come back as a failed outcome (no retry); other errors raise."""
-    from ophysio.conversion import batch
+    from ophysio.conversion.batch import worker
 
     monkeypatch.setenv("HDF5_USE_FILE_LOCKING", "TRUE")  # restored after the test
     spec = load_batch_spec({"metadata": SESSION_METADATA, "options": {"sampling_frequency": 30.0},
@@ -186,7 +179,7 @@ def test_errors_another_attempt_cannot_cure_are_reported_not_raised(tmp_path, mo
     def flaky(task):
         raise OSError(5, "Input/output error (network file system)")
 
-    monkeypatch.setattr(batch, "_open_source", flaky)
+    monkeypatch.setattr(worker, "_open_source", flaky)
     with pytest.raises(OSError, match="network file system"):
         _convert_task(task)
     assert not manifest_path(task.target).exists()
@@ -249,7 +242,7 @@ def test_an_interrupted_reconversion_is_redone_not_skipped(tmp_path, monkeypatch
             _convert_task(task)
         monkeypatch.undo()
     else:  # the worker was killed inside write_nwb: the manifest of the new inputs says "writing"
-        from ophysio.conversion.batch import _read_manifest
+        from ophysio.conversion.batch.manifest import _read_manifest
 
         manifest = _read_manifest(target)
         manifest.update(inputs=_json_ready(task.inputs()), status="writing")
@@ -416,7 +409,7 @@ def test_a_multichannel_scanimage_session_gives_one_series_per_channel(tmp_path,
 def test_a_session_past_its_timeout_stops_its_worker_and_is_reported(tmp_path):
     import dask
 
-    from ..extractors.test_damaged_inputs import write_hdf5_libhdf5_loops_on
+    from ...extractors.test_damaged_inputs import write_hdf5_libhdf5_loops_on
 
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._cli_common import parse_key_values
+from .options import parse_key_values
 
 __all__ = ["register", "cmd_convert_batch", "cmd_validate", "cmd_upload", "cmd_preview"]
 
@@ -26,7 +26,7 @@ def _positive_seconds(text: str) -> float:
 
 def cmd_convert_batch(args: argparse.Namespace) -> int:
     """``ophysio convert-batch SPEC.yaml -o FOLDER``: exit 0 when every session is done or skipped, 1 otherwise."""
-    from .conversion.batch import convert_sessions
+    from ..conversion.batch import convert_sessions
 
     result = convert_sessions(args.spec, args.output, scheduler=args.scheduler, workers=args.workers,
                               memory_limit=args.memory_limit, retries=args.retries,
@@ -40,7 +40,7 @@ def cmd_convert_batch(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``ophysio validate PATH``: one report per NWB file; exit 1 when any file has an error."""
-    from .conversion.validate import format_reports, validate_path
+    from ..conversion.batch.validate import format_reports, validate_path
 
     dandi = None if args.dandi == "auto" else args.dandi == "yes"
     reports = validate_path(args.path, dandi=dandi, workers=args.workers)
@@ -50,7 +50,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     """``ophysio upload FOLDER --dandiset ID [--sandbox]``: validate, then upload with the dandi package."""
-    from .conversion.dandi import upload_folder
+    from ..conversion.batch.dandi import upload_folder
 
     staged = upload_folder(args.folder, args.dandiset, sandbox=args.sandbox, validate=not args.no_validate)
     print(f"uploaded {args.folder} to dandiset {args.dandiset} ({'sandbox' if args.sandbox else 'dandi'}) "
@@ -65,11 +65,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
     except ImportError:
         print('ophysio preview: needs matplotlib: pip install "ophysio[preview]"', file=sys.stderr)
         return 2
-    from .preview import preview, preview_sessions
+    from ..preview import preview, preview_sessions
 
     source = Path(args.source)
     if source.suffix.lower() in (".yaml", ".yml") and source.is_file():
-        from .conversion.batch import load_batch_spec, session_metadata
+        from ..conversion.batch import load_batch_spec, session_metadata
 
         spec = load_batch_spec(source)
         base = Path(spec.base_folder or ".")
@@ -84,7 +84,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return 0
     metadata = None
     if args.metadata:
-        from .conversion.metadata import load_metadata
+        from ..conversion.metadata import load_metadata
 
         metadata = load_metadata(args.metadata)
     session = preview(args.source, args.output, metadata=metadata, format=args.format,

@@ -4,10 +4,10 @@ import importlib.util
 
 import pytest
 
-from ophysio.conversion.dandi import write_dandiset_yaml
-from ophysio.conversion.validate import find_nwb_files, format_reports, validate_file, validate_path
+from ophysio.conversion.batch.dandi import write_dandiset_yaml
+from ophysio.conversion.batch.validate import find_nwb_files, format_reports, validate_file, validate_path
 
-from ..cli_helpers import run_cli
+from ...cli.helpers import run_cli
 from .test_dandi import without_subject, write_session
 
 HAS_DANDI = importlib.util.find_spec("dandi") is not None

@@ -7,8 +7,8 @@ import socket
 import pytest
 from ruamel.yaml import YAML
 
-from ophysio.conversion import dandi as dandi_mod
-from ophysio.conversion.dandi import (
+from ophysio.conversion.batch import dandi as dandi_mod
+from ophysio.conversion.batch.dandi import (
     DandiUploadError,
     dandi_field_problems,
     dandi_filename,
@@ -229,7 +229,7 @@ def test_upload_without_the_dandi_package_names_the_extra(folder, no_upload, mon
 def test_cli_upload_refuses_without_key(folder, no_upload):
     import argparse
 
-    from ophysio._cli_batch import register
+    from ophysio.cli.batch import register
 
     parser = argparse.ArgumentParser(prog="ophysio")
     register(parser.add_subparsers(dest="command", required=True))
@@ -239,7 +239,7 @@ def test_cli_upload_refuses_without_key(folder, no_upload):
 
 
 def test_upload_ignores_hidden_staging_folders(folder, no_upload, tmp_path):
-    from ophysio.conversion.validate import find_nwb_files
+    from ophysio.conversion.batch.validate import find_nwb_files
 
     staged = folder / ".dandi-staging-000123" / "000123" / "sub-m12" / "sub-m12_ses-2024-05-01-a_ophys.nwb"
     staged.parent.mkdir(parents=True)

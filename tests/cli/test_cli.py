@@ -44,6 +44,18 @@ def test_console_script_runs():
     assert np  # numpy import kept for parity with other tests
 
 
+def test_python_dash_m_ophysio_runs_the_command():
+    result = subprocess.run([sys.executable, "-m", "ophysio", "formats"], capture_output=True, text=True)
+    assert result.returncode == 0 and "scanimage" in result.stdout
+
+
+def test_the_console_script_entry_point_is_main():
+    import ophysio.cli
+    from ophysio.cli.entry_point import main as entry
+
+    assert ophysio.cli.main is entry is main
+
+
 # ---------------------------------------------------------------------- convert / metadata-template
 def _read_nwb_data(path, name="TwoPhotonSeries"):
     from pynwb import NWBHDF5IO

@@ -2,11 +2,11 @@
 
 import argparse
 
-from ophysio._cli_batch import register
+from ophysio.cli.batch import register
 
 
 def run_cli(*argv):
-    """Parse ``argv`` with only the commands of ``ophysio._cli_batch`` and run the chosen one."""
+    """Parse ``argv`` with only the commands of ``ophysio.cli.batch`` and run the chosen one."""
     parser = argparse.ArgumentParser(prog="ophysio")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args([str(a) for a in argv])

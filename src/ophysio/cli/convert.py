@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import parse_key_values
+from .options import parse_key_values
 
 __all__ = ["register", "cmd_convert", "cmd_metadata_template", "metadata_template", "EXAMPLE_METADATA"]
 
@@ -41,7 +41,7 @@ _EXAMPLE_EMISSION = 510.0
 
 def _example_metadata(interface) -> dict:
     """Complete demo metadata for a built-in example: its defaults plus the demo values above."""
-    from .conversion.metadata import merge_metadata
+    from ..conversion.metadata import merge_metadata
 
     defaults = interface.get_metadata()
     planes = defaults["Ophys"]["ImagingPlane"]
@@ -56,7 +56,7 @@ def _example_metadata(interface) -> dict:
 
 
 def _open_interface(args: argparse.Namespace, folder: str):
-    from .conversion.interfaces import interface_from_paths
+    from ..conversion.interfaces import interface_from_paths
 
     options = parse_key_values(args.option)
     if getattr(args, "channel", None):
@@ -64,7 +64,7 @@ def _open_interface(args: argparse.Namespace, folder: str):
     kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
     split = getattr(args, "split_planes", False)
     if args.example:
-        from .examples import write_example
+        from ..examples import write_example
 
         path, keywords = write_example(args.example, folder)
         keywords.update(options)
@@ -77,7 +77,7 @@ def _open_interface(args: argparse.Namespace, folder: str):
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert to NWB (default) or, with ``--to``, to another format."""
-    from .conversion.metadata import load_metadata, merge_metadata
+    from ..conversion.metadata import load_metadata, merge_metadata
 
     output = Path(args.output)
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as folder:
@@ -103,14 +103,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
-    from .conversion.interfaces import interface_from_paths
-    from .conversion.writers import write_imaging
+    from ..conversion.interfaces import interface_from_paths
+    from ..conversion.writers import write_imaging
 
     options = parse_key_values(args.option)
     if args.channel:
         options["channel_name"] = args.channel
     if args.example:
-        from .examples import write_example
+        from ..examples import write_example
 
         path, keywords = write_example(args.example, folder)
         paths: Any = [str(path)]
@@ -145,7 +145,7 @@ def metadata_template(interface) -> str:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    from .conversion.metadata import Metadata, NWBFileMetadata
+    from ..conversion.metadata import Metadata, NWBFileMetadata
 
     meta = Metadata.from_dict(interface.get_metadata())
     data = meta.to_dict()
@@ -196,7 +196,7 @@ def cmd_metadata_template(args: argparse.Namespace) -> int:
         with interface:
             text = metadata_template(interface)
     if args.output:
-        from .conversion._atomic import atomic_output
+        from ..conversion._atomic import atomic_output
 
         output = Path(args.output)
         if output.is_dir():  # never replace a folder (not even one ophysio wrote) with a template
@@ -228,7 +228,7 @@ def _output_size(path: Path) -> int:
 
 def _compression_argument(text: str) -> str:
     """``--compression`` checked when parsed (a bad value is a usage error, not a traceback)."""
-    from .conversion.nwb import Compression
+    from ..conversion.nwb import Compression
 
     try:
         Compression.parse(text)

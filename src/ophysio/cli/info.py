@@ -1,26 +1,15 @@
-"""The ``ophysio`` command line: ``formats``, ``info``, ``convert``, ``metadata-template`` (and more).
-
-``convert`` and ``metadata-template`` live in :mod:`ophysio._cli_convert`; the batch, validation, upload
-and preview commands in :mod:`ophysio._cli_batch`.
-"""
+"""``ophysio formats`` and ``ophysio info``: the formats ophysio reads, and the facts of one recording."""
 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
-import os
-import re
-import sys
 import tempfile
-from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
-from ._cli_common import parse_key_values
-from .errors import OphysioError
+from .options import parse_key_values
 
-__all__ = ["main", "describe", "describe_os_error"]
+__all__ = ["describe", "register"]
 
 
 def describe(extractor) -> dict[str, Any]:
@@ -82,7 +71,7 @@ def _format_info(info: dict[str, Any]) -> str:
 
 
 def _cmd_formats(args: argparse.Namespace) -> int:
-    from .extractors.registry import FORMATS
+    from ..extractors.registry import FORMATS
 
     if args.json:
         print(json.dumps([{"id": s.id, "suffixes": list(s.suffixes), "description": s.description,
@@ -97,15 +86,13 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .conversion.interfaces import interface_from_paths
+    from ..conversion.interfaces import interface_from_paths
 
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as tmp:
         kwargs: dict[str, Any] = {}
         if args.example:
-            from .examples import write_example
+            from ..examples import write_example
 
             path, kwargs = write_example(args.example, tmp)
             paths = [str(path)]
@@ -128,13 +115,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ophysio", description="Read optical-physiology imaging files and convert them to NWB."
-    )
-    parser.add_argument("--version", action="version", version=f"ophysio {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub) -> None:
+    """Add ``formats`` and ``info`` to the ``ophysio`` parser."""
     p = sub.add_parser("formats", help="list the formats ophysio reads")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_formats)
@@ -147,87 +129,3 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extractor keyword, e.g. -O channel_name=Channel 2 (VALUE parsed as JSON if it can be)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_info)
-
-    from ._cli_convert import register as register_convert
-
-    register_convert(sub)
-    from ._cli_batch import register as register_batch
-
-    register_batch(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one sub-command; return its exit status.
-
-    Exit status 2: the inputs or options are wrong (ophysio's own errors, a missing source). 1: the
-    operating system refused or failed (a full disk, no permission, a read-only file system, a file where
-    a folder should be) or the output is a folder ophysio will not replace; one line on stderr names the
-    path and the cause. 130: interrupted (Ctrl-C). Temporary files are removed on the way out by the
-    writers themselves.
-    """
-    from .conversion._atomic import OutputRefusedError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print(f"ophysio {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except OutputRefusedError as exc:
-        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except OphysioError as exc:
-        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"ophysio {args.command}: {describe_os_error(exc, getattr(args, 'output', None))}", file=sys.stderr)
-        return 1
-
-
-#: What to do about the usual causes, by errno.
-_OS_ERROR_ADVICE = {
-    errno.ENOSPC: "free some space or write the output to another disk",
-    errno.EDQUOT: "free some space or write the output to another disk",
-    errno.EACCES: "choose a folder you may write to, or change its permissions",
-    errno.EPERM: "choose a folder you may write to, or change its permissions (or attributes: chattr)",
-    errno.EROFS: "choose an output on a writable file system",
-    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another output path",
-    errno.EISDIR: "choose another output path",
-}
-
-
-#: How numpy (``ndarray.tofile``) and tifffile word a short write, which they raise without an errno.
-_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written|not enough free space", re.IGNORECASE)
-
-
-def describe_os_error(exc: OSError, output: str | None = None) -> str:
-    """One line for an OSError: the path it concerns and its cause, and what to do.
-
-    The path is the error's own file name, or ``output`` when it has none (libhdf5's errors name only
-    the temporary file, which the user never asked for) or names a temporary ``.partial`` file.
-    """
-    from .conversion._atomic import PARTIAL_SUFFIX
-
-    path = exc.filename
-    if path is None or (output is not None and PARTIAL_SUFFIX in os.path.basename(os.fsdecode(path))):
-        path = output
-    code = exc.errno
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if not code and _SHORT_WRITE.search(text):  # numpy's tofile and tifffile report a full disk without errno
-        code = errno.ENOSPC
-        text = f"{os.strerror(code)} ({text})"
-    cause = os.strerror(code) if exc.errno else text
-    where = f"{os.fsdecode(path)}: " if path is not None else ""
-    if exc.filename2 is not None:
-        where = f"{os.fsdecode(exc.filename)} -> {os.fsdecode(exc.filename2)}: "
-    advice = _OS_ERROR_ADVICE.get(code or 0)
-    return f"{where}{cause}" + (f"; {advice}" if advice else "")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

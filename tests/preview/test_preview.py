@@ -8,11 +8,12 @@ import pytest
 from matplotlib.image import imread
 
 from ophysio.extractors import NumpyImagingExtractor
-from ophysio.preview import _image_runs, preview, preview_sessions
+from ophysio.preview import preview, preview_sessions
+from ophysio.preview.stats import _image_runs
 from ophysio.testing.synthetic import movie
 
-from .cli_helpers import run_cli
-from .conversion.test_dandi import SESSION_METADATA, write_session
+from ..cli.helpers import run_cli
+from ..conversion.batch.test_dandi import SESSION_METADATA, write_session
 
 
 def embedded_pngs(index):
