@@ -800,3 +800,13 @@ def test_tifffile_open_of_a_damaged_first_ifd(tmp_path):
     _set_tag(path, 278, "type", 7)
     with pytest.raises(CorruptFileError, match=r"t\.tif: tifffile could not open the file \(TypeError"):
         open_tifffile(str(path))
+
+
+def test_channel_axis_of_billions(tmp_path):
+    """A chunked dataset (which may exceed its file) with a damaged C axis of 2**31: a name was made for
+    every channel (minutes, then MemoryError) before anything was checked."""
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("mov", shape=(2, 4, 4, 2**31), dtype=np.uint8, chunks=(1, 4, 4, 1024), compression="gzip")
+    with pytest.raises(MetadataError, match=r"c\.h5: its C axis \(dims TYXC\) holds 2147483648 channels"):
+        open_imaging(path, dims="TYXC", sampling_frequency=1.0)

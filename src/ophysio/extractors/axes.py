@@ -25,6 +25,7 @@ __all__ = [
     "Stream",
     "choose_stream",
     "python_value",
+    "channel_count",
     "rate_from_attrs",
     "checked_timestamps",
     "channel_names_from",
@@ -301,6 +302,20 @@ def choose_stream(candidates: list[Candidate], where: str, what: str = "dataset"
         f"{where} holds several {what}s that could be the movie and none is clearly it:\n{listing}\n"
         f"pass {what}=... to choose one"
     )
+
+
+#: Most channels a C axis may hold; more come from a wrong dims= or a damaged shape, and a name would be
+#: made for each (2**31 of them: minutes and gigabytes before any error).
+MAX_CHANNELS = 4096
+
+
+def channel_count(shape: tuple[int, ...], dims: str, where: str) -> int:
+    """The size of the C axis of ``shape`` (1 without one), checked against :data:`MAX_CHANNELS`."""
+    count = int(shape[dims.index("C")]) if "C" in dims else 1
+    if count > MAX_CHANNELS:
+        raise MetadataError(f"{where}: its C axis (dims {dims}) holds {count} channels, more than {MAX_CHANNELS}; "
+                            "the shape is damaged or dims= names the wrong axis C")
+    return count
 
 
 def python_value(value: Any) -> Any:

@@ -43,6 +43,7 @@ from ..axes import (
     ArrayLayout,
     Candidate,
     LayoutFacts,
+    channel_count,
     channel_names_from,
     checked_timestamps,
     choose_stream,
@@ -300,7 +301,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             self._dataset_path = channels[names[index]].path
             layout_channel = 0
         else:
-            count = int(first.shape[dims.index("C")]) if "C" in dims else 1
+            count = channel_count(first.shape, dims, where)
             names = channel_names_from(_attribute(dset, "channel_names"), count) or [
                 f"channel_{i}" for i in range(count)]
             layout_channel = self._channel_position(names, channel_name, channel_index)

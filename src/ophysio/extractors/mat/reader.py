@@ -53,6 +53,7 @@ from ..axes import (
     ArrayLayout,
     Candidate,
     LayoutFacts,
+    channel_count,
     channel_names_from,
     checked_timestamps,
     choose_stream,
@@ -265,7 +266,7 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             index = self._position(names, channel_name, channel_index)
             chosen, layout_channel = found[names[index]], 0
         else:
-            count = int(first.shape[matlab_dims.index("C")]) if "C" in matlab_dims else 1
+            count = channel_count(first.shape, matlab_dims, where)
             names = self._stored_channel_names(count) or [f"channel_{i}" for i in range(count)]
             index = layout_channel = self._position(names, channel_name, channel_index)
             chosen = first
