@@ -18,6 +18,10 @@ as given only ``file_path`` it reads the first file alone; ophysio finds the fil
 ``convert`` (interface construction + ``run_conversion`` with the tool's default compression; neuroconv:
 gzip level 4 through hdmf's chunk iterator; ophysio: shuffle + ISA-L deflate on all cores). The output
 is written to a fresh path and its size reported. ``--scale`` shrinks the frame counts for a quick run.
+
+``--stages`` instead measures ophysio's conversion of a 1.5 GB file against each of its stages alone
+(read, compress, write) in the same run, and ``ophysio info``'s start-up: see ``bench_stages.py``, whose
+options follow ``--stages`` (e.g. ``--stages --frames 3000 --compare-src /tmp/old/src``).
 """
 
 from __future__ import annotations
@@ -120,6 +124,12 @@ def _run(tool: str, dataset: str, first: Path, task: str, output: Path) -> dict:
 
 
 def main() -> None:
+    if "--stages" in sys.argv[1:]:
+        import bench_stages
+
+        sys.argv = [sys.argv[0]] + [a for a in sys.argv[1:] if a != "--stages"]
+        bench_stages.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", default="/tmp/ophysio-bench-conv")
     parser.add_argument("--scale", type=float, default=1.0)

@@ -279,7 +279,7 @@ def test_the_next_convert_sweeps_partials_of_killed_runs_but_not_of_live_ones(so
 def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(source, tmp_path, monkeypatch, capsys):
     """SIGINT arrives while the NWB file is being filled (raised in-process: a real signal, no race)."""
     from ophysio.cli import main
-    from ophysio.conversion import nwb
+    from ophysio.conversion.nwb import hdf5 as nwb_hdf5
 
     path, meta = source
     output = tmp_path / "out" / "session.nwb"
@@ -288,7 +288,7 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(source, tmp_path, monkey
         assert leftovers(output.parent), "the write is under way: its partial file exists"
         signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(nwb, "fill_dataset", interrupted)
+    monkeypatch.setattr(nwb_hdf5, "fill_dataset", interrupted)
     assert main([str(a) for a in convert_args(path, meta, None, [], output)]) == 130
     out, err = capsys.readouterr()
     assert err.strip().splitlines() == ["ophysio convert: interrupted"]

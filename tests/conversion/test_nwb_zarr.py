@@ -13,7 +13,7 @@ import pytest
 
 from ophysio.cli import main
 from ophysio.conversion.nwb import read_source_metadata, write_nwb
-from ophysio.conversion.nwb_zarr import MissingBackendError
+from ophysio.conversion.nwb.zarr import MissingBackendError
 from ophysio.errors import MetadataError, OphysioError
 from ophysio.extractors import NumpyImagingExtractor
 from ophysio.testing.synthetic import movie

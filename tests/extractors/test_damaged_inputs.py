@@ -555,7 +555,7 @@ def test_scanimage_header_fields_that_are_damaged(tmp_path, monkeypatch, case):
     are a MetadataError naming the file and field, or read (when nothing depends on them) through to
     the defaults of an NWB conversion."""
     from ophysio.conversion.interfaces import interface_for_extractor
-    from ophysio.conversion.nwb import header_json
+    from ophysio.conversion.nwb.source_header import header_json
 
     edits, expected = SCANIMAGE_EDITS[case]
     path = _scanimage_edited(tmp_path, monkeypatch, **edits)

@@ -12,12 +12,11 @@ Temporal alignment goes through each interface (``set_aligned_timestamps``, ``se
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .interfaces import ImagingInterface
-from .metadata import Metadata, apply_timezone, merge_metadata
+from .interfaces import ImagingInterface, complete_metadata
+from .metadata import Metadata
 
 __all__ = ["NWBConverter"]
 
@@ -77,19 +76,8 @@ class NWBConverter:
     def complete_metadata(self, metadata: dict | Metadata | None = None, timezone: str | None = None,
                           dandi: bool = True, check: bool = True, session: bool = True) -> Metadata:
         """Defaults merged with ``metadata`` (lists replaced), the time zone applied, and checked complete."""
-        merged = merge_metadata(self.get_metadata(), metadata)
-        meta = apply_timezone(Metadata.from_dict(merged), timezone)
-        needed = sum(self._series_counts())
-        if len(meta.Ophys.PhotonSeries) != needed:
-            from ..errors import MetadataError
-
-            raise MetadataError(
-                f"Ophys.PhotonSeries has {len(meta.Ophys.PhotonSeries)} entries but the sources give {needed} "
-                "photon series (one per channel, and per plane when planes are split); list one entry for each"
-            )
-        if check:
-            meta.check_complete(dandi=dandi, session=session)
-        return meta
+        return complete_metadata(self.get_metadata(), metadata, sum(self._series_counts()), timezone=timezone,
+                                 dandi=dandi, check=check, session=session)
 
     def shift_all(self, seconds: float) -> None:
         """Shift the times of every interface by ``seconds``."""
@@ -97,51 +85,38 @@ class NWBConverter:
             for ex in interface.extractors:
                 ex.set_times(ex.get_timestamps() + float(seconds))
 
+    def set_photon_series_type(self, photon_series_type: str) -> None:
+        """Write every interface's series as ``"TwoPhotonSeries"`` or ``"OnePhotonSeries"``."""
+        for interface in self.interfaces.values():
+            interface.set_photon_series_type(photon_series_type)
+
+    def series_plan(self, metadata: Metadata, options=None) -> list:
+        """What to write: every interface's :meth:`~ophysio.conversion.interfaces.ImagingInterface.series_plan`,
+        in order."""
+        plan, offset = [], 0
+        for interface, count in zip(self.interfaces.values(), self._series_counts()):
+            plan += interface.series_plan(metadata, options, offset)
+            offset += count
+        return plan
+
     def add_to_nwbfile(self, nwbfile, metadata: Metadata, *, stub_test: bool = False, stub_samples: int | None = None,
-                       compression: Any = "gzip", deferred: list | None = None,
-                       source_rows: list | None = None, chunk_bytes: int | None = None) -> list:
-        """Add every interface's photon series to ``nwbfile``."""
+                       compression: Any = "gzip", chunk_bytes: int | None = None) -> list:
+        """Add every interface's photon series to your own ``nwbfile`` (streamed by your ``io.write``)."""
         series, offset = [], 0
         for interface, count in zip(self.interfaces.values(), self._series_counts()):
             series += interface.add_to_nwbfile(nwbfile, metadata, stub_test=stub_test, stub_samples=stub_samples,
-                                               compression=compression, series_offset=offset, deferred=deferred,
-                                               source_rows=source_rows, chunk_bytes=chunk_bytes)
+                                               compression=compression, series_offset=offset, chunk_bytes=chunk_bytes)
             offset += count
         return series
 
-    def run_conversion(
-        self,
-        nwbfile_path: str | os.PathLike,
-        metadata: dict | Metadata | None = None,
-        overwrite: bool = False,
-        *,
-        append: bool = False,
-        stub_test: bool = False,
-        stub_samples: int | None = None,
-        compression: Any = "gzip",
-        max_workers: int | None = None,
-        progress: bool = False,
-        progress_callback: Callable[[int, int], Any] | None = None,
-        timezone: str | None = None,
-        dandi: bool = True,
-        backend: str = "hdf5",
-        photon_series_type: str | None = None,
-        chunk_bytes: int | None = None,
-    ) -> Path:
-        """Write the NWB file (keywords as :func:`ophysio.write_nwb`)."""
-        from .nwb import run_nwb_conversion
+    def run_conversion(self, nwbfile_path: str | os.PathLike, metadata: dict | Metadata | None = None,
+                       overwrite: bool = False, *, timezone: str | None = None, dandi: bool = True,
+                       photon_series_type: str | None = None, **options: Any) -> Path:
+        """Write the NWB file (keywords as :func:`ophysio.write_nwb`: ``append``, ``stub_test``,
+        ``stub_samples``, ``compression``, ``max_workers``, ``progress``, ``progress_callback``, ``backend``,
+        ``chunk_bytes``, checked once by :class:`~ophysio.conversion.nwb.options.WriteOptions`)."""
+        from .nwb.options import WriteOptions
+        from .nwb.write import convert
 
-        if photon_series_type is not None:
-            for interface in self.interfaces.values():
-                interface.photon_series_type = photon_series_type
-        # appending keeps the existing file's session and subject: only the Ophys part must be complete
-        meta = self.complete_metadata(metadata, timezone=timezone, dandi=dandi and not append, session=not append)
-
-        def add_all(nwbfile, deferred, rows):
-            self.add_to_nwbfile(nwbfile, meta, stub_test=stub_test, stub_samples=stub_samples,
-                                compression=compression, deferred=deferred, source_rows=rows,
-                                chunk_bytes=chunk_bytes)
-
-        return run_nwb_conversion(nwbfile_path, add_all, meta, overwrite=overwrite, append=append,
-                                  compression=compression, max_workers=max_workers, progress=progress,
-                                  progress_callback=progress_callback, backend=backend)
+        return convert(self, nwbfile_path, metadata, options=WriteOptions.parse(overwrite=overwrite, **options),
+                       timezone=timezone, dandi=dandi, photon_series_type=photon_series_type)

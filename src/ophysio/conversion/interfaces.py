@@ -35,6 +35,7 @@ __all__ = [
     "interface_for_format",
     "interface_from_paths",
     "interface_for_extractor",
+    "complete_metadata",
 ]
 
 
@@ -42,6 +43,24 @@ def _clean_name(text: str) -> str:
     """An NWB-friendly name part: letters and digits, words capitalised ('Channel 1' -> 'Channel1')."""
     words = re.split(r"[^0-9A-Za-z]+", str(text))
     return "".join(w[:1].upper() + w[1:] for w in words if w) or "Channel"
+
+
+def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_series: int, *,
+                      timezone: str | None = None, dandi: bool = True, check: bool = True,
+                      session: bool = True) -> Metadata:
+    """``defaults`` merged with ``metadata`` (lists replaced), the time zone applied, one photon series
+    entry per stream checked, and (with ``check``) the whole checked complete."""
+    from .metadata import apply_timezone, merge_metadata
+
+    meta = apply_timezone(Metadata.from_dict(merge_metadata(defaults, metadata)), timezone)
+    if len(meta.Ophys.PhotonSeries) != num_series:
+        raise MetadataError(
+            f"Ophys.PhotonSeries has {len(meta.Ophys.PhotonSeries)} entries but the sources give {num_series} "
+            "photon series (one per channel, and per plane when planes are split); list one entry for each"
+        )
+    if check:
+        meta.check_complete(dandi=dandi, session=session)
+    return meta
 
 
 class ImagingInterface:
@@ -207,6 +226,24 @@ class ImagingInterface:
             ex.set_times(aligned)
 
     # ------------------------------------------------------------------ writing
+    def set_photon_series_type(self, photon_series_type: str) -> None:
+        """Write the series as ``"TwoPhotonSeries"`` or ``"OnePhotonSeries"``."""
+        self.photon_series_type = photon_series_type
+
+    def complete_metadata(self, metadata: dict | Metadata | None = None, timezone: str | None = None,
+                          dandi: bool = True, check: bool = True, session: bool = True) -> Metadata:
+        """Defaults merged with ``metadata`` (lists replaced), the time zone applied, and checked complete."""
+        return complete_metadata(self.get_metadata(), metadata, len(self.streams()), timezone=timezone, dandi=dandi,
+                                 check=check, session=session)
+
+    def series_plan(self, metadata: Metadata, options=None, series_offset: int = 0) -> list:
+        """What to write: one :class:`~ophysio.conversion.nwb.build.SeriesEntry` per stream, described by
+        ``metadata.Ophys.PhotonSeries[series_offset + i]``, with the samples and chunks of ``options``
+        (a :class:`~ophysio.conversion.nwb.options.WriteOptions`)."""
+        from .nwb.build import plan_series
+
+        return plan_series([ex for ex, _ in self.streams()], metadata, options, series_offset)
+
     def add_to_nwbfile(
         self,
         nwbfile,
@@ -216,36 +253,34 @@ class ImagingInterface:
         stub_samples: int | None = None,
         compression: str | None = "gzip",
         series_offset: int = 0,
-        deferred: list | None = None,
-        source_rows: list | None = None,
         chunk_bytes: int | None = None,
     ) -> list:
-        """Add the photon series (and their planes and devices) to ``nwbfile``; return the series.
+        """Add the photon series (and their planes and devices) to your own ``nwbfile``; return the series.
 
-        Without ``deferred``, the data are streamed by ``io.write`` through an hdmf chunk iterator; with
-        it (as :func:`ophysio.write_nwb` does) they are created empty and filled fast afterwards.
+        The data are streamed by your ``io.write`` through an hdmf chunk iterator (HDF5 compresses, one
+        core); :meth:`run_conversion` and :func:`ophysio.write_nwb` compress on every core.
         ``series_offset`` is the index of this interface's first entry in ``metadata.Ophys.PhotonSeries``.
         """
-        from .chunks import DEFAULT_CHUNK_BYTES
-        from .nwb import add_photon_series
+        from .nwb.build import add_series, streamed_data
+        from .nwb.options import WriteOptions
 
+        options = WriteOptions.parse(stub_test=stub_test, stub_samples=stub_samples, compression=compression,
+                                     chunk_bytes=chunk_bytes)
         if metadata is None:
             metadata = self.get_metadata()
         meta = metadata if isinstance(metadata, Metadata) else Metadata.from_dict(metadata)
-        return [
-            add_photon_series(nwbfile, ex, meta, series_offset + i, stub_test=stub_test, stub_samples=stub_samples,
-                              compression=compression, deferred=deferred, source_rows=source_rows,
-                              chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES)
-            for i, (ex, _) in enumerate(self.streams())
-        ]
+        return [add_series(nwbfile, meta, entry, streamed_data(entry, options.compression))
+                for entry in self.series_plan(meta, options, series_offset)]
 
     def run_conversion(self, nwbfile_path: str | os.PathLike, metadata: dict | Metadata | None = None,
-                       overwrite: bool = False, **kwargs) -> os.PathLike:
+                       overwrite: bool = False, *, timezone: str | None = None, dandi: bool = True,
+                       photon_series_type: str | None = None, **options: Any) -> os.PathLike:
         """Write this source to ``nwbfile_path`` (keywords as :func:`ophysio.write_nwb`)."""
-        from .converter import NWBConverter
+        from .nwb.options import WriteOptions
+        from .nwb.write import convert
 
-        return NWBConverter({"Imaging": self}).run_conversion(nwbfile_path, metadata=metadata,
-                                                             overwrite=overwrite, **kwargs)
+        return convert(self, nwbfile_path, metadata, options=WriteOptions.parse(overwrite=overwrite, **options),
+                       timezone=timezone, dandi=dandi, photon_series_type=photon_series_type)
 
     def close(self) -> None:
         """Close the files of every extractor (they reopen if used again)."""

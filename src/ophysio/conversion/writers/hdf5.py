@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -67,19 +65,30 @@ class Hdf5Writer(ImagingWriter):
         **kwargs: Any,
     ):
         self.max_workers = max_workers
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[int, Future]] = deque()
+        self._chunks: Any = None  # the pipeline's ChunkWriter while gzip chunks are encoded in threads
         self._block: np.ndarray | None = None
         self._block_count = 0
         self._block_start = 0
         self._free: list[np.ndarray] = []
         self.dataset_name = str(dataset).strip("/") or "mov"
         self.chunks = chunks
-        if compression not in (None, "gzip", "lzf") and not isinstance(compression, int):
-            raise WriterError(f"HDF5 compression must be None, 'gzip', 'lzf' or a filter id, not {compression!r}")
-        self.compression = compression
-        self.compression_level = compression_level
-        self.shuffle = compression is not None if shuffle is None else bool(shuffle)
+        self._codec = None  # the pipeline's Compression for gzip and lzf (an int is an HDF5 filter id)
+        if isinstance(compression, int) and not isinstance(compression, bool):
+            self.compression = compression
+        elif compression is None or str(compression).split(":")[0].lower() in ("gzip", "lzf"):
+            from ..pipeline import Compression
+
+            try:
+                self._codec = Compression.from_writer_options(compression, compression_level, shuffle)
+            except ValueError as exc:
+                raise WriterError(f"HDF5 {exc}") from None
+            self.compression = self._codec.method
+        else:
+            raise WriterError(f"HDF5 compression must be None, 'gzip', 'gzip:LEVEL', 'lzf' or a filter id, "
+                              f"not {compression!r}")
+        self.compression_level = compression_level if self._codec is None else self._codec.level
+        self.shuffle = (compression is not None if shuffle is None else bool(shuffle)) if self._codec is None \
+            else self._codec.shuffle
         self.write_timestamps = bool(timestamps)
         self.attributes = dict(attributes or {})
         self._file = None
@@ -117,12 +126,12 @@ class Hdf5Writer(ImagingWriter):
         if chunks is None and (known is None or self.compression is not None):
             raise WriterError("contiguous HDF5 storage (chunks=None) needs num_samples and no compression")
         options: dict[str, Any] = {}
-        self._deflate = None
-        if self.compression == "gzip" and chunks not in (None, True) and tuple(chunks[1:]) == item:
-            from .._compress import deflate_engine
-
-            self._deflate, level, _ = deflate_engine(self.compression_level, "zlib")
-            options["compression"], options["compression_opts"] = "gzip", level
+        direct = (self._codec is not None and self._codec.direct and chunks not in (None, True)
+                  and tuple(chunks[1:]) == item)
+        if self._codec is not None and self._codec.method is not None:
+            options = self._codec.h5py_kwargs()
+            if not self.shuffle:
+                options.pop("shuffle", None)
         elif self.compression is not None:
             options["compression"] = self.compression
             if self.compression_level is not None:
@@ -136,40 +145,24 @@ class Hdf5Writer(ImagingWriter):
         )
         for i, label in enumerate(self.labels):
             self._dset.dims[i].label = label
-        if self._deflate is not None:
-            workers = self.max_workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                               else os.cpu_count() or 1)
-            self._workers = workers
-            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ophysio-h5-gzip")
+        if direct:
+            from ..pipeline import ChunkWriter, default_workers
+
+            pipeline = self._codec.pipeline(self.dtype)
+            self._chunks = ChunkWriter(self._dset, pipeline, self.max_workers or default_workers())
             self._block = self._new_block()
 
     def _new_block(self) -> np.ndarray:
         return self._free.pop() if self._free else np.zeros(self._dset.chunks, dtype=self.dtype)
 
-    def _compress(self, block: np.ndarray, count: int) -> bytes:
-        """A full chunk (samples past ``count`` zeroed), shuffled when asked, deflated."""
-        try:
-            if count < block.shape[0]:
-                block[count:] = 0
-            raw = block.view(np.uint8)
-            if self.shuffle and self.dtype.itemsize > 1:
-                raw = np.ascontiguousarray(raw.reshape(-1, self.dtype.itemsize).T)
-            return self._deflate(memoryview(raw.reshape(-1)))
-        finally:
-            self._free.append(block)
-
     def _submit_block(self) -> None:
         block, count, start = self._block, self._block_count, self._block_start
-        self._pending.append((start, self._pool.submit(self._compress, block, count)))
+        if count < block.shape[0]:
+            block[count:] = 0  # an edge chunk is stored whole
+        self._chunks.submit(start, block, count, release=lambda: self._free.append(block))
         self._block_start += block.shape[0]
         self._block_count = 0
-        self._drain(2 * self._workers)
         self._block = self._new_block()
-
-    def _drain(self, limit: int) -> None:
-        while len(self._pending) > limit:
-            start, future = self._pending.popleft()
-            self._dset.id.write_direct_chunk((start, *([0] * (self._dset.ndim - 1))), future.result())
 
     def _write_direct(self, data: np.ndarray) -> None:
         n, done = data.shape[0], 0
@@ -187,7 +180,7 @@ class Hdf5Writer(ImagingWriter):
         a, b = self.num_samples, self.num_samples + n
         if self._dset.shape[0] < b:
             self._dset.resize(b, axis=0)
-        if self._pool is not None:
+        if self._chunks is not None:
             self._write_direct(channels[0] if self.num_channels == 1 else np.stack(channels, axis=-1))
             return
         if self.num_channels == 1:
@@ -196,12 +189,11 @@ class Hdf5Writer(ImagingWriter):
             self._dset[a:b] = np.stack(channels, axis=-1)
 
     def _finish(self) -> None:
-        if self._pool is not None:
+        if self._chunks is not None:
             if self._block_count:
                 self._submit_block()
-            self._drain(0)
-            self._pool.shutdown()
-            self._pool = None
+            self._chunks.close()
+            self._chunks = None
             self._free = []
         dset = self._dset
         rate = float(self.sampling_frequency)
@@ -221,10 +213,9 @@ class Hdf5Writer(ImagingWriter):
         self._file = self._dset = None
 
     def _cleanup(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-            self._pending.clear()
+        if self._chunks is not None:
+            self._chunks.cancel()
+            self._chunks = None
         if self._file is not None:
             discard_h5file(self._file)  # the file is removed: a full disk must not fail (or crash) the close
             self._file = self._dset = None
