@@ -1,11 +1,27 @@
 """Interfaces: a source, its default NWB metadata, and how it goes into an NWB file.
 
-:class:`ImagingInterface` wraps one or more extractors (one per channel). Each format has a subclass
-whose constructor takes the keywords of that format's extractor (``ScanImageImagingInterface(file_path=...)``)
-and builds it through the format registry, so nothing heavy is imported before it is used. A
-multi-channel source gives one photon series per channel without further work, and with
-``split_planes=True`` a volumetric source gives one photon series per channel and plane, each with its
-own ImagingPlane and OpticalChannel.
+:class:`ImagingInterface` wraps one or more extractors (one per channel) and maps their acquisition
+facts (:meth:`~ophysio.extractors.ImagingExtractor.get_acquisition_facts`) to NWB metadata once, for every
+format: there is no per-format code here. Bound to a format of the registry
+(:func:`interface_for_format`), the same class takes that format's extractor keywords
+(``ScanImageImagingInterface(file_path=...)``) and builds the extractors through the registry, so nothing
+heavy is imported before it is used; the names ``ScanImageImagingInterface``, ``OMETiffImagingInterface``,
+``TiffImagingInterface``... are these bound classes, one per registered format. A multi-channel source
+gives one photon series per channel, a source whose extractor splits into streams (a multi-ROI ScanImage
+acquisition: one per ROI, unless ``split_rois=False``) one per stream, and with ``split_planes=True`` a
+volumetric source gives one photon series per channel and plane, each with its own ImagingPlane and
+OpticalChannel.
+
+How the facts become NWB metadata (lengths in meters, NWB's x, y, z order):
+
+- ``Device``: ``device_name`` (else "Microscope"), ``device_description``, ``manufacturer``.
+- ``NWBFile.session_start_time``: the first stream's ``session_start_time``.
+- ``ImagingPlane``: ``grid_spacing`` from ``pixel_size_um`` (plus ``plane_spacing_um`` for a volume),
+  ``origin_coords`` from ``origin_um``, ``reference_frame``, ``excitation_lambda`` from
+  ``excitation_wavelength_nm``; the description names the format, channel, ROI, plane and depths.
+- ``OpticalChannel.emission_lambda`` from the channel's emission wavelength.
+- ``PhotonSeries``: ``field_of_view`` from ``field_of_view_um``, ``scan_line_rate`` from ``line_rate_hz``
+  (two-photon only); the description says when a ROI's first line was scanned after the frame's time.
 """
 
 from __future__ import annotations
@@ -18,20 +34,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError
-from ._source_metadata import scanimage_defaults
 from .metadata import Metadata
 
 __all__ = [
     "ImagingInterface",
-    "ScanImageImagingInterface",
-    "ScanImageLegacyImagingInterface",
-    "TiffImagingInterface",
-    "OMETiffImagingInterface",
-    "Hdf5ImagingInterface",
-    "MatImagingInterface",
-    "Suite2pImagingInterface",
-    "BinaryImagingInterface",
-    "NumpyImagingInterface",
     "interface_for_format",
     "interface_from_paths",
     "interface_for_extractor",
@@ -63,31 +69,123 @@ def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_seri
     return meta
 
 
+def _tidy(values) -> list[float]:
+    """Round away floating-point noise of unit conversions (12 significant digits)."""
+    return [float(f"{v:.12g}") for v in values]
+
+
+def _meters(micrometers) -> list[float]:
+    return _tidy(float(v) * 1e-6 for v in micrometers)
+
+
 class ImagingInterface:
     """One imaging source (one or more extractors, one per channel) on its way into an NWB file.
 
     Parameters
     ----------
     extractor : ImagingExtractor or list of ImagingExtractor
-        The streams to write, one photon series each (e.g. the channels of one acquisition).
+        The streams to write, one photon series each (e.g. the channels of one acquisition). A class
+        bound to a format (``ScanImageImagingInterface``) takes the format's extractor keywords instead.
     split_planes : bool
         Write each plane of a volumetric source as its own photon series (with its own imaging plane).
     photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}
         NWB type of the series.
+    split_rois : bool
+        For a bound class: give each stream the extractor splits into (each ROI of a multi-ROI
+        acquisition) its own photon series; False keeps the pages as stored.
+    **kwargs
+        For a bound class: the keywords of the format's extractor.
     """
 
+    #: The registry id of the format the class is bound to (None: wraps extractors it is given).
     format_id: str | None = None
+    #: keyword naming one channel, if the format's extractor takes one
+    channel_keyword: str | None = "channel_name"
 
-    def __init__(self, extractor=None, *, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries"):
-        if extractor is None:
-            raise TypeError("ImagingInterface needs an extractor (or use a format's interface, e.g. "
-                            "ScanImageImagingInterface(file_path=...))")
-        extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+    def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+                 split_rois: bool = True, **kwargs):
+        if self.format_id is None:
+            extractor = args[0] if args else kwargs.pop("extractor", None)
+            if extractor is None or len(args) > 1 or kwargs:
+                raise TypeError("ImagingInterface needs an extractor (or use a format's interface, e.g. "
+                                "ScanImageImagingInterface(file_path=...))")
+            extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+        else:
+            extractors = self._build_extractors(args, kwargs, split_rois)
+        self._wrap(extractors, split_planes, photon_series_type)
+
+    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str) -> None:
         if not extractors:
             raise ValueError("ImagingInterface needs at least one extractor")
         self.extractors = extractors
         self.split_planes = split_planes
         self.photon_series_type = photon_series_type
+
+    # ------------------------------------------------------------------ building from keywords
+    def _build_extractors(self, args: tuple, kwargs: dict, split_rois: bool) -> list:
+        """The format's extractor(s) for its keywords: one per channel, then one per stream of each."""
+        from ..extractors.registry import refuse_unknown_options
+
+        cls = self.extractor_class()
+        refuse_unknown_options(cls, kwargs, f"{type(self).__name__} reads the {self.format_id} format")
+        self.source_kwargs = dict(kwargs)
+        key = self.channel_keyword
+        chosen = bool(key and key in kwargs) or "channel_names" in kwargs
+        names = [] if chosen or not key else self._available_channel_names(cls, args, kwargs)
+        if len(names) > 1:  # one extractor per saved channel
+            extractors = [cls(*args, **kwargs, **{key: name}) for name in names]
+        else:
+            first = cls(*args, **kwargs)
+            extractors = [first]
+            if key and not chosen and first.get_num_channels() > 1:
+                extractors = [
+                    first if name == first.channel_name else cls(*args, **kwargs, **{key: name})
+                    for name in first.get_channel_names()
+                ]
+        if not split_rois:
+            return extractors
+        streams = []
+        for ex in extractors:
+            parts = ex.split_streams()
+            streams.extend(parts)
+            if parts != [ex]:
+                ex.close()
+        return streams
+
+    @staticmethod
+    def _available_channel_names(cls: type, args: tuple, kwargs: dict) -> list[str]:
+        """Channels of the source before any extractor is built, from the class's static
+        ``get_available_channel_names`` (empty when the format has none or it cannot say: the extractor
+        then reports what is wrong with the source)."""
+        import inspect
+
+        available = getattr(cls, "get_available_channel_names", None)
+        path = kwargs.get("file_path") or (list(kwargs.get("file_paths") or [None])[0]) or (args[0] if args else None)
+        if not callable(available) or path is None:
+            return []
+        accepted = inspect.signature(available).parameters
+        options = {k: v for k, v in kwargs.items() if k in accepted and k not in ("file_path", "file_paths")}
+        try:
+            return list(available(path, **options))
+        except Exception:  # noqa: BLE001 - the extractor, built next, raises the precise error
+            return []
+
+    @classmethod
+    def extractor_class(cls) -> type:
+        """The extractor class of the bound format (imported on first use)."""
+        from ..extractors.registry import get_format
+
+        if cls.format_id is None:
+            raise TypeError("ImagingInterface is bound to no format; use interface_for_format(format_id)")
+        return get_format(cls.format_id).load_class()
+
+    @classmethod
+    def get_source_schema(cls) -> dict:
+        """Keywords of the format's extractor: name -> default (``inspect.Parameter.empty`` when required)."""
+        import inspect
+
+        params = inspect.signature(cls.extractor_class().__init__).parameters
+        return {name: p.default for name, p in params.items() if name != "self"}
 
     # ------------------------------------------------------------------ streams
     @property
@@ -106,36 +204,36 @@ class ImagingInterface:
         return out
 
     # ------------------------------------------------------------------ metadata
-    def _stream_part(self, extractor) -> str:
-        """The part of the series and imaging plane names that tells this extractor's stream apart."""
-        return _clean_name(extractor.channel_name)
-
     @staticmethod
-    def _several_rois(extractor) -> bool:
-        """Whether the extractor reads one ROI of a multi-ROI acquisition."""
-        return getattr(extractor, "roi_index", None) is not None and len(extractor.get_roi_layout()) > 1
-
-    def _format_defaults(self, extractor, plane_index: int | None) -> dict:
-        """Format-specific defaults (see :func:`ophysio.conversion._source_metadata.scanimage_defaults`)."""
-        return {}
+    def _stream_part(facts) -> str:
+        """The part of the series and imaging plane names that tells a stream apart: channel (and ROI)."""
+        part = _clean_name(facts.channel_name)
+        roi = facts.roi
+        if roi is not None and roi.count > 1:
+            part += "Roi" + _clean_name(roi.name or str(roi.index)).removeprefix("Roi")
+        return part
 
     def get_metadata(self) -> dict:
-        """Default metadata read from the source (rate, start time, device, channels, geometry)."""
+        """Default metadata from the sources' acquisition facts (rate, start time, device, channels, geometry)."""
         streams = self.streams()
         several = len(streams) > 1
         planes, series, devices = [], [], {}
         start_time = None
         prefix = "OnePhotonSeries" if self.photon_series_type == "OnePhotonSeries" else "TwoPhotonSeries"
         # name part of each extractor: its channel (and ROI), or its position when those repeat
-        parts = [self._stream_part(ex) for ex in self.extractors]
+        parts = [self._stream_part(ex.get_acquisition_facts()) for ex in self.extractors]
         if len(set(parts)) < len(parts):
             parts = [f"{part}Stream{i}" for i, part in enumerate(parts)]
         channel_parts = {id(ex): part for ex, part in zip(self.extractors, parts)}
         for ex, plane_index in streams:
             base = ex.parent if plane_index is not None and hasattr(ex, "parent") else ex
-            facts = self._format_defaults(base, plane_index)
-            start_time = start_time or facts.get("session_start_time")
-            device = facts.get("device", {"name": "Microscope"})
+            facts = ex.get_acquisition_facts()
+            start_time = start_time or facts.session_start_time
+            device: dict[str, Any] = {"name": facts.device_name or "Microscope"}
+            if facts.device_description:
+                device["description"] = facts.device_description
+            if facts.manufacturer:
+                device["manufacturer"] = facts.manufacturer
             devices.setdefault(device["name"], device)
             suffix = ""
             if several:
@@ -144,38 +242,48 @@ class ImagingInterface:
                     suffix += f"Plane{plane_index}"
             plane_name = f"ImagingPlane{suffix}"
             rows, columns = ex.get_image_shape()
-            roi = getattr(base, "roi_name", None) if self._several_rois(base) else None
+            channel = facts.channel_name if facts.channel_name is not None else ex.channel_name
+            roi = facts.roi if facts.roi is not None and facts.roi.count > 1 else None
+            optical: dict[str, Any] = {"name": _clean_name(channel), "description": f"channel {channel} of the source"}
+            if facts.emission_wavelength_nm:
+                optical["emission_lambda"] = float(facts.emission_wavelength_nm)
             plane: dict[str, Any] = {
                 "name": plane_name,
-                "description": f"{self.format_id or ex.format_id} acquisition, channel {ex.channel_name}"
-                + (f", ROI {roi!r} (index {base.roi_index})" if roi is not None else "")
+                "description": f"{self.format_id or ex.format_id} acquisition, channel {channel}"
+                + (f", ROI {roi.name!r} (index {roi.index})" if roi is not None else "")
                 + (f", plane {plane_index}" if plane_index is not None else ""),
                 "device": device["name"],
                 "imaging_rate": float(ex.get_sampling_frequency()),
-                "optical_channel": [{"name": _clean_name(ex.channel_name),
-                                     "description": f"channel {ex.channel_name} of the source"}],
+                "optical_channel": [optical],
             }
-            for key in ("grid_spacing", "origin_coords", "reference_frame"):
-                if key in facts:
-                    plane[key] = facts[key]
-            depths = facts.get("plane_depths_um")
-            if depths and plane_index is not None and plane_index < len(depths):
-                plane["description"] += f" at z = {depths[plane_index]:g} um"
+            if facts.excitation_wavelength_nm:
+                plane["excitation_lambda"] = float(facts.excitation_wavelength_nm)
+            if facts.pixel_size_um is not None:
+                dy, dx = facts.pixel_size_um
+                spacing = [dx, dy] + ([facts.plane_spacing_um] if facts.plane_spacing_um else [])
+                plane["grid_spacing"] = _meters(spacing)
+            if facts.origin_um is not None:
+                y, x, *z = facts.origin_um
+                plane["origin_coords"] = _meters([x, y, *z])
+            if facts.reference_frame and ("grid_spacing" in plane or "origin_coords" in plane):
+                plane["reference_frame"] = facts.reference_frame
+            depths = facts.plane_depths_um
+            if depths and plane_index is not None:
+                plane["description"] += f" at z = {depths[0]:g} um"
             elif depths and ex.is_volumetric():
                 plane["description"] += f"; planes at z = {', '.join(f'{d:g}' for d in depths)} um"
             planes.append(plane)
             entry: dict[str, Any] = {"name": f"{prefix}{suffix}", "type": self.photon_series_type,
                                      "imaging_plane": plane_name,
                                      "description": f"{plane['description']}, {rows} x {columns} pixels"}
-            if roi is not None:
-                offset = base.get_roi_layout()[base.roi_index].get("time_offset_s")
-                if offset is not None:
-                    entry["description"] += (f"; timestamps are the frames', the ROI's first line was scanned "
-                                              f"{offset * 1e3:.3f} ms later")
-            if "field_of_view" in facts:
-                entry["field_of_view"] = facts["field_of_view"]
-            if "scan_line_rate" in facts and self.photon_series_type == "TwoPhotonSeries":
-                entry["scan_line_rate"] = facts["scan_line_rate"]
+            if roi is not None and roi.time_offset_s is not None:
+                entry["description"] += (f"; timestamps are the frames', the ROI's first line was scanned "
+                                         f"{roi.time_offset_s * 1e3:.3f} ms later")
+            if facts.field_of_view_um is not None:
+                height, width, *depth = facts.field_of_view_um
+                entry["field_of_view"] = _meters([width, height, *depth])
+            if facts.line_rate_hz and self.photon_series_type == "TwoPhotonSeries":
+                entry["scan_line_rate"] = facts.line_rate_hz
             series.append(entry)
         metadata: dict[str, Any] = {
             "NWBFile": {},
@@ -297,198 +405,25 @@ class ImagingInterface:
         return f"{type(self).__name__}({', '.join(repr(e) for e in self.extractors)})"
 
 
-class _FormatInterface(ImagingInterface):
-    """An interface that builds its extractor(s) from the keywords of the format's extractor."""
-
-    format_id: str = ""
-    #: keyword naming one channel, if the extractor takes one
-    channel_keyword: str | None = "channel_name"
-
-    def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries", **kwargs):
-        from ..extractors.registry import get_format, refuse_unknown_options
-
-        cls = get_format(self.format_id).load_class()
-        refuse_unknown_options(cls, kwargs, f"{type(self).__name__} reads the {self.format_id} format")
-        self.source_kwargs = dict(kwargs)
-        key = self.channel_keyword
-        chosen = bool(key and key in kwargs) or "channel_names" in kwargs
-        names = [] if chosen or not key else self._available_channel_names(cls, args, kwargs)
-        if len(names) > 1:  # one extractor per saved channel
-            extractors = [cls(*args, **kwargs, **{key: name}) for name in names]
-        else:
-            first = cls(*args, **kwargs)
-            extractors = [first]
-            if key and not chosen and first.get_num_channels() > 1:
-                extractors = [
-                    first if name == first.channel_name else cls(*args, **kwargs, **{key: name})
-                    for name in first.get_channel_names()
-                ]
-        super().__init__(extractors, split_planes=split_planes, photon_series_type=photon_series_type)
-
-    def _available_channel_names(self, cls: type, args: tuple, kwargs: dict) -> list[str]:
-        """Channels of the source before any extractor is built (empty when the format cannot say cheaply)."""
-        path = kwargs.get("file_path") or (list(kwargs.get("file_paths") or [None])[0]) or (args[0] if args else None)
-        available = getattr(cls, "get_available_channel_names", None)
-        if callable(available) and path is not None:
-            return list(available(path))
-        return []
-
-    @classmethod
-    def extractor_class(cls) -> type:
-        """The extractor class of this format (imported on first use)."""
-        from ..extractors.registry import get_format
-
-        return get_format(cls.format_id).load_class()
-
-    @classmethod
-    def get_source_schema(cls) -> dict:
-        """Keywords of the format's extractor: name -> default (``inspect.Parameter.empty`` when required)."""
-        import inspect
-
-        params = inspect.signature(cls.extractor_class().__init__).parameters
-        return {name: p.default for name, p in params.items() if name != "self"}
-
-
-class ScanImageImagingInterface(_FormatInterface):
-    """ScanImage 2016+ files (keywords as :class:`ophysio.extractors.scanimage.ScanImageImagingExtractor`).
-
-    Defaults from the header: rate, the session start (the ``epoch`` of the first frame: local time
-    without a zone, so give ``timezone=``), device and software version, channel names, grid spacing,
-    origin and field of view of the ROI scanfield in meters, plane depths, line rate.
-
-    A multi-ROI (mROI, mesoscope) acquisition gives one photon series per channel and ROI, each with
-    its own imaging plane placed at its ROI's scanfield, unless ``roi_index``/``roi_name`` picks one
-    ROI or ``split_rois=False`` asks for the pages as stored (ROIs stacked with fly-to lines between).
-    """
-
-    format_id = "scanimage"
-
-    def __init__(self, *args, split_rois: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not split_rois or kwargs.get("roi_index") is not None or kwargs.get("roi_name") is not None:
-            return
-        count = len(self.extractors[0].get_roi_layout())
-        if count < 2:
-            return
-        cls = type(self.extractors[0])
-        options = {k: v for k, v in self.source_kwargs.items() if k not in ("channel_name", "roi_index", "roi_name")}
-        whole = self.extractors
-        self.extractors = [cls(*args, **options, channel_name=ex.channel_name, roi_index=i)
-                           for ex in whole for i in range(count)]
-        for ex in whole:
-            ex.close()
-
-    def _stream_part(self, extractor) -> str:
-        part = super()._stream_part(extractor)
-        if self._several_rois(extractor):
-            part += "Roi" + _clean_name(extractor.roi_name or str(extractor.roi_index)).removeprefix("Roi")
-        return part
-
-    def _format_defaults(self, extractor, plane_index):
-        layout = extractor.get_roi_layout() if hasattr(extractor, "get_roi_layout") else None
-        roi = getattr(extractor, "_roi_index", None)
-        if plane_index is None:
-            plane_index = getattr(extractor, "_plane_index", None)
-        return scanimage_defaults(extractor.get_metadata(), extractor.get_image_shape(), plane_index,
-                                  extractor.get_num_planes(), roi_layout=layout, roi_index=roi)
-
-
-class ScanImageLegacyImagingInterface(_FormatInterface):
-    """ScanImage 3.x-5.1 files (keywords as the ``scanimage_legacy`` extractor)."""
-
-    format_id = "scanimage_legacy"
-
-    def _format_defaults(self, extractor, plane_index):
-        out = {"device": {"name": "Microscope", "description": "Microscope controlled by ScanImage (legacy)",
-                          "manufacturer": "Vidrio Technologies"}}
-        start = extractor.get_metadata().get("session_start_time")  # the trigger time (naive)
-        if start is not None:
-            out["session_start_time"] = start
-        return out
-
-
-class TiffImagingInterface(_FormatInterface):
-    """Plain (multi-page) TIFF files (keywords as the ``tiff`` extractor)."""
-
-    format_id = "tiff"
-
-
-class OMETiffImagingInterface(_FormatInterface):
-    """OME-TIFF files (keywords as the ``ome_tiff`` extractor); one photon series per OME channel.
-
-    Defaults from the OME-XML: pixel size (``PhysicalSizeX/Y``, and Z for stacks) in meters, and the
-    acquisition date as the session start.
-    """
-
-    format_id = "ome_tiff"
-
-    def _available_channel_names(self, cls, args, kwargs):
-        path = kwargs.get("file_path") or (args[0] if args else None)
-        if path is None:
-            return []
-        try:
-            import tifffile
-
-            from ..extractors.ome_tiff.xml import parse_ome_xml
-
-            with tifffile.TiffFile(path) as tif:
-                xml = tif.ome_metadata
-            _, images = parse_ome_xml(xml, str(path))
-            position = kwargs.get("position")
-            image = images[position] if isinstance(position, int) and 0 <= position < len(images) else images[0]
-            return list(image.channel_names)
-        except Exception:  # the extractor reports what is wrong with the file when it is built
-            return []
-
-    def _format_defaults(self, extractor, plane_index):
-        from ._source_metadata import ome_defaults
-
-        return ome_defaults(extractor.get_metadata(), extractor.get_num_planes(), plane_index)
-
-
-class Hdf5ImagingInterface(_FormatInterface):
-    """HDF5 movies (keywords as the ``hdf5`` extractor)."""
-
-    format_id = "hdf5"
-
-
-class MatImagingInterface(_FormatInterface):
-    """MATLAB movies (keywords as the ``mat`` extractor)."""
-
-    format_id = "mat"
-
-
-class Suite2pImagingInterface(_FormatInterface):
-    """suite2p registered binaries (keywords as the ``suite2p`` extractor)."""
-
-    format_id = "suite2p"
-
-
-class BinaryImagingInterface(_FormatInterface):
-    """Raw binary movies (keywords as the ``binary`` extractor)."""
-
-    format_id = "binary"
-
-
-class NumpyImagingInterface(_FormatInterface):
-    """numpy arrays and ``.npy`` files (keywords as :class:`ophysio.extractors.NumpyImagingExtractor`)."""
-
-    format_id = "numpy"
-
-
-_BY_FORMAT: dict[str, type[ImagingInterface]] = {
-    cls.format_id: cls
-    for cls in (ScanImageImagingInterface, ScanImageLegacyImagingInterface, TiffImagingInterface,
-                OMETiffImagingInterface, Hdf5ImagingInterface, MatImagingInterface, Suite2pImagingInterface,
-                BinaryImagingInterface, NumpyImagingInterface)
-}
+_BOUND: dict[str, type[ImagingInterface]] = {}
 
 
 def interface_for_format(format_id: str) -> type[ImagingInterface]:
-    """The interface class of a format id (a generic :class:`ImagingInterface` subclass for others)."""
-    if format_id in _BY_FORMAT:
-        return _BY_FORMAT[format_id]
-    return type(f"{_clean_name(format_id)}ImagingInterface", (_FormatInterface,), {"format_id": format_id})
+    """:class:`ImagingInterface` bound to a registered format: it takes that format's extractor keywords.
+
+    The class is made once per format and named after it (``"scanimage"`` -> ``ScanImageImagingInterface``).
+    """
+    if format_id not in _BOUND:
+        from ..extractors.registry import get_format
+
+        spec = get_format(format_id)
+        name = f"{spec.class_name}ImagingInterface"
+        loader = spec.loader.replace(":", ".")
+        doc = (f"{spec.description}: :class:`ImagingInterface` bound to the ``{spec.id}`` format, taking the "
+               f"keywords of :class:`~{loader}`.")
+        _BOUND[format_id] = type(name, (ImagingInterface,), {"format_id": spec.id, "__doc__": doc,
+                                                             "__module__": __name__})
+    return _BOUND[format_id]
 
 
 def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], format: str | None = None,
@@ -506,9 +441,28 @@ def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
 
 
 def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:
-    """An interface around existing extractor(s), with the format's defaults when the format has some."""
+    """An interface around existing extractor(s) (of the interface class bound to their format, if registered)."""
+    from ..extractors.registry import FORMATS
+
     extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
-    cls = _BY_FORMAT.get(extractors[0].format_id)
-    interface = ImagingInterface.__new__(cls) if cls is not None else ImagingInterface.__new__(ImagingInterface)
-    ImagingInterface.__init__(interface, extractors, **kwargs)
+    known = {spec.id for spec in FORMATS}
+    format_id = extractors[0].format_id
+    cls = interface_for_format(format_id) if format_id in known else ImagingInterface
+    interface = cls.__new__(cls)
+    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", "TwoPhotonSeries"))
+    if kwargs:
+        raise TypeError(f"interface_for_extractor takes no option {', '.join(sorted(kwargs))}")
     return interface
+
+
+def _bind_registered_formats() -> None:
+    """Make the bound class of every registered format importable from this module by its name."""
+    from ..extractors.registry import FORMATS
+
+    for spec in FORMATS:
+        cls = interface_for_format(spec.id)
+        globals()[cls.__name__] = cls
+        __all__.append(cls.__name__)
+
+
+_bind_registered_formats()

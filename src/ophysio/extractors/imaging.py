@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError, ReadTooLargeError, SampleIndexError
+from .facts import AcquisitionFacts
 
-__all__ = ["ImagingExtractor", "DEFAULT_CHUNK_BYTES", "register_view", "checked_rate", "checked_dtype"]
+__all__ = ["ImagingExtractor", "AcquisitionFacts", "DEFAULT_CHUNK_BYTES", "register_view", "checked_rate",
+           "checked_dtype"]
 
 #: The lazy view class behind each view method (slice_samples, slice_field_of_view, select_plane,
 #: bin_samples). The views are extractors built on this class, so :mod:`ophysio.extractors.views`
@@ -192,6 +194,34 @@ class ImagingExtractor(ABC):
     def get_file_paths(self) -> list[str]:
         """The files this extractor reads, in reading order (empty for in-memory data)."""
         return []
+
+    def get_acquisition_facts(self) -> AcquisitionFacts:
+        """What the acquisition recorded about this stream, in NWB-neutral terms (micrometers, hertz...).
+
+        The base answers what any extractor knows: the channel it reads and the source's channels, the
+        rate of its samples (``frame_rate_hz`` for planar data, ``volume_rate_hz`` for volumetric data) and
+        the whole source header (:meth:`get_metadata`). A format answers what its files record (device,
+        software, start time, pixel size, plane depths, origin, line rate, wavelengths...) in its
+        ``facts.py``; a view adjusts its parent's facts (a crop moves the origin, a plane has one depth).
+        See :class:`~ophysio.extractors.facts.AcquisitionFacts`.
+        """
+        rate = float(self.get_sampling_frequency())
+        volumetric = self.is_volumetric()
+        return AcquisitionFacts(
+            channel_name=self.channel_name,
+            channel_names=tuple(self.get_channel_names()),
+            frame_rate_hz=None if volumetric else rate,
+            volume_rate_hz=rate if volumetric else None,
+            source_header=self.get_metadata(),
+        )
+
+    def split_streams(self) -> list[ImagingExtractor]:
+        """The streams this extractor holds that are each one photon series: ``[self]`` for most sources.
+
+        A source that reads several separately placed fields together (a multi-ROI ScanImage page read
+        whole) returns one extractor per field, so that each gets its own geometry.
+        """
+        return [self]
 
     # ------------------------------------------------------------------ derived facts
     def get_sample_shape(self) -> tuple[int, ...]:
@@ -513,9 +543,13 @@ class ImagingExtractor(ABC):
         """Times of samples start:stop when nothing recorded them: ``index / sampling_frequency``."""
         return np.arange(start, stop, dtype=np.float64) / float(self.get_sampling_frequency())
 
-    def _has_recorded_times(self) -> bool:
+    def has_recorded_times(self) -> bool:
         """Whether times were set or the source recorded them (rather than derived from the rate)."""
         return self._times is not None or self.get_native_timestamps() is not None
+
+    def _has_recorded_times(self) -> bool:
+        """Old private name of :meth:`has_recorded_times` (kept for callers not yet moved)."""
+        return self.has_recorded_times()
 
     def get_times(self) -> np.ndarray:
         """All timestamps (alias of ``get_timestamps()``, as in roiextractors)."""
@@ -546,7 +580,7 @@ class ImagingExtractor(ABC):
     def time_to_sample_indices(self, times: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
         """Index of the first sample at or after each time (nearest sample for a regular series)."""
         times = np.asarray(times, dtype=np.float64)
-        if not self._has_recorded_times():
+        if not self.has_recorded_times():
             result = np.round(times * self.get_sampling_frequency()).astype(np.int64)
         else:
             result = np.searchsorted(self.get_timestamps(), times).astype(np.int64)

@@ -45,6 +45,9 @@ class FormatSpec:
     writer : str or None
         The id of the format's writer (:func:`ophysio.write_imaging`), the same as ``id``; None when
         ophysio does not write the format.
+    name : str
+        The format's name as class names spell it (``"ScanImage"`` gives ``ScanImageImagingInterface``);
+        by default the id with each word capitalised.
     """
 
     id: str
@@ -56,6 +59,12 @@ class FormatSpec:
     paths_argument: str | None = None
     writer: str | None = None
     extras: tuple[str, ...] = field(default=())
+    name: str = ""
+
+    @property
+    def class_name(self) -> str:
+        """:attr:`name`, or the id with each word capitalised (``"hdf5"`` -> ``"Hdf5"``)."""
+        return self.name or "".join(word[:1].upper() + word[1:] for word in self.id.split("_") if word)
 
     def load_class(self) -> type[ImagingExtractor]:
         module_name, _, class_name = self.loader.partition(":")

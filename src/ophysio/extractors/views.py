@@ -1,7 +1,12 @@
 """Lazy views over extractors: sample slice, field-of-view crop, plane selection, concatenation, binning.
 
 Every view is itself an :class:`~ophysio.extractors.ImagingExtractor`, so views compose and each one
-passes the same conformance tests as a format. Views that transform pixels read their parent in bounded
+passes the same conformance tests as a format. A view answers its parent's acquisition facts
+(:meth:`~ophysio.extractors.ImagingExtractor.get_acquisition_facts`), adjusted to what it shows: a sample
+slice keeps them; a field-of-view crop moves the origin by the crop's first row and column times the
+pixel size and gives the crop's field of view; a plane keeps its own depth (and the origin's z becomes
+it) and drops the plane spacing; binning divides the rate of its samples; a concatenation answers its
+first part's facts with the header of every part. Views that transform pixels read their parent in bounded
 blocks, so memory stays near one block whatever the size of the read.
 """
 
@@ -12,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import FormatError, SampleIndexError
+from .facts import AcquisitionFacts, binned_facts, crop_facts, plane_facts
 from .imaging import DEFAULT_CHUNK_BYTES, ImagingExtractor, register_view
 
 __all__ = [
@@ -69,8 +75,12 @@ class _ParentView(ImagingExtractor):
     def get_file_paths(self) -> list[str]:
         return self._parent.get_file_paths()
 
+    def get_acquisition_facts(self) -> AcquisitionFacts:
+        """The parent's facts (views that change the geometry or the rate adjust them)."""
+        return self._parent.get_acquisition_facts()
+
     def _get_native_timestamps(self) -> np.ndarray | None:
-        return self._parent.get_timestamps() if self._parent._has_recorded_times() else None
+        return self._parent.get_timestamps() if self._parent.has_recorded_times() else None
 
     def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
         return self._parent._regular_timestamps(start, stop)
@@ -121,7 +131,7 @@ class SampleSliceView(_ParentView):
         self._parent._read_samples(indices + self._start, out)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
-        if not self._parent._has_recorded_times():
+        if not self._parent.has_recorded_times():
             return None
         return self._parent.get_timestamps(self._start, self._stop)
 
@@ -160,6 +170,11 @@ class FieldOfViewView(_ParentView):
     def get_image_shape(self) -> tuple[int, int]:
         return (self._rows.stop - self._rows.start, self._columns.stop - self._columns.start)
 
+    def get_acquisition_facts(self) -> AcquisitionFacts:
+        """The parent's facts with the origin moved to the crop's first pixel and the crop's field of view."""
+        rows, columns = self.get_image_shape()
+        return crop_facts(self._parent.get_acquisition_facts(), self._rows.start, self._columns.start, rows, columns)
+
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         key = (slice(None), self._rows, self._columns)
         self._read_parent_blocks(start, stop, out, lambda block: block[key])
@@ -187,6 +202,10 @@ class PlaneView(_ParentView):
 
     def is_volumetric(self) -> bool:
         return False
+
+    def get_acquisition_facts(self) -> AcquisitionFacts:
+        """The parent's facts for this plane: its depth, the origin at that depth, no plane spacing."""
+        return plane_facts(self._parent.get_acquisition_facts(), self._plane)
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         plane = self._plane
@@ -218,8 +237,12 @@ class BinnedSamplesView(_ParentView):
     def get_sampling_frequency(self) -> float:
         return self._parent.get_sampling_frequency() / self._bin
 
+    def get_acquisition_facts(self) -> AcquisitionFacts:
+        """The parent's facts with the rate of its samples divided by the bin size."""
+        return binned_facts(self._parent.get_acquisition_facts(), self._bin, self.is_volumetric())
+
     def _get_native_timestamps(self) -> np.ndarray | None:
-        if not self._parent._has_recorded_times():
+        if not self._parent.has_recorded_times():
             return None
         n = self.get_num_samples()
         return self._parent.get_timestamps(0, n * self._bin).reshape(n, self._bin).mean(axis=1)
@@ -306,8 +329,12 @@ class MultiImagingExtractor(ImagingExtractor):
     def get_metadata(self) -> dict:
         return {"parts": [part.get_metadata() for part in self._parts]}
 
+    def get_acquisition_facts(self) -> AcquisitionFacts:
+        """The first part's facts (the acquisition starts with it), with the header of every part."""
+        return self._parts[0].get_acquisition_facts().replace(source_header=self.get_metadata())
+
     def _get_native_timestamps(self) -> np.ndarray | None:
-        if not any(p._has_recorded_times() for p in self._parts):
+        if not any(p.has_recorded_times() for p in self._parts):
             return None
         return np.concatenate([p.get_timestamps() for p in self._parts])
 

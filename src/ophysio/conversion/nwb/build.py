@@ -105,7 +105,7 @@ def series_timing(extractor, start: int = 0, stop: int | None = None) -> tuple[f
     """
     stop = extractor.get_num_samples() if stop is None else stop
     rate = float(extractor.get_sampling_frequency())
-    if not extractor._has_recorded_times():
+    if not extractor.has_recorded_times():
         return float(start) / rate, rate, None
     times = np.asarray(extractor.get_timestamps(start, stop), dtype=np.float64)
     if len(times) == 0:

@@ -102,7 +102,7 @@ class Source:
     def timestamps(self, channel: int = 0) -> np.ndarray | None:
         """Times of the selected samples; None when they are ``index / rate`` from the first sample."""
         ext = self.channels[channel]
-        if not ext._has_recorded_times() and self.start == 0:
+        if not ext.has_recorded_times() and self.start == 0:
             return None
         return np.asarray(ext.get_timestamps(self.start, self.stop), dtype=np.float64)
 

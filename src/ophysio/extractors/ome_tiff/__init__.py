@@ -16,6 +16,7 @@ SPEC = FormatSpec(
     "ophysio.extractors.ome_tiff.reader:OMETiffImagingExtractor",
     "OME-TIFF (with pymmcore-plus/mesofield per-frame sidecars)",
     writer="ome_tiff",
+    name="OMETiff",
 )
 
 #: public name -> module of this package that defines it (imported on first use)

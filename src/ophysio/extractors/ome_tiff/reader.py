@@ -433,6 +433,12 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     def get_file_paths(self) -> list[str]:
         return list(self._source.paths)
 
+    def get_acquisition_facts(self):
+        """What the file records (see :mod:`ophysio.extractors.ome_tiff.facts`)."""
+        from .facts import ome_facts
+
+        return ome_facts(self)
+
     def get_metadata(self) -> dict:
         """The OME-XML text, the selected Image's facts, and where the timestamps came from."""
         p = self._pixels

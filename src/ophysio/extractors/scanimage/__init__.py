@@ -16,6 +16,7 @@ SPEC = FormatSpec(
     "ophysio.extractors.scanimage.reader:ScanImageImagingExtractor",
     "ScanImage 2016 and later TIFF (single or multi-file series, channels, volumes, mROI)",
     paths_argument="file_paths",
+    name="ScanImage",
 )
 
 #: public name -> module of this package that defines it (imported on first use)

@@ -404,6 +404,30 @@ class ScanImageImagingExtractor(ImagingExtractor):
         """Name of the ROI read, or None when pages are read whole."""
         return None if self._roi_index is None else self._roi_layout[self._roi_index]["name"]
 
+    @property
+    def plane_index(self) -> int | None:
+        """The plane read when ``plane_index=`` was given (the data are then planar), else None."""
+        return self._plane_index
+
+    def get_acquisition_facts(self):
+        """What the header records (see :mod:`ophysio.extractors.scanimage.facts`)."""
+        from .facts import scanimage_facts
+
+        return scanimage_facts(self)
+
+    def split_streams(self) -> list[ScanImageImagingExtractor]:
+        """One extractor per imaging ROI for a multi-ROI acquisition read whole, else ``[self]``.
+
+        Each reads the same files, channel, plane and slice sample as this one, with ``roi_index`` set.
+        """
+        count = len(self._roi_layout)
+        if self._roi_index is not None or count < 2:
+            return [self]
+        return [ScanImageImagingExtractor(file_paths=self.file_paths, channel_name=self.channel_name,
+                                          slice_sample=self._slice_sample, plane_index=self._plane_index,
+                                          interleave_slice_samples=self._interleave, roi_index=i)
+                for i in range(count)]
+
     def get_roi_layout(self) -> list[dict]:
         """Where each imaging ROI lies in a page.
 

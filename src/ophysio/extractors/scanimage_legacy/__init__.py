@@ -15,6 +15,7 @@ SPEC = FormatSpec(
     sniff_scanimage_legacy,
     "ophysio.extractors.scanimage_legacy.reader:ScanImageLegacyImagingExtractor",
     "ScanImage 3.x, 4.x and 5.0/5.1 TIFF",
+    name="ScanImageLegacy",
 )
 
 #: public name -> module of this package that defines it (imported on first use)

@@ -270,6 +270,12 @@ class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
         """The header family: ``"3"``, ``"4"``, ``"5.0"`` or ``"5.1"``."""
         return self._family
 
+    def get_acquisition_facts(self):
+        """What the file records (see :mod:`ophysio.extractors.scanimage_legacy.facts`)."""
+        from .facts import scanimage_legacy_facts
+
+        return scanimage_legacy_facts(self)
+
     def get_metadata(self) -> dict:
         """The whole header (``state.*`` / ``scanimage.*`` keys as Python values).
 

@@ -262,6 +262,12 @@ class Suite2pImagingExtractor(ImagingExtractor):
         """``"registered"`` or ``"raw"``."""
         return self._file_type
 
+    def get_acquisition_facts(self):
+        """What the file records (see :mod:`ophysio.extractors.suite2p.facts`)."""
+        from .facts import suite2p_facts
+
+        return suite2p_facts(self)
+
     def get_metadata(self) -> dict[str, Any]:
         """``{"ops": {plane name: ops dict}}``, each ops dict whole as suite2p saved it."""
         return {"ops": {folder.name: ops for folder, ops in zip(self._plane_folders, self._ops)}}

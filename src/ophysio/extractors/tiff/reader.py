@@ -250,6 +250,12 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         """Order of Z, C and T across pages, fastest first."""
         return self._dimension_order
 
+    def get_acquisition_facts(self):
+        """What the file records (see :mod:`ophysio.extractors.tiff.facts`)."""
+        from .facts import tiff_facts
+
+        return tiff_facts(self)
+
     def get_metadata(self) -> dict:
         """The first page's ImageDescription, the ImageJ values (if any) and the page layout."""
         return {
