@@ -240,6 +240,7 @@ class OphysioFormatTable(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         from ophysio.extractors.registry import FORMATS
 
+        self.env.__dict__.setdefault("ophysio_run_docs", set()).add(self.env.docname)  # follows the registry
         rows: dict[str, list[str]] = {}
         for line in self.content:
             if not line.strip():
@@ -265,7 +266,8 @@ class OphysioFormatTable(SphinxDirective):
             cells = [f":doc:`{spec.id} <{spec.id}>`", endings, versions, read, times, samples, since]
             text.append("   * - " + "\n     - ".join(cells))
         container = nodes.container()
-        self.state.nested_parse(StringList(text, source=self.get_source_info()[0]), self.content_offset, container)
+        lines = "\n".join(text).splitlines()
+        self.state.nested_parse(StringList(lines, source=self.get_source_info()[0]), self.content_offset, container)
         return container.children
 
 
