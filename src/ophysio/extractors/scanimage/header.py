@@ -116,7 +116,7 @@ def read_scanimage_block(fd: int, path: str) -> tuple[int, int, int, int, int]:
 
 def read_scanimage_header(fd: int, path: str) -> ScanImageHeader:
     """Read and parse the ScanImage block of an open file (see the module docstring)."""
-    from .._tiff.ifd import pread_exact
+    from .._tiff.header import pread_exact
 
     version, off0, size0, off1, size1 = read_scanimage_block(fd, path)
     text = pread_exact(fd, size0, off0, path, "ScanImage frame data").split(b"\x00", 1)[0]
