@@ -257,32 +257,43 @@ def _decode_irregular(raws, ifd_offset, header, entry_dtype):
 
 
 def _scalar(header, column, default, n, name, path, tag, fd=None):
-    """The first value of a tag for every page (inline values), or ``default`` where absent."""
-    result = np.full(n, default, dtype=np.int64)
+    """The first value of a tag for every page (inline values), or ``default`` where absent.
+
+    With ``fd``, values stored elsewhere (a BitsPerSample of three values) are read: the first counts.
+    """
     if column is None:
-        return result
+        return np.full(n, default, dtype=np.int64)
     types, counts, values, _ = column
     raw = np.ascontiguousarray(values).view(np.uint8).reshape(n, -1)
-    for typ in np.unique(types):
-        if typ == 0:  # absent on these pages (irregular files)
-            continue
-        code = _INT_TYPES.get(int(typ))
+    first = int(types[0])
+    if first != 0 and (n == 1 or (types == first).all()):  # the usual case: one type on every page
+        code = _INT_TYPES.get(first)
         if code is None:
-            raise FormatError(f"{path}: tag {name} has type {int(typ)}, which is not an integer type")
+            raise FormatError(f"{path}: tag {name} has type {first}, which is not an integer type")
         width = np.dtype(code).itemsize
-        if len(types) and np.all(types == typ):  # the usual case: one type on every page
-            result = np.ascontiguousarray(raw[:, :width]).view(header.byteorder + code).ravel().astype(np.int64)
-        else:
+        result = np.ascontiguousarray(raw[:, :width]).view(header.byteorder + code).ravel().astype(np.int64)
+        empty = counts == 0
+        elsewhere = counts * width > header.offset_size
+    else:
+        result = np.full(n, default, dtype=np.int64)
+        widths = np.zeros(n, np.int64)
+        for typ in np.unique(types).tolist():
+            if typ == 0:  # absent on these pages (irregular files)
+                continue
+            code = _INT_TYPES.get(typ)
+            if code is None:
+                raise FormatError(f"{path}: tag {name} has type {typ}, which is not an integer type")
+            width = np.dtype(code).itemsize
             sel = types == typ
+            widths[sel] = width
             result[sel] = raw[sel, :width].copy().view(header.byteorder + code).ravel().astype(np.int64)
-    if np.any((counts == 0) & (types != 0)):
-        page = int(np.flatnonzero((counts == 0) & (types != 0))[0])
+        empty = (counts == 0) & (types != 0)
+        elsewhere = counts * widths > header.offset_size
+    if empty.any():
+        page = int(np.flatnonzero(empty)[0])
         raise CorruptFileError(f"{path}: IFD {page}: TIFF tag {tag} has no value ({name}); the file is damaged")
-    if fd is not None and tag != TAG_STRIP_OFFSETS and tag != TAG_STRIP_BYTE_COUNTS:
-        sizes = np.array([np.dtype(_INT_TYPES.get(int(t), "u1")).itemsize for t in types.tolist()]) \
-            if len(types) and np.any(types != types[0]) else np.dtype(_INT_TYPES.get(int(types[0]), "u1")).itemsize
-        for page in np.flatnonzero((types != 0) & (counts * sizes > header.offset_size)).tolist():
-            # several values stored elsewhere (BitsPerSample of an RGB page): the first one counts
+    if fd is not None and elsewhere.any():
+        for page in np.flatnonzero(elsewhere).tolist():
             result[page] = _array_value(fd, path, header, column, page, name)[0]
     return result
 
