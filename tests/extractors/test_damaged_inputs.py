@@ -40,7 +40,7 @@ def test_tiff_tag_without_a_value_is_a_corrupt_file(tmp_path):
 def test_irregular_ifds_with_an_impossible_count_do_not_overflow(tmp_path):
     import tifffile
 
-    from ophysio.extractors._tiff import uniform as _tiff
+    from ophysio.extractors._tiff import walk as _tiff
 
     path = tmp_path / "irregular.tif"
     with tifffile.TiffWriter(path, bigtiff=True) as writer:  # the second page has one more tag
@@ -337,7 +337,7 @@ def test_scanimage_description_outside_the_file(tmp_path):
 def test_damaged_lengths_are_refused_before_anything_is_allocated(tmp_path):
     import tifffile
 
-    from ophysio.extractors._tiff.ifd import pread_exact
+    from ophysio.extractors._tiff.header import pread_exact
 
     from ..memory_helpers import traced_peak
 
@@ -794,7 +794,7 @@ def test_ome_plane_counts_and_times_that_are_damaged(tmp_path):
 def test_tifffile_open_of_a_damaged_first_ifd(tmp_path):
     """Found by the campaign: RowsPerStrip of type UNDEFINED made tifffile.TiffFile() raise a TypeError
     where pages go through tifffile (compressed OME-TIFF pages)."""
-    from ophysio.extractors._tiff.pages import open_tifffile
+    from ophysio.extractors._tiff.decode import open_tifffile
 
     path = write_tiff_movie(tmp_path / "t.tif", num_samples=3)
     _set_tag(path, 278, "type", 7)

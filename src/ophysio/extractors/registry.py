@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FileSetError, OptionError, UnknownFormatError
+from ._head import FileHead
 from .spec import FormatSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,12 +57,30 @@ FORMATS: tuple[FormatSpec, ...] = tuple(
 HEAD_BYTES = 4096
 
 
-def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
-    """The first ``size`` bytes of a regular file, or b"" for a directory."""
+def read_head(path: Path, size: int = HEAD_BYTES) -> FileHead:
+    """The first ``size`` bytes of a regular file (b"" for a directory), as a :class:`FileHead`.
+
+    A sniff that needs more of the file reads it through the head (:meth:`FileHead.read_at`), and what
+    one sniff works out (a TIFF's first IFD text) is kept in the head for the next.
+    """
+    path = Path(path)
     if path.is_dir():
-        return b""
+        return FileHead(b"", path)
     with open(path, "rb") as fh:
-        return fh.read(size)
+        return FileHead(fh.read(size), path)
+
+
+@contextmanager
+def _open_head(path: Path, size: int = HEAD_BYTES) -> Iterator[FileHead]:
+    """The head of ``path`` with its file kept open while the sniffs run: detection opens a file once."""
+    if path.is_dir():
+        yield FileHead(b"", path)
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        yield FileHead(os.pread(fd, size, 0), path, fd)
+    finally:
+        os.close(fd)
 
 
 def get_format(format_id: str) -> FormatSpec:
@@ -90,15 +110,15 @@ def detect_format(path: PathLike) -> FormatSpec:
     path = Path(path)
     if not path.exists():
         raise FileSetError(f"{path} does not exist")
-    head = read_head(path)
     accepted: list[FormatSpec] = []
     reasons: list[str] = []
-    for spec in FORMATS:
-        verdict = spec.check(path, head)
-        if verdict is True:
-            accepted.append(spec)
-        else:
-            reasons.append(f"  {spec.id}: {verdict}")
+    with _open_head(path) as head:
+        for spec in FORMATS:
+            verdict = spec.check(path, head)
+            if verdict is True:
+                accepted.append(spec)
+            else:
+                reasons.append(f"  {spec.id}: {verdict}")
     if not accepted:
         raise UnknownFormatError(
             f"could not tell the format of {path}; each format said:\n" + "\n".join(reasons)

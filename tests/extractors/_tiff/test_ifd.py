@@ -9,8 +9,9 @@ import pytest
 import tifffile
 
 from ophysio.errors import CorruptFileError, FormatError
-from ophysio.extractors._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_header, read_pages_into
-from ophysio.extractors._tiff.uniform import walk_ifds
+from ophysio.extractors._tiff.header import TAG_IMAGE_DESCRIPTION, read_header
+from ophysio.extractors._tiff.read import read_pages_into
+from ophysio.extractors._tiff.walk import walk_ifds
 
 
 def _open(path):

@@ -210,14 +210,14 @@ def test_natural_order_of_folder_and_glob():
 
 
 def test_compressed_pages_are_decoded_one_at_a_time(monkeypatch):
-    import ophysio.extractors._tiff.pages as tp
+    import ophysio.extractors._tiff.read as tr
 
     inflated, decoded = [], []
-    inflate, decode = tp.TiffPageSource._inflate, tp.TiffPageSource._decode
-    monkeypatch.setattr(tp.TiffPageSource, "_inflate", staticmethod(
-        lambda fd, index, local, out: (inflated.append((local, out.shape)), inflate(fd, index, local, out))))
-    monkeypatch.setattr(tp.TiffPageSource, "_decode", staticmethod(
-        lambda index, ifd, page, out: (decoded.append((ifd, out.shape)), decode(index, ifd, page, out))))
+    inflate, decode = tr.inflate_page, tr.decode_tifffile_page
+    monkeypatch.setattr(tr, "inflate_page", lambda fd, index, local, out: (
+        inflated.append((local, out.shape)), inflate(fd, index, local, out)))
+    monkeypatch.setattr(tr, "decode_tifffile_page", lambda index, ifd, page, out: (
+        decoded.append((ifd, out.shape)), decode(index, ifd, page, out)))
     ex = TiffImagingExtractor(written("zlib"), 5.0)  # deflate strips: inflated by ophysio with zlib
     np.testing.assert_array_equal(ex.get_series(2, 5), movie(9, 20, 14, dtype="int16")[2:5])
     assert sorted(inflated) == [(2, (20, 14)), (3, (20, 14)), (4, (20, 14))] and not decoded
@@ -280,7 +280,7 @@ def test_truncated_files_are_clear_errors(tmp_path, name):
 
 
 def test_damaged_compressed_page_is_a_clear_error(tmp_path):
-    import ophysio.extractors._tiff.pages as tp
+    import ophysio.extractors._tiff.index as tp
 
     data = bytearray(Path(written("zlib")).read_bytes())
     index = tp.index_tiff(written("zlib"))
@@ -393,7 +393,7 @@ def test_imagej_file_with_one_ifd_and_all_images_after_it(tmp_path):
     data = movie(7, 9, 5, dtype="uint16")
     path = tmp_path / "raw_ij.tif"
     tifffile.imwrite(path, data, imagej=True, truncate=True, metadata={"axes": "TYX", "finterval": 0.5})
-    from ophysio.extractors._tiff.pages import index_tiff
+    from ophysio.extractors._tiff.index import index_tiff
 
     assert index_tiff(path).num_pages == 1
     ex = TiffImagingExtractor(path)

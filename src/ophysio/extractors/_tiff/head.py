@@ -1,73 +1,64 @@
-"""What the TIFF formats' content checks share: the kind of TIFF header, and the first IFD's text tags.
+"""The first IFD's text tags, for the TIFF formats' content checks (sniffs).
 
-Both read at most a few KiB (the file's first bytes, passed in as ``head``, and the first IFD's text
-tags) and import nothing heavy, so that every TIFF format's sniff can use them.
+Reads the TIFF header from the head detection already read and the first IFD through the same handle
+(:class:`~ophysio.extractors._head.FileHead`), parses it once and keeps the result in the head's memo,
+so that every TIFF sniff (ScanImage, legacy ScanImage, OME-TIFF, TIFF...) shares one parse. Imports
+nothing heavy.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
+from ...errors import OphysioError
+from .._head import FileHead, memo_of, read_at
+from .header import MAX_TAGS, TAG_ARTIST, TAG_IMAGE_DESCRIPTION, TAG_SOFTWARE, parse_header, tiff_kind
+
 __all__ = ["tiff_kind", "tiff_first_page_text"]
 
-_TEXT_TAGS = {270: "ImageDescription", 305: "Software", 315: "Artist"}
+_TEXT_TAGS = {TAG_IMAGE_DESCRIPTION: "ImageDescription", TAG_SOFTWARE: "Software", TAG_ARTIST: "Artist"}
 _MAX_TAG_TEXT = 256 * 1024
-
-
-def tiff_kind(head: bytes) -> tuple[str, bool] | None:
-    """(byte order prefix, is BigTIFF) for a TIFF header, else None."""
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return ("<" if head[:2] == b"II" else ">"), False
-    if head[:4] in (b"II+\x00", b"MM\x00+"):
-        return ("<" if head[:2] == b"II" else ">"), True
-    return None
 
 
 def tiff_first_page_text(path: Path, head: bytes) -> dict[str, bytes]:
     """The ImageDescription, Software and Artist tags of a TIFF's first IFD (up to 256 KiB each).
 
-    Returns an empty dict for a file that is not a TIFF or whose first IFD cannot be read.
+    Returns an empty dict for a file that is not a TIFF or whose first IFD cannot be read. With a
+    :class:`~ophysio.extractors._head.FileHead` the answer is worked out once per detection.
     """
-    kind = tiff_kind(head)
-    if kind is None:
+    memo = memo_of(head)
+    if "tiff_first_page_text" not in memo:
+        try:
+            memo["tiff_first_page_text"] = _first_page_text(path, head)
+        except (OSError, struct.error, OphysioError):
+            memo["tiff_first_page_text"] = {}
+    return memo["tiff_first_page_text"]
+
+
+def _first_page_text(path: Path, head: bytes) -> dict[str, bytes]:
+    if tiff_kind(head) is None:
         return {}
-    order, big = kind
+    size = head.file_size() if isinstance(head, FileHead) else path.stat().st_size
+    header = parse_header(bytes(head[:16]), size, str(path))
+    order, osize, esize, csize = header.byteorder, header.offset_size, header.entry_size, header.count_size
+    (count,) = struct.unpack(header.count_format, read_at(path, head, header.first_ifd, csize))
+    if count > MAX_TAGS:
+        return {}
+    entries = read_at(path, head, header.first_ifd + csize, count * esize)
     result: dict[str, bytes] = {}
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if big:
-                (offset,) = struct.unpack(order + "Q", head[8:16])
-                count_fmt, count_size, entry_size, value_size = "Q", 8, 20, 8
-            else:
-                (offset,) = struct.unpack(order + "I", head[4:8])
-                count_fmt, count_size, entry_size, value_size = "H", 2, 12, 4
-            if not 0 < offset < size:
-                return {}
-            fh.seek(offset)
-            (count,) = struct.unpack(order + count_fmt, fh.read(count_size))
-            if count > 4096:
-                return {}
-            entries = fh.read(count * entry_size)
-            for i in range(count):
-                entry = entries[i * entry_size : (i + 1) * entry_size]
-                if len(entry) < entry_size:
-                    break
-                tag, dtype = struct.unpack(order + "HH", entry[:4])
-                if tag not in _TEXT_TAGS or dtype not in (1, 2, 7):
-                    continue
-                (n,) = struct.unpack(order + count_fmt.replace("H", "I"), entry[4 : 4 + value_size])
-                if n <= value_size:
-                    text = entry[4 + value_size : 4 + value_size + n]
-                else:
-                    (pos,) = struct.unpack(order + count_fmt.replace("H", "I"), entry[4 + value_size :])
-                    if pos >= size:
-                        continue
-                    fh.seek(pos)
-                    text = fh.read(min(n, _MAX_TAG_TEXT))
-                result[_TEXT_TAGS[tag]] = text
-    except (OSError, struct.error):
-        return {}
+    for i in range(min(count, len(entries) // esize)):
+        entry = entries[i * esize : (i + 1) * esize]
+        tag, dtype = struct.unpack(order + "HH", entry[:4])
+        if tag not in _TEXT_TAGS or dtype not in (1, 2, 7) or _TEXT_TAGS[tag] in result:
+            continue
+        (n,) = struct.unpack(header.offset_format, entry[4 : 4 + osize])
+        if n <= osize:
+            text = entry[4 + osize : 4 + osize + n]
+        else:
+            (pos,) = struct.unpack(header.offset_format, entry[4 + osize :])
+            if pos >= size:
+                continue
+            text = read_at(path, head, pos, min(n, _MAX_TAG_TEXT))
+        result[_TEXT_TAGS[tag]] = text
     return result

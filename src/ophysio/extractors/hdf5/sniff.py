@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._head import read_at
+
 __all__ = ["HDF5_SIGNATURE", "sniff_hdf5"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -18,10 +20,8 @@ def sniff_hdf5(path: Path, head: bytes) -> bool | str:
     if path.is_file():
         size = path.stat().st_size
         offset = 512
-        with open(path, "rb") as fh:
-            while offset < min(size, 1 << 20):
-                fh.seek(offset)
-                if fh.read(8) == HDF5_SIGNATURE:
-                    return True
-                offset *= 2
+        while offset < min(size, 1 << 20):
+            if read_at(path, head, offset, 8) == HDF5_SIGNATURE:
+                return True
+            offset *= 2
     return "no HDF5 signature"

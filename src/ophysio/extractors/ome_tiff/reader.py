@@ -26,7 +26,9 @@ import numpy as np
 from ...errors import FileSetError, FormatError, MetadataError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
 from .._json import loads_json
-from .._tiff.pages import MAX_IFDS, PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from .._tiff.index import index_tiff
+from .._tiff.read import PagedSampleReads, TiffPageSource, read_page_descriptions
+from .._tiff.walk import MAX_IFDS
 from ..imaging import ImagingExtractor, checked_rate
 from .xml import OmePixels, parse_ome_xml
 

@@ -8,26 +8,20 @@ data text (the ``SI.* = value`` lines, NUL-terminated) and the length of the ROI
 the same two blocks; every page has its own ImageDescription of ``key = value`` lines
 (``frameNumbers``, ``frameTimestamps_sec``, ``epoch``...).
 
-Values are written in MATLAB syntax; :func:`parse_matlab_value` turns them into Python values:
-
-- numbers -> ``int`` (when integral and written without a decimal point or exponent) or ``float``;
-  ``Inf``/``-Inf``/``NaN`` -> ``float``; ``true``/``false`` -> ``bool``; ``'text'`` -> ``str``;
-- ``[a b c]`` (a row) and ``[a;b;c]`` (a column) -> flat ``list``; ``[x]`` -> ``x``; ``[]`` -> ``[]``;
-  a matrix with several rows and columns -> ``list`` of row lists;
-- ``{a b}`` cell arrays -> ``list`` (one level per cell row, like matrices; never collapsed to a scalar);
-- anything else (enumeration names, ``<nonscalar struct/object>``, function handles, expressions such as
-  ``zeros(0,2)``) is kept as the text as written (``zeros``/``ones`` with a zero size become ``[]``).
+Values are written in MATLAB syntax and parsed by :mod:`ophysio.extractors._matlab.values`
+(:func:`~ophysio.extractors._matlab.values.parse_matlab_value`).
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import CorruptFileError, FormatError, MetadataError
 from .._json import loads_json
+from .._matlab.values import parse_key_values, parse_matlab_value
+from .sniff import SCANIMAGE_MAGIC
 
 __all__ = [
     "SCANIMAGE_MAGIC",
@@ -38,134 +32,9 @@ __all__ = [
     "epoch_to_iso",
 ]
 
-SCANIMAGE_MAGIC = 117637889
 #: ScanImage TIFF format versions read here (2016 and later).
 SUPPORTED_VERSIONS = (3, 4)
 _MAX_BLOCK = 64 * 1024**2  # no real header comes near this; larger lengths mean a damaged file
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<str>'(?:[^']|'')*')
-      | (?P<open>[\[{])
-      | (?P<close>[\]}])
-      | (?P<sep>[,;\n])
-      | (?P<atom>[^\s\[\]{},;']+)
-    )""",
-    re.VERBOSE,
-)
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|Inf|inf|NaN|nan)$")
-_EMPTY_CALL = re.compile(r"(?:zeros|ones|cell)\((\d+),(\d+)\)$")
-
-
-def _atom(text: str) -> Any:
-    if _NUMBER.match(text):
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        return float(text)
-    if text == "true":
-        return True
-    if text == "false":
-        return False
-    return text
-
-
-class _Unparsed(Exception):
-    pass
-
-
-_MAX_NESTING = 32  # brackets inside brackets; real values nest two or three deep
-
-
-def _parse_container(tokens: list[tuple[str, str]], pos: int, closer: str, depth: int = 1) -> tuple[Any, int]:
-    if depth > _MAX_NESTING:  # kept as text rather than recursing without end
-        raise _Unparsed
-    rows: list[list[Any]] = [[]]
-    while pos < len(tokens):
-        kind, text = tokens[pos]
-        if kind == "close":
-            if text != closer:
-                raise _Unparsed
-            rows = [row for row in rows if row]
-            if closer == "]":
-                if not rows:
-                    return [], pos + 1
-                if len(rows) == 1:
-                    row = rows[0]
-                    return (row[0] if len(row) == 1 else row), pos + 1
-                if all(len(row) == 1 for row in rows):
-                    return [row[0] for row in rows], pos + 1
-                return rows, pos + 1
-            if not rows:
-                return [], pos + 1
-            if len(rows) == 1:
-                return rows[0], pos + 1
-            if all(len(row) == 1 for row in rows):
-                return [row[0] for row in rows], pos + 1
-            return rows, pos + 1
-        if kind == "open":
-            value, pos = _parse_container(tokens, pos + 1, "]" if text == "[" else "}", depth + 1)
-            rows[-1].append(value)
-            continue
-        if kind == "sep":
-            if text in ";\n":
-                rows.append([])
-            pos += 1
-            continue
-        rows[-1].append(text[1:-1].replace("''", "'") if kind == "str" else _atom(text))
-        pos += 1
-    raise _Unparsed
-
-
-def parse_matlab_value(text: str) -> Any:
-    """Parse one value as ScanImage writes it (MATLAB syntax); see the module docstring for the mapping."""
-    stripped = text.strip()
-    if not stripped:
-        return ""
-    empty = _EMPTY_CALL.match(stripped)
-    if empty:
-        return [] if 0 in (int(empty.group(1)), int(empty.group(2))) else stripped
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(stripped):
-        match = _TOKEN.match(stripped, pos)
-        if match is None or match.end() == pos:
-            return stripped
-        kind = match.lastgroup
-        tokens.append((kind, match.group(kind)))
-        pos = match.end()
-    try:
-        if tokens[0][0] == "open":
-            value, end = _parse_container(tokens, 1, "]" if tokens[0][1] == "[" else "}")
-            if end == len(tokens):
-                return value
-            return stripped
-    except _Unparsed:
-        return stripped
-    if len(tokens) == 1:
-        kind, token = tokens[0]
-        return token[1:-1].replace("''", "'") if kind == "str" else _atom(token)
-    return stripped
-
-
-def parse_key_values(text: str) -> dict[str, Any]:
-    """Parse ``key = value`` lines (frame data or one frame's description) into a dict of Python values.
-
-    A line without `` = `` continues the previous value.
-    """
-    result: dict[str, Any] = {}
-    raw: dict[str, str] = {}
-    last = None
-    for line in text.split("\n"):
-        key, sep, value = line.partition(" = ")
-        if sep and key and " " not in key.strip():
-            last = key.strip()
-            raw[last] = value
-        elif last is not None and line.strip():
-            raw[last] += "\n" + line
-    for key, value in raw.items():
-        result[key] = parse_matlab_value(value)
-    return result
-
 
 def epoch_to_iso(epoch: Any) -> str | None:
     """``[year month day hour minute seconds]`` (a frame's ``epoch``) as ISO 8601 text, or None."""
@@ -247,7 +116,7 @@ def read_scanimage_block(fd: int, path: str) -> tuple[int, int, int, int, int]:
 
 def read_scanimage_header(fd: int, path: str) -> ScanImageHeader:
     """Read and parse the ScanImage block of an open file (see the module docstring)."""
-    from .._tiff.ifd import pread_exact
+    from .._tiff.header import pread_exact
 
     version, off0, size0, off1, size1 = read_scanimage_block(fd, path)
     text = pread_exact(fd, size0, off0, path, "ScanImage frame data").split(b"\x00", 1)[0]

@@ -43,28 +43,25 @@ vectors, lists of rows for matrices). Useful keys: ``SI.VERSION_MAJOR``/``SI.VER
 
 from __future__ import annotations
 
-import bisect
 import copy
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import CorruptFileError, FormatError, MetadataError, SelectionError
+from ...errors import SelectionError
 from .._handles import CachedFile
-from .._tiff.ifd import TAG_IMAGE_DESCRIPTION, read_pages_into, read_spans
-from .._tiff.uniform import predict_uniform_pages, walk_ifds
+from .._tiff.read import read_volumes
+from .._tiff.walk import walk_ifds
 from ..imaging import ImagingExtractor, checked_rate
 from .files import check_files_exist, find_series_files
-from .header import epoch_to_iso, parse_key_values, read_scanimage_block
+from .header import epoch_to_iso, parse_key_values, read_scanimage_header
 from .layout import read_header_of, roi_layout_from, saved_channels, stack_facts
+from .pages import TIMESTAMP, ScanImagePages
 
 __all__ = ["ScanImageImagingExtractor", "read_header_of"]
 
-_TIMESTAMP = re.compile(rb"frameTimestamps_sec = ([^\n\x00]*)")
-_BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes / narrow ROIs
-_PREADV = getattr(os, "preadv", None)
+_BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes
 
 
 class _VolumetricFlag(int):
@@ -147,7 +144,9 @@ class ScanImageImagingExtractor(ImagingExtractor):
             raise ValueError("pass file_path (a file of the acquisition) or file_paths (all its files)")
         first = paths[0]
         self.file_path = first
-        header = read_header_of(first)
+        first_file = CachedFile(first)  # the header and the page table are read through one open file
+        with first_file.open() as fd:
+            header = read_scanimage_header(fd, str(first))
         self._header = header
         fd_ = header.frame_data
         numbers, names = saved_channels(fd_, str(first))
@@ -184,8 +183,10 @@ class ScanImageImagingExtractor(ImagingExtractor):
         if file_paths is None:
             paths = find_series_files(first, fd_, volumetric, on_missing_files)
         self.file_paths = paths
-        self._files = [CachedFile(p) for p in paths]
-        self._index_files(str(first))
+        self._files = [first_file if p == first else CachedFile(p) for p in paths]
+        self._pages = ScanImagePages(self._files)
+        self._page_rows, self._page_columns = self._pages.rows, self._pages.columns
+        self._dtype = self._pages.dtype
 
         # ROI layout (needs the page shape)
         self._roi_layout = roi_layout_from(fd_, header.roi_groups, self._page_rows, self._page_columns, str(first))
@@ -206,7 +207,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         # frame-to-IFD table: (samples, planes) of global IFD indices (int64)
         channels = len(names)
         per_cycle = (planes * frames_per_slice + flyback) * channels
-        cycles = self._total_ifds // per_cycle
+        cycles = self._pages.total // per_cycle
         if volumetric:
             if self._interleave:
                 cycle = np.repeat(np.arange(cycles, dtype=np.int64), frames_per_slice)
@@ -236,94 +237,6 @@ class ScanImageImagingExtractor(ImagingExtractor):
         rate = fd_.get(rate_key)
         rate = checked_rate(rate, f"{first}: {rate_key} in the ScanImage header")
         self._sampling_frequency = rate * (frames_per_slice if self._interleave else 1)
-
-    # ------------------------------------------------------------------ indexing the files
-    def _index_files(self, first: str) -> None:
-        offsets, descriptions, desc_sizes, counts, verified = [], [], [], [], []
-        shape = dtype = None
-        for number, cached in enumerate(self._files):
-            with cached.open() as fd:
-                if number:
-                    read_scanimage_block(fd, cached.path)  # every file must be a ScanImage file
-                # ScanImage's constant page stride lets four reads predict the table; the whole chain is
-                # checked against the prediction when the file is first read (see _verify)
-                pages = predict_uniform_pages(fd, cached.path) or walk_ifds(fd, cached.path)
-            if not pages.is_uniform() or np.any(pages.compression != 1):
-                bad = self._first_irregular(pages)
-                raise FormatError(
-                    f"{cached.path}: IFD {bad} differs from IFD 0 in shape, type, compression or strip layout; "
-                    "ScanImage writes uniform uncompressed pages, so the file is not a ScanImage file or is damaged"
-                )
-            page_shape = (int(pages.height[0]), int(pages.width[0]))
-            if int(pages.samples_per_pixel[0]) != 1:
-                raise FormatError(f"{cached.path}: IFD 0 has {int(pages.samples_per_pixel[0])} samples per pixel")
-            page_dtype = pages.dtype(0)
-            if shape is None:
-                shape, dtype = page_shape, page_dtype
-            elif (page_shape, page_dtype) != (shape, dtype):
-                raise FormatError(
-                    f"{cached.path}: its pages are {page_shape} {page_dtype}, but those of {first} are "
-                    f"{shape} {dtype}; "
-                    "the files are not of one acquisition (pass file_paths= to choose them)"
-                )
-            if int(pages.data_nbytes[0]) != shape[0] * shape[1] * dtype.itemsize:
-                raise CorruptFileError(
-                    f"{cached.path}: IFD 0 holds {int(pages.data_nbytes[0])} bytes of pixels for a {shape} {dtype} page"
-                )
-            offsets.append(pages.data_offset)
-            text = pages.text.get(TAG_IMAGE_DESCRIPTION)
-            if text is None:
-                descriptions.append(np.full(len(pages), -1, np.int64))
-                desc_sizes.append(np.zeros(len(pages), np.int64))
-            else:
-                descriptions.append(text[0])
-                desc_sizes.append(text[1])
-            counts.append(len(pages))
-            verified.append(pages.verified)
-        self._verified = verified
-        self._page_rows, self._page_columns = shape
-        self._dtype = dtype
-        self._ifds_per_file = counts
-        self._file_starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        self._file_start_list = self._file_starts.tolist()
-        self._total_ifds = int(self._file_starts[-1])
-        self._data_offsets = np.concatenate(offsets).astype(np.int64)
-        self._desc_offsets = np.concatenate(descriptions).astype(np.int64)
-        self._desc_sizes = np.concatenate(desc_sizes).astype(np.int64)
-
-    def _verify(self, number: int, fd: int) -> None:
-        """Walk the whole IFD chain of file ``number`` once and check it against the predicted table."""
-        if self._verified[number]:
-            return
-        path = self._files[number].path
-        pages = walk_ifds(fd, path)
-        a, b = self._file_starts[number], self._file_starts[number + 1]
-        expected_descriptions = self._desc_offsets[a:b]
-        found = pages.text.get(TAG_IMAGE_DESCRIPTION, (np.full(len(pages), -1, np.int64), None))[0]
-        if len(pages) != b - a:
-            raise CorruptFileError(
-                f"{path}: its IFD chain has {len(pages)} IFDs, not the {b - a} that its layout predicted when the "
-                "extractor was built; the file was modified or is damaged"
-            )
-        bad = (pages.data_offset != self._data_offsets[a:b]) | (found != expected_descriptions)
-        bad |= pages.data_nbytes != self._page_rows * self._page_columns * self._dtype.itemsize
-        bad |= (pages.width != self._page_columns) | (pages.height != self._page_rows) | (pages.compression != 1)
-        if np.any(bad):
-            raise CorruptFileError(
-                f"{path}: IFD {int(np.flatnonzero(bad)[0])} does not follow the constant page layout of the "
-                "file's first and last IFDs; the file was modified or is damaged"
-            )
-        self._verified[number] = True
-
-    @staticmethod
-    def _first_irregular(pages) -> int:
-        for arr in (pages.width, pages.height, pages.bits_per_sample, pages.sample_format, pages.compression,
-                    pages.data_nbytes):
-            bad = np.flatnonzero(arr != arr[0])
-            if len(bad):
-                return int(bad[0])
-        bad = np.flatnonzero(~pages.contiguous | (pages.compression != 1))
-        return int(bad[0]) if len(bad) else 0
 
     # ------------------------------------------------------------------ facts
     def get_num_samples(self) -> int:
@@ -360,7 +273,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         ``channel_index``, ``depth_index``, ``slice_sample_index`` and ``acquisition_cycle_index``.
         """
         pages = self._table.ravel()
-        files = np.searchsorted(self._file_starts, pages, side="right") - 1
+        files = self._pages.file_of(pages)
         fields = ("file_index", "IFD_index", "channel_index", "depth_index", "slice_sample_index",
                   "acquisition_cycle_index")
         table = np.zeros(len(pages), dtype=[(name, np.int64) for name in fields])
@@ -368,7 +281,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         per_cycle = (self._stack_planes * self._frames_per_slice + self.num_flyback_frames_per_channel) * channels
         within = pages % per_cycle
         table["file_index"] = files
-        table["IFD_index"] = pages - self._file_starts[files]
+        table["IFD_index"] = pages - self._pages.file_starts[files]
         table["channel_index"] = within % channels
         table["slice_sample_index"] = (within // channels) % self._frames_per_slice
         table["depth_index"] = within // (channels * self._frames_per_slice)
@@ -457,84 +370,21 @@ class ScanImageImagingExtractor(ImagingExtractor):
         }
 
     def _first_frame_description(self) -> dict:
-        if self._desc_offsets[0] < 0:
+        if self._pages.desc_offsets[0] < 0:
             return {}
         with self._files[0].open() as fd:
-            raw = self._description(fd, 0, 0)
+            raw = self._pages.description(fd, 0, 0)
         return parse_key_values(raw.decode("utf-8", errors="replace"))
 
-    def _description(self, fd: int, number: int, page: int) -> bytes:
-        """The ImageDescription text of global page ``page`` (in file ``number``, open as ``fd``)."""
-        size, offset = int(self._desc_sizes[page]), int(self._desc_offsets[page])
-        file_size = os.fstat(fd).st_size
-        if size < 0 or offset < 0 or offset + size > file_size:
-            raise CorruptFileError(
-                f"{self._files[number].path}: the ImageDescription of IFD {page - int(self._file_starts[number])} "
-                f"({size} bytes at offset {offset}) lies outside the file ({file_size} bytes); the file is damaged"
-            )
-        return os.pread(fd, size, offset).split(b"\x00", 1)[0]
-
     # ------------------------------------------------------------------ reading
-    def _pages_in_runs(self, pages: np.ndarray):
-        """Yield (file number, slice of ``pages``) for runs of pages in one file."""
-        files = np.searchsorted(self._file_starts, pages, side="right") - 1
-        if len(files) == 0:
-            return
-        breaks = np.flatnonzero(np.diff(files)) + 1
-        bounds = [0, *breaks.tolist(), len(pages)]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            yield int(files[a]), slice(a, b)
-
-    def _read_pages(self, pages: np.ndarray, out: np.ndarray) -> None:
-        """Read the given global IFDs into ``out`` (C-contiguous, shape (len(pages), rows, columns))."""
-        itemsize = self._dtype.itemsize
-        skip = self._row_start * self._page_columns * itemsize
-        narrow = self._columns != self._page_columns
-        if len(pages) == 1 and not narrow and _PREADV is not None:  # one frame: skip the bookkeeping
-            page = int(pages[0])
-            number = bisect.bisect_right(self._file_start_list, page) - 1
-            cached = self._files[number]
-            with cached.open() as fd:
-                if not self._verified[number]:
-                    self._verify(number, fd)
-                got = _PREADV(fd, [memoryview(out.reshape(-1).view(np.uint8))], int(self._data_offsets[page]) + skip)
-            if got != out.nbytes:
-                raise CorruptFileError(
-                    f"{cached.path}: the image data of IFD {page - self._file_start_list[number]} is cut off: "
-                    "the file is truncated"
-                )
-            return
-        for number, run in self._pages_in_runs(pages):
-            cached = self._files[number]
-            offsets = self._data_offsets[pages[run]] + skip
-            local = pages[run] - self._file_starts[number]
-            with cached.open() as fd:
-                if not self._verified[number]:
-                    self._verify(number, fd)
-                if not narrow:
-                    read_pages_into(fd, cached.path, offsets, out[run], local)
-                    continue
-                block = max(1, _BLOCK_BYTES // (self._rows * self._page_columns * itemsize))
-                tmp = np.empty((min(block, len(offsets)), self._rows, self._page_columns), self._dtype)
-                target = out[run]
-                for a in range(0, len(offsets), block):
-                    b = min(a + block, len(offsets))
-                    read_pages_into(fd, cached.path, offsets[a:b], tmp[: b - a], local[a:b])
-                    target[a:b] = tmp[: b - a, :, : self._columns]
+    def _read_rows(self, pages: np.ndarray, out: np.ndarray) -> None:
+        self._pages.read(pages, out, self._row_start)
 
     def _read_table_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
         if self._num_planes == 1:
-            self._read_pages(rows[:, 0], out.reshape(len(rows), self._rows, self._columns))
-            return
-        planes = self._num_planes
-        volume_bytes = planes * self._rows * self._columns * self._dtype.itemsize
-        block = max(1, _BLOCK_BYTES // volume_bytes)
-        tmp = np.empty((min(block, len(rows)), planes, self._rows, self._columns), self._dtype)
-        for a in range(0, len(rows), block):
-            b = min(a + block, len(rows))
-            part = tmp[: b - a]
-            self._read_pages(rows[a:b].ravel(), part.reshape(-1, self._rows, self._columns))
-            out[a:b] = part.transpose(0, 2, 3, 1)
+            self._pages.read(rows[:, 0], out.reshape(len(rows), self._rows, self._columns), self._row_start)
+        else:
+            read_volumes(self._read_rows, rows, out, _BLOCK_BYTES)
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         self._read_table_rows(self._table[start:stop], out)
@@ -544,38 +394,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
 
     # ------------------------------------------------------------------ time
     def _get_native_timestamps(self) -> np.ndarray | None:
-        pages = self._table[:, -1]
-        if len(pages) == 0:
-            return np.zeros(0)
-        if np.any(self._desc_offsets[pages] < 0):
-            return None
-        head = int(min(256, int(self._desc_sizes.max())))
-        times = np.empty(len(pages), dtype=np.float64)
-        for number, run in self._pages_in_runs(pages):
-            cached = self._files[number]
-            with cached.open() as fd:
-                if not self._verified[number]:
-                    self._verify(number, fd)
-                heads = read_spans(fd, self._desc_offsets[pages[run]], head)
-                found = _TIMESTAMP.findall(b"\x00".join(h.split(b"\x00", 1)[0] for h in heads))
-                if len(found) != len(heads):
-                    found = []
-                    for i, page in enumerate(pages[run].tolist()):
-                        text = self._description(fd, number, page)
-                        match = _TIMESTAMP.search(text)
-                        if match is None:
-                            if i == 0 and number == 0:
-                                return None  # this file records no per-frame times
-                            raise MetadataError(
-                                f"{cached.path}: IFD {page - int(self._file_starts[number])} has no "
-                                "frameTimestamps_sec in its ImageDescription"
-                            )
-                        found.append(match.group(1))
-            try:
-                times[run] = np.array([float(v) for v in found], dtype=np.float64)
-            except ValueError:
-                raise MetadataError(f"{cached.path}: a frameTimestamps_sec value is not a number") from None
-        return times
+        return self._pages.timestamps(self._table[:, -1])
 
     def get_original_frame_indices(self, plane_index: int | None = None) -> np.ndarray:
         """Global IFD index (counted over all files) of each sample's page, for DAQ alignment.
@@ -606,7 +425,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         if tag is None:
             return None
         text = tag.value if isinstance(tag.value, str) else bytes(tag.value).decode("utf-8", errors="replace")
-        match = _TIMESTAMP.search(text.encode())
+        match = TIMESTAMP.search(text.encode())
         try:
             return float(match.group(1)) if match else None
         except ValueError:

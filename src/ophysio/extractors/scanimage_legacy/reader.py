@@ -24,7 +24,8 @@ import numpy as np
 
 from ...errors import FileSetError, FormatError, MetadataError, SelectionError
 from .._matlab.values import parse_header_lines
-from .._tiff.pages import PagedSampleReads, TiffPageSource, index_tiff, read_page_descriptions
+from .._tiff.index import index_tiff
+from .._tiff.read import PagedSampleReads, TiffPageSource, read_page_descriptions
 from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["ScanImageLegacyImagingExtractor", "parse_scanimage_legacy_header"]

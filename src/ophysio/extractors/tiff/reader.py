@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FileSetError, FormatError, MetadataError
-from .._tiff.pages import PagedSampleReads, TiffIndex, TiffPageSource, index_tiff, read_page_descriptions
+from .._tiff.index import TiffIndex, index_tiff
+from .._tiff.read import PagedSampleReads, TiffPageSource, read_page_descriptions
 from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["TiffImagingExtractor", "resolve_tiff_paths", "parse_imagej_description"]
