@@ -17,6 +17,7 @@ __all__ = [
     "SampleIndexError",
     "MetadataError",
     "OptionError",
+    "OptionValueError",
     "DandiUploadError",
     "WriterError",
     "MissingPluginError",
@@ -61,6 +62,14 @@ class MetadataError(OphysioError, ValueError):
 
 class OptionError(OphysioError, TypeError):
     """A keyword option that the reader chosen for a source does not take."""
+
+
+class OptionValueError(OptionError, ValueError):
+    """An option of a conversion or writer has a value it cannot take; ``option`` names it."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
 
 
 class DandiUploadError(OphysioError, RuntimeError):

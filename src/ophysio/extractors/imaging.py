@@ -13,17 +13,17 @@ indexing, chunk iteration with a reused buffer, timestamps and their fallbacks, 
 from __future__ import annotations
 
 import math
-import numbers
 import operator
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import MetadataError, ReadTooLargeError, SampleIndexError
+from ..errors import SampleIndexError
+from .checks import allocate_output, checked_dtype, checked_rate, is_integer
 from .facts import AcquisitionFacts
+from .timing import SampleTimes
 
 __all__ = ["ImagingExtractor", "AcquisitionFacts", "DEFAULT_CHUNK_BYTES", "register_view", "checked_rate",
            "checked_dtype"]
@@ -47,85 +47,7 @@ def register_view(method: str):
 #: Default size of the blocks that chunked reads and views work in.
 DEFAULT_CHUNK_BYTES = 64 * 1024**2
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def checked_rate(value: Any, what: str = "sampling_frequency") -> float:
-    """A rate (samples per second) as a float, after checking that it is one positive finite real number.
-
-    Every extractor passes the rate it was given, or found in a header (``what`` then names the header
-    field and the file), through here, so that text, lists, NaN, infinities and zero are refused the same
-    way everywhere.
-
-    Raises
-    ------
-    MetadataError
-        ``value`` is not a real number (text, a list, an array, a bool, a complex number), or is not
-        finite and positive.
-    """
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
-        raise MetadataError(f"{what} must be a positive number of samples per second, not {type(value).__name__} "
-                            f"{_short_repr(value)}")
-    try:
-        rate = float(value)
-    except (OverflowError, ValueError):
-        rate = math.inf
-    if not math.isfinite(rate) or rate <= 0:
-        raise MetadataError(f"{what} must be a positive finite number of samples per second, got {_short_repr(value)}")
-    return rate
-
-
-def checked_dtype(value: Any, what: str = "dtype") -> np.dtype:
-    """``value`` as a numpy dtype of numbers (integers, floats or bools); anything else is a MetadataError."""
-    try:
-        dtype = np.dtype(value)
-    except (TypeError, ValueError, SyntaxError) as exc:  # np.dtype("xyz") is a TypeError, np.dtype("i3") too
-        raise MetadataError(f"{what}={_short_repr(value)} is not a numpy data type ({exc})") from None
-    if dtype.kind not in "iufb" or dtype.itemsize == 0 or dtype.shape:
-        raise MetadataError(f"{what}={_short_repr(value)} is {dtype}, not a numeric data type (e.g. 'uint16', '<i2')")
-    return dtype
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - platforms without sysconf
-        return 1 << 62
-
-
-def _allocate(shape: tuple[int, ...], dtype: np.dtype, source: Any) -> np.ndarray:
-    """An output array for a read, or a ReadTooLargeError when it cannot be had.
-
-    An array larger than the machine's memory is refused before it is allocated: with overcommit it
-    would be granted and then fill until the kernel kills the process. That is what a one-frame read of
-    a damaged header (a 100000 x 100000 frame) would otherwise do.
-    """
-    nbytes = math.prod(shape) * dtype.itemsize
-    files = getattr(source, "get_file_paths", lambda: [])() or ["this source"]
-    if nbytes > _physical_memory():
-        raise ReadTooLargeError(
-            f"{files[0]}: reading {'x'.join(map(str, shape))} {dtype} needs {nbytes / 2**30:.1f} GiB, more than this "
-            f"machine's {_physical_memory() / 2**30:.1f} GiB of memory; read fewer samples at a time, or check the "
-            "sizes the file declares"
-        )
-    try:
-        return np.empty(shape, dtype=dtype)
-    except MemoryError:
-        raise ReadTooLargeError(
-            f"{files[0]}: reading {'x'.join(map(str, shape))} {dtype} needs {nbytes / 2**30:.1f} GiB, which could "
-            "not be allocated; read fewer samples at a time"
-        ) from None
-
-
-def _short_repr(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class ImagingExtractor(ABC):
+class ImagingExtractor(SampleTimes, ABC):
     """A lazy reader of one stream of imaging samples.
 
     Subclasses implement :meth:`get_num_samples`, :meth:`get_image_shape`, :meth:`get_dtype`,
@@ -304,7 +226,7 @@ class ImagingExtractor(ABC):
     def _prepare_out(self, out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         dtype = self.dtype
         if out is None:
-            return _allocate(shape, dtype, self)
+            return allocate_output(shape, dtype, self)
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
         if out.shape != shape:
@@ -456,7 +378,7 @@ class ImagingExtractor(ABC):
         tkey, rest = key[0], key[1:]
         n = self.get_num_samples()
 
-        if _is_integer(tkey):
+        if is_integer(tkey):
             t = int(tkey)
             if not -n <= t < n:
                 raise SampleIndexError(f"index {t} is out of bounds for axis 0 with size {n}")
@@ -488,7 +410,7 @@ class ImagingExtractor(ABC):
         """Samples start:stop indexed by the spatial key ``rest``, in bounded blocks when it crops."""
         count = stop - start
         full_key = (slice(None), *rest)
-        basic = all(isinstance(k, slice) or _is_integer(k) for k in rest)
+        basic = all(isinstance(k, slice) or is_integer(k) for k in rest)
         if not rest or not basic or count * self.sample_nbytes <= DEFAULT_CHUNK_BYTES:
             return self.get_series(start, stop)[full_key]
         template = np.broadcast_to(np.empty((), dtype=self.dtype), (count, *self.get_sample_shape()))
@@ -497,94 +419,6 @@ class ImagingExtractor(ABC):
         for a, chunk in zip(range(0, count, block), self.iter_series(block, start, stop)):
             result[a : a + len(chunk)] = chunk[full_key]
         return result
-
-    # ------------------------------------------------------------------ time
-    def get_native_timestamps(
-        self, start_sample: int | None = None, end_sample: int | None = None
-    ) -> np.ndarray | None:
-        """Per-sample times in seconds as recorded by the source, or None when it records none."""
-        if self._native_timestamps_cache is None:
-            native = self._get_native_timestamps()
-            if native is not None:
-                native = np.asarray(native, dtype=np.float64)
-                if native.shape != (self.get_num_samples(),):
-                    raise MetadataError(
-                        f"{type(self).__name__}: the source gives {native.shape[0] if native.ndim else 0} "
-                        f"timestamps for {self.get_num_samples()} samples"
-                    )
-                bad = np.flatnonzero(~np.isfinite(native))
-                if bad.size:  # Inf/NaN in a sidecar or header: every format's recorded times pass here
-                    files = self.get_file_paths() or [type(self).__name__]
-                    raise MetadataError(
-                        f"{files[0]}: the recorded time of sample {int(bad[0])} is {native[bad[0]]}, not a finite "
-                        f"number of seconds ({bad.size} such samples); the time records are damaged"
-                    )
-            self._native_timestamps_cache = (native,)
-        native = self._native_timestamps_cache[0]
-        if native is None:
-            return None
-        return native[slice(start_sample, end_sample)]
-
-    def get_timestamps(self, start_sample: int | None = None, end_sample: int | None = None) -> np.ndarray:
-        """Times in seconds of samples ``start_sample:end_sample`` (slice semantics).
-
-        Times set with :meth:`set_times` come first, then the source's own timestamps, then a regular
-        series ``index / sampling_frequency``.
-        """
-        if self._times is not None:
-            return self._times[slice(start_sample, end_sample)]
-        native = self.get_native_timestamps(start_sample, end_sample)
-        if native is not None:
-            return native
-        start, stop, _ = slice(start_sample, end_sample).indices(self.get_num_samples())
-        return self._regular_timestamps(start, max(start, stop))
-
-    def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
-        """Times of samples start:stop when nothing recorded them: ``index / sampling_frequency``."""
-        return np.arange(start, stop, dtype=np.float64) / float(self.get_sampling_frequency())
-
-    def has_recorded_times(self) -> bool:
-        """Whether times were set or the source recorded them (rather than derived from the rate)."""
-        return self._times is not None or self.get_native_timestamps() is not None
-
-    def _has_recorded_times(self) -> bool:
-        """Old private name of :meth:`has_recorded_times` (kept for callers not yet moved)."""
-        return self.has_recorded_times()
-
-    def get_times(self) -> np.ndarray:
-        """All timestamps (alias of ``get_timestamps()``, as in roiextractors)."""
-        return self.get_timestamps()
-
-    def set_times(self, times: Sequence[float] | np.ndarray) -> None:
-        """Set the time in seconds of every sample (e.g. aligned to a behaviour clock)."""
-        arr = np.array(times, dtype=np.float64)
-        n = self.get_num_samples()
-        if arr.shape != (n,):
-            raise MetadataError(f"set_times needs one time per sample: got shape {arr.shape}, expected ({n},)")
-        if not np.all(np.isfinite(arr)):
-            raise MetadataError("set_times: times must be finite numbers")
-        if n > 1 and np.any(np.diff(arr) < 0):
-            first = int(np.flatnonzero(np.diff(arr) < 0)[0])
-            raise MetadataError(f"set_times: times decrease between samples {first} and {first + 1}")
-        arr.flags.writeable = False
-        self._times = arr
-
-    def has_time_vector(self) -> bool:
-        """Whether times were set with :meth:`set_times`."""
-        return self._times is not None
-
-    def sample_indices_to_time(self, sample_indices: int | Sequence[int] | np.ndarray) -> float | np.ndarray:
-        """Times in seconds of the given sample indices."""
-        return self.get_timestamps()[sample_indices]
-
-    def time_to_sample_indices(self, times: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
-        """Index of the first sample at or after each time (nearest sample for a regular series)."""
-        times = np.asarray(times, dtype=np.float64)
-        if not self.has_recorded_times():
-            result = np.round(times * self.get_sampling_frequency()).astype(np.int64)
-        else:
-            result = np.searchsorted(self.get_timestamps(), times).astype(np.int64)
-        return int(result) if result.ndim == 0 else result
 
     # ------------------------------------------------------------------ views
     def slice_samples(self, start_sample: int | None = None, end_sample: int | None = None) -> ImagingExtractor:

@@ -1,0 +1,109 @@
+"""Time for extractors: recorded timestamps, times set by the user, and the regular fallback.
+
+:class:`SampleTimes` is the part of the :class:`~ophysio.extractors.imaging.ImagingExtractor` contract
+that deals with time, kept in its own module: times set with ``set_times`` come first, then the source's
+own timestamps (checked once: one finite time per sample), then ``index / sampling_frequency``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import MetadataError
+
+__all__ = ["SampleTimes"]
+
+
+class SampleTimes:
+    """Timestamp methods of the extractor contract; the class using it provides ``get_num_samples``,
+    ``get_sampling_frequency``, ``get_file_paths``, ``_get_native_timestamps`` and the attributes
+    ``_times`` and ``_native_timestamps_cache`` (set in its ``__init__``)."""
+
+    def get_native_timestamps(
+        self, start_sample: int | None = None, end_sample: int | None = None
+    ) -> np.ndarray | None:
+        """Per-sample times in seconds as recorded by the source, or None when it records none."""
+        if self._native_timestamps_cache is None:
+            native = self._get_native_timestamps()
+            if native is not None:
+                native = np.asarray(native, dtype=np.float64)
+                if native.shape != (self.get_num_samples(),):
+                    raise MetadataError(
+                        f"{type(self).__name__}: the source gives {native.shape[0] if native.ndim else 0} "
+                        f"timestamps for {self.get_num_samples()} samples"
+                    )
+                bad = np.flatnonzero(~np.isfinite(native))
+                if bad.size:  # Inf/NaN in a sidecar or header: every format's recorded times pass here
+                    files = self.get_file_paths() or [type(self).__name__]
+                    raise MetadataError(
+                        f"{files[0]}: the recorded time of sample {int(bad[0])} is {native[bad[0]]}, not a finite "
+                        f"number of seconds ({bad.size} such samples); the time records are damaged"
+                    )
+            self._native_timestamps_cache = (native,)
+        native = self._native_timestamps_cache[0]
+        if native is None:
+            return None
+        return native[slice(start_sample, end_sample)]
+
+    def get_timestamps(self, start_sample: int | None = None, end_sample: int | None = None) -> np.ndarray:
+        """Times in seconds of samples ``start_sample:end_sample`` (slice semantics).
+
+        Times set with :meth:`set_times` come first, then the source's own timestamps, then a regular
+        series ``index / sampling_frequency``.
+        """
+        if self._times is not None:
+            return self._times[slice(start_sample, end_sample)]
+        native = self.get_native_timestamps(start_sample, end_sample)
+        if native is not None:
+            return native
+        start, stop, _ = slice(start_sample, end_sample).indices(self.get_num_samples())
+        return self._regular_timestamps(start, max(start, stop))
+
+    def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
+        """Times of samples start:stop when nothing recorded them: ``index / sampling_frequency``."""
+        return np.arange(start, stop, dtype=np.float64) / float(self.get_sampling_frequency())
+
+    def has_recorded_times(self) -> bool:
+        """Whether times were set or the source recorded them (rather than derived from the rate)."""
+        return self._times is not None or self.get_native_timestamps() is not None
+
+    def _has_recorded_times(self) -> bool:
+        """Old private name of :meth:`has_recorded_times` (kept for callers not yet moved)."""
+        return self.has_recorded_times()
+
+    def get_times(self) -> np.ndarray:
+        """All timestamps (alias of ``get_timestamps()``, as in roiextractors)."""
+        return self.get_timestamps()
+
+    def set_times(self, times: Sequence[float] | np.ndarray) -> None:
+        """Set the time in seconds of every sample (e.g. aligned to a behaviour clock)."""
+        arr = np.array(times, dtype=np.float64)
+        n = self.get_num_samples()
+        if arr.shape != (n,):
+            raise MetadataError(f"set_times needs one time per sample: got shape {arr.shape}, expected ({n},)")
+        if not np.all(np.isfinite(arr)):
+            raise MetadataError("set_times: times must be finite numbers")
+        if n > 1 and np.any(np.diff(arr) < 0):
+            first = int(np.flatnonzero(np.diff(arr) < 0)[0])
+            raise MetadataError(f"set_times: times decrease between samples {first} and {first + 1}")
+        arr.flags.writeable = False
+        self._times = arr
+
+    def has_time_vector(self) -> bool:
+        """Whether times were set with :meth:`set_times`."""
+        return self._times is not None
+
+    def sample_indices_to_time(self, sample_indices: int | Sequence[int] | np.ndarray) -> float | np.ndarray:
+        """Times in seconds of the given sample indices."""
+        return self.get_timestamps()[sample_indices]
+
+    def time_to_sample_indices(self, times: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
+        """Index of the first sample at or after each time (nearest sample for a regular series)."""
+        times = np.asarray(times, dtype=np.float64)
+        if not self.has_recorded_times():
+            result = np.round(times * self.get_sampling_frequency()).astype(np.int64)
+        else:
+            result = np.searchsorted(self.get_timestamps(), times).astype(np.int64)
+        return int(result) if result.ndim == 0 else result
