@@ -23,6 +23,9 @@ Rules:
 - A naive ``session_start_time`` (ScanImage records local time without a zone) is never given the
   converting machine's zone: pass ``timezone=`` (``--timezone`` on the command line) or write an offset.
 - :func:`merge_metadata` merges dictionaries recursively; lists are replaced, never appended.
+- neuroconv's layouts are read too: its keyed one (``Devices``, ``Ophys.ImagingPlanes``,
+  ``Ophys.MicroscopySeries``, keyed by metadata_key) and its earlier lists (``Ophys.TwoPhotonSeries``,
+  ``Ophys.OnePhotonSeries``); see :mod:`ophysio.conversion._neuroconv_layout`.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import MetadataError
+from ._neuroconv_layout import to_ophysio_layout
 
 __all__ = [
     "Metadata",
@@ -234,6 +238,11 @@ class Metadata(_Model):
     Subject: SubjectMetadata | None = Field(None, description="The subject (required by DANDI).")
     Ophys: OphysMetadata = Field(default_factory=OphysMetadata, description="Optical-physiology objects.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _neuroconv_layout(cls, data: Any) -> Any:
+        return to_ophysio_layout(data)
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, data: dict | Metadata | None, source: str = "metadata") -> Metadata:
@@ -241,7 +250,11 @@ class Metadata(_Model):
         if isinstance(data, Metadata):
             return data.model_copy(deep=True)
         try:
-            return cls.model_validate(data or {})
+            data = to_ophysio_layout(data or {})
+        except MetadataError as exc:
+            raise MetadataError(f"invalid {source}:\n  - {exc}") from None
+        try:
+            return cls.model_validate(data)
         except ValidationError as exc:
             raise MetadataError(_explain(exc, source)) from None
 
@@ -335,7 +348,7 @@ def merge_metadata(base: dict | Metadata | None, override: dict | Metadata | Non
             return {}
         if isinstance(value, BaseModel):
             return value.model_dump(exclude_none=True)
-        return copy.deepcopy(dict(value))
+        return copy.deepcopy(dict(to_ophysio_layout(value)))
 
     def merge(a: dict, b: dict) -> dict:
         out = dict(a)
@@ -412,7 +425,7 @@ def load_metadata(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise MetadataError(f"{path} must hold a mapping (NWBFile:, Subject:, Ophys:), not {type(data).__name__}")
     Metadata.from_dict(data, source=str(path))  # validate early, with the file named
-    return data
+    return to_ophysio_layout(data)  # neuroconv's layouts, as ophysio's lists
 
 
 def dump_metadata(metadata: Metadata | dict, path: str | os.PathLike | None = None, fmt: str | None = None) -> str:
