@@ -73,6 +73,7 @@ def test_convert_with_a_neuroconv_yaml(tmp_path, capsys, layout):
             assert plane.device.name == "Miniscope"
         assert series.imaging_plane is plane
         assert plane.indicator == "GCaMP6f" and plane.optical_channel[0].emission_lambda == 510.0
+        assert plane.imaging_rate == 10.0  # the source's rate, kept under the user's plane
 
 
 def test_load_reads_neuroconv_layouts_as_lists(tmp_path):
