@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -35,10 +36,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     path and the cause. 130: interrupted (Ctrl-C). Temporary files are removed on the way out by the
     writers themselves.
     """
-    from ..conversion._atomic import OutputRefusedError
-
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line_warning(args.command)
+        return _run(args)
+
+
+def _one_line_warning(command: str):
+    """Show a warning as one line, ``ophysio COMMAND: warning: MESSAGE``, without the code line under it."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"ophysio {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..conversion._atomic import OutputRefusedError
+
     try:
         return args.func(args)
     except KeyboardInterrupt:
