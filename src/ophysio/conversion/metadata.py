@@ -478,13 +478,25 @@ def load_metadata(path: str | os.PathLike) -> dict:
         else:
             data = _yaml().load(text)
     except Exception as exc:
-        raise MetadataError(f"{path} could not be parsed: {exc}") from None
+        raise MetadataError(f"{path} could not be parsed: {_parse_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise MetadataError(f"{path} must hold a mapping (NWBFile:, Subject:, Ophys:), not {type(data).__name__}")
     Metadata.from_dict(data, source=str(path))  # validate early, with the file named
     return to_ophysio_layout(data)  # neuroconv's layouts, as ophysio's lists
+
+
+def _parse_problem(exc: Exception) -> str:
+    """One line for a YAML or JSON syntax error: what is wrong and where (line, column)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        context = getattr(exc, "context", None)
+        return f"{problem}{f' {context}' if context else ''} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def dump_metadata(metadata: Metadata | dict, path: str | os.PathLike | None = None, fmt: str | None = None) -> str:
