@@ -225,12 +225,12 @@ def test_overwrite_on_a_link_to_a_folder_leaves_the_folder(source, tmp_path):
     real = tmp_path / "real.zarr"
     assert run(*convert_args(path, meta, "zarr", [], real), "--stub", "--stub-samples", "5").returncode == 0
     before = sorted(str(p.relative_to(real)) for p in real.rglob("*"))
-    link = tmp_path / "link.zarr"
-    link.symlink_to(real, target_is_directory=True)
     for fmt, extra, _ in (OUTPUTS[0], OUTPUTS[7]):
+        link = tmp_path / ("link.nwb" if fmt is None else "link.zarr")  # an output name says its format
+        link.symlink_to(real, target_is_directory=True)
         result = run(*convert_args(path, meta, fmt, extra, link), "--overwrite")
         assert_one_line(result, link, "symbolic link")
-    assert link.is_symlink() and sorted(str(p.relative_to(real)) for p in real.rglob("*")) == before
+        assert link.is_symlink() and sorted(str(p.relative_to(real)) for p in real.rglob("*")) == before
     assert leftovers(tmp_path) == []
 
 

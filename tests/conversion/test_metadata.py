@@ -73,12 +73,13 @@ def test_naive_start_time_needs_a_zone():
         apply_timezone(meta.model_copy(), "Mars/Olympus")
 
 
-def test_merge_replaces_lists_and_merges_dicts():
-    base = {"NWBFile": {"keywords": ["a", "b"], "lab": "L"}, "Ophys": {"Device": [{"name": "A"}, {"name": "B"}]}}
-    over = {"NWBFile": {"keywords": ["c"], "lab": None}, "Ophys": {"Device": [{"name": "C"}]}}
+def test_merge_replaces_plain_lists_merges_dicts_and_entries():
+    base = {"NWBFile": {"keywords": ["a", "b"], "lab": "L"},
+            "Ophys": {"Device": [{"name": "A", "manufacturer": "M"}, {"name": "B"}]}}
+    over = {"NWBFile": {"keywords": ["c"], "lab": None}, "Ophys": {"Device": [{"name": "C"}, {"name": "B", "x": 1}]}}
     merged = merge_metadata(base, over)
     assert merged["NWBFile"] == {"keywords": ["c"], "lab": "L"}
-    assert merged["Ophys"]["Device"] == [{"name": "C"}]
+    assert merged["Ophys"]["Device"] == [{"name": "C", "manufacturer": "M"}, {"name": "B", "x": 1}]
     assert base["NWBFile"]["keywords"] == ["a", "b"]  # inputs untouched
 
 

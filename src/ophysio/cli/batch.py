@@ -64,7 +64,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         print('ophysio preview: needs matplotlib: pip install "ophysio[preview]"', file=sys.stderr)
-        return 2
+        return 1
     from ..preview import preview, preview_sessions
 
     source = Path(args.source)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .options import parse_key_values
+from .options import UsageError, parse_key_values
 
 __all__ = ["register", "cmd_convert", "cmd_metadata_template", "metadata_template", "EXAMPLE_METADATA"]
 
@@ -71,7 +71,7 @@ def _open_interface(args: argparse.Namespace, folder: str):
         return interface_from_paths([str(path)], args.format, split_planes=split, photon_series_type=kind,
                                     **keywords)
     if not args.paths:
-        raise SystemExit(f"ophysio {args.command}: give a PATH or --example NAME")
+        raise UsageError("give a PATH or --example NAME")
     return interface_from_paths(args.paths, args.format, split_planes=split, photon_series_type=kind, **options)
 
 
@@ -80,15 +80,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from ..conversion.metadata import load_metadata, merge_metadata
 
     output = Path(args.output)
+    args.to = args.to or _format_from_suffix(args, output)
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as folder:
         if args.to:
             return _convert_to(args, folder, output)
+        user: dict = {}
+        for path in args.metadata:
+            loaded = load_metadata(path)
+            _check_series_type(args, loaded, path)
+            user = merge_metadata(user, loaded)
         interface = _open_interface(args, folder)
         with interface:
             metadata: dict = _example_metadata(interface) if args.example else {}
             timezone = args.timezone or ("UTC" if args.example else None)
-            for path in args.metadata:
-                metadata = merge_metadata(metadata, load_metadata(path))
+            metadata = merge_metadata(metadata, user)
             started = time.perf_counter()
             interface.run_conversion(
                 output, metadata=metadata, overwrite=args.overwrite, append=args.append, stub_test=args.stub,
@@ -100,6 +105,41 @@ def cmd_convert(args: argparse.Namespace) -> int:
     size = _output_size(output)
     print(f"wrote {output} ({series} photon series, {size / 1e6:.1f} MB) in {seconds:.1f} s")
     return 0
+
+
+def _format_from_suffix(args: argparse.Namespace, output: Path) -> str | None:
+    """The writer an output's name asks for (None: NWB), so that ``-o x.tif`` never writes NWB into x.tif."""
+    from ..conversion.writers import guess_writer_format
+    from ..errors import UnknownFormatError
+
+    name = output.name.lower()
+    if name.endswith((".nwb", ".nwb.zarr")) or args.append or (args.backend == "zarr" and name.endswith(".zarr")):
+        return None
+    try:
+        to = guess_writer_format(output)
+    except UnknownFormatError:
+        raise UsageError(
+            f"cannot tell the output format of {output}: name it .nwb (NWB; .nwb.zarr with --backend zarr), "
+            ".tif/.tiff, .ome.tif, .h5, .mat or .zarr, or pass --to FORMAT"
+        ) from None
+    if args.metadata:
+        raise UsageError(f"--metadata is for NWB output, but {output.name} names a {to} file; name the output "
+                         ".nwb, or drop --metadata")
+    return to
+
+
+def _check_series_type(args: argparse.Namespace, metadata: dict, path: str) -> None:
+    """``--one-photon`` against a metadata file that states the series are two-photon: an error naming both."""
+    if not getattr(args, "one_photon", False):
+        return
+    for i, series in enumerate((metadata.get("Ophys") or {}).get("PhotonSeries") or []):
+        if isinstance(series, dict) and series.get("type") == "TwoPhotonSeries":
+            raise UsageError(
+                f"--one-photon contradicts {path}: its Ophys.PhotonSeries[{i}] ({series.get('name', 'unnamed')}) "
+                "has type: TwoPhotonSeries (a template made without --one-photon says so); set type: "
+                "OnePhotonSeries there (or remake it with `ophysio metadata-template --one-photon`), or drop "
+                "--one-photon"
+            )
 
 
 def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
@@ -118,7 +158,7 @@ def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
     elif args.paths:
         paths = args.paths
     else:
-        raise SystemExit("ophysio convert: give a PATH or --example NAME")
+        raise UsageError("give a PATH or --example NAME")
     writer_options = parse_key_values(args.writer_option, "--writer-option")
     # through the format's interface, so that a multi-channel source writes every channel
     interface = interface_from_paths(paths, args.format, **options)
@@ -183,8 +223,8 @@ def metadata_template(interface) -> str:
     stream = io.StringIO()
     stream.write("# ophysio metadata: fill in the REQUIRED values, then\n"
                  "#   ophysio convert PATH -o OUT.nwb --metadata THIS_FILE.yaml [--timezone ZONE]\n"
-                 "# Lists replace the defaults as a whole: keep every entry of Ophys.ImagingPlane and\n"
-                 "# Ophys.PhotonSeries (one per channel, or per channel and plane).\n")
+                 "# Entries of Ophys lists merge into the source's entry of the same name; what you delete\n"
+                 "# here, the source still gives.\n")
     yaml.dump(root, stream)
     return stream.getvalue()
 
@@ -241,7 +281,8 @@ def register(subparsers) -> None:
     """Add ``convert`` and ``metadata-template`` to the ``ophysio`` sub-command parsers."""
     p = subparsers.add_parser("convert", help="convert a recording to NWB (or, with --to, another format)")
     _add_source_arguments(p)
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (e.g. session.nwb)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file: .nwb (NWB), or .tif/.tiff, .ome.tif, .h5, .mat, .zarr (that format, as --to)")
     p.add_argument("--metadata", action="append", default=[], metavar="META.yaml",
                    help="metadata file(s) (YAML or JSON), merged in order over the source's defaults")
     p.add_argument("--timezone", metavar="ZONE",

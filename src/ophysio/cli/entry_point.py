@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -16,7 +17,9 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ophysio", description="Read optical-physiology imaging files and convert them to NWB."
+        prog="ophysio", description="Read optical-physiology imaging files and convert them to NWB.",
+        epilog="exit status: 0 done; 1 reading, checking or writing failed (one line names the path and the "
+        "cause); 2 the command line is wrong; 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"ophysio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,30 +32,54 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; return its exit status.
 
-    Exit status 2: the inputs or options are wrong (ophysio's own errors, a missing source). 1: the
-    operating system refused or failed (a full disk, no permission, a read-only file system, a file where
-    a folder should be) or the output is a folder ophysio will not replace; one line on stderr names the
-    path and the cause. 130: interrupted (Ctrl-C). Temporary files are removed on the way out by the
-    writers themselves.
-    """
-    from ..conversion._atomic import OutputRefusedError
+    ====  ==========================================================================================
+    0     done
+    1     anything went wrong while reading, checking or writing: a source ophysio cannot read or
+          that is damaged, missing metadata, an output that exists (``--overwrite`` replaces it), a
+          full disk, no permission; one line on stderr names the path and the cause, and no temporary
+          file is left
+    2     the command line itself is wrong (argparse's errors, no PATH, an output name that says no
+          format, a flag that contradicts a metadata file)
+    130   interrupted (Ctrl-C)
+    ====  ==========================================================================================
 
+    Advice in a library message is given in the command line's words (``--overwrite``,
+    ``--format``, ``-O sampling_frequency=HZ``).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line_warning(args.command)
+        return _run(args)
+
+
+def _one_line_warning(command: str):
+    """Show a warning as one line, ``ophysio COMMAND: warning: MESSAGE``, without the code line under it."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"ophysio {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .options import UsageError, in_cli_words
+
+    def say(text: str) -> None:
+        print(f"ophysio {args.command}: {in_cli_words(text, bool(getattr(args, 'to', None)))}", file=sys.stderr)
+
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print(f"ophysio {args.command}: interrupted", file=sys.stderr)
         return 130
-    except OutputRefusedError as exc:
-        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
-        return 1
+    except UsageError as exc:
+        say(str(exc))
+        return 2
     except OphysioError as exc:
-        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"ophysio {args.command}: {exc}", file=sys.stderr)
-        return 2
+        say(str(exc))
+        return 1
     except OSError as exc:
-        print(f"ophysio {args.command}: {describe_os_error(exc, getattr(args, 'output', None))}", file=sys.stderr)
+        say(describe_os_error(exc, getattr(args, "output", None)))
         return 1

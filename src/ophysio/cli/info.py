@@ -7,7 +7,7 @@ import json
 import tempfile
 from typing import Any
 
-from .options import parse_key_values
+from .options import UsageError, parse_key_values
 
 __all__ = ["describe", "register"]
 
@@ -99,7 +99,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         elif args.paths:
             paths = args.paths
         else:
-            raise SystemExit("ophysio info: give a PATH or --example NAME")
+            raise UsageError("give a PATH or --example NAME")
         kwargs.update(parse_key_values(args.option))
         # through the format's interface: a multi-channel source gives one stream per channel
         interface = interface_from_paths(paths, format=args.format, **kwargs)

@@ -22,7 +22,11 @@ Rules:
   what to put there. Nothing is ever filled with placeholders.
 - A naive ``session_start_time`` (ScanImage records local time without a zone) is never given the
   converting machine's zone: pass ``timezone=`` (``--timezone`` on the command line) or write an offset.
-- :func:`merge_metadata` merges dictionaries recursively; lists are replaced, never appended.
+- :func:`merge_metadata` merges field by field: dictionaries recursively, lists of named entries (devices,
+  planes, series, optical channels) by name, then in order; what the user leaves out, the source keeps.
+- neuroconv's layouts are read too: its keyed one (``Devices``, ``Ophys.ImagingPlanes``,
+  ``Ophys.MicroscopySeries``, keyed by metadata_key) and its earlier lists (``Ophys.TwoPhotonSeries``,
+  ``Ophys.OnePhotonSeries``); see :mod:`ophysio.conversion._neuroconv_layout`.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import MetadataError
+from ._neuroconv_layout import to_ophysio_layout
 
 __all__ = [
     "Metadata",
@@ -234,6 +239,11 @@ class Metadata(_Model):
     Subject: SubjectMetadata | None = Field(None, description="The subject (required by DANDI).")
     Ophys: OphysMetadata = Field(default_factory=OphysMetadata, description="Optical-physiology objects.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _neuroconv_layout(cls, data: Any) -> Any:
+        return to_ophysio_layout(data)
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, data: dict | Metadata | None, source: str = "metadata") -> Metadata:
@@ -241,7 +251,11 @@ class Metadata(_Model):
         if isinstance(data, Metadata):
             return data.model_copy(deep=True)
         try:
-            return cls.model_validate(data or {})
+            data = to_ophysio_layout(data or {})
+        except MetadataError as exc:
+            raise MetadataError(f"invalid {source}:\n  - {exc}") from None
+        try:
+            return cls.model_validate(data)
         except ValidationError as exc:
             raise MetadataError(_explain(exc, source)) from None
 
@@ -325,9 +339,15 @@ def _explain(exc: ValidationError, source: str) -> str:
 
 # ---------------------------------------------------------------------- merging
 def merge_metadata(base: dict | Metadata | None, override: dict | Metadata | None) -> dict:
-    """Merge ``override`` over ``base``: dictionaries recursively, lists and other values replaced.
+    """Merge ``override`` over ``base``, field by field: what ``override`` does not say, ``base`` keeps.
 
-    ``None`` values in ``override`` do not erase what ``base`` gives.
+    Dictionaries merge recursively. Lists of entries (``Ophys.Device``, ``Ophys.ImagingPlane``,
+    ``Ophys.PhotonSeries``, a plane's ``optical_channel``) merge entry by entry: an entry merges into the
+    base entry of the same ``name``; the others, in order, into the base entries no name matched, and are
+    added when none is left; a list
+    holding one entry without a name is shared and merges into every base entry. A device or plane renamed
+    that way is renamed where it is referenced. Other lists and values are replaced. ``None`` values in
+    ``override`` do not erase what ``base`` gives.
     """
 
     def as_dict(value: Any) -> dict:
@@ -335,20 +355,72 @@ def merge_metadata(base: dict | Metadata | None, override: dict | Metadata | Non
             return {}
         if isinstance(value, BaseModel):
             return value.model_dump(exclude_none=True)
-        return copy.deepcopy(dict(value))
+        return copy.deepcopy(dict(to_ophysio_layout(value)))
 
-    def merge(a: dict, b: dict) -> dict:
-        out = dict(a)
-        for key, value in b.items():
-            if value is None:
-                continue
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-        return out
+    return _merge(as_dict(base), as_dict(override))
 
-    return merge(as_dict(base), as_dict(override))
+
+def _merge(a: dict, b: dict, path: str = "") -> dict:
+    out = dict(a)
+    if path == "Ophys":
+        out, b = _rename_references(out, b)
+    for key, value in b.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, f"{path}.{key}" if path else key)
+        elif _entries(value) and _entries(out.get(key)):
+            out[key] = _merge_entries(out[key], value)[0]
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _entries(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _merge_entries(base: list[dict], over: list[dict]) -> tuple[list[dict], dict[str, str]]:
+    """``over`` merged into ``base`` by name, then in order; and the base names that changed (old -> new)."""
+    out = [copy.deepcopy(e) for e in base]
+    if len(over) == 1 and over[0].get("name") is None:  # one shared entry: over each of the source's
+        return [_merge(e, over[0]) for e in out], {}
+    by_name = {e["name"]: i for i, e in enumerate(out) if e.get("name") is not None}
+    claimed: set[int] = set()
+    pending = []
+    for entry in over:
+        i = by_name.get(entry.get("name"))
+        if i is not None and i not in claimed:
+            claimed.add(i)
+            out[i] = _merge(out[i], entry)
+        else:
+            pending.append(entry)
+    renames: dict[str, str] = {}
+    free = iter([i for i in range(len(base)) if i not in claimed])
+    for entry in pending:
+        i = next(free, None)
+        if i is None:
+            out.append(copy.deepcopy(entry))
+            continue
+        old = out[i].get("name")
+        out[i] = _merge(out[i], entry)
+        if old is not None and out[i].get("name") != old:
+            renames[old] = out[i]["name"]
+    return out, renames
+
+
+def _rename_references(ophys: dict, over: dict) -> tuple[dict, dict]:
+    """Merge the Device and ImagingPlane lists first, renaming references to a renamed device or plane."""
+    ophys, over = dict(ophys), dict(over)
+    for kind, referrers, field in (("Device", "ImagingPlane", "device"), ("ImagingPlane", "PhotonSeries",
+                                                                          "imaging_plane")):
+        if not (_entries(ophys.get(kind)) and _entries(over.get(kind))):
+            continue
+        ophys[kind], renames = _merge_entries(ophys[kind], over.pop(kind))
+        for entry in ophys.get(referrers) or []:
+            if isinstance(entry, dict) and entry.get(field) in renames:
+                entry[field] = renames[entry[field]]
+    return ophys, over
 
 
 def apply_timezone(metadata: Metadata, timezone: str | None) -> Metadata:
@@ -406,13 +478,25 @@ def load_metadata(path: str | os.PathLike) -> dict:
         else:
             data = _yaml().load(text)
     except Exception as exc:
-        raise MetadataError(f"{path} could not be parsed: {exc}") from None
+        raise MetadataError(f"{path} could not be parsed: {_parse_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise MetadataError(f"{path} must hold a mapping (NWBFile:, Subject:, Ophys:), not {type(data).__name__}")
     Metadata.from_dict(data, source=str(path))  # validate early, with the file named
-    return data
+    return to_ophysio_layout(data)  # neuroconv's layouts, as ophysio's lists
+
+
+def _parse_problem(exc: Exception) -> str:
+    """One line for a YAML or JSON syntax error: what is wrong and where (line, column)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        context = getattr(exc, "context", None)
+        return f"{problem}{f' {context}' if context else ''} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def dump_metadata(metadata: Metadata | dict, path: str | os.PathLike | None = None, fmt: str | None = None) -> str:

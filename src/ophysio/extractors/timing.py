@@ -65,6 +65,43 @@ class SampleTimes:
         """Times of samples start:stop when nothing recorded them: ``index / sampling_frequency``."""
         return np.arange(start, stop, dtype=np.float64) / float(self.get_sampling_frequency())
 
+    #: Tolerance between a header's rate and the rate of the recorded times before the times win.
+    RATE_TOLERANCE = 0.01
+
+    def _rate_agreeing_with_times(self, stated: float, source: str) -> float:
+        """``stated`` (a header's rate), or the rate of evenly spaced recorded times when it differs by more than 1%.
+
+        The recorded times say when each sample was taken; a header's rate is the configured one. When
+        they disagree the times are used, so that the rate, the timestamps and the NWB file say the same,
+        and a warning naming both values says so once per extractor. Damaged times leave ``stated`` (the
+        error comes when the times are read).
+        """
+        checked = self.__dict__.get("_checked_rate")
+        if checked is not None and checked[0] == stated:
+            return checked[1]
+        rate = stated
+        try:
+            times = self.get_native_timestamps() if self._times is None else None
+        except MetadataError:
+            times = None
+        steps = np.diff(times) if times is not None and len(times) > 1 else np.empty(0)
+        step = float(np.median(steps)) if steps.size else 0.0
+        # only evenly spaced times have one rate to compare (gaps, interleaved repeats are left alone)
+        if step > 0 and np.all(np.abs(steps - step) <= self.RATE_TOLERANCE * step):
+            recorded = 1.0 / step
+            if abs(recorded - stated) > self.RATE_TOLERANCE * stated:
+                import warnings
+
+                where = (self.get_file_paths() or [type(self).__name__])[0]
+                warnings.warn(
+                    f"{where}: {source} says {stated:.6g} Hz but the recorded times are {step:.6g} s apart "
+                    f"({recorded:.6g} Hz); using {recorded:.6g} Hz, the rate of the recorded times",
+                    UserWarning, stacklevel=3,
+                )
+                rate = recorded
+        self._checked_rate = (stated, rate)
+        return rate
+
     def has_recorded_times(self) -> bool:
         """Whether times were set or the source recorded them (rather than derived from the rate)."""
         return self._times is not None or self.get_native_timestamps() is not None

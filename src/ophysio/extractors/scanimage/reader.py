@@ -249,7 +249,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
         return self._dtype
 
     def get_sampling_frequency(self) -> float:
-        return self._sampling_frequency
+        key = "scanVolumeRate" if self._volumetric else "scanFrameRate"
+        return self._rate_agreeing_with_times(self._sampling_frequency, f"the header's SI.hRoiManager.{key}")
 
     def get_num_planes(self) -> int:
         return self._num_planes
