@@ -203,17 +203,25 @@ def metadata_template(interface) -> str:
         return value
 
     root = commented(data)
+    asked = set()
     for problem in missing:
         path, _, description = problem.partition(": ")
         path = path.split(" (")[0]
-        node: Any = root
-        parts = path.replace("[", ".[").split(".")
-        for part in parts[:-1]:
-            node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, CommentedMap())
-        key = parts[-1]
-        if key not in node:
-            node[key] = None
-        node.yaml_add_eol_comment(f"REQUIRED: {description}", key)
+        asked.add(path)
+        _mark_required(root, path, description)
+    # what DANDI needs beyond a valid NWB file (what `ophysio preview` flags): an empty entry to fill in
+    from ..conversion.batch.dandi import dandi_field_problems
+
+    for problem in dandi_field_problems(data):
+        if problem.field in asked or not problem.message.startswith("missing; "):
+            continue
+        section, _, field = problem.field.partition(".")
+        model = getattr(meta, section)
+        description = type(model).model_fields[field].description if model is not None else None
+        advice = problem.message.removeprefix("missing; ")
+        if description:
+            advice = f"{description.rstrip('.')}; required by DANDI: {advice}"
+        _mark_required(root, problem.field, advice)
     start = meta.NWBFile.session_start_time
     if start is not None and start.tzinfo is not None:
         root["NWBFile"].yaml_add_eol_comment(NWBFileMetadata.model_fields["session_start_time"].description,
@@ -227,6 +235,21 @@ def metadata_template(interface) -> str:
                  "# here, the source still gives.\n")
     yaml.dump(root, stream)
     return stream.getvalue()
+
+
+def _mark_required(root: Any, path: str, description: str) -> None:
+    """An entry ``path`` (``NWBFile.session_id``, ``Ophys.ImagingPlane[0].indicator``) of the template, empty
+    when the source gives no value, with ``# REQUIRED: description`` after it."""
+    from ruamel.yaml.comments import CommentedMap
+
+    node: Any = root
+    parts = path.replace("[", ".[").split(".")
+    for part in parts[:-1]:
+        node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, CommentedMap())
+    key = parts[-1]
+    if key not in node:
+        node[key] = None
+    node.yaml_add_eol_comment(f"REQUIRED: {description}", key)
 
 
 def cmd_metadata_template(args: argparse.Namespace) -> int:
