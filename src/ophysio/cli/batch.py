@@ -79,7 +79,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             metadata = session_metadata(spec, entry)
             sessions.append((entry.session_id, [str(base / p) for p in paths], metadata,
                              entry.format or spec.format, {**spec.options, **entry.options}))
-        index = preview_sessions(sessions, args.output)
+        index = preview_sessions(sessions, args.output, timezone=args.timezone or spec.conversion.timezone)
         print(f"preview of {len(sessions)} sessions: {index}")
         return 0
     metadata = None
@@ -88,7 +88,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
         metadata = load_metadata(args.metadata)
     session = preview(args.source, args.output, metadata=metadata, format=args.format,
-                      options=parse_key_values(args.option))
+                      options=parse_key_values(args.option), timezone=args.timezone)
     print(f"preview: {session.index}")
     failing = [item for ok, item in session.checklist if not ok]
     if failing:
@@ -136,6 +136,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNGs and index.html")
     p.add_argument("--format", help="format id of the source (detected when omitted)")
     p.add_argument("--metadata", metavar="META.yaml", help="metadata the source would be converted with")
+    p.add_argument("--timezone", metavar="ZONE", help="zone of a start time recorded without one, as convert's "
+                   "(default for a batch spec: its conversion.timezone)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
     p.set_defaults(func=cmd_preview)
