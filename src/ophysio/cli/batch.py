@@ -43,9 +43,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ..conversion.batch.validate import format_reports, validate_path
 
     dandi = None if args.dandi == "auto" else args.dandi == "yes"
+    if args.dandiset is not None:
+        _dandiset_stub(Path(args.path), args.dandiset)
     reports = validate_path(args.path, dandi=dandi, workers=args.workers)
     print(format_reports(reports))
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _dandiset_stub(path: Path, dandiset: str) -> None:
+    """``validate --dandiset ID``: a minimal ``dandiset.yaml`` in the folder (a file's folder) when neither it
+    nor a parent has one, so that ``dandi validate`` runs before the dandiset is downloaded or even exists."""
+    import re
+
+    from ..conversion.batch.dandi import write_dandiset_yaml
+    from ..conversion.batch.validate import _find_dandiset_root
+    from .options import UsageError
+
+    if not re.fullmatch(r"\d{6}", dandiset):
+        raise UsageError(f"--dandiset takes a six-digit dandiset id such as 000123, not {dandiset!r}")
+    if not path.exists():
+        return  # validate names the missing path
+    root = _find_dandiset_root(path)
+    if root is not None:
+        print(f"using {root / 'dandiset.yaml'} (already there; --dandiset {dandiset} does not replace it)")
+        return
+    written = write_dandiset_yaml(path if path.is_dir() else path.parent, dandiset)
+    print(f"wrote {written} (a minimal stub for dandiset {dandiset}; `dandi download` gets the real one)")
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -119,7 +142,9 @@ def register(subparsers) -> None:
     p.add_argument("path", metavar="PATH", help="an NWB file or a folder of them")
     p.add_argument("--dandi", choices=("auto", "yes", "no"), default="auto",
                    help="run `dandi validate` too (auto: when the dandi package is installed; it needs a "
-                   "dandiset.yaml in the folder or a parent)")
+                   "dandiset.yaml in the folder or a parent: --dandiset writes a stub)")
+    p.add_argument("--dandiset", metavar="ID", help="six-digit dandiset id: write a minimal dandiset.yaml into "
+                   "the folder (a file's folder) first, when neither it nor a parent has one")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="files validated in parallel (default 1)")
     p.set_defaults(func=cmd_validate)
 
