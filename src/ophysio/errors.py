@@ -41,7 +41,17 @@ class CorruptFileError(FormatError):
 
 
 class UnknownFormatError(OphysioError, ValueError):
-    """No registered format accepted a path; the message lists what each format said."""
+    """No registered format accepted a path; the message lists what each format said.
+
+    ``summary`` is the one-line gist (``no imaging files in DIR``, ``.txt is not a format ophysio reads``)
+    and ``reasons`` the ``(format id, what it said)`` pairs; the command line prints the summary, and the
+    reasons with ``--verbose``. ``str()`` is the full text, reasons included.
+    """
+
+    def __init__(self, message: str, *, summary: str | None = None, reasons: tuple[tuple[str, str], ...] = ()):
+        super().__init__(message)
+        self.summary = summary
+        self.reasons = tuple(reasons)
 
 
 class FileSetError(OphysioError, FileNotFoundError):

@@ -43,9 +43,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ..conversion.batch.validate import format_reports, validate_path
 
     dandi = None if args.dandi == "auto" else args.dandi == "yes"
+    if args.dandiset is not None:
+        _dandiset_stub(Path(args.path), args.dandiset)
     reports = validate_path(args.path, dandi=dandi, workers=args.workers)
     print(format_reports(reports))
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _dandiset_stub(path: Path, dandiset: str) -> None:
+    """``validate --dandiset ID``: a minimal ``dandiset.yaml`` in the folder (a file's folder) when neither it
+    nor a parent has one, so that ``dandi validate`` runs before the dandiset is downloaded or even exists."""
+    import re
+
+    from ..conversion.batch.dandi import write_dandiset_yaml
+    from ..conversion.batch.validate import _find_dandiset_root
+    from .options import UsageError
+
+    if not re.fullmatch(r"\d{6}", dandiset):
+        raise UsageError(f"--dandiset takes a six-digit dandiset id such as 000123, not {dandiset!r}")
+    if not path.exists():
+        return  # validate names the missing path
+    root = _find_dandiset_root(path)
+    if root is not None:
+        print(f"using {root / 'dandiset.yaml'} (already there; --dandiset {dandiset} does not replace it)")
+        return
+    written = write_dandiset_yaml(path if path.is_dir() else path.parent, dandiset)
+    print(f"wrote {written} (a minimal stub for dandiset {dandiset}; `dandi download` gets the real one)")
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -79,7 +102,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             metadata = session_metadata(spec, entry)
             sessions.append((entry.session_id, [str(base / p) for p in paths], metadata,
                              entry.format or spec.format, {**spec.options, **entry.options}))
-        index = preview_sessions(sessions, args.output)
+        index = preview_sessions(sessions, args.output, timezone=args.timezone or spec.conversion.timezone)
         print(f"preview of {len(sessions)} sessions: {index}")
         return 0
     metadata = None
@@ -88,7 +111,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
         metadata = load_metadata(args.metadata)
     session = preview(args.source, args.output, metadata=metadata, format=args.format,
-                      options=parse_key_values(args.option))
+                      options=parse_key_values(args.option), timezone=args.timezone)
     print(f"preview: {session.index}")
     failing = [item for ok, item in session.checklist if not ok]
     if failing:
@@ -119,7 +142,9 @@ def register(subparsers) -> None:
     p.add_argument("path", metavar="PATH", help="an NWB file or a folder of them")
     p.add_argument("--dandi", choices=("auto", "yes", "no"), default="auto",
                    help="run `dandi validate` too (auto: when the dandi package is installed; it needs a "
-                   "dandiset.yaml in the folder or a parent)")
+                   "dandiset.yaml in the folder or a parent: --dandiset writes a stub)")
+    p.add_argument("--dandiset", metavar="ID", help="six-digit dandiset id: write a minimal dandiset.yaml into "
+                   "the folder (a file's folder) first, when neither it nor a parent has one")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="files validated in parallel (default 1)")
     p.set_defaults(func=cmd_validate)
 
@@ -136,6 +161,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNGs and index.html")
     p.add_argument("--format", help="format id of the source (detected when omitted)")
     p.add_argument("--metadata", metavar="META.yaml", help="metadata the source would be converted with")
+    p.add_argument("--timezone", metavar="ZONE", help="zone of a start time recorded without one, as convert's "
+                   "(default for a batch spec: its conversion.timezone)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
     p.set_defaults(func=cmd_preview)

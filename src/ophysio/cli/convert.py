@@ -95,16 +95,31 @@ def cmd_convert(args: argparse.Namespace) -> int:
             timezone = args.timezone or ("UTC" if args.example else None)
             metadata = merge_metadata(metadata, user)
             started = time.perf_counter()
-            interface.run_conversion(
-                output, metadata=metadata, overwrite=args.overwrite, append=args.append, stub_test=args.stub,
-                stub_samples=args.stub_samples, compression=args.compression, max_workers=args.threads,
-                progress=not args.no_progress, timezone=timezone, dandi=not args.no_dandi, backend=args.backend,
-            )
+            progress = None if args.no_progress else _progress_for(interface, output, args.split_planes)
+            try:
+                interface.run_conversion(
+                    output, metadata=metadata, overwrite=args.overwrite, append=args.append, stub_test=args.stub,
+                    stub_samples=args.stub_samples, compression=args.compression, max_workers=args.threads,
+                    progress=False, progress_callback=progress, timezone=timezone, dandi=not args.no_dandi,
+                    backend=args.backend,
+                )
+            finally:
+                if progress is not None:
+                    progress.close()
             seconds = time.perf_counter() - started
             series = len(interface.streams())
     size = _output_size(output)
     print(f"wrote {output} ({series} photon series, {size / 1e6:.1f} MB) in {seconds:.1f} s")
     return 0
+
+
+def _progress_for(interface, output: Path, split_planes: bool):
+    """One bar (or log lines) for every photon series the conversion writes, counted in bytes."""
+    from .progress import ConversionProgress
+
+    per_sample = [ex.nbytes / max(ex.get_num_samples() * (ex.get_num_planes() if split_planes else 1), 1)
+                  for ex in interface.extractors]
+    return ConversionProgress(f"writing {output.name}", sum(per_sample) / max(len(per_sample), 1))
 
 
 def _format_from_suffix(args: argparse.Namespace, output: Path) -> str | None:
@@ -203,17 +218,25 @@ def metadata_template(interface) -> str:
         return value
 
     root = commented(data)
+    asked = set()
     for problem in missing:
         path, _, description = problem.partition(": ")
         path = path.split(" (")[0]
-        node: Any = root
-        parts = path.replace("[", ".[").split(".")
-        for part in parts[:-1]:
-            node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, CommentedMap())
-        key = parts[-1]
-        if key not in node:
-            node[key] = None
-        node.yaml_add_eol_comment(f"REQUIRED: {description}", key)
+        asked.add(path)
+        _mark_required(root, path, description)
+    # what DANDI needs beyond a valid NWB file (what `ophysio preview` flags): an empty entry to fill in
+    from ..conversion.batch.dandi import dandi_field_problems
+
+    for problem in dandi_field_problems(data):
+        if problem.field in asked or not problem.message.startswith("missing; "):
+            continue
+        section, _, field = problem.field.partition(".")
+        model = getattr(meta, section)
+        description = type(model).model_fields[field].description if model is not None else None
+        advice = problem.message.removeprefix("missing; ")
+        if description:
+            advice = f"{description.rstrip('.')}; required by DANDI: {advice}"
+        _mark_required(root, problem.field, advice)
     start = meta.NWBFile.session_start_time
     if start is not None and start.tzinfo is not None:
         root["NWBFile"].yaml_add_eol_comment(NWBFileMetadata.model_fields["session_start_time"].description,
@@ -227,6 +250,21 @@ def metadata_template(interface) -> str:
                  "# here, the source still gives.\n")
     yaml.dump(root, stream)
     return stream.getvalue()
+
+
+def _mark_required(root: Any, path: str, description: str) -> None:
+    """An entry ``path`` (``NWBFile.session_id``, ``Ophys.ImagingPlane[0].indicator``) of the template, empty
+    when the source gives no value, with ``# REQUIRED: description`` after it."""
+    from ruamel.yaml.comments import CommentedMap
+
+    node: Any = root
+    parts = path.replace("[", ".[").split(".")
+    for part in parts[:-1]:
+        node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, CommentedMap())
+    key = parts[-1]
+    if key not in node:
+        node[key] = None
+    node.yaml_add_eol_comment(f"REQUIRED: {description}", key)
 
 
 def cmd_metadata_template(args: argparse.Namespace) -> int:
@@ -300,7 +338,8 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--append", action="store_true", help="add the photon series to an existing NWB file")
     p.add_argument("--no-dandi", action="store_true", help="do not require the subject fields DANDI needs")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (a bar on a terminal, else a line per tenth written on stdout)")
     p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome_tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
                    help="write this format instead of NWB: tiff, ome_tiff (or ome-tiff), hdf5, mat, suite2p or zarr")
     p.add_argument("--writer-option", "-W", action="append", default=[], metavar="KEY=VALUE",

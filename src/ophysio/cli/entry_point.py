@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import OphysioError
+from ..errors import OphysioError, UnknownFormatError
 from . import batch, convert, info
 from .os_errors import describe_os_error
 
@@ -22,10 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
         "cause); 2 the command line is wrong; 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"ophysio {__version__}")
+    verbose_help = "say more when something fails (e.g. what each format said of a file none reads)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
     sub = parser.add_subparsers(dest="command", required=True)
     info.register(sub)
     convert.register(sub)
     batch.register(sub)
+    for command in sub.choices.values():  # also after the command: `ophysio info x --verbose`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
     return parser
 
 
@@ -77,6 +81,13 @@ def _run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         say(str(exc))
         return 2
+    except UnknownFormatError as exc:
+        # one line; what each format said only with --verbose (the library's full text is str(exc))
+        if getattr(args, "verbose", False) or not exc.summary:
+            say(str(exc))
+        else:
+            say(exc.summary)
+        return 1
     except OphysioError as exc:
         say(str(exc))
         return 1

@@ -111,21 +111,35 @@ def detect_format(path: PathLike) -> FormatSpec:
     if not path.exists():
         raise FileSetError(f"{path} does not exist")
     accepted: list[FormatSpec] = []
-    reasons: list[str] = []
+    reasons: list[tuple[str, str]] = []
     with _open_head(path) as head:
         for spec in FORMATS:
             verdict = spec.check(path, head)
             if verdict is True:
                 accepted.append(spec)
             else:
-                reasons.append(f"  {spec.id}: {verdict}")
+                reasons.append((spec.id, str(verdict)))
     if not accepted:
         raise UnknownFormatError(
-            f"could not tell the format of {path}; each format said:\n" + "\n".join(reasons)
-            + "\nPass format=... to open it as one of them."
+            f"could not tell the format of {path}; each format said:\n"
+            + "\n".join(f"  {spec_id}: {verdict}" for spec_id, verdict in reasons)
+            + "\nPass format=... to open it as one of them.",
+            summary=_unknown_summary(path), reasons=tuple(reasons),
         )
     by_suffix = [spec for spec in accepted if _suffix_matches(spec, path)]
     return (by_suffix or accepted)[0]
+
+
+def _unknown_summary(path: Path) -> str:
+    """One line on a path no format accepts: an empty or unrelated folder, a suffix no format has, or else
+    that the content was not recognised."""
+    if path.is_dir():
+        return f"no imaging files in {path}"
+    suffix = path.suffix.lower()
+    known = {s for spec in FORMATS for s in spec.suffixes}
+    if suffix and not any(path.name.lower().endswith(s) for s in known):
+        return f"{path}: `{suffix}` is not a format ophysio reads; `ophysio formats` lists them"
+    return f"could not tell the format of {path}; pass format=... to open it as one of `ophysio formats`"
 
 
 _GLOB_CHARS = set("*?[")

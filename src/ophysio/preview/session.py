@@ -24,6 +24,7 @@ def preview(
     format: str | None = None,
     options: dict | None = None,
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    timezone: str | None = None,
 ) -> SessionPreview:
     """Write the PNGs and ``index.html`` of one session into ``output_dir``.
 
@@ -42,6 +43,9 @@ def preview(
         Extractor keywords (e.g. ``sampling_frequency`` for a ``.npy`` file).
     budget_bytes : int
         About how many bytes of pixels to read.
+    timezone : str, optional
+        The zone a conversion would give a start time recorded without one (``--timezone``, a batch spec's
+        ``conversion.timezone``), so that the checklist judges what the NWB file would hold.
 
     Returns
     -------
@@ -58,14 +62,28 @@ def preview(
         from ..conversion.metadata import merge_metadata
 
         metadata = merge_metadata(defaults, metadata)
+    if timezone is not None and metadata is not None and not nwb_fields:
+        metadata = _with_timezone(metadata, timezone)
     name, checklist = _checklist(metadata, nwb_fields, stats)
     session = SessionPreview(label, stats, name, checklist, output / "index.html")
     _write_page(session.index, f"ophysio preview: {Path(label).name}", _session_html(session))
     return session
 
 
+def _with_timezone(metadata: Any, timezone: str) -> Any:
+    """``metadata`` with a naive start time (and date of birth) in ``timezone``, as the conversion gives it."""
+    from ..conversion.metadata import Metadata, apply_timezone
+
+    try:
+        model = metadata if isinstance(metadata, Metadata) else Metadata.from_dict(metadata)
+    except Exception:  # invalid metadata: the checklist says what is wrong with it
+        return metadata
+    return apply_timezone(model, timezone).to_dict()
+
+
 def preview_sessions(
     sessions: Sequence[tuple[str, Any, Any]], output_dir: str | os.PathLike, budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    timezone: str | None = None,
 ) -> Path:
     """Preview several sessions: one sub-folder each and an ``index.html`` with one row per session.
 
@@ -75,6 +93,8 @@ def preview_sessions(
         Sessions as :func:`preview` takes them; a session that cannot be previewed gets a row with the reason.
     output_dir : path
         Created if needed.
+    timezone : str, optional
+        As :func:`preview`'s, for every session (a batch spec's ``conversion.timezone``).
 
     Returns
     -------
@@ -90,7 +110,7 @@ def preview_sessions(
         fmt, options = (list(rest) + [None, None])[:2]
         try:
             session = preview(source, folder, metadata=metadata, format=fmt, options=options,
-                              budget_bytes=budget_bytes)
+                              budget_bytes=budget_bytes, timezone=timezone)
         except Exception as exc:
             rows.append(f"<tr><td>{e(name)}</td><td colspan='3' class='fail'>could not be previewed: "
                         f"{e(exc.__class__.__name__)}: {e(str(exc))}</td></tr>")

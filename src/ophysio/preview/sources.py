@@ -120,15 +120,12 @@ def _nwb_series_paths(path: Path) -> list[str]:
 def _open_interface(paths: list[str], format: str | None, options: dict):
     """The format's conversion interface for ``paths``: every channel, plus the defaults read from the source."""
     from ..conversion.interfaces import interface_for_format
-    from ..extractors.registry import detect_format, get_format
+    from ..extractors.registry import resolve_source
 
-    spec = get_format(format) if format else detect_format(paths[0])
-    if len(paths) == 1:
-        keywords = {spec.path_argument: paths[0]}
-    elif spec.paths_argument:
-        keywords = {spec.paths_argument: paths}
-    else:
-        raise ValueError(f"the {spec.id} format reads one path at a time, got {len(paths)}")
+    # the source resolution of `info`, `convert` and open_imaging: a folder of TIFF files, a glob pattern
+    spec, keywords = resolve_source(paths[0] if len(paths) == 1 else paths, format)
+    first = next(iter(keywords.values()))
+    first = first[0] if isinstance(first, list) else first
     from ..errors import SelectionError
 
     try:
@@ -141,7 +138,7 @@ def _open_interface(paths: list[str], format: str | None, options: dict):
             raise
         from ..conversion.interfaces import interface_for_extractor
 
-        names = lister(paths[0])
+        names = lister(first)
         return interface_for_extractor([cls(**keywords, **options, channel_name=name) for name in names])
 
 

@@ -8,7 +8,8 @@ Each file is checked by:
 * **dandi validate**, when the ``dandi`` package is installed (``pip install "ophysio[dandi]"``): DANDI's
   own check, which runs the two above itself and adds DANDI's rules for file and folder names. It needs a
   ``dandiset.yaml`` in the folder or a parent (``dandi download`` gets the real one;
-  :func:`ophysio.conversion.batch.dandi.write_dandiset_yaml` writes a minimal one); without it pynwb and
+  ``ophysio validate PATH --dandiset ID`` or :func:`ophysio.conversion.batch.dandi.write_dandiset_yaml`
+  writes a minimal one); without it pynwb and
   nwbinspector run directly and the report says that dandi validate did not run, and why.
 
 Errors make :attr:`FileReport.ok` False (and ``ophysio validate`` exit with status 1); warnings and hints
@@ -145,8 +146,8 @@ def _run_nwbinspector(path: Path, report: FileReport) -> None:
 def _dandi_note() -> Finding:
     return Finding(
         NOTE, "dandi", "dandi validate did not run: it needs a dandiset.yaml in the file's folder or a parent "
-        "(`dandi download https://dandiarchive.org/dandiset/<ID>/draft` gets it; "
-        "ophysio.conversion.batch.dandi.write_dandiset_yaml writes a minimal one)",
+        "(`ophysio validate PATH --dandiset ID` writes a minimal one; "
+        "`dandi download https://dandiarchive.org/dandiset/<ID>/draft` gets the real one)",
     )
 
 
