@@ -53,8 +53,10 @@ class _ParentView(ImagingExtractor):
     def get_num_planes(self) -> int:
         return self._parent.get_num_planes()
 
+    @property
+
     def is_volumetric(self) -> bool:
-        return self._parent.is_volumetric()
+        return bool(self._parent.is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parent.get_dtype()
@@ -187,7 +189,7 @@ class PlaneView(_ParentView):
     def __init__(self, parent: ImagingExtractor, plane_index: int):
         super().__init__(parent)
         planes = parent.get_num_planes()
-        if not parent.is_volumetric():
+        if not parent.is_volumetric:
             raise FormatError("select_plane needs a volumetric extractor; this one is planar")
         if not -planes <= plane_index < planes:
             raise SampleIndexError(f"plane_index {plane_index} is out of range for {planes} planes")
@@ -199,6 +201,8 @@ class PlaneView(_ParentView):
 
     def get_num_planes(self) -> int:
         return 1
+
+    @property
 
     def is_volumetric(self) -> bool:
         return False
@@ -239,7 +243,7 @@ class BinnedSamplesView(_ParentView):
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The parent's facts with the rate of its samples divided by the bin size."""
-        return binned_facts(self._parent.get_acquisition_facts(), self._bin, self.is_volumetric())
+        return binned_facts(self._parent.get_acquisition_facts(), self._bin, self.is_volumetric)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         if not self._parent.has_recorded_times():
@@ -307,8 +311,10 @@ class MultiImagingExtractor(ImagingExtractor):
     def get_num_planes(self) -> int:
         return self._parts[0].get_num_planes()
 
+    @property
+
     def is_volumetric(self) -> bool:
-        return self._parts[0].is_volumetric()
+        return bool(self._parts[0].is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parts[0].get_dtype()

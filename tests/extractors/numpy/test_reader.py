@@ -95,7 +95,7 @@ class TestViews(ExtractorTests):
 def test_planar_input_is_not_misshaped():
     ex = NumpyImagingExtractor(PLANAR, sampling_frequency=30.0)
     assert ex.get_image_shape() == (9, 7)
-    assert ex.get_num_samples() == 12 and not ex.is_volumetric()
+    assert ex.get_num_samples() == 12 and not ex.is_volumetric
     np.testing.assert_array_equal(ex.get_series(3, 4)[0], PLANAR[3])
 
 

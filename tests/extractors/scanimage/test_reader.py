@@ -148,8 +148,8 @@ def test_roiextractors_names():
     # the names roiextractors' own ScanImage tests use
     volume = ScanImageImagingExtractor(file_path=_real(MULTI))
     plane = ScanImageImagingExtractor(file_path=_real(MULTI), plane_index=4)
-    assert volume.is_volumetric == True and volume.is_volumetric() is True  # noqa: E712
-    assert plane.is_volumetric == False and plane.is_volumetric() is False  # noqa: E712
+    assert volume.is_volumetric == True and volume.is_volumetric is True  # noqa: E712
+    assert plane.is_volumetric == False and plane.is_volumetric is False  # noqa: E712
     assert volume.num_flyback_frames == 7 and volume._frames_per_slice == 1 and volume._channel_index == 0
     table = volume._frames_to_ifd_table
     assert len(table) == 100 * 9

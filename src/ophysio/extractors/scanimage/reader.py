@@ -64,16 +64,6 @@ __all__ = ["ScanImageImagingExtractor", "read_header_of"]
 _BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes
 
 
-class _VolumetricFlag(int):
-    """A bool that can also be called: ``is_volumetric`` works as ophysio's method and roiextractors' attribute."""
-
-    def __call__(self) -> bool:
-        return bool(self)
-
-    def __repr__(self) -> str:
-        return repr(bool(self))
-
-
 class ScanImageImagingExtractor(ImagingExtractor):
     """One saved channel of a ScanImage 2016+ acquisition (one file or a multi-file series).
 
@@ -256,10 +246,9 @@ class ScanImageImagingExtractor(ImagingExtractor):
         return self._num_planes
 
     @property
-    def is_volumetric(self) -> _VolumetricFlag:
-        """Whether samples are volumes: call it (``is_volumetric()``, as every ophysio extractor) or compare
-        it (``is_volumetric == True``, roiextractors' attribute)."""
-        return _VolumetricFlag(self._num_planes > 1)
+    def is_volumetric(self) -> bool:
+        """Whether samples are volumes (a plain ``bool`` attribute, as in roiextractors)."""
+        return bool(self._num_planes > 1)
 
     @property
     def num_flyback_frames(self) -> int:
