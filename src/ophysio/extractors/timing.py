@@ -137,10 +137,17 @@ class SampleTimes:
         return self.get_timestamps()[sample_indices]
 
     def time_to_sample_indices(self, times: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
-        """Index of the first sample at or after each time (nearest sample for a regular series)."""
+        """Index of the sample each time falls in, as roiextractors answers it.
+
+        With recorded or set times: the last sample at or before each time
+        (``numpy.searchsorted(timestamps, t, side="right") - 1``), clipped to 0 for times before the first
+        sample; of repeated times, the last sample carrying it. Without them: the nearest sample,
+        ``round(t * sampling_frequency)``.
+        """
         times = np.asarray(times, dtype=np.float64)
         if not self.has_recorded_times():
             result = np.round(times * self.get_sampling_frequency()).astype(np.int64)
         else:
-            result = np.searchsorted(self.get_timestamps(), times).astype(np.int64)
+            result = np.searchsorted(self.get_timestamps(), times, side="right").astype(np.int64) - 1
+            result = np.maximum(result, 0)
         return int(result) if result.ndim == 0 else result

@@ -266,7 +266,10 @@ class ExtractorTests:
         assert extractor.has_time_vector()
         np.testing.assert_array_equal(extractor.get_timestamps(), shifted)
         if n:
-            assert extractor.time_to_sample_indices(shifted[n // 2]) == np.searchsorted(shifted, shifted[n // 2])
+            # roiextractors' rule: the last sample at or before each time (numpy, independently)
+            queries = np.r_[shifted, (shifted[:-1] + shifted[1:]) / 2, shifted[0] - 1.0, shifted[-1] + 1.0]
+            expected = np.maximum(np.searchsorted(shifted, queries, side="right") - 1, 0)
+            np.testing.assert_array_equal(extractor.time_to_sample_indices(queries), expected)
 
     # ---- resources -----------------------------------------------------------------------------
     def test_pickle_round_trip(self, extractor, full):

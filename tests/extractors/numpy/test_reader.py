@@ -148,7 +148,19 @@ def test_time_to_sample_indices_regular_and_recorded():
     assert ex.time_to_sample_indices(0.52) == 5
     np.testing.assert_array_equal(ex.time_to_sample_indices([0.0, 1.1]), [0, 11])
     ex.set_times(np.arange(12) * 2.0)
-    assert ex.time_to_sample_indices(3.0) == 2
+    assert ex.time_to_sample_indices(3.0) == 1  # between samples 1 (2 s) and 2 (4 s): the one at or before
+
+
+def test_time_to_sample_indices_between_recorded_times_is_the_sample_at_or_before():
+    # roiextractors: np.searchsorted(times, t, side="right") - 1; ophysio clips times before the first to 0
+    times = np.array([0.0, 0.1, 0.1, 0.35, 0.4, 0.9, 1.0, 1.05, 2.0, 2.5, 2.5, 3.0])
+    ex = NumpyImagingExtractor(PLANAR, sampling_frequency=10.0)
+    ex.set_times(times)
+    queries = np.array([-1.0, 0.0, 0.05, 0.1, 0.2, 0.35, 0.39, 0.95, 1.049, 2.4, 2.5, 2.99, 3.0, 9.0])
+    expected = [0, 0, 0, 2, 2, 3, 3, 5, 6, 8, 10, 10, 11, 11]
+    np.testing.assert_array_equal(ex.time_to_sample_indices(queries), expected)
+    np.testing.assert_array_equal(expected, np.clip(np.searchsorted(times, queries, side="right") - 1, 0, None))
+    assert isinstance(ex.time_to_sample_indices(0.2), int) and ex.time_to_sample_indices(0.2) == 2
 
 
 def test_select_plane_refuses_planar_and_out_of_range():
