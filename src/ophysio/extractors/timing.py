@@ -115,7 +115,12 @@ class SampleTimes:
         return self.get_timestamps()
 
     def set_times(self, times: Sequence[float] | np.ndarray) -> None:
-        """Set the time in seconds of every sample (e.g. aligned to a behaviour clock)."""
+        """Set the time in seconds of every sample (e.g. aligned to a behaviour clock).
+
+        One finite time per sample is required. Times that go backwards are accepted, as roiextractors
+        accepts them, with a ``UserWarning`` naming the first pair: NWB best practice wants increasing
+        times (nwbinspector reports them), but the aligned times are the user's to give.
+        """
         arr = np.array(times, dtype=np.float64)
         n = self.get_num_samples()
         if arr.shape != (n,):
@@ -123,8 +128,16 @@ class SampleTimes:
         if not np.all(np.isfinite(arr)):
             raise MetadataError("set_times: times must be finite numbers")
         if n > 1 and np.any(np.diff(arr) < 0):
-            first = int(np.flatnonzero(np.diff(arr) < 0)[0])
-            raise MetadataError(f"set_times: times decrease between samples {first} and {first + 1}")
+            import warnings
+
+            backwards = np.flatnonzero(np.diff(arr) < 0)
+            first = int(backwards[0])
+            warnings.warn(
+                f"set_times: times decrease between samples {first} and {first + 1} ({arr[first]:.6g} s, then "
+                f"{arr[first + 1]:.6g} s; {backwards.size} such steps); kept as given, but NWB expects "
+                "increasing times (nwbinspector will report them)",
+                UserWarning, stacklevel=2,
+            )
         arr.flags.writeable = False
         self._times = arr
 

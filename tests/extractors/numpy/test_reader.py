@@ -135,12 +135,18 @@ def test_concatenation_checks_parts_and_joins_times():
         MultiImagingExtractor([a, NumpyImagingExtractor(PLANAR, sampling_frequency=31.0)])
 
 
-def test_set_times_rejects_wrong_length_and_decreasing_times():
+def test_set_times_rejects_wrong_length_and_warns_on_decreasing_times():
     ex = NumpyImagingExtractor(PLANAR, sampling_frequency=30.0)
     with pytest.raises(MetadataError, match="one time per sample"):
         ex.set_times(np.arange(3))
-    with pytest.raises(MetadataError, match="decrease between samples 4 and 5"):
-        ex.set_times(np.r_[np.arange(5), np.arange(7)])
+    backwards = np.r_[np.arange(5), np.arange(7)].astype(float)
+    # roiextractors accepts times that go backwards: ophysio keeps them too, with a warning
+    with pytest.warns(UserWarning, match="decrease between samples 4 and 5"):
+        ex.set_times(backwards)
+    assert ex.has_time_vector()
+    np.testing.assert_array_equal(ex.get_timestamps(), backwards)
+    np.testing.assert_array_equal(ex.get_timestamps(3, 7), backwards[3:7])
+    np.testing.assert_array_equal(ex.slice_samples(4, 8).get_timestamps(), backwards[4:8])
 
 
 def test_time_to_sample_indices_regular_and_recorded():
