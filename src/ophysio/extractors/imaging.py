@@ -442,7 +442,13 @@ class ImagingExtractor(SampleTimes, ABC):
         return _VIEWS['slice_field_of_view'](self, row_start, row_end, column_start, column_end)
 
     def select_plane(self, plane_index: int) -> ImagingExtractor:
-        """A lazy planar view (a ``PlaneView``) of one plane of a volumetric extractor."""
+        """A lazy planar view (a ``PlaneView``) of one plane of a volumetric extractor.
+
+        ``plane_index`` follows Python's indexing of a sequence of ``n`` planes: 0 to ``n - 1`` from the
+        first plane, -1 (the last plane) to ``-n`` (the first) from the end; any other value raises
+        :class:`~ophysio.errors.SampleIndexError` naming the valid range. The view's ``plane_index`` is the
+        non-negative index.
+        """
         return _VIEWS['select_plane'](self, plane_index)
 
     def bin_samples(self, bin_size: int) -> ImagingExtractor:

@@ -191,8 +191,14 @@ class PlaneView(_ParentView):
         planes = parent.get_num_planes()
         if not parent.is_volumetric:
             raise FormatError("select_plane needs a volumetric extractor; this one is planar")
+        if isinstance(plane_index, bool) or not isinstance(plane_index, (int, np.integer)):
+            raise TypeError(f"plane_index must be an integer, not {type(plane_index).__name__}")
+        plane_index = int(plane_index)
         if not -planes <= plane_index < planes:
-            raise SampleIndexError(f"plane_index {plane_index} is out of range for {planes} planes")
+            raise SampleIndexError(
+                f"plane_index {plane_index} is out of range for {planes} planes: give 0 to {planes - 1}, "
+                f"or -{planes} to -1 counting from the last plane"
+            )
         self._plane = plane_index % planes
 
     @property

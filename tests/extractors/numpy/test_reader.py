@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ophysio.errors import FormatError, MetadataError
+from ophysio.errors import FormatError, MetadataError, SampleIndexError
 from ophysio.extractors import MultiImagingExtractor, NumpyImagingExtractor
 from ophysio.testing.conformance import ExtractorTests, copy_source
 from ophysio.testing.synthetic import movie, write_npy
@@ -174,6 +174,21 @@ def test_select_plane_refuses_planar_and_out_of_range():
         NumpyImagingExtractor(PLANAR, sampling_frequency=1.0).select_plane(0)
     with pytest.raises(IndexError, match="plane_index 3"):
         NumpyImagingExtractor(VOLUME, sampling_frequency=1.0).select_plane(3)
+
+
+def test_select_plane_follows_python_indexing():
+    ex = NumpyImagingExtractor(VOLUME, sampling_frequency=1.0)
+    n = VOLUME.shape[3]
+    for k in range(-n, n):  # Python's rule: -1 is the last plane, -n the first
+        view = ex.select_plane(k)
+        np.testing.assert_array_equal(view.get_series(), VOLUME[..., k])
+        assert view.plane_index == range(n)[k]
+    for k in (n, -n - 1, 100, -100):
+        message = rf"plane_index {k} is out of range for {n} planes: give 0 to {n - 1}, or -{n} to -1"
+        with pytest.raises(SampleIndexError, match=message):
+            ex.select_plane(k)
+    with pytest.raises(TypeError, match="integer"):
+        ex.select_plane(1.0)
 
 
 def test_large_cropped_read_goes_in_blocks(monkeypatch):
