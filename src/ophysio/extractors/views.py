@@ -84,6 +84,11 @@ class _ParentView(ImagingExtractor):
     def _get_native_timestamps(self) -> np.ndarray | None:
         return self._parent.get_timestamps() if self._parent.has_recorded_times() else None
 
+    def has_time_vector(self) -> bool:
+        """Whether times were set with ``set_times`` on this view or on its parent (whose times it shows,
+        sliced or binned as the view is), as roiextractors' views answer."""
+        return self._times is not None or self._parent.has_time_vector()
+
     def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
         return self._parent._regular_timestamps(start, stop)
 
@@ -344,6 +349,10 @@ class MultiImagingExtractor(ImagingExtractor):
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The first part's facts (the acquisition starts with it), with the header of every part."""
         return self._parts[0].get_acquisition_facts().replace(source_header=self.get_metadata())
+
+    def has_time_vector(self) -> bool:
+        """Whether times were set with ``set_times`` on this extractor or on any of its parts."""
+        return self._times is not None or any(p.has_time_vector() for p in self._parts)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         if not any(p.has_recorded_times() for p in self._parts):

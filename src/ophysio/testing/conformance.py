@@ -265,6 +265,9 @@ class ExtractorTests:
         extractor.set_times(shifted)
         assert extractor.has_time_vector()
         np.testing.assert_array_equal(extractor.get_timestamps(), shifted)
+        view = extractor.slice_samples(1)  # a view shows its parent's set times, sliced
+        assert view.has_time_vector()
+        np.testing.assert_array_equal(view.get_timestamps(), shifted[1:])
         if n:
             # roiextractors' rule: the last sample at or before each time (numpy, independently)
             queries = np.r_[shifted, (shifted[:-1] + shifted[1:]) / 2, shifted[0] - 1.0, shifted[-1] + 1.0]

@@ -211,3 +211,22 @@ def test_views_keep_the_parent_time_base():
     ex.set_times(np.arange(12) + 100.0)
     np.testing.assert_allclose(ex.slice_samples(2, 5).get_timestamps(), [102, 103, 104])
     np.testing.assert_allclose(ex.slice_field_of_view(1, 3).get_timestamps(), np.arange(12) + 100.0)
+
+
+def test_views_report_the_parent_time_vector():
+    times = np.cumsum(np.linspace(0.1, 0.3, 12)) + 50.0  # uneven, so no rate could give them
+    ex = NumpyImagingExtractor(PLANAR, sampling_frequency=10.0)
+    sliced, cropped, binned = ex.slice_samples(3, 9), ex.slice_field_of_view(1, 4), ex.bin_samples(3)
+    volume = NumpyImagingExtractor(VOLUME, sampling_frequency=10.0)
+    plane = volume.select_plane(1)
+    joined = MultiImagingExtractor([ex, NumpyImagingExtractor(PLANAR, sampling_frequency=10.0)])
+    assert not any(v.has_time_vector() for v in (sliced, cropped, binned, plane, joined))
+    ex.set_times(times)
+    volume.set_times(times[:10])
+    assert all(v.has_time_vector() for v in (sliced, cropped, binned, plane, joined))
+    np.testing.assert_array_equal(sliced.get_timestamps(), times[3:9])
+    np.testing.assert_array_equal(cropped.get_timestamps(), times)
+    np.testing.assert_allclose(binned.get_timestamps(), times.reshape(4, 3).mean(axis=1))
+    np.testing.assert_array_equal(plane.get_timestamps(), times[:10])
+    np.testing.assert_array_equal(sliced.slice_samples(1, 3).get_timestamps(), times[4:6])
+    assert sliced.slice_samples(1, 3).has_time_vector()
