@@ -141,6 +141,14 @@ class SampleTimes:
         arr.flags.writeable = False
         self._times = arr
 
+    def copy_times(self, extractor) -> None:
+        """Give this extractor the times set on ``extractor`` with ``set_times`` (as roiextractors does).
+
+        Nothing changes when ``extractor`` has no set times; both must have the same number of samples.
+        """
+        if extractor.has_time_vector():
+            self.set_times(np.array(extractor.get_timestamps(), dtype=np.float64))
+
     def has_time_vector(self) -> bool:
         """Whether times were set with :meth:`set_times`."""
         return self._times is not None

@@ -230,3 +230,20 @@ def test_views_report_the_parent_time_vector():
     np.testing.assert_array_equal(plane.get_timestamps(), times[:10])
     np.testing.assert_array_equal(sliced.slice_samples(1, 3).get_timestamps(), times[4:6])
     assert sliced.slice_samples(1, 3).has_time_vector()
+
+
+def test_copy_times_copies_the_set_times_of_another_extractor():
+    times = np.cumsum(np.linspace(0.05, 0.2, 12)) + 7.0
+    source = NumpyImagingExtractor(PLANAR, sampling_frequency=10.0)
+    target = NumpyImagingExtractor(PLANAR + 1, sampling_frequency=10.0)
+    target.copy_times(source)  # nothing set on the source: nothing changes
+    assert not target.has_time_vector()
+    np.testing.assert_allclose(target.get_timestamps(), np.arange(12) / 10.0)
+    source.set_times(times)
+    target.copy_times(source)
+    assert target.has_time_vector()
+    np.testing.assert_array_equal(target.get_timestamps(), times)
+    source.set_times(times + 1.0)  # a copy, not shared
+    np.testing.assert_array_equal(target.get_timestamps(), times)
+    with pytest.raises(MetadataError, match="one time per sample"):
+        NumpyImagingExtractor(VOLUME, sampling_frequency=10.0).copy_times(source)
