@@ -359,6 +359,20 @@ class ScanImageImagingExtractor(ImagingExtractor):
             "start_time": epoch_to_iso(first_frame.get("epoch")),
         }
 
+    @property
+    def _general_metadata(self) -> dict:
+        """The header in roiextractors' layout (tifffile's ``scanimage_metadata``), which neuroconv's
+        ``ScanImageImagingInterface`` reads: ``{"FrameData": {"SI.*": value}, "RoiGroups": {...},
+        "version": int}``. A new dict each time; values are parsed as in :meth:`get_metadata`: a row or
+        column vector is one flat list (tifffile nests a column vector's items in lists of one) and a cell
+        array is a list, even of one text (tifffile gives that text alone).
+        """
+        return {
+            "FrameData": copy.deepcopy(self._header.frame_data),
+            "RoiGroups": copy.deepcopy(self._header.roi_groups),
+            "version": self._header.version,
+        }
+
     def _first_frame_description(self) -> dict:
         if self._pages.desc_offsets[0] < 0:
             return {}
