@@ -24,7 +24,7 @@ def describe(extractor) -> dict[str, Any]:
         "sample_shape": list(extractor.get_sample_shape()),
         "image_shape": list(extractor.get_image_shape()),
         "num_planes": extractor.get_num_planes(),
-        "volumetric": extractor.is_volumetric(),
+        "volumetric": extractor.is_volumetric,
         "dtype": str(extractor.dtype),
         "sampling_frequency_hz": extractor.get_sampling_frequency(),
         "channel_name": extractor.channel_name,

@@ -197,7 +197,7 @@ class ImagingInterface:
         """``(extractor, plane_index)`` of each photon series, in order (plane_index None: all planes)."""
         out = []
         for ex in self.extractors:
-            if self.split_planes and ex.is_volumetric():
+            if self.split_planes and ex.is_volumetric:
                 out.extend((ex.select_plane(p), p) for p in range(ex.get_num_planes()))
             else:
                 out.append((ex, None))
@@ -270,7 +270,7 @@ class ImagingInterface:
             depths = facts.plane_depths_um
             if depths and plane_index is not None:
                 plane["description"] += f" at z = {depths[0]:g} um"
-            elif depths and ex.is_volumetric():
+            elif depths and ex.is_volumetric:
                 plane["description"] += f"; planes at z = {', '.join(f'{d:g}' for d in depths)} um"
             planes.append(plane)
             entry: dict[str, Any] = {"name": f"{prefix}{suffix}", "type": self.photon_series_type,

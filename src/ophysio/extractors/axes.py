@@ -186,8 +186,10 @@ class LayoutFacts:
     def get_num_planes(self) -> int:
         return self._layout.num_planes
 
+    @property
+
     def is_volumetric(self) -> bool:
-        return self._layout.volumetric
+        return bool(self._layout.volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._dtype

@@ -101,9 +101,15 @@ class ImagingExtractor(SampleTimes, ABC):
         """Number of planes (depths) in each sample; 1 for planar data."""
         return 1
 
+    @property
+
     def is_volumetric(self) -> bool:
-        """Whether each sample is a volume (rows, columns, planes) rather than a frame."""
-        return self.get_num_planes() > 1
+        """Whether each sample is a volume (rows, columns, planes) rather than a frame.
+
+        A read-only attribute holding a ``bool`` (``if extractor.is_volumetric:``), as in roiextractors and
+        as neuroconv reads it; not a method. Formats and views override the property, never call it.
+        """
+        return bool(self.get_num_planes() > 1)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         """Per-sample times in seconds recorded by the source, or None (override in formats)."""
@@ -128,7 +134,7 @@ class ImagingExtractor(SampleTimes, ABC):
         See :class:`~ophysio.extractors.facts.AcquisitionFacts`.
         """
         rate = float(self.get_sampling_frequency())
-        volumetric = self.is_volumetric()
+        volumetric = self.is_volumetric
         return AcquisitionFacts(
             channel_name=self.channel_name,
             channel_names=tuple(self.get_channel_names()),
@@ -148,7 +154,7 @@ class ImagingExtractor(SampleTimes, ABC):
     # ------------------------------------------------------------------ derived facts
     def get_sample_shape(self) -> tuple[int, ...]:
         """Shape of one sample: (rows, columns) planar, (rows, columns, planes) volumetric."""
-        if self.is_volumetric():
+        if self.is_volumetric:
             return (*self.get_image_shape(), self.get_num_planes())
         return tuple(self.get_image_shape())
 
@@ -436,7 +442,13 @@ class ImagingExtractor(SampleTimes, ABC):
         return _VIEWS['slice_field_of_view'](self, row_start, row_end, column_start, column_end)
 
     def select_plane(self, plane_index: int) -> ImagingExtractor:
-        """A lazy planar view (a ``PlaneView``) of one plane of a volumetric extractor."""
+        """A lazy planar view (a ``PlaneView``) of one plane of a volumetric extractor.
+
+        ``plane_index`` follows Python's indexing of a sequence of ``n`` planes: 0 to ``n - 1`` from the
+        first plane, -1 (the last plane) to ``-n`` (the first) from the end; any other value raises
+        :class:`~ophysio.errors.SampleIndexError` naming the valid range. The view's ``plane_index`` is the
+        non-negative index.
+        """
         return _VIEWS['select_plane'](self, plane_index)
 
     def bin_samples(self, bin_size: int) -> ImagingExtractor:

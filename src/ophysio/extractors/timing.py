@@ -115,7 +115,12 @@ class SampleTimes:
         return self.get_timestamps()
 
     def set_times(self, times: Sequence[float] | np.ndarray) -> None:
-        """Set the time in seconds of every sample (e.g. aligned to a behaviour clock)."""
+        """Set the time in seconds of every sample (e.g. aligned to a behaviour clock).
+
+        One finite time per sample is required. Times that go backwards are accepted, as roiextractors
+        accepts them, with a ``UserWarning`` naming the first pair: NWB best practice wants increasing
+        times (nwbinspector reports them), but the aligned times are the user's to give.
+        """
         arr = np.array(times, dtype=np.float64)
         n = self.get_num_samples()
         if arr.shape != (n,):
@@ -123,10 +128,26 @@ class SampleTimes:
         if not np.all(np.isfinite(arr)):
             raise MetadataError("set_times: times must be finite numbers")
         if n > 1 and np.any(np.diff(arr) < 0):
-            first = int(np.flatnonzero(np.diff(arr) < 0)[0])
-            raise MetadataError(f"set_times: times decrease between samples {first} and {first + 1}")
+            import warnings
+
+            backwards = np.flatnonzero(np.diff(arr) < 0)
+            first = int(backwards[0])
+            warnings.warn(
+                f"set_times: times decrease between samples {first} and {first + 1} ({arr[first]:.6g} s, then "
+                f"{arr[first + 1]:.6g} s; {backwards.size} such steps); kept as given, but NWB expects "
+                "increasing times (nwbinspector will report them)",
+                UserWarning, stacklevel=2,
+            )
         arr.flags.writeable = False
         self._times = arr
+
+    def copy_times(self, extractor) -> None:
+        """Give this extractor the times set on ``extractor`` with ``set_times`` (as roiextractors does).
+
+        Nothing changes when ``extractor`` has no set times; both must have the same number of samples.
+        """
+        if extractor.has_time_vector():
+            self.set_times(np.array(extractor.get_timestamps(), dtype=np.float64))
 
     def has_time_vector(self) -> bool:
         """Whether times were set with :meth:`set_times`."""
@@ -137,10 +158,17 @@ class SampleTimes:
         return self.get_timestamps()[sample_indices]
 
     def time_to_sample_indices(self, times: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
-        """Index of the first sample at or after each time (nearest sample for a regular series)."""
+        """Index of the sample each time falls in, as roiextractors answers it.
+
+        With recorded or set times: the last sample at or before each time
+        (``numpy.searchsorted(timestamps, t, side="right") - 1``), clipped to 0 for times before the first
+        sample; of repeated times, the last sample carrying it. Without them: the nearest sample,
+        ``round(t * sampling_frequency)``.
+        """
         times = np.asarray(times, dtype=np.float64)
         if not self.has_recorded_times():
             result = np.round(times * self.get_sampling_frequency()).astype(np.int64)
         else:
-            result = np.searchsorted(self.get_timestamps(), times).astype(np.int64)
+            result = np.searchsorted(self.get_timestamps(), times, side="right").astype(np.int64) - 1
+            result = np.maximum(result, 0)
         return int(result) if result.ndim == 0 else result

@@ -53,8 +53,10 @@ class _ParentView(ImagingExtractor):
     def get_num_planes(self) -> int:
         return self._parent.get_num_planes()
 
+    @property
+
     def is_volumetric(self) -> bool:
-        return self._parent.is_volumetric()
+        return bool(self._parent.is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parent.get_dtype()
@@ -81,6 +83,11 @@ class _ParentView(ImagingExtractor):
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         return self._parent.get_timestamps() if self._parent.has_recorded_times() else None
+
+    def has_time_vector(self) -> bool:
+        """Whether times were set with ``set_times`` on this view or on its parent (whose times it shows,
+        sliced or binned as the view is), as roiextractors' views answer."""
+        return self._times is not None or self._parent.has_time_vector()
 
     def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
         return self._parent._regular_timestamps(start, stop)
@@ -187,10 +194,16 @@ class PlaneView(_ParentView):
     def __init__(self, parent: ImagingExtractor, plane_index: int):
         super().__init__(parent)
         planes = parent.get_num_planes()
-        if not parent.is_volumetric():
+        if not parent.is_volumetric:
             raise FormatError("select_plane needs a volumetric extractor; this one is planar")
+        if isinstance(plane_index, bool) or not isinstance(plane_index, (int, np.integer)):
+            raise TypeError(f"plane_index must be an integer, not {type(plane_index).__name__}")
+        plane_index = int(plane_index)
         if not -planes <= plane_index < planes:
-            raise SampleIndexError(f"plane_index {plane_index} is out of range for {planes} planes")
+            raise SampleIndexError(
+                f"plane_index {plane_index} is out of range for {planes} planes: give 0 to {planes - 1}, "
+                f"or -{planes} to -1 counting from the last plane"
+            )
         self._plane = plane_index % planes
 
     @property
@@ -199,6 +212,8 @@ class PlaneView(_ParentView):
 
     def get_num_planes(self) -> int:
         return 1
+
+    @property
 
     def is_volumetric(self) -> bool:
         return False
@@ -239,7 +254,7 @@ class BinnedSamplesView(_ParentView):
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The parent's facts with the rate of its samples divided by the bin size."""
-        return binned_facts(self._parent.get_acquisition_facts(), self._bin, self.is_volumetric())
+        return binned_facts(self._parent.get_acquisition_facts(), self._bin, self.is_volumetric)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         if not self._parent.has_recorded_times():
@@ -307,8 +322,10 @@ class MultiImagingExtractor(ImagingExtractor):
     def get_num_planes(self) -> int:
         return self._parts[0].get_num_planes()
 
+    @property
+
     def is_volumetric(self) -> bool:
-        return self._parts[0].is_volumetric()
+        return bool(self._parts[0].is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parts[0].get_dtype()
@@ -332,6 +349,10 @@ class MultiImagingExtractor(ImagingExtractor):
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The first part's facts (the acquisition starts with it), with the header of every part."""
         return self._parts[0].get_acquisition_facts().replace(source_header=self.get_metadata())
+
+    def has_time_vector(self) -> bool:
+        """Whether times were set with ``set_times`` on this extractor or on any of its parts."""
+        return self._times is not None or any(p.has_time_vector() for p in self._parts)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
         if not any(p.has_recorded_times() for p in self._parts):

@@ -161,3 +161,23 @@ def test_structure_from_a_dict_or_a_lookalike_object():
     np.testing.assert_array_equal(ex[:], expected)
     with pytest.raises(TypeError, match="video_structure must be"):
         NumpyMemmapImagingExtractor(_path("channel-last-ch1"), (5, 6), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "axes, expected_shape",
+    [
+        (dict(frame_axis=0, rows_axis=1, columns_axis=2, channels_axis=3), (5, 7, 2)),
+        (dict(frame_axis=0, channels_axis=1, rows_axis=2, columns_axis=3), (2, 5, 7)),
+        (dict(frame_axis=3, rows_axis=0, columns_axis=1, channels_axis=2), (5, 7, 2)),
+        (dict(frame_axis=1, rows_axis=3, columns_axis=2, channels_axis=0), (2, 7, 5)),
+    ],
+)
+def test_video_structure_frame_shape_and_pixels_per_frame(axes, expected_shape):
+    # roiextractors' names: one stored frame's shape (stored order, frames axis removed) and its size
+    structure = VideoStructure(num_rows=5, num_columns=7, num_channels=2, **axes)
+    assert structure.frame_shape == expected_shape
+    stored = np.zeros(structure.build_video_shape(3))
+    assert np.take(stored, 0, axis=axes["frame_axis"]).shape == expected_shape
+    assert structure.number_of_pixels_per_frame == 5 * 7 * 2 == int(np.prod(expected_shape))
+    volume = VideoStructure(num_rows=4, num_columns=3, num_planes=6, planes_axis=4)
+    assert volume.frame_shape == (4, 3, 1, 6) and volume.number_of_pixels_per_frame == 4 * 3 * 6

@@ -254,3 +254,40 @@ def test_our_writers_extras_are_read():
     np.testing.assert_array_equal(ex.get_series(), channel_movies("multichannel")[1])
     with pytest.raises(SelectionError, match=r"'channel_1' is not one of \['ch0', 'ch1'\]"):
         Hdf5ImagingExtractor(_written_by_ophysio(), channel_name="channel_1")
+
+
+def test_neuroconv_interface_arguments_start_time_metadata_channel_names(tmp_path):
+    # neuroconv's Hdf5ImagingInterface always passes start_time, metadata and channel_names (None or not)
+    data = movie(8, 5, 4, dtype="uint16")
+    path = tmp_path / "mov.h5"
+    with h5py.File(path, "w") as f:
+        f["mov"] = data
+    plain = Hdf5ImagingExtractor(file_path=path, mov_field="mov", sampling_frequency=4.0, start_time=None,
+                                 metadata=None, channel_names=None)
+    np.testing.assert_allclose(plain.get_timestamps(), np.arange(8) / 4.0)
+    assert plain.get_channel_names() == ["channel_0"] and "metadata" not in plain.get_metadata()
+    ex = Hdf5ImagingExtractor(file_path=path, mov_field="mov", sampling_frequency=4.0, start_time=12.5,
+                              metadata={"session": "a", "depth_um": 120}, channel_names=["GCaMP"])
+    np.testing.assert_array_equal(ex.get_series(), data)
+    np.testing.assert_allclose(ex.get_timestamps(), 12.5 + np.arange(8) / 4.0)
+    np.testing.assert_allclose(ex.slice_samples(2, 4).get_timestamps(), [13.0, 13.25])
+    assert not ex.has_time_vector() and ex.get_sampling_frequency() == 4.0
+    assert ex.get_metadata()["metadata"] == {"session": "a", "depth_um": 120}
+    assert ex.channel_name == "GCaMP" and ex.get_channel_names() == ["GCaMP"]
+    clone = pickle.loads(pickle.dumps(ex))
+    np.testing.assert_allclose(clone.get_timestamps(), 12.5 + np.arange(8) / 4.0)
+    # recorded times (named by the dataset's 'timestamps' attribute) move by start_time too
+    recorded = np.cumsum(np.linspace(0.2, 0.3, 8))
+    timed = tmp_path / "timed.h5"
+    with h5py.File(timed, "w") as f:
+        f["mov"] = data
+        f["times"] = recorded
+        f["mov"].attrs["timestamps"] = "times"
+    np.testing.assert_allclose(Hdf5ImagingExtractor(timed, dataset="mov", sampling_frequency=4.0).get_timestamps(),
+                               recorded)
+    shifted = Hdf5ImagingExtractor(timed, dataset="mov", sampling_frequency=4.0, start_time=-1.0)
+    np.testing.assert_allclose(shifted.get_timestamps(), recorded - 1.0)
+    with pytest.raises(MetadataError, match="one channel"):
+        Hdf5ImagingExtractor(path, dataset="mov", sampling_frequency=4.0, channel_names=["a", "b"])
+    with pytest.raises(MetadataError, match="start_time"):
+        Hdf5ImagingExtractor(path, dataset="mov", sampling_frequency=4.0, start_time=float("nan"))

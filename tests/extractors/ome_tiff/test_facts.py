@@ -29,7 +29,7 @@ def test_real_file_facts_are_the_xml(name):
     for channel in channels:
         with open_imaging(path, channel_name=channel) as ex:
             facts = ex.get_acquisition_facts()
-            volumetric = ex.is_volumetric()
+            volumetric = ex.is_volumetric
         assert facts.channel_names == tuple(channels) and facts.channel_name == channel
         assert facts.software == root.get("Creator")
         size_x, size_z = pixels.get("PhysicalSizeX"), pixels.get("PhysicalSizeZ")

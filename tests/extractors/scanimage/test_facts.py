@@ -40,7 +40,7 @@ def test_real_file_facts_are_the_header(name):
     with open_imaging(path, channel_name=names[0]) as ex:
         facts = ex.get_acquisition_facts()
         rows, columns = ex.get_image_shape()
-        volumetric = ex.is_volumetric()
+        volumetric = ex.is_volumetric
     assert isinstance(facts, AcquisitionFacts)
     assert facts.software == "ScanImage" and facts.manufacturer == "Vidrio Technologies"
     assert facts.software_version == f"{frame_data['SI.VERSION_MAJOR']}.{frame_data['SI.VERSION_MINOR']}"

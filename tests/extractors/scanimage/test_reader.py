@@ -148,8 +148,8 @@ def test_roiextractors_names():
     # the names roiextractors' own ScanImage tests use
     volume = ScanImageImagingExtractor(file_path=_real(MULTI))
     plane = ScanImageImagingExtractor(file_path=_real(MULTI), plane_index=4)
-    assert volume.is_volumetric == True and volume.is_volumetric() is True  # noqa: E712
-    assert plane.is_volumetric == False and plane.is_volumetric() is False  # noqa: E712
+    assert volume.is_volumetric == True and volume.is_volumetric is True  # noqa: E712
+    assert plane.is_volumetric == False and plane.is_volumetric is False  # noqa: E712
     assert volume.num_flyback_frames == 7 and volume._frames_per_slice == 1 and volume._channel_index == 0
     table = volume._frames_to_ifd_table
     assert len(table) == 100 * 9
@@ -354,3 +354,32 @@ def test_mroi_selected_by_name(tmp_path):
         ScanImageImagingExtractor(file_path=path, roi_name="right")
     with pytest.raises(SelectionError, match="roi_index or roi_name, not both"):
         ScanImageImagingExtractor(file_path=path, roi_name="left", roi_index=0)
+
+
+@pytest.mark.parametrize("name", ["ScanImageBigTIFFv57.tif", "vol_no_flyback_00001_00001.tif", MULTI])
+def test_general_metadata_has_roiextractors_layout_and_tifffile_values(name):
+    # neuroconv's ScanImageImagingInterface reads extractor._general_metadata: tifffile's scanimage_metadata
+    path = _real(name)
+    with tifffile.TiffFile(path) as tif:
+        reference = tif.scanimage_metadata
+    kwargs = {"channel_name": "Channel 1"} if name.startswith("ScanImageBigTIFF") else {}
+    general = ScanImageImagingExtractor(file_path=path, **kwargs)._general_metadata
+    assert isinstance(general, dict) and set(general) == set(reference) == {"FrameData", "RoiGroups", "version"}
+    assert general["version"] == reference["version"]
+    assert general["RoiGroups"] == reference["RoiGroups"]
+    assert set(general["FrameData"]) == set(reference["FrameData"])
+    for key, expected in reference["FrameData"].items():
+        got = general["FrameData"][key]
+        # the same values, in ophysio's parsing: tifffile nests a column vector's items in lists of one (and
+        # an empty zeros(1,0) in one list) and gives a one-item cell array ({'text'}) as its item, where
+        # ophysio keeps one flat list
+        if isinstance(expected, list) and expected and all(isinstance(i, list) and len(i) == 1 for i in expected):
+            expected = [item[0] for item in expected]
+        elif expected == [[]]:
+            expected = []
+        elif isinstance(expected, str) and isinstance(got, list):
+            expected = [expected]
+        np.testing.assert_equal(got, expected, err_msg=key)
+    # what neuroconv derives from it
+    line_period = float(reference["FrameData"]["SI.hRoiManager.linePeriod"])
+    assert float(general["FrameData"]["SI.hRoiManager.linePeriod"]) == line_period

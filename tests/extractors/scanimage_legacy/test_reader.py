@@ -111,7 +111,7 @@ def test_real_header_is_whole_and_typed():
     assert meta["state.internal.figureColormap1"] == "$scim_colorMap('gray',8,5)"
     assert meta["session_start_time"] == dt.datetime(2017, 10, 9, 16, 57, 7, 967000)
     assert ex.scanimage_version == "3"
-    assert ex.get_channel_names() == ["Channel 1"] and not ex.is_volumetric()
+    assert ex.get_channel_names() == ["Channel 1"] and not ex.is_volumetric
 
 
 def test_rate_override_and_missing_rate(tmp_path):

@@ -403,3 +403,26 @@ def test_imagej_file_with_one_ifd_and_all_images_after_it(tmp_path):
     cut.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(FormatError, match="truncated"):
         TiffImagingExtractor(cut)
+
+
+def test_from_folder_reads_the_matching_files_in_natural_order(tmp_path):
+    data = movie(9, 6, 5, dtype="uint16")
+    for name, part in (("run_2.tif", data[3:6]), ("run_10.tif", data[6:]), ("run_1.tif", data[:3])):
+        tifffile.imwrite(tmp_path / name, part, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "other.tif", data[:1], photometric="minisblack")  # not matched by the pattern
+    ex = TiffImagingExtractor.from_folder(tmp_path, file_pattern="run_*.tif", sampling_frequency=20.0)
+    np.testing.assert_array_equal(ex.get_series(), data)
+    assert [Path(p).name for p in ex.get_file_paths()] == ["run_1.tif", "run_2.tif", "run_10.tif"]
+    assert ex.get_sampling_frequency() == 20.0
+    assert isinstance(TiffImagingExtractor.__dict__["from_folder"], classmethod)
+    two = movie(4, 6, 5, dtype="uint16")
+    interleaved = np.stack([two, two + 1000], axis=1).reshape(8, 6, 5)  # channels fastest: "CTZ"
+    (tmp_path / "sub").mkdir()
+    tifffile.imwrite(tmp_path / "sub" / "a.tif", interleaved, photometric="minisblack")
+    second = TiffImagingExtractor.from_folder(tmp_path / "sub", "*.tif", 5.0, dimension_order="CTZ",
+                                              num_channels=2, channel_name="1")
+    np.testing.assert_array_equal(second.get_series(), two + 1000)
+    with pytest.raises(FileSetError, match="no file matches"):
+        TiffImagingExtractor.from_folder(tmp_path, file_pattern="*.tiff", sampling_frequency=1.0)
+    with pytest.raises(FileSetError, match="not a folder"):
+        TiffImagingExtractor.from_folder(tmp_path / "run_1.tif", sampling_frequency=1.0)

@@ -58,7 +58,7 @@ class Source:
                 if not -num_planes <= p < num_planes:
                     raise SelectionError(f"plane {p} does not exist; the source has {num_planes} plane(s)")
             planes = [p % num_planes for p in planes]
-            if not first.is_volumetric():
+            if not first.is_volumetric:
                 planes = None  # plane 0 of planar data: nothing to select
         self.planes = planes
         self.dtype = first.dtype

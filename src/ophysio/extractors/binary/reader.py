@@ -130,6 +130,18 @@ class VideoStructure:
         }
 
     @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of one stored frame: the stored array's shape without the frames axis (roiextractors' name)."""
+        shape = list(self.build_video_shape(1))
+        del shape[self.frame_axis]
+        return tuple(shape)
+
+    @property
+    def number_of_pixels_per_frame(self) -> int:
+        """Stored values in one frame, every channel and plane (roiextractors' name; ``values_per_frame``)."""
+        return self.values_per_frame
+
+    @property
     def values_per_frame(self) -> int:
         """Number of stored values in one frame (all channels and planes)."""
         return self.num_rows * self.num_columns * self.num_channels * self.num_planes

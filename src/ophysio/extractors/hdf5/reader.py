@@ -29,6 +29,7 @@ import functools
 import math
 import os
 import posixpath
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,17 @@ def _attribute(obj, key: str) -> Any:
         return None
 
 
+def _finite_seconds(value: Any, name: str) -> float:
+    """``value`` as a finite number of seconds, or a MetadataError naming ``name``."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise MetadataError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not np.isfinite(seconds):
+        raise MetadataError(f"{name} must be a finite number of seconds, not {value!r}")
+    return seconds
+
+
 class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
     """A movie in an HDF5 dataset, read lazily through h5py.
 
@@ -199,6 +211,13 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         Where references to other files may lead (external links, virtual dataset sources, external raw
         storage): by default only inside the folder of ``file_path``; True allows any file, folders
         allow those too. A reference elsewhere is a :class:`~ophysio.errors.ContainmentError`.
+    start_time : float, optional
+        Seconds added to every time of the source (its recorded times, or ``index / rate``); the
+        arguments neuroconv's ``Hdf5ImagingInterface`` passes.
+    metadata : dict, optional
+        Kept as given, under ``"metadata"`` in :meth:`get_metadata`.
+    channel_names : list of str, optional
+        roiextractors' spelling: a one-element list naming the channel this extractor reads.
     """
 
     format_id = "hdf5"
@@ -215,9 +234,20 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         plane_index: int | None = None,
         mov_field: str | None = None,
         allow_outside: AllowOutside = False,
+        start_time: float | None = None,
+        metadata: dict | None = None,
+        channel_names: Sequence[str] | None = None,
     ):
         super().__init__()
         self._file_path = os.fspath(file_path)
+        self._start_time = None if start_time is None else _finite_seconds(start_time, "start_time")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
+        self._user_metadata = metadata
+        if channel_names is not None:
+            given = [str(name) for name in (channel_names if not isinstance(channel_names, str) else [channel_names])]
+            if len(given) != 1:
+                raise MetadataError(f"one extractor reads one channel; got channel_names={given}")
         if not Path(self._file_path).is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
         self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside,
@@ -240,6 +270,14 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         if self._cache_bytes:
             self._file.close()
             self._file = CachedFile(self._file_path, functools.partial(_open_h5, rdcc_nbytes=self._cache_bytes))
+        if channel_names is not None:  # the name of the channel read, in the source's list too
+            names = list(self._channel_names)
+            names[names.index(self._channel_name)] = given[0]
+            self._channel_names, self._channel_name = tuple(names), given[0]
+        if self._start_time is not None:
+            self._metadata["start_time"] = self._start_time
+        if self._user_metadata is not None:
+            self._metadata["metadata"] = self._user_metadata
 
     # ------------------------------------------------------------------ set-up
     def _find(self, h5, dataset: str | None, what: str = "dataset", keep=None, display=lambda p: p):
@@ -388,7 +426,12 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         return checked_timestamps(target[()], self._layout.num_samples, where)
 
     def _get_native_timestamps(self) -> np.ndarray | None:
-        return self._native_times
+        if self._start_time is None:
+            return self._native_times
+        if self._native_times is not None:
+            return self._native_times + self._start_time
+        # no recorded times: start_time + index / rate (regular, so NWB still stores a starting time and a rate)
+        return self._start_time + np.arange(self.get_num_samples(), dtype=np.float64) / self._sampling_frequency
 
     def _channel_position(self, names: list[str], channel_name, channel_index) -> int:
         if channel_name is not None:

@@ -118,8 +118,10 @@ class NumpyImagingExtractor(ImagingExtractor):
     def get_num_planes(self) -> int:
         return int(self._shape[3]) if len(self._shape) == 4 else 1
 
+    @property
+
     def is_volumetric(self) -> bool:
-        return len(self._shape) == 4
+        return bool(len(self._shape) == 4)
 
     def get_dtype(self) -> np.dtype:
         return self._dtype

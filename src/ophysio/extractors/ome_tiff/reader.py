@@ -468,7 +468,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         for t in range(self.get_num_samples()):
             planes = [self._records[self._record_of_plane[self._pixels.plane_index(z, self._channel_index, t)]]
                       for z in range(self.get_num_planes())]
-            result.append(planes if self.is_volumetric() else planes[0])
+            result.append(planes if self.is_volumetric else planes[0])
         return result
 
     def get_all_frame_metadata(self) -> list[dict] | None:

@@ -64,16 +64,6 @@ __all__ = ["ScanImageImagingExtractor", "read_header_of"]
 _BLOCK_BYTES = 16 * 1024**2  # temporary buffer for volumes
 
 
-class _VolumetricFlag(int):
-    """A bool that can also be called: ``is_volumetric`` works as ophysio's method and roiextractors' attribute."""
-
-    def __call__(self) -> bool:
-        return bool(self)
-
-    def __repr__(self) -> str:
-        return repr(bool(self))
-
-
 class ScanImageImagingExtractor(ImagingExtractor):
     """One saved channel of a ScanImage 2016+ acquisition (one file or a multi-file series).
 
@@ -256,10 +246,9 @@ class ScanImageImagingExtractor(ImagingExtractor):
         return self._num_planes
 
     @property
-    def is_volumetric(self) -> _VolumetricFlag:
-        """Whether samples are volumes: call it (``is_volumetric()``, as every ophysio extractor) or compare
-        it (``is_volumetric == True``, roiextractors' attribute)."""
-        return _VolumetricFlag(self._num_planes > 1)
+    def is_volumetric(self) -> bool:
+        """Whether samples are volumes (a plain ``bool`` attribute, as in roiextractors)."""
+        return bool(self._num_planes > 1)
 
     @property
     def num_flyback_frames(self) -> int:
@@ -368,6 +357,20 @@ class ScanImageImagingExtractor(ImagingExtractor):
             "roi_groups": copy.deepcopy(self._header.roi_groups),
             "first_frame": first_frame,
             "start_time": epoch_to_iso(first_frame.get("epoch")),
+        }
+
+    @property
+    def _general_metadata(self) -> dict:
+        """The header in roiextractors' layout (tifffile's ``scanimage_metadata``), which neuroconv's
+        ``ScanImageImagingInterface`` reads: ``{"FrameData": {"SI.*": value}, "RoiGroups": {...},
+        "version": int}``. A new dict each time; values are parsed as in :meth:`get_metadata`: a row or
+        column vector is one flat list (tifffile nests a column vector's items in lists of one) and a cell
+        array is a list, even of one text (tifffile gives that text alone).
+        """
+        return {
+            "FrameData": copy.deepcopy(self._header.frame_data),
+            "RoiGroups": copy.deepcopy(self._header.roi_groups),
+            "version": self._header.version,
         }
 
     def _first_frame_description(self) -> dict:

@@ -181,6 +181,34 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
                                                    "interleaved channels")
         self._sampling_frequency = self._rate(sampling_frequency)
 
+    @classmethod
+    def from_folder(
+        cls,
+        folder_path: str | os.PathLike,
+        file_pattern: str = "*.tif*",
+        sampling_frequency: float | None = None,
+        dimension_order: str | None = None,
+        num_channels: int | None = None,
+        channel_name: str | None = None,
+        num_planes: int | None = None,
+    ) -> TiffImagingExtractor:
+        """The series of files in ``folder_path`` matching ``file_pattern`` (a glob), in natural order.
+
+        The arguments of roiextractors' ``MultiTIFFMultiPageExtractor.from_folder``; every other argument
+        is the constructor's.
+        """
+        folder = os.fspath(folder_path)
+        if not os.path.isdir(folder):
+            raise FileSetError(f"{folder} is not a folder")
+        return cls(
+            os.path.join(glob.escape(folder), file_pattern),
+            sampling_frequency,
+            num_channels=num_channels,
+            num_planes=num_planes,
+            dimension_order=dimension_order,
+            channel_name=channel_name,
+        )
+
     def _imagej_count(self, key: str, default: int) -> int:
         """A count of the ImageJ description (``default`` when absent), or a MetadataError naming it."""
         value = self._imagej.get(key, default)
