@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CorruptFileError
 
-__all__ = ["StoredExtent", "storage_census", "h5_file_size"]
+__all__ = ["StoredExtent", "storage_census", "stored_extent_at_open", "check_stored_size", "h5_file_size"]
 
 _SHUFFLE, _FLETCHER32 = 2, 3
 #: Filters that do not change the size of a chunk (fletcher32 adds its 4-byte checksum).
@@ -193,3 +193,36 @@ def _census(dset, path: str, name: str, time_axis: int, h5py) -> StoredExtent:
     incomplete = counts < per_row
     return StoredExtent(path, name, end, int(chunks[time_axis]), incomplete if incomplete.any() else None,
                         stored, per_row * grid[time_axis])
+
+
+def check_stored_size(dset, file_size: int, where: str) -> None:
+    """Refuse a dataset whose declared shape the file cannot hold, before a read allocates room for it.
+
+    Contiguous storage holds every byte of the dataset in the file: it must end inside the file. Chunked
+    storage may legitimately be larger than the file (compression, chunks never written read as the fill
+    value), so it is left to the read, whose output allocation is checked in the base class.
+    """
+    if dset.chunks is not None:
+        return
+    shape = tuple(int(n) for n in dset.shape)
+    nbytes = math.prod(shape) * dset.dtype.itemsize
+    try:
+        offset = dset.id.get_offset()  # None for compact, external or unwritten storage
+    except Exception:  # noqa: BLE001 - h5py raises several types for damaged layouts; left to the read
+        return
+    if offset is not None and offset + nbytes > file_size:
+        raise CorruptFileError(
+            f"{where}: its {'x'.join(map(str, shape))} {dset.dtype} values ({nbytes} bytes, stored whole at offset "
+            f"{offset}) run past the end of the file ({file_size} bytes): the dataset's shape is damaged or the file "
+            "is truncated"
+        )
+
+
+def stored_extent_at_open(h5file, dset, path: str, name: str, time_axis: int, where: str) -> StoredExtent:
+    """Every storage check a reader makes once when it opens ``dset`` (of ``h5file``, opened from ``path``):
+    the declared size against the file holding the values (:func:`check_stored_size`), the chunk census
+    (:func:`storage_census`) and a first size check; returns what each read then checks."""
+    check_stored_size(dset, os.path.getsize(dset.file.filename or path), where)
+    extent = storage_census(dset, path, name, time_axis)
+    extent.check(extent.file_size(h5file), 0, 0)
+    return extent

@@ -37,7 +37,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
-from .._h5storage import StoredExtent, storage_census
+from .._h5storage import StoredExtent, stored_extent_at_open
 from .._handles import CachedFile
 from .._hdf5_refs import check_dataset, check_object
 from ..axes import (
@@ -114,29 +114,6 @@ def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time
         if axis != time_axis:
             total *= math.ceil(size / chunk) * chunk
     return total
-
-
-def check_stored_size(dset, file_size: int, where: str) -> None:
-    """Refuse a dataset whose declared shape the file cannot hold, before a read allocates room for it.
-
-    Contiguous storage holds every byte of the dataset in the file: it must end inside the file. Chunked
-    storage may legitimately be larger than the file (compression, chunks never written read as the fill
-    value), so it is left to the read, whose output allocation is checked in the base class.
-    """
-    if dset.chunks is not None:
-        return
-    shape = tuple(int(n) for n in dset.shape)
-    nbytes = math.prod(shape) * dset.dtype.itemsize
-    try:
-        offset = dset.id.get_offset()  # None for compact, external or unwritten storage
-    except Exception:  # noqa: BLE001 - h5py raises several types for damaged layouts; left to the read
-        return
-    if offset is not None and offset + nbytes > file_size:
-        raise CorruptFileError(
-            f"{where}: its {'x'.join(map(str, shape))} {dset.dtype} values ({nbytes} bytes, stored whole at offset "
-            f"{offset}) run past the end of the file ({file_size} bytes): the dataset's shape is damaged or the file "
-            "is truncated"
-        )
 
 
 def _candidates(h5file, keep=None) -> list[Candidate]:
@@ -347,8 +324,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             self._dataset_path = first.path
         check_object(h5, self._dataset_path, self._references, self._file_path)  # before reading any value
         dset = h5[self._dataset_path]
-        check_stored_size(dset, os.path.getsize(dset.file.filename or self._file_path),
-                          f"{self._file_path}: dataset {display(self._dataset_path)}")
+        # once per dataset: declared size, damaged filter masks, never-written chunks, where the values end
+        self._extent = stored_extent_at_open(h5, dset, self._file_path, display(self._dataset_path), dims.index("T"),
+                                             f"{self._file_path}: dataset {display(self._dataset_path)}")
         self._channel_names = tuple(names)
         self._channel_name = names[index]
         self._layout = ArrayLayout(dims, tuple(dset.shape), layout_channel,
@@ -356,9 +334,6 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         self._dtype = dset.dtype
         self._chunks = dset.chunks
         self._native_times = self._stored_timestamps(h5, dset, display)
-        # once per dataset: damaged filter masks, never-written chunks, where the values end (~2 us per chunk)
-        self._extent = storage_census(dset, self._file_path, display(self._dataset_path), dims.index("T"))
-        self._extent.check(self._extent.file_size(h5), 0, 0)
         row = chunk_row_bytes(tuple(dset.shape), dset.chunks, dims.index("T"), dset.dtype.itemsize)
         filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
         if filtered and row > CHUNK_CACHE_BYTES:

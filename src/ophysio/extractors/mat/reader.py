@@ -44,7 +44,7 @@ import numpy as np
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
 from .._filearray import FileArray
-from .._h5storage import storage_census
+from .._h5storage import stored_extent_at_open
 from .._handles import CachedFile
 from .._hdf5_refs import check_dataset, check_object
 from .._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
@@ -63,7 +63,6 @@ from ..hdf5.reader import (
     CHUNK_CACHE_BYTES,
     MAX_CHUNK_CACHE_BYTES,
     _open_h5,
-    check_stored_size,
     chunk_row_bytes,
     h5_read_errors,
     read_checked,
@@ -392,11 +391,9 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
         """
         with self._file.open() as h5, h5_read_errors(f"{self._file_path}: variable {self._variable}"):
             dset = h5[self._variable.replace(".", "/")]
-            check_stored_size(dset, os.path.getsize(dset.file.filename or self._file_path),
-                              f"{self._file_path}: variable {self._variable}")
-            self._extent = storage_census(dset, self._file_path, f"variable {self._variable}",
-                                          self._layout.dims.index("T"))
-            self._extent.check(self._extent.file_size(h5), 0, 0)
+            self._extent = stored_extent_at_open(h5, dset, self._file_path, f"variable {self._variable}",
+                                                 self._layout.dims.index("T"),
+                                                 f"{self._file_path}: variable {self._variable}")
             filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
             row = chunk_row_bytes(tuple(dset.shape), dset.chunks, self._layout.dims.index("T"), dset.dtype.itemsize)
         if filtered and row > CHUNK_CACHE_BYTES:
