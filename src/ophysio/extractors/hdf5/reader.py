@@ -37,9 +37,9 @@ import numpy as np
 
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
-from .._h5storage import StoredExtent, stored_extent_at_open
 from .._handles import CachedFile
-from .._hdf5_refs import check_dataset, check_object
+from .._hdf5.refs import check_dataset, check_object
+from .._hdf5.storage import StoredExtent, stored_extent_at_open
 from ..axes import (
     ArrayLayout,
     Candidate,

@@ -44,9 +44,9 @@ import numpy as np
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
 from .._filearray import FileArray
-from .._h5storage import stored_extent_at_open
 from .._handles import CachedFile
-from .._hdf5_refs import check_dataset, check_object
+from .._hdf5.refs import check_dataset, check_object
+from .._hdf5.storage import stored_extent_at_open
 from .._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
 from ..axes import (
     RATE_KEYS,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import CorruptFileError
+from ...errors import CorruptFileError
 
 __all__ = ["StoredExtent", "storage_census", "stored_extent_at_open", "check_stored_size", "h5_file_size"]
 

@@ -21,8 +21,8 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-from ..errors import CorruptFileError
-from ._contain import ReferencePolicy
+from ...errors import CorruptFileError
+from .._contain import ReferencePolicy
 
 __all__ = ["check_object", "check_dataset"]
 
