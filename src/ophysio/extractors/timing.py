@@ -106,10 +106,6 @@ class SampleTimes:
         """Whether times were set or the source recorded them (rather than derived from the rate)."""
         return self._times is not None or self.get_native_timestamps() is not None
 
-    def _has_recorded_times(self) -> bool:
-        """Old private name of :meth:`has_recorded_times` (kept for callers not yet moved)."""
-        return self.has_recorded_times()
-
     def get_times(self) -> np.ndarray:
         """All timestamps (alias of ``get_timestamps()``, as in roiextractors)."""
         return self.get_timestamps()
