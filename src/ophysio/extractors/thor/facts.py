@@ -17,6 +17,10 @@
 - ``excitation_wavelength_nm``: the tunable laser's wavelength (``MultiPhotonLaser pos`` when the laser
   is enabled and the value is a two-photon wavelength, 650-1700 nm), else the one enabled MCLS line's
   ``wavelengthN``; emission wavelengths are not recorded.
+- ``origin_um``: when the field is centred on the scanner's axis (``LSM offsetX``, ``offsetY``,
+  ``fineOffsetX``, ``fineOffsetY`` all 0), the first pixel's corner relative to that axis, ``(-heightUM / 2,
+  -widthUM / 2)``, with the first plane's depth; none for a field moved off the axis (the XML's offsets are
+  not in micrometers).
 - ``objective``: ``Magnification name`` (e.g. "16X").
 """
 
@@ -29,7 +33,10 @@ from ..facts import AcquisitionFacts
 from ..imaging import ImagingExtractor
 from .experiment import ThorExperiment
 
-__all__ = ["thor_facts", "start_time"]
+__all__ = ["thor_facts", "start_time", "REFERENCE_FRAME"]
+
+REFERENCE_FRAME = ("x, y: the scanner's axis (the centre of a field with LSM offsetX = offsetY = 0) at 0, 0; "
+                   "z: the ThorImageLS z-stage position (ZStage startPos / setupPositionMM)")
 
 _DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S")
 
@@ -107,6 +114,11 @@ def thor_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
         changes["plane_spacing_um"] = step
     if width and height and width > 0 and height > 0:
         changes["field_of_view_um"] = (height, width, step * len(depths)) if volumetric and step else (height, width)
+    centred = all(_number(ex.get("LSM", key, 0)) == 0 for key in ("offsetX", "offsetY", "fineOffsetX", "fineOffsetY"))
+    if centred and width and height and width > 0 and height > 0:
+        origin: tuple[float, ...] = (-height / 2, -width / 2)
+        changes["origin_um"] = (*origin, depths[0]) if depths else origin
+        changes["reference_frame"] = REFERENCE_FRAME
     if volumetric:
         changes["frame_rate_hz"] = ex.frame_rate_hz / ex.averaging
     magnification = ex.get("Magnification", "name")
