@@ -300,3 +300,16 @@ def test_timing_file_that_fits_no_count_is_left_out(tmp_path):
         ex = ThorTiffImagingExtractor(path)
     assert ex.get_native_timestamps() is None and ex.timestamp_source is None
     np.testing.assert_allclose(ex.get_timestamps(), np.arange(6) / 30.0)
+
+
+def test_detection_prefers_thor_over_ome_tiff_and_declines_other_files(shared_data):
+    from ophysio.extractors import detect_format, get_format
+    from ophysio.extractors.registry import read_head
+
+    tiff = Path(shared_data) / REAL / "ChanA_001_001_001_001.tif"
+    assert get_format("ome_tiff").check(tiff, read_head(tiff)) is True  # it is an OME-TIFF too
+    assert detect_format(tiff).id == "thor"
+    assert detect_format(Path(shared_data) / REAL).id == "thor"
+    other = Path(shared_data) / "ome_tiff/pmmp_demo_tc.ome.tiff"
+    assert "no Experiment.xml beside the file" in get_format("thor").check(other, read_head(other))
+    assert detect_format(other).id == "ome_tiff"
