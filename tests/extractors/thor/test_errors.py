@@ -246,3 +246,16 @@ def test_a_moved_tiff_is_named_when_read(tmp_path):
     (folder / "ChanA_001_001_001_003.tif").unlink()
     with pytest.raises(FileSetError, match="ChanA_001_001_001_003.tif does not exist"):
         ex.get_series()
+
+
+@pytest.mark.parametrize("bigtiff, byteorder", [(True, "<"), (False, ">"), (True, ">")])
+def test_series_rewritten_as_bigtiff_or_big_endian(tmp_path, bigtiff, byteorder):
+    """Every file of the series in another TIFF flavour: the first file's layout is predicted for the rest."""
+    folder = write_thor(tmp_path / "t", num_samples=4)
+    expected = thor_expected(4, 24, 20)
+    for t in range(4):
+        tifffile.imwrite(folder / f"ChanA_001_001_001_{t + 1:03d}.tif", expected[t], bigtiff=bigtiff,
+                         byteorder=byteorder, description=f"frame {t}", metadata=None)
+    with ThorTiffImagingExtractor(folder) as ex:
+        assert ex._source._prediction is not None
+        np.testing.assert_array_equal(ex.get_series(), expected)

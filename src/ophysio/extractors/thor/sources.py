@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,27 +37,59 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 _LAYOUT_TAGS = frozenset({254, 256, 257, 258, 259, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 339})
 
 
-def _layout_entries(fd: int, path: str, byteorder: str, bigtiff: bool, ifd: int, file_size: int,
-                    guess: int) -> dict[int, bytes] | None:
-    """The raw IFD entries of the layout tags of the IFD at ``ifd`` (None when it cannot be read plainly)."""
-    csize, esize = (8, 20) if bigtiff else (2, 12)
-    head = os.pread(fd, csize + guess * esize, ifd)
-    if len(head) < csize:
-        return None
-    (count,) = struct.unpack_from(byteorder + ("Q" if bigtiff else "H"), head, 0)
-    if count == 0 or count > MAX_TAGS or ifd + csize + count * esize > file_size:
-        return None
-    if count != guess:
-        head = os.pread(fd, csize + count * esize, ifd)
-        if len(head) < csize + count * esize:
+@dataclass(frozen=True)
+class _Prediction:
+    """The layout of the first file, as bytes every other file must repeat.
+
+    ``header`` is the file's first bytes up to and with the first IFD's offset (at ``offset_at``); the IFD
+    (entry count, entries, next-IFD pointer). ``mask`` selects the bytes that must match: the entry count,
+    every entry's tag and type (the same tag list), and the whole entry of each layout tag (so its value:
+    where the single strip is, how many bytes, the size and sample type...).
+    """
+
+    header: bytes
+    offset_at: int
+    ifd_size: int
+    mask: int
+    expected: int
+
+
+def _predict(path: str, ifd: int) -> _Prediction | None:
+    """The prediction of the file whose page 0 (one uncompressed strip) has its IFD at ``ifd``."""
+    fd = os.open(path, _FLAGS)
+    try:
+        header = parse_header(os.pread(fd, 16, 0), os.fstat(fd).st_size, path)
+        csize, esize, osize = header.count_size, header.entry_size, header.offset_size
+        (count,) = struct.unpack(header.count_format, os.pread(fd, csize, ifd))
+        if count == 0 or count > MAX_TAGS:
             return None
-    out = {}
+        size = csize + count * esize + osize
+        raw = os.pread(fd, size, ifd)
+        offset_at = 8 if header.bigtiff else 4
+        start = os.pread(fd, offset_at + osize, 0)
+    finally:
+        os.close(fd)
+    if len(raw) != size:
+        return None
+    mask = bytearray(size)
+    mask[:csize] = b"\xff" * csize
+    strips = 0
     for j in range(count):
-        start = csize + j * esize
-        (tag,) = struct.unpack_from(byteorder + "H", head, start)
+        at = csize + j * esize
+        tag, = struct.unpack_from(header.byteorder + "H", raw, at)
         if tag in _LAYOUT_TAGS:
-            out[tag] = head[start : start + esize]
-    return out
+            mask[at : at + esize] = b"\xff" * esize
+            if tag in (TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS):
+                (values,) = struct.unpack_from(header.offset_format, raw, at + 4)
+                if values != 1:  # several strips: the entry holds a pointer, and equal pointers prove nothing
+                    return None
+                strips += 1
+        else:
+            mask[at : at + 4] = b"\xff" * 4
+    if strips != 2:
+        return None
+    bits = int.from_bytes(mask, "little")
+    return _Prediction(start, offset_at, size, bits, int.from_bytes(raw, "little") & bits)
 
 
 class TiffFrameFiles:
@@ -78,30 +111,12 @@ class TiffFrameFiles:
         self.page_nbytes = first.page_nbytes
         self._byteorder = first.byteorder
         self._data_offset = int(first.data_offsets[0])
-        self._signature = self._first_signature(first)
+        plain = bool(first.fast[0]) and first.compression == 1
+        self._prediction = _predict(first.path, int(first.ifd_offsets[0])) if plain else None
 
     @property
     def num_pages(self) -> int:
         return len(self.paths)
-
-    def _first_signature(self, index: TiffIndex) -> tuple | None:
-        """(bigtiff, entry count, layout entries) of the first file, when its page is read plainly."""
-        if not bool(index.fast[0]) or index.compression != 1:
-            return None
-        fd = os.open(index.path, _FLAGS)
-        try:
-            header = parse_header(os.pread(fd, 16, 0), os.fstat(fd).st_size, index.path)
-            entries = _layout_entries(fd, index.path, header.byteorder, header.bigtiff, int(index.ifd_offsets[0]),
-                                      header.file_size, 0)
-        finally:
-            os.close(fd)
-        if not entries or TAG_STRIP_OFFSETS not in entries or TAG_STRIP_BYTE_COUNTS not in entries:
-            return None
-        for tag in (TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS):
-            (count,) = struct.unpack_from(header.byteorder + ("Q" if header.bigtiff else "I"), entries[tag], 4)
-            if count != 1:  # several strips: the entry holds a pointer, equal pointers prove nothing
-                return None
-        return header.bigtiff, len(entries), entries
 
     def read(self, pages: np.ndarray, out: np.ndarray) -> None:
         """Read frames ``pages`` into the rows of the C-contiguous ``out`` (len(pages), rows, columns)."""
@@ -115,24 +130,32 @@ class TiffFrameFiles:
             raise FileSetError(f"{path} does not exist (it was there when the extractor was made: moved or deleted "
                                "since?)") from None
         try:
-            if self._signature is None or not self._read_predicted(fd, path, target):
+            if self._prediction is None or not self._read_predicted(fd, path, target):
                 self._read_indexed(fd, path, target)
         finally:
             os.close(fd)
 
     def _read_predicted(self, fd: int, path: str, target: np.ndarray) -> bool:
-        """Read the page if the file is laid out as the first one; False when it is not."""
-        bigtiff, guess, entries = self._signature
-        header = parse_header(os.pread(fd, 16, 0), os.fstat(fd).st_size, path)
-        if header.bigtiff != bigtiff or header.byteorder != self._byteorder:
+        """Read the page if the file is laid out as the first one (two small reads tell); False when it is not."""
+        guess = self._prediction
+        start = os.pread(fd, len(guess.header), 0)
+        at = guess.offset_at
+        if len(start) != len(guess.header) or start[:at] != guess.header[:at]:
             return False
-        found = _layout_entries(fd, path, header.byteorder, bigtiff, header.first_ifd, header.file_size, guess)
-        if found != entries:
+        ifd = int.from_bytes(start[at:], "little" if start[:2] == b"II" else "big")
+        raw = os.pread(fd, guess.ifd_size, ifd)
+        if len(raw) != guess.ifd_size or int.from_bytes(raw, "little") & guess.mask != guess.expected:
             return False
-        if self._data_offset + self.page_nbytes > header.file_size:
-            raise CorruptFileError(f"{path}: the image data ({self.page_nbytes} bytes at offset {self._data_offset}) "
-                                   f"runs past the end of the file ({header.file_size} bytes): the file is truncated")
-        read_pages_into(fd, path, np.array([self._data_offset], np.int64), target[None])
+        view = memoryview(target.reshape(-1).view(np.uint8))
+        done, want = 0, len(view)
+        while done < want:
+            got = _PREADV(fd, [view[done:]], self._data_offset + done) if _PREADV is not None else 0
+            if got <= 0:
+                if _PREADV is None:  # pragma: no cover - platforms without preadv
+                    return False
+                raise CorruptFileError(f"{path}: the image data ({want} bytes at offset {self._data_offset}) is cut "
+                                       f"off after {done} bytes: the file is truncated")
+            done += got
         if self._byteorder == ">" and self.dtype.itemsize > 1:
             target.byteswap(inplace=True)
         return True
