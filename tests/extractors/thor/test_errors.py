@@ -259,3 +259,10 @@ def test_series_rewritten_as_bigtiff_or_big_endian(tmp_path, bigtiff, byteorder)
     with ThorTiffImagingExtractor(folder) as ex:
         assert ex._source._prediction is not None
         np.testing.assert_array_equal(ex.get_series(), expected)
+
+
+def test_stopped_experiment_multipage_counts_its_pages(tmp_path):
+    folder = write_thor(tmp_path / "s", num_samples=6, planes=2, storage="multipage", frames=500, status="Stopped")
+    with ThorTiffImagingExtractor(folder) as ex:
+        assert ex.storage == "multipage" and ex.get_num_samples() == 6
+        np.testing.assert_array_equal(ex.get_series(), thor_expected(6, 24, 20, planes=2))

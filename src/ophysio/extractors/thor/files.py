@@ -86,10 +86,10 @@ class ThorFolder:
 
     def checked(self, name: str) -> str:
         """The path of ``name`` in the folder, after refusing a link that leads out of the folder."""
-        path = self.folder / name
+        path = os.path.join(self.folder, name)
         if name in self.links:
             self.policy.check(path, f"the file {name} (a symbolic link)", self.experiment_path)
-        return os.fspath(path)
+        return path
 
     # ------------------------------------------------------------------ choices
     def tiff_key(self) -> tuple[str, str] | None:

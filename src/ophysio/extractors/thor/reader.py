@@ -119,7 +119,8 @@ class ThorTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         samples = experiment.num_samples
         if samples is None:  # stimulus storage or a stopped experiment: the files say how many
             samples = group.max_t
-        if len(group.names) == 1 and samples * planes > 1:
+        index = None
+        if len(group.names) == 1:  # one file: one frame, or the multipage layout
             only = found.checked(next(iter(group.names)))
             index = index_tiff(only)
             if index.num_pages > 1:
@@ -139,7 +140,7 @@ class ThorTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
                           f"describes (up to {group.name(0, group.max_t - 1)}); they are not read", UserWarning,
                           stacklevel=3)
         paths = [found.checked(n) for n in names]
-        first = index_tiff(paths[0])
+        first = index if index is not None else index_tiff(paths[0])
         self._check_shape(first.shape, paths[0], experiment)
         self._source = TiffFrameFiles(paths, first)
         self._samples = samples
