@@ -20,7 +20,7 @@ Tools, each (tool, dataset, task) in its own subprocess so that its peak RSS (Vm
 ``ophysio`` (``ThorTiffImagingExtractor``), ``roiextractors`` (``ThorTiffImagingExtractor``, given the
 first TIFF as neuroconv does), ``raw`` (tifffile ``pages[0].asarray()`` per file, ``pages[i].asarray()``
 for the multipage file, ``numpy.fromfile`` slices of the .raw; its setup is not timed). Tasks:
-``construct``; ``full`` (``get_series()`` whole); ``chunks`` (every sample in 1000-sample chunks, summed:
+``construct``; ``full`` (``get_series()`` whole); ``chunks`` (every sample in chunks of about 64 MB, summed:
 ophysio's ``iter_series`` reuses one buffer, the others read a new array per chunk). Times are the best of
 ``--repeats`` from a warm page cache; ``peak+MB`` is the growth of the peak RSS over the RSS after the
 tool was imported (imports are neither timed nor counted), over the whole task, construction included.
@@ -41,7 +41,8 @@ import numpy as np
 from _common import peak_mb, rss_mb
 
 TOOLS = ("raw", "ophysio", "roiextractors")
-CHUNK = 1000
+#: Bytes of the chunks of the ``chunks`` task (about 64 MB, as ophysio's default chunk).
+CHUNK_BYTES = 64 << 20
 
 
 def write_inputs(folder: Path, args) -> dict[str, Path]:
@@ -158,6 +159,7 @@ def worker(tool: str, dataset: str, folder: str, task: str, repeats: int) -> dic
         return {**result, "seconds": None}
     construct = time.perf_counter() - t0
     n = extractor.get_num_samples()
+    chunk = max(1, CHUNK_BYTES // extractor.get_series(0, 1)[0].nbytes) if task == "chunks" else n
     if task == "construct":
         times = [construct]
         for _ in range(repeats - 1):
@@ -174,10 +176,10 @@ def worker(tool: str, dataset: str, folder: str, task: str, repeats: int) -> dic
                 total = int(data.sum(dtype=np.uint64))
                 del data
             elif tool == "ophysio":
-                total = sum(int(block.sum(dtype=np.uint64)) for block in extractor.iter_series(CHUNK))
+                total = sum(int(block.sum(dtype=np.uint64)) for block in extractor.iter_series(chunk))
             else:
-                total = sum(int(extractor.get_series(a, min(a + CHUNK, n)).sum(dtype=np.uint64))
-                            for a in range(0, n, CHUNK))
+                total = sum(int(extractor.get_series(a, min(a + chunk, n)).sum(dtype=np.uint64))
+                            for a in range(0, n, chunk))
             best = min(best, time.perf_counter() - t0)
         result["seconds"], result["sum"] = best, total
     result["samples"] = n

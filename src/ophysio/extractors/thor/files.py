@@ -41,17 +41,25 @@ class TiffGroup:
     subwell: str
     suffix: str
     names: set[str] = field(default_factory=set)
-    max_t: int = 0
-    max_z: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
         return self.index, self.subwell
 
+    @property
+    def max_t(self) -> int:
+        """The largest time number of the files (1-based)."""
+        return max(int(name[: -len(self.suffix)].rsplit("_", 1)[1]) for name in self.names)
+
     def name(self, z: int, t: int) -> str:
         """The file name of plane ``z`` at time ``t`` (both 0-based)."""
+        return self.names_of([z], [t])[0]
+
+    def names_of(self, planes, times) -> list[str]:
+        """The file names of every plane of every time (0-based), time major."""
         width = len(self.index)
-        return f"{self.channel}_{self.index}_{self.subwell}_{z + 1:0{width}d}_{t + 1:0{width}d}{self.suffix}"
+        pattern = f"{self.channel}_{self.index}_{self.subwell}_{{:0{width}d}}_{{:0{width}d}}{self.suffix}".format
+        return [pattern(z + 1, t + 1) for t in times for z in planes]
 
 
 @dataclass
@@ -84,9 +92,14 @@ class ThorFolder:
     links: set[str]
     policy: ReferencePolicy
 
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        self.prefix = os.path.join(self.folder, "")  # the folder's path with a trailing separator
+
     def checked(self, name: str) -> str:
         """The path of ``name`` in the folder, after refusing a link that leads out of the folder."""
-        path = os.path.join(self.folder, name)
+        path = self.prefix + name
         if name in self.links:
             self.policy.check(path, f"the file {name} (a symbolic link)", self.experiment_path)
         return path
@@ -131,20 +144,27 @@ def scan_folder(file_path: str | os.PathLike) -> ThorFolder:
     raw_files: list[str] = []
     links: set[str] = set()
     timing = None
+    by_prefix: dict[str, TiffGroup] = {}
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
             if entry.is_symlink():
                 links.add(name)
-            match = TIFF_NAME.match(name)
-            if match:
-                key = (match["channel"], match["index"], match["subwell"])
-                group = groups.get(key)
+            stem, dot, extension = name.rpartition(".")
+            if extension in ("tif", "tiff", "TIF", "TIFF", "Tif", "Tiff"):
+                # <channel>_<index>_<subwell>_<z>_<t>: grouped by everything before <z>, checked once per group
+                head, _, t = stem.rpartition("_")
+                prefix, _, z = head.rpartition("_")
+                group = by_prefix.get(prefix + dot + extension)
                 if group is None:
-                    group = groups[key] = TiffGroup(*key, suffix=match["suffix"])
-                group.names.add(name)
-                group.max_t = max(group.max_t, int(match["t"]))
-                group.max_z = max(group.max_z, int(match["z"]))
+                    match = TIFF_NAME.match(name)
+                    if match is None:
+                        continue
+                    group = by_prefix[prefix + dot + extension] = groups.setdefault(
+                        (match["channel"], match["index"], match["subwell"]),
+                        TiffGroup(match["channel"], match["index"], match["subwell"], suffix=match["suffix"]))
+                if z.isdigit() and t.isdigit():
+                    group.names.add(name)
             elif RAW_NAME.match(name):
                 raw_files.append(name)
             elif name == TIMING_FILE:

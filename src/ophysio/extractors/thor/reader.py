@@ -126,7 +126,7 @@ class ThorTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             if index.num_pages > 1:
                 self._open_multipage(only, index, samples, experiment)
                 return
-        names = [group.name(z, t) for t in range(samples) for z in range(planes)]
+        names = group.names_of(range(planes), range(samples))
         missing = [n for n in names if n not in group.names]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -135,7 +135,7 @@ class ThorTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
                 f": {found.experiment_path.name} describes {samples} samples of {planes} plane(s) of channel {name}, "
                 f"{len(names)} files {names[0]} ... {names[-1]}, and {len(names) - len(missing)} of them are there"
             )
-        if group.max_t > samples:
+        if len(group.names) > len(names) and group.max_t > samples:
             warnings.warn(f"{found.folder} holds {name} files past the {samples} samples {found.experiment_path.name} "
                           f"describes (up to {group.name(0, group.max_t - 1)}); they are not read", UserWarning,
                           stacklevel=3)
