@@ -245,3 +245,12 @@ def test_external_link_out_of_the_folder_is_refused(tmp_path):
         del f[f"{UNIT}/Channel_0"]
         f[f"{UNIT}/Channel_0"] = h5py.ExternalLink("other.mesc", f"{UNIT}/Channel_0")
     np.testing.assert_array_equal(_open(path).get_series(), MescUnit(frames=2, rows=3, columns=4).pixels(0))
+
+
+def test_channel_link_to_a_group_is_a_format_error(mesc):
+    with h5py.File(mesc, "r+") as f:
+        del f[f"{UNIT}/Channel_0"]
+        f[f"{UNIT}/Channel_0"] = h5py.SoftLink("/MSession_0")
+    with pytest.raises(FormatError, match="unit.mesc: MSession_0/MUnit_0/Channel_0 is a group, not a dataset"):
+        _open(mesc)
+    assert FemtonicsImagingExtractor(mesc, channel_name="UR").get_num_samples() == 6

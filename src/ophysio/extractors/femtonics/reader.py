@@ -73,11 +73,26 @@ def _pick(names: list[str], wanted: str | None, what: str, keyword: str, where: 
     return wanted
 
 
+def _members(group, pattern: re.Pattern, kind: type, linked: bool = False) -> list[str]:
+    """Names of ``group``'s hard-linked members of class ``kind`` that match ``pattern``, in numeric order,
+    and with ``linked`` those reached through a soft or external link too (not followed here: the reader
+    checks the one it reads against the dataset's folder first). MESc itself writes hard links only."""
+    import h5py
+
+    names = []
+    for name in _numbered(list(group), pattern):
+        if isinstance(group.get(name, getlink=True), h5py.HardLink):
+            if group.get(name, getclass=True) is kind:
+                names.append(name)
+        elif linked:
+            names.append(name)
+    return names
+
+
 def _groups(h5, parent: str, pattern: re.Pattern) -> list[str]:
     import h5py
 
-    group = h5[parent] if parent else h5
-    return [name for name in _numbered(list(group), pattern) if isinstance(group.get(name), h5py.Group)]
+    return _members(h5[parent] if parent else h5, pattern, h5py.Group)
 
 
 def _available(file_path, session_name: str | None = None, munit_name: str | None = None, level: str = "units"):
@@ -126,7 +141,7 @@ def _channel_table(group, where: str) -> tuple[list[str], list[str]]:
     """(recorded names, dataset names) of a unit's ``Channel_<k>`` datasets, in the order of k."""
     import h5py
 
-    datasets = [name for name in _numbered(list(group), CHANNEL) if isinstance(group.get(name), h5py.Dataset)]
+    datasets = _members(group, CHANNEL, h5py.Dataset, linked=True)
     names = []
     for dataset in datasets:
         present, value = read_attribute(group, f"{dataset}_Name")
@@ -207,6 +222,8 @@ class FemtonicsImagingExtractor(LayoutFacts, ImagingExtractor):
 
     # ------------------------------------------------------------------ set-up
     def _setup(self, h5, session_name, munit_name, channel_name) -> None:
+        import h5py
+
         path = self._file_path
         sessions = _groups(h5, "", SESSION)
         if not sessions:
@@ -214,13 +231,11 @@ class FemtonicsImagingExtractor(LayoutFacts, ImagingExtractor):
             raise FormatError(f"{path} has no MSession_<n> group: it is not a Femtonics MESc file (its top level "
                               f"holds {top})")
         self._session_name = _pick(sessions, session_name, "session", "session_name", path)
-        check_object(h5, self._session_name, self._references, path)
         units = _groups(h5, self._session_name, UNIT)
         if not units:
             raise FormatError(f"{path}: {self._session_name} holds no MUnit_<n> group (no measurement unit)")
         self._munit_name = _pick(units, munit_name, "unit", "munit_name", f"{path}: {self._session_name}")
         self._unit_path = f"{self._session_name}/{self._munit_name}"
-        check_object(h5, self._unit_path, self._references, path)
         where = f"{path}: {self._unit_path}"
         unit = h5[self._unit_path]
         names, datasets = _channel_table(unit, where)
@@ -233,9 +248,12 @@ class FemtonicsImagingExtractor(LayoutFacts, ImagingExtractor):
                                  f"channel_name= with one of them")
         index = self._choose_channel(names, channel_name, where)
         self._dataset_path = f"{self._unit_path}/{datasets[index]}"
+        # before following a link to the dataset, or reading its virtual or external raw storage
         check_object(h5, self._dataset_path, self._references, path)
         dset = h5[self._dataset_path]
         shown = f"{where}/{datasets[index]}"
+        if not isinstance(dset, h5py.Dataset):
+            raise FormatError(f"{shown} is a group, not a dataset of frames")
         if dset.ndim != 3 or dset.dtype.kind not in "iuf":
             raise FormatError(f"{shown} is {dset.dtype} of shape {dset.shape}, not (frames, rows, columns) of numbers")
         self._layout = ArrayLayout("TYX", tuple(int(n) for n in dset.shape), where=shown)

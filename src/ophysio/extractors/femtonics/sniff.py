@@ -28,7 +28,7 @@ def _hard_groups(group, pattern: re.Pattern) -> list[str]:
     for name in group:
         if not isinstance(name, str) or not pattern.fullmatch(name):
             continue
-        if isinstance(group.get(name, getlink=True), h5py.HardLink) and isinstance(group.get(name), h5py.Group):
+        if isinstance(group.get(name, getlink=True), h5py.HardLink) and group.get(name, getclass=True) is h5py.Group:
             names.append(name)
     return names
 
