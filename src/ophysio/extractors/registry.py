@@ -44,6 +44,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "ome_tiff",
     "tiff",
     "mat",
+    "femtonics",
     "hdf5",
     "suite2p",
     "numpy",
