@@ -36,17 +36,17 @@ import numpy as np
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from .._contain import ReferencePolicy
 from .._handles import CachedFile
-from .._hdf5.refs import check_object
-from .._hdf5.storage import stored_extent_at_open
-from ..axes import ArrayLayout, LayoutFacts
-from ..hdf5.reader import (
+from .._hdf5.reads import (
     CHUNK_CACHE_BYTES,
     MAX_CHUNK_CACHE_BYTES,
+    DatasetReads,
     _open_h5,
     chunk_row_bytes,
     h5_read_errors,
-    read_checked,
 )
+from .._hdf5.refs import check_object
+from .._hdf5.storage import stored_extent_at_open
+from ..axes import ArrayLayout, LayoutFacts
 from ..imaging import ImagingExtractor, checked_rate
 from .header import LENGTH_UNITS_UM, TIME_UNITS_S, decode_text, decoded_attributes, read_attribute, xml_summary
 from .sniff import SESSION, UNIT
@@ -172,7 +172,7 @@ def _number(group, key: str, where: str) -> float | None:
     return number
 
 
-class FemtonicsImagingExtractor(LayoutFacts, ImagingExtractor):
+class FemtonicsImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
     """One channel of one measurement unit of a Femtonics MESc file, read lazily through h5py.
 
     Parameters
@@ -190,6 +190,7 @@ class FemtonicsImagingExtractor(LayoutFacts, ImagingExtractor):
 
     format_id = "femtonics"
     extractor_name = "FemtonicsImaging"
+    _read_what = "frames {start}:{stop} of {dataset}"
 
     def __init__(self, file_path: str | os.PathLike, session_name: str | None = None, munit_name: str | None = None,
                  channel_name: str | None = None):
@@ -423,26 +424,3 @@ class FemtonicsImagingExtractor(LayoutFacts, ImagingExtractor):
         from .facts import roiextractors_summary
 
         return roiextractors_summary(self)
-
-    # ------------------------------------------------------------------ reading
-    def _dataset(self, h5):
-        """The dataset object, looked up once per open file."""
-        cached = self._dataset_cache
-        if cached is None or cached[0] is not h5:
-            cached = (h5, h5[self._dataset_path])
-            self._dataset_cache = cached
-        return cached[1]
-
-    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        where = f"{self._file_path}: frames {start}:{stop} of {self._dataset_path}"
-        with h5_read_errors(where), self._file.open() as h5:  # reopening a file cut short is an error too
-            read_checked(h5, self._dataset(h5), self._extent, self._layout, start, stop, out)
-
-    def close(self) -> None:
-        self._dataset_cache = None
-        super().close()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_dataset_cache"] = None
-        return state

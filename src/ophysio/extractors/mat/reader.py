@@ -45,6 +45,14 @@ from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError
 from .._contain import AllowOutside, ReferencePolicy
 from .._filearray import FileArray
 from .._handles import CachedFile
+from .._hdf5.reads import (
+    CHUNK_CACHE_BYTES,
+    MAX_CHUNK_CACHE_BYTES,
+    _open_h5,
+    chunk_row_bytes,
+    h5_read_errors,
+    read_checked,
+)
 from .._hdf5.refs import check_dataset, check_object
 from .._hdf5.storage import stored_extent_at_open
 from .._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
@@ -58,14 +66,6 @@ from ..axes import (
     checked_timestamps,
     choose_stream,
     parse_dims,
-)
-from ..hdf5.reader import (
-    CHUNK_CACHE_BYTES,
-    MAX_CHUNK_CACHE_BYTES,
-    _open_h5,
-    chunk_row_bytes,
-    h5_read_errors,
-    read_checked,
 )
 from ..imaging import ImagingExtractor, checked_rate
 
