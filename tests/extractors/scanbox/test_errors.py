@@ -227,3 +227,23 @@ def test_struct_field_names_are_read_from_the_header_only(tmp_path, compressed):
     assert read_v5_struct_fields(str(mat), "other") is None
     plain = write_mat_v5(tmp_path / "m.mat", {"info": np.zeros((2, 2))}, compressed=compressed)
     assert read_v5_struct_fields(str(plain), "info") is None  # an array, not a struct
+
+
+def test_a_movie_cut_between_two_mapped_blocks_is_corrupt(tmp_path):
+    """The map is checked before each block: a cut after the first block is an error, not a SIGBUS."""
+    from ophysio.extractors._filearray import FileArray
+    from ophysio.extractors._handles import CachedFile
+
+    sbx, _ = recording(tmp_path, num_frames=6, rows=16, columns=20)
+    frames = FileArray(CachedFile(sbx), 0, "<u2", (6, 16, 20, 1), "the frame data of rec_000_001.sbx")
+    blocks = frames.iter_mapped(0, 6, 2)
+    a, b, first = next(blocks)
+    assert (a, b) == (0, 2)
+    np.testing.assert_array_equal(first, np.fromfile(sbx, "<u2", count=2 * 320).reshape(2, 16, 20, 1))
+    del first
+    with open(sbx, "r+b") as fh:
+        fh.truncate(3 * 640)
+    with pytest.raises(CorruptFileError, match=r"rec_000_001\.sbx is 1920 bytes now, but the frame data of "
+                                               r"rec_000_001\.sbx reaches byte 2560"):
+        next(blocks)
+    frames.file.close()

@@ -8,11 +8,13 @@ optotune recording is read as volumes (samples of rows x columns x planes) or, w
 one plane. The layout of the movie and where each fact comes from are described in
 :mod:`ophysio.extractors.scanbox.info`.
 
-**Reading.** Frames are read with positional reads (:class:`~ophysio.extractors._filearray.FileArray`,
-no memory map: a file cut short while open is a :class:`~ophysio.errors.CorruptFileError` naming it),
-a few MiB at a time, and complemented (``65535 - stored``) in place while they are in the cache. A
-single-channel planar movie is read straight into the caller's buffer; two channels, volumes and one
-plane of a volume go through a small reused buffer.
+**Reading.** The frames asked for are mapped (:meth:`~ophysio.extractors._filearray.FileArray.iter_mapped`)
+and complemented (``65535 - stored``) from the page cache straight into the caller's buffer, 2 MiB at a
+time, with the channel picked and the planes moved last on the way: one pass over the bytes, as fast as
+a plain read of them (a positional read and then the complement would be two passes, ~1.5x slower).
+Before each block an ``os.fstat`` checks that the file still holds it, so a file cut short while open
+is a :class:`~ophysio.errors.CorruptFileError` naming it (a cut in the ~0.2 ms of one block's copy
+would still be a SIGBUS).
 
 **Metadata.** :meth:`SbxImagingExtractor.get_metadata` returns ``{"info": {...}}``: the whole ``info``
 struct as JSON-able Python values (structs are dicts, numeric vectors and matrices lists, text ``str``;
@@ -37,8 +39,8 @@ from .info import DTYPE, jsonable, load_info, require_file, sbx_layout, scanbox_
 
 __all__ = ["SbxImagingExtractor"]
 
-#: Bytes of stored frames read per step (small enough to stay in the cache while they are complemented).
-_BLOCK_BYTES = 4 * 1024**2
+#: Bytes of stored frames complemented per step (each step first checks that the file still holds them).
+_BLOCK_BYTES = 2 * 1024**2
 
 
 class SbxImagingExtractor(ImagingExtractor):
@@ -141,7 +143,7 @@ class SbxImagingExtractor(ImagingExtractor):
         self._file = CachedFile(sbx)
         self._frames = FileArray(self._file, 0, DTYPE,
                                  (volumes * planes, layout.rows, layout.columns, len(layout.channel_names)),
-                                 f"the frames of {sbx.name}")
+                                 f"the frame data of {sbx.name}")
 
     # ------------------------------------------------------------------ facts
     def get_num_samples(self) -> int:
@@ -201,30 +203,17 @@ class SbxImagingExtractor(ImagingExtractor):
     # ------------------------------------------------------------------ reading
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         layout = self._layout
-        planes, channels = layout.planes, len(layout.channel_names)
-        frame_bytes = layout.frame_bytes
-        if planes == 1 and channels == 1:  # frames are the samples: read in place, complement in cache
-            step = max(1, _BLOCK_BYTES // frame_bytes)
-            for a in range(start, stop, step):
-                block = out[a - start : min(a + step, stop) - start]
-                self._frames.read_rows(a, a + len(block), block)
-                np.invert(block, out=block)
-            return
+        planes, channel = layout.planes, self._channel_index
         if self._plane_index is not None and planes > 1:  # one frame of each volume, strided in the file
-            buffer = np.empty((1, layout.rows, layout.columns, channels), DTYPE)
             for i, sample in enumerate(range(start, stop)):
                 frame = sample * planes + self._plane_index
-                self._frames.read_rows(frame, frame + 1, buffer)
-                np.invert(buffer[0, :, :, self._channel_index], out=out[i])
+                for _, _, stored in self._frames.iter_mapped(frame, frame + 1, 1):
+                    np.invert(stored[0, :, :, channel], out=out[i])
             return
-        per_sample = frame_bytes * planes
-        step = max(1, _BLOCK_BYTES // per_sample)
-        buffer = np.empty((min(step, stop - start) * planes, layout.rows, layout.columns, channels), DTYPE)
-        for a in range(start, stop, step):
-            b = min(a + step, stop)
-            stored = buffer[: (b - a) * planes]
-            self._frames.read_rows(a * planes, b * planes, stored)
-            values = stored[..., self._channel_index]
-            if planes > 1:  # (samples, planes, rows, columns) -> (samples, rows, columns, planes)
-                values = values.reshape(b - a, planes, layout.rows, layout.columns).transpose(0, 2, 3, 1)
-            np.invert(values, out=out[a - start : b - start])
+        # whole samples (volumes) per block: (frames, rows, columns, channels) -> (samples, rows, columns[, planes])
+        block = max(1, _BLOCK_BYTES // (layout.frame_bytes * planes)) * planes
+        for a, b, stored in self._frames.iter_mapped(start * planes, stop * planes, block):
+            values = stored[..., channel]
+            if planes > 1:
+                values = values.reshape(-1, planes, layout.rows, layout.columns).transpose(0, 2, 3, 1)
+            np.invert(values, out=out[a // planes - start : b // planes - start])
