@@ -15,6 +15,7 @@ SPEC = FormatSpec(
     sniff_scanbox,
     "ophysio.extractors.scanbox.reader:SbxImagingExtractor",
     "Scanbox (Neurolabware) .sbx movie with its .mat info struct (channels, bidirectional, optotune volumes)",
+    name="Sbx",  # SbxImagingInterface, neuroconv's name
 )
 
 #: public name -> module of this package that defines it (imported on first use)

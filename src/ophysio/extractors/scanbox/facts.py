@@ -4,7 +4,8 @@
   Neurolabware; the device description names them, the objective (``info.objective``, or
   ``config.objective.name`` in newer versions) and the PMT gains (``config.pmt0_gain``,
   ``config.pmt1_gain``). ``objective`` is the objective's name.
-- ``excitation_wavelength_nm``: ``config.wavelength`` (the laser's wavelength).
+- ``excitation_wavelength_nm``: ``config.wavelength`` (the laser's wavelength in nanometers, as typed in
+  the Scanbox window, which keeps it within the laser's range, 700 to 1300 nm).
 - ``line_rate_hz``: ``resfreq``, doubled when bidirectional; ``frame_rate_hz`` that over the lines of a
   frame; ``volume_rate_hz`` the frame rate over the planes (optotune volumes). A ``sampling_frequency=``
   given to the reader is the rate of its samples and replaces them.

@@ -251,7 +251,8 @@ def _channel_names(info: dict, mat: Path) -> tuple[str, ...]:
 def _planes(info: dict, mat: Path) -> tuple[int, tuple[float, ...] | None]:
     """Optotune planes per volume, and the depth of each (``otwave_um``) when recorded."""
     if "volscan" in info:
-        volumetric = bool(info["volscan"]) if not isinstance(info["volscan"], list) else False
+        volscan = info["volscan"]
+        volumetric = isinstance(volscan, (int, float)) and bool(volscan)
     else:
         volumetric = _count(info.get("otwave")) > 0
     if not volumetric:
