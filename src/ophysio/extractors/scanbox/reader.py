@@ -120,7 +120,6 @@ class SbxImagingExtractor(ImagingExtractor):
         if volumes == 0:
             raise CorruptFileError(f"{sbx}: {frames} frame(s) hold no complete volume of {planes} planes")
         self._num_samples = volumes
-        self._frames_in_file = frames
 
         if plane_index is not None:
             if isinstance(plane_index, bool) or not isinstance(plane_index, (int, np.integer)) \
