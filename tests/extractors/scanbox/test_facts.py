@@ -148,3 +148,11 @@ def test_open_imaging_takes_plane_and_channel_options():
     sbx, mat = _synthetic("optotune-volume-two-channels")
     with open_imaging(sbx, channel_name="PMT1", plane_index=3) as ex:
         np.testing.assert_array_equal(ex.get_series(), expected_from_bytes(sbx, mat, 1, 3))
+
+
+def test_neuroconvs_interface_name_is_bound_to_the_format():
+    from ophysio.conversion.interfaces import SbxImagingInterface, interface_for_format
+
+    assert interface_for_format("scanbox") is SbxImagingInterface and SbxImagingInterface.format_id == "scanbox"
+    assert list(SbxImagingInterface.get_source_schema()) == ["file_path", "sampling_frequency", "channel_name",
+                                                              "plane_index"]
