@@ -28,6 +28,7 @@ _LAZY = {
     "Suite2pImagingExtractor": ".suite2p",
     "Hdf5ImagingExtractor": ".hdf5",
     "MatImagingExtractor": ".mat",
+    "FemtonicsImagingExtractor": ".femtonics",
     "SbxImagingExtractor": ".scanbox",
 }
 

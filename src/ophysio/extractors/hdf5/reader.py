@@ -352,14 +352,14 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             self._metadata["timestamps_source"] = f"dataset {self._native_times_path}"
         if sampling_frequency is None:
             found = self._find_rate(h5, dset)
-            if found is None:
-                raise MetadataError(
-                    f"no sampling rate in {self._file_path} (looked for attributes fr, fs, rate, sampling_frequency "
-                    f"on {display(self._dataset_path)} and its groups): pass sampling_frequency="
-                )
-            sampling_frequency, source = found
-            self._metadata["sampling_frequency_source"] = source
-        self._sampling_frequency = checked_rate(sampling_frequency)
+            if found is not None:
+                sampling_frequency, self._metadata["sampling_frequency_source"] = found
+        if sampling_frequency is None:
+            self._sampling_frequency = self._rate_unknown(
+                f"no sampling rate in {self._file_path} (looked for attributes fr, fs, rate, sampling_frequency "
+                f"on {display(self._dataset_path)} and its groups)")
+        else:
+            self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _stored_timestamps(self, h5, dset, display) -> np.ndarray | None:
         """The times named by the dataset's ``timestamps`` attribute (as our writer stores them), or None.

@@ -302,14 +302,13 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             else:
                 storage = "loaded on first read"
             self._metadata["storage"] = storage
-        if sampling_frequency is None:
-            if rate is None:
-                raise MetadataError(
-                    f"no sampling rate in {self._file_path} (no scalar variable {', '.join(RATE_KEYS)}): "
-                    f"pass sampling_frequency="
-                )
+        if sampling_frequency is None and rate is not None:
             sampling_frequency, self._metadata["sampling_frequency_source"] = rate
-        self._sampling_frequency = checked_rate(sampling_frequency)
+        if sampling_frequency is None:
+            self._sampling_frequency = self._rate_unknown(
+                f"no sampling rate in {self._file_path} (no scalar variable {', '.join(RATE_KEYS)})")
+        else:
+            self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _read_small(self, name: str) -> np.ndarray:
         """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""
