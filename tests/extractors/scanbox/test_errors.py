@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 import ophysio
-from ophysio.errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
+from ophysio.errors import (
+    CorruptFileError,
+    FileSetError,
+    FormatError,
+    MetadataError,
+    RateUnknownError,
+    SelectionError,
+)
 from ophysio.extractors import SbxImagingExtractor, detect_format
 from ophysio.extractors.registry import get_format, read_head
 from ophysio.testing.data import sample_file
@@ -124,10 +131,16 @@ def test_folded_lines_in_a_volume_are_refused(tmp_path):
         SbxImagingExtractor(sbx)
 
 
-def test_no_resfreq_needs_a_sampling_frequency(tmp_path):
-    sbx, _ = recording(tmp_path, resfreq=None)
-    with pytest.raises(MetadataError, match=r"no resonant frequency \(resfreq\).* pass sampling_frequency="):
-        SbxImagingExtractor(sbx)
+def test_no_resfreq_opens_without_a_rate_and_times_ask_for_one(tmp_path):
+    sbx, mat = recording(tmp_path, resfreq=None)
+    with SbxImagingExtractor(sbx) as ex:
+        assert ex.get_sampling_frequency() is None
+        np.testing.assert_array_equal(ex.get_series(), 65535 - np.fromfile(sbx, "<u2").reshape(4, 16, 20))
+        facts = ex.get_acquisition_facts()
+        assert facts.frame_rate_hz is None and facts.line_rate_hz is None
+        with pytest.raises(RateUnknownError, match=r"rec_000_001\.mat: the info struct has no resonant frequency "
+                                                   r"\(resfreq\).*pass sampling_frequency="):
+            ex.get_timestamps()
     with SbxImagingExtractor(sbx, sampling_frequency=30.0) as ex:
         assert ex.get_sampling_frequency() == 30.0
         assert ex.get_acquisition_facts().line_rate_hz is None

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import CorruptFileError, FileSetError, MetadataError, SelectionError
+from ...errors import CorruptFileError, FileSetError, SelectionError
 from .._filearray import FileArray
 from .._handles import CachedFile
 from ..imaging import ImagingExtractor, checked_rate
@@ -54,7 +54,8 @@ class SbxImagingExtractor(ImagingExtractor):
     sampling_frequency : float, optional
         Samples per second (volumes per second for an optotune volume). By default the rate from the info
         struct: the resonant frequency ``resfreq`` (doubled when bidirectional) over the lines of a frame,
-        over the planes of a volume; give it when the info has no ``resfreq``.
+        over the planes of a volume. When the info has no ``resfreq`` and none is given, the rate is None:
+        the pixels read, and times and conversion raise :class:`~ophysio.errors.RateUnknownError`.
     channel_name : str, optional
         ``"PMT0"`` or ``"PMT1"``: required when both PMTs were saved.
     plane_index : int, optional
@@ -67,8 +68,7 @@ class SbxImagingExtractor(ImagingExtractor):
     FormatError
         The ``.mat`` holds no ``info`` struct.
     MetadataError
-        The info struct lacks ``sz`` or a field is malformed or contradicts another; or no rate is known
-        (pass ``sampling_frequency=``).
+        The info struct lacks ``sz`` or a field is malformed or contradicts another.
     CorruptFileError
         The ``.sbx`` is not a whole number of frames of the size the info gives (cut short, or another
         recording's info).
@@ -134,10 +134,11 @@ class SbxImagingExtractor(ImagingExtractor):
             self._sampling_frequency = checked_rate(sampling_frequency)
         else:
             rate = layout.volume_rate_hz
-            if rate is None:
-                raise MetadataError(f"{mat}: the info struct has no resonant frequency (resfreq), so the frame rate "
-                                    "is unknown; pass sampling_frequency= (samples per second)")
-            self._sampling_frequency = checked_rate(rate, f"{mat}: the rate from info.resfreq")
+            if rate is None:  # pixels need no rate; times and conversion say how to give one
+                self._sampling_frequency = self._rate_unknown(
+                    f"{mat}: the info struct has no resonant frequency (resfreq), so the frame rate is unknown")
+            else:
+                self._sampling_frequency = checked_rate(rate, f"{mat}: the rate from info.resfreq")
 
         self._file = CachedFile(sbx)
         self._frames = FileArray(self._file, 0, DTYPE,
@@ -157,7 +158,7 @@ class SbxImagingExtractor(ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return DTYPE
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:
