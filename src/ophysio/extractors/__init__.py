@@ -29,6 +29,7 @@ _LAZY = {
     "Hdf5ImagingExtractor": ".hdf5",
     "MatImagingExtractor": ".mat",
     "FemtonicsImagingExtractor": ".femtonics",
+    "SbxImagingExtractor": ".scanbox",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

@@ -43,6 +43,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage_legacy",
     "ome_tiff",
     "tiff",
+    "scanbox",
     "mat",
     "femtonics",
     "hdf5",

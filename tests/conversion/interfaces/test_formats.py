@@ -77,3 +77,13 @@ class TestFemtonicsInterface(_ExampleInterfaceTests):
                 "Ophys.Device[0].manufacturer": "Femtonics",
                 "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesUG",
                 "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesUR"}
+
+
+class TestScanboxInterface(_ExampleInterfaceTests):
+    cases = ["scanbox"]
+
+    def expected_metadata(self, case):
+        return {"Ophys.Device[0].name": "Scanbox", "Ophys.Device[0].manufacturer": "Neurolabware",
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesPMT0",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesPMT1",
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
