@@ -23,6 +23,7 @@ _LAZY = {
     "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
     "TiffImagingExtractor": ".tiff",
     "OMETiffImagingExtractor": ".ome_tiff",
+    "MicroManagerTiffImagingExtractor": ".micromanager",
     "NumpyMemmapImagingExtractor": ".binary",
     "VideoStructure": ".binary",
     "Suite2pImagingExtractor": ".suite2p",
