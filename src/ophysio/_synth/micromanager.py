@@ -328,6 +328,8 @@ def _write_file(path: Path, order: str, summary_text: str, images: list[_Image],
         struct.pack_into(order + "I", out, next_pointer, 0)
     if finished:
         _close_file(out, order, spots, ome_xml, ij_description, display_json, comments_json, channels, summary_text)
+    else:
+        out += bytes(64 * 1024)  # Micro-Manager sets the file's length ahead of the images it expects
     path.write_bytes(bytes(out))
 
 
@@ -390,6 +392,7 @@ def write_mmstack(
     ome_xml: bool = True,
     index_slack: int = 16,
     finished: bool = True,
+    planned_frames: int | None = None,
 ) -> MMStackDataset:
     """Write a Micro-Manager MMStack dataset into ``folder`` (see the module notes for the layout).
 
@@ -411,7 +414,10 @@ def write_mmstack(
         Micro-Manager writes the machine's order (little-endian on every current machine).
     finished : bool
         False leaves the files as a crashed acquisition does: the index map's count still the reserved
-        capacity, no closing blocks.
+        capacity, no closing blocks, the last IFD pointing into the zeros of the space pre-allocated.
+    planned_frames : int, optional
+        Frames the acquisition was set up for, when it stopped after ``frames``: the summary (written at
+        the start) says ``planned_frames``, the OME-XML and ImageJ text (written at the end) ``frames``.
     """
     if dtype not in _PIXEL_TYPES:
         raise ValueError(f"Micro-Manager stacks hold uint8 or uint16 images, not {dtype}")
@@ -423,11 +429,12 @@ def write_mmstack(
     axis_order = list(axis_order)
     position_names = list(position_names or [f"Pos{p}" for p in range(positions)])
     version = "1.4.23 20160628" if flavour == "1.4" else "2.0.3 20240305"
+    declared = planned_frames or frames
     if flavour == "1.4":
-        summary = _summary_14(prefix, names, frames, slices, positions, axis_order, interval_ms, z_step_um,
+        summary = _summary_14(prefix, names, declared, slices, positions, axis_order, interval_ms, z_step_um,
                               "2024-03-05 Tue 14:22:31 -0800", dtype, rows, columns, pixel_size_um, version)
     else:
-        summary = _summary_2(prefix, names, frames, slices, positions, axis_order, interval_ms, z_step_um, start_time,
+        summary = _summary_2(prefix, names, declared, slices, positions, axis_order, interval_ms, z_step_um, start_time,
                              dtype, rows, columns, position_names, version)
     summary_text = json.dumps(summary, indent=2, ensure_ascii=False)
     elapsed_of = (lambda t, c, z, p: mmstack_elapsed_ms(t, c, z, p, interval_ms, len(names), slices)) \

@@ -66,3 +66,13 @@ class TestHdf5Interface(_ExampleInterfaceTests):
 
 class TestMatInterface(_ExampleInterfaceTests):
     cases = ["mat_v73"]
+
+
+class TestMicroManagerInterface(_ExampleInterfaceTests):
+    cases = ["micromanager"]
+
+    def expected_metadata(self, case):
+        from datetime import timedelta, timezone
+
+        return {"NWBFile.session_start_time": datetime(2024, 3, 5, 14, 22, 31, 123000, timezone(timedelta(hours=-8))),
+                "Ophys.Device[0].name": "C13440-20CU"}

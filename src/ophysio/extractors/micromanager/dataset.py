@@ -26,7 +26,7 @@ from .._tiff.header import pread_exact
 from .._tiff.index import TiffIndex
 from .header import MMStackHeader, is_mmstack_head, read_mmstack_header
 
-__all__ = ["StackFile", "find_stack_files", "image_entries", "declared_sizes", "position_labels"]
+__all__ = ["StackFile", "find_stack_files", "image_entries", "declared_sizes", "position_labels", "channel_names"]
 
 _SUFFIX = re.compile(r"(\.ome)?\.tiff?$", re.IGNORECASE)
 _SPLIT = re.compile(r"^(?P<series>.*)_(?P<split>\d+)$")
@@ -173,6 +173,15 @@ def declared_sizes(summary: dict) -> dict[str, int | None]:
 
     return {"time": size("time", "Frames"), "channel": size("channel", "Channels"), "z": size("z", "Slices"),
             "position": size("position", "Positions")}
+
+
+def channel_names(summary: dict, channels_seen: int = 0) -> list[str]:
+    """The channel names (``ChNames``) for as many channels as the summary declares or the images use;
+    a channel without a name is called by its index ("0", "1"...)."""
+    names = summary.get("ChNames")
+    names = [str(n) for n in names] if isinstance(names, list) else []
+    count = max(declared_sizes(summary)["channel"] or 0, len(names), channels_seen, 1)
+    return [names[c] if c < len(names) else str(c) for c in range(count)]
 
 
 def position_labels(summary: dict, count: int) -> list[str | None]:

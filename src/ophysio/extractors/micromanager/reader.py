@@ -30,12 +30,13 @@ from .._tiff.header import pread_exact
 from .._tiff.index import TiffIndex, index_tiff
 from .._tiff.read import PagedSampleReads, TiffPageSource
 from ..imaging import ImagingExtractor, checked_rate
-from .dataset import StackFile, declared_sizes, find_stack_files, image_entries, position_labels
+from .dataset import StackFile, channel_names, declared_sizes, find_stack_files, image_entries, position_labels
 from .header import read_comments, read_display_settings
 
 __all__ = ["MicroManagerTiffImagingExtractor"]
 
-_ELAPSED = re.compile(rb'"ElapsedTime-ms"\s*:\s*"?\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"?\s*[,}]')
+#: the number after the key, followed by the next key or the end of the object (anything else: parse it all)
+_ELAPSED = re.compile(rb'"ElapsedTime-ms"\s*:\s*("?)(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\1\s*(?:,\s*"|\}\s*\Z)')
 _MAX_SIDECAR_BYTES = 64 << 20
 
 
@@ -198,12 +199,18 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         self._sample_pages_table = pages[: self._complete_frames(pages, declared, frames)]
 
     def _choose_names(self, table: np.ndarray) -> None:
-        summary = self._summary
-        names = summary.get("ChNames")
-        names = [str(n) for n in names] if isinstance(names, list) else []
-        count = max(self._sizes["channel"] or 0, len(names), int(table[:, 0].max()) + 1 if len(table) else 1)
-        self._all_channel_names = [names[c] if c < len(names) else str(c) for c in range(count)]
+        self._all_channel_names = channel_names(self._summary, int(table[:, 0].max()) + 1 if len(table) else 0)
         self._num_planes = max(self._sizes["z"] or 1, 1)
+
+    @staticmethod
+    def get_available_channel_names(folder_path: str | os.PathLike) -> list[str]:
+        """Channel names of a dataset (the summary's ``ChNames``) without building an extractor."""
+        path = Path(os.fspath(folder_path))
+        folder = path if path.is_dir() else path.parent
+        files, _ = find_stack_files(path, ReferencePolicy.for_dataset(folder, True))
+        seen = max((int(f.header.index_map[:, 0].max()) + 1 for f in files if f.header.index_map is not None),
+                   default=0)
+        return channel_names(files[0].header.summary, seen)
 
     def _where_is(self, table: np.ndarray, mask: np.ndarray) -> str:
         page = int(table[mask][0, 3])
@@ -306,9 +313,10 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         records = self._read_records_raw(self._sample_page_of(np.arange(self.get_num_samples())))
         times = np.empty(len(records))
         for i, (path, ifd, raw) in enumerate(records):
+            raw = None if raw is None else raw.rstrip(b"\x00")
             match = _ELAPSED.search(raw) if raw is not None and raw.count(b'"ElapsedTime-ms"') == 1 else None
             if match is not None:
-                times[i] = float(match.group(1))
+                times[i] = float(match.group(2))
                 continue
             record = self._parse_record(path, ifd, raw)  # whole JSON: damage is reported, a missing key seen
             try:
