@@ -268,24 +268,52 @@ class _Image:
     record: dict
 
 
-def _write_file(path: Path, order: str, summary_text: str, images: list[_Image], ome_xml: str | None,
+class _Out:
+    """A file written front to back, with earlier bytes patched later (as Micro-Manager fills in offsets)."""
+
+    def __init__(self, fh):
+        self.fh, self.size = fh, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.size += len(data)
+
+    def patch(self, offset: int, data: bytes) -> None:
+        self.fh.seek(offset)
+        self.fh.write(data)
+        self.fh.seek(self.size)
+
+
+def _write_file(path: Path, order: str, summary_text: str, images, count: int, ome_xml: str | None,
                 ij_description: str, display_json: str, comments_json: str, channels: int, index_slack: int,
                 pixel_size_um: float, finished: bool = True) -> None:
-    """One MMStack file: header, summary, index map, IFD chain, and (``finished``) the closing blocks."""
+    """One MMStack file of ``count`` images: header, summary, index map, IFD chain, and (``finished``) the
+    closing blocks. ``images`` may be a generator: the file is written as it goes."""
+    with open(path, "wb") as fh:
+        out = _Out(fh)
+        _write_images(out, order, summary_text, images, count, index_slack, pixel_size_um, finished, ome_xml,
+                      ij_description, display_json, comments_json, channels)
+
+
+def _write_images(out: _Out, order, summary_text, images, count, index_slack, pixel_size_um, finished, ome_xml,
+                  ij_description, display_json, comments_json, channels) -> None:
     u32 = struct.Struct(order + "I")
-    out = bytearray()
     summary = summary_text.encode("utf-8")
-    capacity = len(images) + index_slack
+    capacity = count + index_slack
     index_space = 8 + 20 * capacity
     first_ifd = 40 + len(summary) + index_space
-    out += (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, first_ifd)
-    out += struct.pack(order + "8I", INDEX_MAP_OFFSET_HEADER, 40 + len(summary), 0, 0, 0, 0, SUMMARY_MD_HEADER,
-                       len(summary))
-    out += summary
+    out.append((b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, first_ifd))
+    out.append(struct.pack(order + "8I", INDEX_MAP_OFFSET_HEADER, 40 + len(summary), 0, 0, 0, 0, SUMMARY_MD_HEADER,
+                           len(summary)))
+    out.append(summary)
     # the number of entries is the reserved capacity until finish() writes the real count
-    out += struct.pack(order + "II", INDEX_MAP_HEADER, len(images) if finished else capacity)
+    out.append(struct.pack(order + "II", INDEX_MAP_HEADER, count if finished else capacity))
     entries_at = len(out)
-    out += bytes(20 * capacity)
+    out.append(bytes(20 * capacity))
+    index_map = []
     cm_per_pixel = 1e-4 * pixel_size_um
     numerator, denominator = (int(1 / cm_per_pixel), 1) if cm_per_pixel < 1 else (1, int(cm_per_pixel))
     spots: dict[str, int] = {}
@@ -293,7 +321,7 @@ def _write_file(path: Path, order: str, summary_text: str, images: list[_Image],
     for k, image in enumerate(images):
         first = k == 0
         ifd_at = len(out)
-        struct.pack_into(order + "5I", out, entries_at + 20 * k, image.c, image.z, image.t, image.p, ifd_at)
+        index_map.append(struct.pack(order + "5I", image.c, image.z, image.t, image.p, ifd_at))
         md = (json.dumps(image.record, separators=(",", ":"), ensure_ascii=False) + " ").encode("utf-8")
         md = md[:-1] + b"\x00"
         pixels = np.ascontiguousarray(image.pixels, dtype=image.pixels.dtype.newbyteorder(order)).tobytes()
@@ -302,7 +330,7 @@ def _write_file(path: Path, order: str, summary_text: str, images: list[_Image],
         data_at = ifd_at + 2 + n * 12 + 4
         resolution_at = data_at + len(pixels)
         md_at = resolution_at + 16
-        entries: list[tuple[int, int, int, int | None]] = [
+        entries: list[tuple[int, int, int, int]] = [
             (256, 4, 1, columns), (257, 4, 1, rows), (258, 3, 1, image.pixels.dtype.itemsize * 8), (259, 3, 1, 1),
             (262, 3, 1, 1)]
         if first:
@@ -312,56 +340,57 @@ def _write_file(path: Path, order: str, summary_text: str, images: list[_Image],
         if first:
             entries += [(50838, 4, 0, 0), (50839, 1, 0, 0)]
         entries.append((51123, 2, len(md), md_at))
-        out += struct.pack(order + "H", n)
-        for j, (tag, typ, count, value) in enumerate(entries):
+        ifd = bytearray(struct.pack(order + "H", n))
+        for j, (tag, typ, number, value) in enumerate(entries):
             if first and tag in (270, 50838, 50839):
                 key = {270: "ome" if "ome" not in spots else "ij", 50838: "ijcounts", 50839: "ijdata"}[tag]
                 spots[key] = ifd_at + 2 + 12 * j
             packed = struct.pack(order + "HH", value, 0) if typ == 3 else u32.pack(value)
-            out += struct.pack(order + "HHI", tag, typ, count) + packed
-        next_pointer = len(out)
-        out += u32.pack(md_at + len(md))  # where the next IFD will be; the last one is zeroed by finish()
-        out += pixels
-        out += struct.pack(order + "4I", numerator, denominator, numerator, denominator)
-        out += md
+            ifd += struct.pack(order + "HHI", tag, typ, number) + packed
+        next_pointer = ifd_at + len(ifd)
+        ifd += u32.pack(md_at + len(md))  # where the next IFD will be; the last one is zeroed by finish()
+        out.append(bytes(ifd))
+        out.append(pixels)
+        out.append(struct.pack(order + "4I", numerator, denominator, numerator, denominator))
+        out.append(md)
+    out.patch(entries_at, b"".join(index_map))
     if finished and next_pointer >= 0:
-        struct.pack_into(order + "I", out, next_pointer, 0)
+        out.patch(next_pointer, u32.pack(0))
     if finished:
         _close_file(out, order, spots, ome_xml, ij_description, display_json, comments_json, channels, summary_text)
     else:
-        out += bytes(64 * 1024)  # Micro-Manager sets the file's length ahead of the images it expects
-    path.write_bytes(bytes(out))
+        out.append(bytes(64 * 1024))  # Micro-Manager sets the file's length ahead of the images it expects
 
 
-def _close_file(out: bytearray, order: str, spots: dict[str, int], ome_xml: str | None, ij_description: str,
+def _close_file(out: _Out, order: str, spots: dict[str, int], ome_xml: str | None, ij_description: str,
                 display_json: str, comments_json: str, channels: int, info: str) -> None:
     """What Micro-Manager writes when the acquisition closes (``MultipageTiffWriter.close``)."""
     i32 = order + "I"
     # ImageJ metadata: byte counts (header, file info, display ranges, one LUT per channel), then the data
     info_bytes = info.encode("utf-16-le" if order == "<" else "utf-16-be")
     counts = [4 + 3 * 8, len(info_bytes), channels * 16] + [768] * channels
-    struct.pack_into(order + "II", out, spots["ijcounts"] + 4, len(counts), len(out))
-    out += struct.pack(order + f"{len(counts)}I", *counts)
+    out.patch(spots["ijcounts"] + 4, struct.pack(order + "II", len(counts), len(out)))
+    out.append(struct.pack(order + f"{len(counts)}I", *counts))
     data = struct.pack(order + "7I", 0x494A494A, 0x696E666F, 1, 0x72616E67, 1, 0x6C757473, channels) + info_bytes
     data += struct.pack(order + f"{2 * channels}d", *([0.0, 65535.0] * channels))
     data += bytes(np.tile(np.arange(256, dtype=np.uint8), 3)) * channels
-    struct.pack_into(order + "II", out, spots["ijdata"] + 4, len(data), len(out))
-    out += data
+    out.patch(spots["ijdata"] + 4, struct.pack(order + "II", len(data), len(out)))
+    out.append(data)
     for key, text in (("ome", ome_xml), ("ij", ij_description)):
         if text is None:
             continue
         raw = (text + " ").encode("utf-8")[:-1] + b"\x00"
-        struct.pack_into(order + "II", out, spots[key] + 4, len(raw), len(out))
-        out += raw
+        out.patch(spots[key] + 4, struct.pack(order + "II", len(raw), len(out)))
+        out.append(raw)
     reserved = channels * DISPLAY_SETTINGS_BYTES_PER_CHANNEL
-    struct.pack_into(order + "II", out, 16, DISPLAY_SETTINGS_OFFSET_HEADER, len(out))
+    out.patch(16, struct.pack(order + "II", DISPLAY_SETTINGS_OFFSET_HEADER, len(out)))
     # the settings JSON is longer than the space reserved for it: what follows overwrites its end
-    out += struct.pack(order + "II", DISPLAY_SETTINGS_HEADER, reserved) + display_json.encode("utf-8")[:reserved].ljust(
-        reserved, b"\x00")
+    settings = display_json.encode("utf-8")[:reserved].ljust(reserved, b"\x00")
+    out.append(struct.pack(order + "II", DISPLAY_SETTINGS_HEADER, reserved) + settings)
     comments = comments_json.encode("utf-8")
-    struct.pack_into(order + "II", out, 24, COMMENTS_OFFSET_HEADER, len(out))
-    out += struct.pack(i32, COMMENTS_HEADER) + struct.pack(i32, len(comments)) + comments
-    out += bytes(8)
+    out.patch(24, struct.pack(order + "II", COMMENTS_OFFSET_HEADER, len(out)))
+    out.append(struct.pack(i32, COMMENTS_HEADER) + struct.pack(i32, len(comments)) + comments)
+    out.append(bytes(8))
 
 
 def write_mmstack(
@@ -393,6 +422,7 @@ def write_mmstack(
     index_slack: int = 16,
     finished: bool = True,
     planned_frames: int | None = None,
+    frame_source: Callable[[int, int, int, int], np.ndarray] | None = None,
 ) -> MMStackDataset:
     """Write a Micro-Manager MMStack dataset into ``folder`` (see the module notes for the layout).
 
@@ -418,6 +448,9 @@ def write_mmstack(
     planned_frames : int, optional
         Frames the acquisition was set up for, when it stopped after ``frames``: the summary (written at
         the start) says ``planned_frames``, the OME-XML and ImageJ text (written at the end) ``frames``.
+    frame_source : callable, optional
+        The image (rows, columns) of (t, c, z, p), made as it is written (for large benchmark inputs);
+        by default :func:`mmstack_expected`.
     """
     if dtype not in _PIXEL_TYPES:
         raise ValueError(f"Micro-Manager stacks hold uint8 or uint16 images, not {dtype}")
@@ -439,8 +472,15 @@ def write_mmstack(
     summary_text = json.dumps(summary, indent=2, ensure_ascii=False)
     elapsed_of = (lambda t, c, z, p: mmstack_elapsed_ms(t, c, z, p, interval_ms, len(names), slices)) \
         if elapsed_ms is True else elapsed_ms
-    movies = {(c, p): mmstack_expected(frames, rows, columns, slices, c, p, dtype)
-              for c in range(len(names)) for p in range(positions)}
+    if frame_source is None:
+        movies = {(c, p): mmstack_expected(frames, rows, columns, slices, c, p, dtype)
+                  for c in range(len(names)) for p in range(positions)}
+
+        def frame_of(t, c, z, p):
+            return movies[(c, p)][t] if slices == 1 else movies[(c, p)][t, :, :, z]
+    else:
+        def frame_of(t, c, z, p):
+            return np.asarray(frame_source(t, c, z, p), dtype=dtype).reshape(rows, columns)
     order = list(_acquisition_order(frames, len(names), slices, positions, axis_order))
 
     # the plan: which file and IFD each image goes to (needed first: every file's OME-XML names them all)
@@ -468,20 +508,21 @@ def write_mmstack(
     ij = _ij_description(len(names), slices, frames, z_step_um, axis_order.index("z") < axis_order.index("channel"))
     display = json.dumps(_display_settings_json(names, playback_fps))
     comments = json.dumps({"Summary": "synthetic MMStack", **{f"{c}_{z}_{t}_{p}": "" for t, c, z, p in order[:4]}})
-    k = 0
-    for path, _, chunk in plan:
-        images = []
-        for t, c, z, p in chunk:
-            plane = movies[(c, p)][t] if slices == 1 else movies[(c, p)][t, :, :, z]
+    def images(path: Path, chunk, first_number: int):
+        for k, (t, c, z, p) in enumerate(chunk, first_number):
+            plane = frame_of(t, c, z, p)
             elapsed = None if elapsed_of is None else round(float(elapsed_of(t, c, z, p)), 4)
             record = _image_json(flavour, t, c, z, p, k, names=names, camera=camera, dtype=dtype, rows=rows,
                                  columns=columns, pixel_size_um=pixel_size_um, elapsed=elapsed,
                                  z_um=z_start_um + z * z_step_um, start_time=start_time,
                                  position_name=position_names[p], file_name=path.name)
-            images.append(_Image(t, c, z, p, plane, record))
-            k += 1
-        _write_file(path, byteorder, summary_text, images, xml, ij, display, comments, len(names), index_slack,
-                    pixel_size_um, finished)
+            yield _Image(t, c, z, p, plane, record)
+
+    number = 0
+    for path, _, chunk in plan:
+        _write_file(path, byteorder, summary_text, images(path, chunk, number), len(chunk), xml, ij, display,
+                    comments, len(names), index_slack, pixel_size_um, finished)
+        number += len(chunk)
     if display_settings_file:
         (folder / "DisplaySettings.json").write_text(json.dumps(_display_settings_json(names, playback_fps), indent=1),
                                                      encoding="utf-8")
