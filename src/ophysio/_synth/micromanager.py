@@ -154,8 +154,10 @@ def _summary_14(prefix, names, frames, slices, positions, axis_order, interval_m
     }
 
 
-def _scope_data(camera: str, exposure_ms: float, z_um: float) -> dict[str, str]:
-    return {
+def _scope_data(camera: str, exposure_ms: float, z_um: float, extra: int = 0) -> dict[str, str]:
+    """Device properties as Micro-Manager stores them with each image (``extra`` more, as a rig with many
+    devices has: real per-image JSON is often 5-20 KB)."""
+    return {**{f"Device{i // 8}-Property{i % 8}": f"{i * 0.5:.4f}" for i in range(extra)},
         "Core-Camera": camera, "Core-Focus": "Z", "Core-XYStage": "XY", "Core-Shutter": "Shutter",
         f"{camera}-Name": "HamamatsuHam_DCAM", f"{camera}-CameraName": "C13440-20CU",
         f"{camera}-CameraID": "S/N: 301234", f"{camera}-Description": "Hamamatsu DCAM camera",
@@ -164,9 +166,9 @@ def _scope_data(camera: str, exposure_ms: float, z_um: float) -> dict[str, str]:
 
 
 def _image_json(flavour, t, c, z, p, k, *, names, camera, dtype, rows, columns, pixel_size_um, elapsed, z_um,
-                start_time, position_name, file_name, exposure_ms=10.0):
+                start_time, position_name, file_name, exposure_ms=10.0, scope_properties=0):
     pixel_type, bits = _PIXEL_TYPES[dtype]
-    scope = _scope_data(camera, exposure_ms, z_um)
+    scope = _scope_data(camera, exposure_ms, z_um, scope_properties)
     if flavour == "1.4":
         record = {"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p, "Channel": names[c],
                   "Slice": z, "Frame": t, "Camera": camera, "Width": columns, "Height": rows,
@@ -423,6 +425,7 @@ def write_mmstack(
     finished: bool = True,
     planned_frames: int | None = None,
     frame_source: Callable[[int, int, int, int], np.ndarray] | None = None,
+    scope_properties: int = 0,
 ) -> MMStackDataset:
     """Write a Micro-Manager MMStack dataset into ``folder`` (see the module notes for the layout).
 
@@ -451,6 +454,9 @@ def write_mmstack(
     frame_source : callable, optional
         The image (rows, columns) of (t, c, z, p), made as it is written (for large benchmark inputs);
         by default :func:`mmstack_expected`.
+    scope_properties : int
+        More device properties in each image's JSON (about 40 bytes each), to make it as large as a real
+        rig's.
     """
     if dtype not in _PIXEL_TYPES:
         raise ValueError(f"Micro-Manager stacks hold uint8 or uint16 images, not {dtype}")
@@ -515,7 +521,8 @@ def write_mmstack(
             record = _image_json(flavour, t, c, z, p, k, names=names, camera=camera, dtype=dtype, rows=rows,
                                  columns=columns, pixel_size_um=pixel_size_um, elapsed=elapsed,
                                  z_um=z_start_um + z * z_step_um, start_time=start_time,
-                                 position_name=position_names[p], file_name=path.name)
+                                 position_name=position_names[p], file_name=path.name,
+                                 scope_properties=scope_properties)
             yield _Image(t, c, z, p, plane, record)
 
     number = 0
