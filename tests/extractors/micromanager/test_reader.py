@@ -330,3 +330,17 @@ def test_the_later_of_two_entries_for_one_image_counts(tmp_path):
     expected = mmstack_expected(3, 12, 10, channel=0)
     expected[1] = mmstack_expected(3, 12, 10, channel=1)[1]
     np.testing.assert_array_equal(MM(data.folder, channel_name="A")[:], expected)
+
+
+def test_a_renamed_stack_file_reads_alone(tmp_path):
+    """A stack file renamed (no ``MMStack`` in its name) is still recognised by its header and read as a
+    one-file dataset; beside other stacks of a folder it is not taken for one of their series."""
+    source = dataset("t").first_file
+    renamed = tmp_path / "cells.tif"
+    renamed.write_bytes(source.read_bytes())
+    write_mmstack(tmp_path, prefix="other", frames=3)
+    assert detect_format(renamed).id == "micromanager"
+    ex = open_imaging(renamed)
+    assert isinstance(ex, MM) and ex.get_file_paths() == [str(renamed)]
+    np.testing.assert_array_equal(ex[:], mmstack_expected(9, 12, 10))
+    assert MM(tmp_path).get_num_samples() == 3  # the folder: its MMStack-named acquisition

@@ -75,11 +75,16 @@ def _read_header(path: Path) -> MMStackHeader:
 
 
 def _candidates(folder: Path) -> list[Path]:
-    """Files of ``folder`` that start with Micro-Manager's stack header (MMStack names first looked at)."""
+    """Files of ``folder`` that start with Micro-Manager's stack header: those named ``*MMStack*`` when there
+    are any (a folder of many other TIFFs is not opened file by file), else every TIFF (renamed stacks)."""
+    names = [name for name in sorted(os.listdir(folder))
+             if not name.startswith(".") and name.lower().endswith((".tif", ".tiff"))]
+    if any("MMStack" in name for name in names):
+        names = [name for name in names if "MMStack" in name]
     found = []
-    for name in sorted(os.listdir(folder)):
+    for name in names:
         path = folder / name
-        if name.startswith(".") or not name.lower().endswith((".tif", ".tiff")) or not path.is_file():
+        if not path.is_file():
             continue
         with open(path, "rb") as fh:
             head = fh.read(40)
