@@ -152,6 +152,24 @@ def test_an_index_map_beyond_the_summary(tmp_path):
         MM(data.folder)
 
 
+def test_absurd_sizes_are_refused_before_any_table_is_made(tmp_path):
+    """A damaged frame index (2**32 - 1) or slice count must not allocate a table of that size."""
+    data = write_mmstack(tmp_path / "d", frames=3)
+    raw = bytearray(data.first_file.read_bytes())
+    offset = struct.unpack_from("<I", raw, 12)[0]
+    struct.pack_into("<I", raw, offset + 8 + 20 * 2 + 8, 2**32 - 1)  # entry 2's frame
+    data.first_file.write_bytes(bytes(raw))
+    with pytest.raises(MetadataError, match=r"places an image at frame 4294967295, but the summary declares 3 frames"):
+        MM(data.folder)
+    data = write_mmstack(tmp_path / "e", frames=3)
+    raw = data.first_file.read_bytes()
+    assert raw.count(b'"z": 1,') == 1
+    raw = raw.replace(b'"z": 1,', b'"z": 9,')  # same length: IntendedDimensions now declares 9 slices
+    data.first_file.write_bytes(raw)
+    with pytest.raises(CorruptFileError, match=r"hold 3 images of channel 'GCaMP', too few for the 9 slices"):
+        MM(data.folder)
+
+
 def test_not_a_stack_file(tmp_path, shared_data):
     with pytest.raises(FormatError, match="not a Micro-Manager stack file: a TIFF without Micro-Manager's stack"):
         MM(shared_data / "ome_tiff" / "pmmp_demo_t.ome.tiff")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import CorruptFileError, FileSetError, MetadataError, SelectionError
+from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
 from .._json import loads_json
 from .._tiff.header import pread_exact
@@ -185,18 +185,30 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         c = self._channel_index = self._choose_channel(self._all_channel_names, channel_name,
                                                        f"{self._folder} (position {self._position_names[p]})")
         table = table[table[:, 0] == c]
-        slices = self._num_planes
-        if len(table) and table[:, 1].max() >= slices:
-            z = int(table[:, 1].max())
-            raise MetadataError(f"{self._where_is(table, table[:, 1] == z)}: the index map places an image at slice "
-                                f"{z}, but the summary declares {slices} slices; the metadata is damaged")
-        frames = int(table[:, 2].max()) + 1 if len(table) else 0
-        declared = self._sizes["time"]
-        pages = np.full((max(frames, declared or 0), slices), -1, dtype=np.int64)
+        slices, n = self._num_planes, len(table)
+        where = f"{', '.join(f.name for f in mine)} (position {self._position_names[p]})"
+        if n == 0:
+            raise FileSetError(f"{where} hold no image of channel {self._all_channel_names[c]!r}; a file of the series "
+                               "may be missing")
+        # sizes are checked against the images there are before a table is made from them (damaged values of
+        # 2**32 must not allocate gigabytes)
+        top_z, top_t = int(table[:, 1].max()), int(table[:, 2].max())
+        if top_z >= slices:
+            raise MetadataError(f"{self._where_is(table, table[:, 1] == top_z)}: the index map places an image at "
+                                f"slice {top_z}, but the summary declares {slices} slices; the metadata is damaged")
+        if slices > n:
+            raise CorruptFileError(f"{where} hold {n} images of channel {self._all_channel_names[c]!r}, too few for "
+                                   f"the {slices} slices the summary declares; the metadata is damaged or files are "
+                                   "missing")
+        if top_t >= max(n, self._sizes["time"] or 0):
+            raise MetadataError(f"{self._where_is(table, table[:, 2] == top_t)}: the index map places an image at "
+                                f"frame {top_t}, but the summary declares {self._sizes['time']} frames and the files "
+                                f"hold {n} images of this channel; the index map is damaged")
+        pages = np.full((top_t + 1, slices), -1, dtype=np.int64)
         _, last = np.unique((table[::-1, 2] * slices + table[::-1, 1]), return_index=True)
         keep = table[::-1][last]
         pages[keep[:, 2], keep[:, 1]] = keep[:, 3]
-        self._sample_pages_table = pages[: self._complete_frames(pages, declared, frames)]
+        self._sample_pages_table = pages[: self._complete_frames(pages, self._sizes["time"])]
 
     def _choose_names(self, table: np.ndarray) -> None:
         self._all_channel_names = channel_names(self._summary, int(table[:, 0].max()) + 1 if len(table) else 0)
@@ -216,22 +228,23 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         page = int(table[mask][0, 3])
         return self._source.locate(page)[0]
 
-    def _complete_frames(self, pages: np.ndarray, declared: int | None, found: int) -> int:
-        """How many samples the dataset holds: every declared frame, or the error that says what is missing."""
+    def _complete_frames(self, pages: np.ndarray, declared: int | None) -> int:
+        """How many samples the dataset holds: every frame the summary declares or the index maps name (as
+        tifffile, the larger), or the frames taken by an acquisition stopped early, or the error that says
+        what is missing."""
         complete = np.all(pages >= 0, axis=1)
-        wanted = declared or found
-        if wanted and complete[:wanted].all():
-            return wanted
-        holes = np.flatnonzero(~complete[:wanted])
-        first_hole = int(holes[0])
+        found = len(pages)
+        wanted = max(found, declared or 0)
+        if found == wanted and complete.all():
+            return found
+        first_hole = found if complete.all() else int(np.flatnonzero(~complete)[0])
         stopped = self._ome_size_t()
-        if stopped is not None and stopped < wanted and complete[:stopped].all():
+        if stopped is not None and stopped < wanted and stopped <= found and complete[:stopped].all():
             self.stopped_early = (wanted, stopped)  # the acquisition ended before its planned frames
             return stopped
         series = self._files[-1]
-        z = int(np.flatnonzero(pages[first_hole] < 0)[0])
         held = f"{', '.join(f.name for f in self._files)} hold"
-        if complete[:first_hole].all() and not (pages[first_hole:] >= 0).any():
+        if not (pages[first_hole:] >= 0).any():
             suffix = re.search(r"(\.ome)?\.tiff?$", series.name, re.IGNORECASE).group(0)
             following = f"{series.series}_{series.split + 1}{suffix}"
             raise FileSetError(
@@ -239,6 +252,7 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
                 f"the summary declares, and Micro-Manager continues a series in the next numbered file (or the "
                 f"acquisition stopped early without closing its files)")
         channel = self._all_channel_names[self._channel_index]
+        z = int(np.flatnonzero(pages[first_hole] < 0)[0])
         raise CorruptFileError(f"{held} no image for frame {first_hole}, slice {z} of channel {channel!r} (the "
                                f"summary declares {wanted} frames); the index maps are damaged or a file is missing")
 
@@ -255,7 +269,10 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             text = pread_exact(fd, count, offset, first.path, "OME-XML").rstrip(b"\x00").decode("utf-8", "replace")
         if "<OME" not in text[:4096]:
             return None
-        _, images = parse_ome_xml(text, f"{first.path}: the OME-XML")
+        try:
+            _, images = parse_ome_xml(text, f"{first.path}: the OME-XML")
+        except (FormatError, MetadataError):  # no help from it: the caller reports what is missing
+            return None
         image = next((img for img in images if img.image_id == f"Image:{self._position}"), None)
         if image is None:
             return None
