@@ -141,6 +141,23 @@ def test_an_index_map_entry_pointing_nowhere(tmp_path):
     np.testing.assert_array_equal(ex[:], mmstack_expected(4, 12, 10))
 
 
+def test_an_index_map_count_is_read_no_further_than_its_reserved_space(tmp_path):
+    """An unfinished file keeps the reserved capacity as its count (zeros follow its entries); a damaged count
+    (2**32 - 1) reads no further than the space before the first IFD."""
+    import warnings
+
+    data = write_mmstack(tmp_path / "d", frames=5, index_slack=3)
+    raw = bytearray(data.first_file.read_bytes())
+    offset = struct.unpack_from("<I", raw, 12)[0]
+    struct.pack_into("<I", raw, offset + 4, 2**32 - 1)
+    data.first_file.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex = MM(data.folder)
+    assert ex.index_source == "index map"
+    np.testing.assert_array_equal(ex[:], mmstack_expected(5, 12, 10))
+
+
 def test_an_index_map_beyond_the_summary(tmp_path):
     data = write_mmstack(tmp_path / "d", frames=3)
     raw = bytearray(data.first_file.read_bytes())

@@ -132,7 +132,8 @@ def read_mmstack_header(fd: int, path: str) -> MMStackHeader:
     if not isinstance(summary, dict):
         raise MetadataError(f"{path}: the Micro-Manager summary metadata is a JSON {type(summary).__name__}, not an "
                             "object")
-    index_map, problem = _read_index_map(fd, path, order, index_offset, size)
+    (first_ifd,) = struct.unpack_from(order + "I", head, 4)
+    index_map, problem = _read_index_map(fd, order, index_offset, first_ifd, size)
     return MMStackHeader(
         path=path, byteorder=order, file_size=size, summary=summary, summary_text=raw.decode("utf-8"),
         index_map=index_map, index_problem=problem,
@@ -141,20 +142,28 @@ def read_mmstack_header(fd: int, path: str) -> MMStackHeader:
     )
 
 
-def _read_index_map(fd: int, path: str, order: str, offset: int, size: int) -> tuple[np.ndarray | None, str | None]:
+def _read_index_map(fd: int, order: str, offset: int, first_ifd: int, size: int) -> tuple[np.ndarray | None,
+                                                                                         str | None]:
     """The index map's entries up to the first empty one, or None and why the map cannot be used."""
     if not 40 <= offset <= size - 8:
         return None, f"the index map offset {offset} is outside the file ({size} bytes)"
     header, count = struct.unpack(order + "II", os.pread(fd, 8, offset))
     if header != INDEX_MAP_HEADER:
         return None, f"no index map header (3453623) at offset {offset} (found {header})"
-    room = (size - offset - 8) // 20
+    # the space Micro-Manager reserved for it, before the first IFD (or to the end of the file, where its
+    # reader writes a rebuilt map): a damaged count reads no further
+    room = ((first_ifd if offset < first_ifd <= size else size) - offset - 8) // 20
     n = min(count, room)  # an unfinished file still says its reserved capacity; a cut one may lack entries
     raw = os.pread(fd, 20 * n, offset + 8)
     entries = np.frombuffer(raw, order + "u4", 5 * n).reshape(n, 5).astype(np.int64)
     empty = np.flatnonzero(entries[:, 4] == 0)
     if len(empty):  # Micro-Manager reads zeros as the end of the map (the space reserved for more images)
         entries = entries[: int(empty[0])]
+    outside = np.flatnonzero(entries[:, 4] >= size)
+    if len(outside):
+        k = int(outside[0])
+        return None, (f"index map entry {k} points at offset {int(entries[k, 4])}, past the end of the file ({size} "
+                      "bytes)")
     elif count > room:
         return None, (f"the index map at offset {offset} declares {count} entries but the file ends after {room}; "
                       "the file is truncated")
