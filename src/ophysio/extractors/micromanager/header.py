@@ -159,14 +159,14 @@ def _read_index_map(fd: int, order: str, offset: int, first_ifd: int, size: int)
     empty = np.flatnonzero(entries[:, 4] == 0)
     if len(empty):  # Micro-Manager reads zeros as the end of the map (the space reserved for more images)
         entries = entries[: int(empty[0])]
+    elif count > room:
+        return None, (f"the index map at offset {offset} declares {count} entries but has room for {room} before "
+                      f"{'its first IFD' if offset < first_ifd <= size else 'the end of the file'}")
     outside = np.flatnonzero(entries[:, 4] >= size)
     if len(outside):
         k = int(outside[0])
         return None, (f"index map entry {k} points at offset {int(entries[k, 4])}, past the end of the file ({size} "
                       "bytes)")
-    elif count > room:
-        return None, (f"the index map at offset {offset} declares {count} entries but the file ends after {room}; "
-                      "the file is truncated")
     if len(entries) == 0:
         return None, f"the index map at offset {offset} holds no entry"
     return entries, None
