@@ -181,7 +181,8 @@ def test_production_code_never_imports_the_testing_package():
     assert not wrong, wrong
 
 
-FORMAT_PACKAGES = ["scanimage", "scanimage_legacy", "ome_tiff", "tiff", "mat", "hdf5", "suite2p", "numpy", "binary"]
+FORMAT_PACKAGES = ["scanimage", "scanimage_legacy", "micromanager", "ome_tiff", "tiff", "mat", "hdf5", "suite2p",
+                   "numpy", "binary"]
 
 
 @pytest.mark.parametrize("name", FORMAT_PACKAGES)
