@@ -44,7 +44,9 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "micromanager",  # before ome_tiff: Micro-Manager's stacks are OME-TIFF files with a stack header at byte 8
     "ome_tiff",
     "tiff",
+    "scanbox",
     "mat",
+    "femtonics",
     "hdf5",
     "suite2p",
     "numpy",

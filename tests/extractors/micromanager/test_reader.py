@@ -15,7 +15,7 @@ import tifffile
 
 from ophysio import open_imaging
 from ophysio._synth.micromanager import mmstack_expected, write_mmstack
-from ophysio.errors import MetadataError, SelectionError
+from ophysio.errors import RateUnknownError, SelectionError
 from ophysio.extractors import detect_format
 from ophysio.extractors.micromanager import MicroManagerTiffImagingExtractor
 from ophysio.testing.conformance import ExtractorTests, copy_source
@@ -205,8 +205,11 @@ def test_rate_from_the_recorded_times_and_the_fallbacks(tmp_path):
     with pytest.warns(UserWarning, match="PlaybackFPS=12.5 of DisplaySettings.json"):
         assert MM(burst.folder).get_sampling_frequency() == 12.5
     (burst.folder / "DisplaySettings.json").unlink()
-    with pytest.raises(MetadataError, match="pass sampling_frequency="):
-        MM(burst.folder).get_sampling_frequency()
+    ex = MM(burst.folder)  # the pixels read without a rate; times and conversion need one
+    assert ex.get_sampling_frequency() is None and ex.rate_source is None
+    np.testing.assert_array_equal(ex[:], mmstack_expected(6, 12, 10))
+    with pytest.raises(RateUnknownError, match="records no rate .*pass sampling_frequency="):
+        ex.get_timestamps()
     assert MM(burst.folder, sampling_frequency=3.0).get_sampling_frequency() == 3.0
 
 

@@ -348,12 +348,14 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         return times
 
     # ------------------------------------------------------------------ rate
-    def get_sampling_frequency(self) -> float:
-        if self._sampling_frequency is None:
+    def get_sampling_frequency(self) -> float | None:
+        """The rate (worked out on first use, see the module notes); None when the dataset records none."""
+        if self._sampling_frequency is None and not self.__dict__.get("_rate_looked_for"):
             self._sampling_frequency, self.rate_source = self._rate()
+            self._rate_looked_for = True
         return self._sampling_frequency
 
-    def _rate(self) -> tuple[float, str]:
+    def _rate(self) -> tuple[float | None, str | None]:
         times = self.get_native_timestamps()
         if times is not None and len(times) > 1:
             step = float(np.median(np.diff(times)))
@@ -379,8 +381,8 @@ class MicroManagerTiffImagingExtractor(PagedSampleReads, ImagingExtractor):
                           "DisplaySettings.json, the display's playback speed, as the rate (as roiextractors does); "
                           "pass sampling_frequency= if the acquisition ran at another rate", UserWarning, stacklevel=3)
             return fps, "DisplaySettings.json PlaybackFPS"
-        raise MetadataError(f"{self._folder}: the dataset records no rate (no ElapsedTime-ms, Interval_ms 0, no "
-                            "DisplaySettings.json PlaybackFPS); pass sampling_frequency=")
+        return self._rate_unknown(f"{self._folder}: the dataset records no rate (no ElapsedTime-ms, Interval_ms 0, "
+                                  "no DisplaySettings.json PlaybackFPS)"), None
 
     # ------------------------------------------------------------------ companions
     def _display_settings_file(self) -> dict | None:
