@@ -24,6 +24,7 @@ _LAZY = {
     "TiffImagingExtractor": ".tiff",
     "OMETiffImagingExtractor": ".ome_tiff",
     "ThorTiffImagingExtractor": ".thor",
+    "MicroManagerTiffImagingExtractor": ".micromanager",
     "NumpyMemmapImagingExtractor": ".binary",
     "VideoStructure": ".binary",
     "Suite2pImagingExtractor": ".suite2p",

@@ -41,6 +41,7 @@ PathLike = str | os.PathLike
 FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage",
     "scanimage_legacy",
+    "micromanager",  # before ome_tiff: Micro-Manager's stacks are OME-TIFF files with a stack header at byte 8
     "thor",
     "ome_tiff",
     "tiff",

@@ -101,3 +101,13 @@ class TestScanboxInterface(_ExampleInterfaceTests):
                 "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesPMT0",
                 "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesPMT1",
                 "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
+
+
+class TestMicroManagerInterface(_ExampleInterfaceTests):
+    cases = ["micromanager"]
+
+    def expected_metadata(self, case):
+        from datetime import timedelta
+
+        return {"NWBFile.session_start_time": datetime(2024, 3, 5, 14, 22, 31, 123000, timezone(timedelta(hours=-8))),
+                "Ophys.Device[0].name": "C13440-20CU"}
