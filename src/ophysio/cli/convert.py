@@ -180,13 +180,21 @@ def _convert_to(args: argparse.Namespace, folder: str, output: Path) -> int:
     extractors = interface.extractors
     source = extractors[0] if len(extractors) == 1 else {ex.channel_name: ex for ex in extractors}
     started = time.perf_counter()
+    progress = None
     try:
         first = extractors[0]
         stub = args.stub_samples or max(100, *first.get_sample_shape())
         samples = (0, min(stub, first.get_num_samples())) if args.stub else None
+        if not args.no_progress:  # the same one bar (or log lines) as an NWB conversion, over every channel
+            from .progress import ConversionProgress
+
+            progress = ConversionProgress(f"writing {output.name}", sum(
+                ex.nbytes / max(ex.get_num_samples(), 1) for ex in extractors))
         write_imaging(source, output, format=args.to, overwrite=args.overwrite, samples=samples,
-                      progress=not args.no_progress, **writer_options)
+                      callback=progress, **writer_options)
     finally:
+        if progress is not None:
+            progress.close()
         interface.close()
     channels = f", {len(extractors)} channels" if len(extractors) > 1 else ""
     print(f"wrote {output} ({args.to}{channels}) in {time.perf_counter() - started:.1f} s")

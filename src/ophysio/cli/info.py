@@ -14,8 +14,10 @@ __all__ = ["describe", "register"]
 
 def describe(extractor) -> dict[str, Any]:
     """The facts ``ophysio info`` prints, as a JSON-ready dict."""
-    times = extractor.get_timestamps()
     n = extractor.get_num_samples()
+    # without a rate and without recorded times there are no times to show (only conversion needs them)
+    known = extractor.get_sampling_frequency() is not None or extractor.has_recorded_times()
+    times = extractor.get_timestamps() if known else None
     return {
         "format": extractor.format_id,
         "extractor": type(extractor).__name__,
@@ -30,8 +32,8 @@ def describe(extractor) -> dict[str, Any]:
         "channel_name": extractor.channel_name,
         "channel_names": extractor.get_channel_names(),
         "native_timestamps": extractor.get_native_timestamps() is not None,
-        "first_time_s": float(times[0]) if n else None,
-        "last_time_s": float(times[-1]) if n else None,
+        "first_time_s": float(times[0]) if n and times is not None else None,
+        "last_time_s": float(times[-1]) if n and times is not None else None,
         "size_bytes": extractor.nbytes,
         **_roi_facts(extractor),
     }
@@ -54,14 +56,15 @@ def _format_info(info: dict[str, Any]) -> str:
         f"files:       {len(files)}" + (f" ({files[0]}{' ...' if len(files) > 1 else ''})" if files else ""),
         f"samples:     {info['num_samples']} of {shape} ({'volumes' if info['volumetric'] else 'frames'})",
         f"dtype:       {info['dtype']}",
-        f"rate:        {info['sampling_frequency_hz']:.6g} Hz",
+        "rate:        " + (f"{info['sampling_frequency_hz']:.6g} Hz" if info["sampling_frequency_hz"] is not None
+                             else "unknown (the source states none; conversion needs -O sampling_frequency=HZ)"),
         f"channel:     {info['channel_name']} (source channels: {', '.join(info['channel_names'])})",
         f"planes:      {info['num_planes']}",
     ]
     if "roi_names" in info:
         chosen = "pages as stored" if info["roi_index"] is None else f"{info['roi_name']} (index {info['roi_index']})"
         lines.append(f"roi:         {chosen} (source ROIs: {', '.join(info['roi_names'])})")
-    if info["num_samples"]:
+    if info["num_samples"] and info["first_time_s"] is not None:
         source = "recorded" if info["native_timestamps"] else "from the rate"
         lines.append(
             f"time span:   {info['first_time_s']:.6g} s to {info['last_time_s']:.6g} s ({source})"

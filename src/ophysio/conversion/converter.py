@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .interfaces import ImagingInterface, complete_metadata
+from .interfaces import ImagingInterface, check_rates, complete_metadata
 from .metadata import Metadata
 
 __all__ = ["NWBConverter"]
@@ -76,6 +76,9 @@ class NWBConverter:
     def complete_metadata(self, metadata: dict | Metadata | None = None, timezone: str | None = None,
                           dandi: bool = True, check: bool = True, session: bool = True) -> Metadata:
         """Defaults merged with ``metadata`` (lists replaced), the time zone applied, and checked complete."""
+        if check:
+            for interface in self.interfaces.values():
+                check_rates(interface.extractors)
         return complete_metadata(self.get_metadata(), metadata, sum(self._series_counts()), timezone=timezone,
                                  dandi=dandi, check=check, session=session)
 

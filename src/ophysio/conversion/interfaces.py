@@ -51,6 +51,14 @@ def _clean_name(text: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w) or "Channel"
 
 
+def check_rates(extractors) -> None:
+    """Raise :class:`~ophysio.errors.RateUnknownError` for the first extractor that has neither a rate nor
+    recorded times: said before the metadata are checked and before anything is written."""
+    for ex in extractors:
+        if ex.get_sampling_frequency() is None and not ex.has_recorded_times():
+            ex._required_rate()
+
+
 def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_series: int, *,
                       timezone: str | None = None, dandi: bool = True, check: bool = True,
                       session: bool = True) -> Metadata:
@@ -253,9 +261,10 @@ class ImagingInterface:
                 + (f", ROI {roi.name!r} (index {roi.index})" if roi is not None else "")
                 + (f", plane {plane_index}" if plane_index is not None else ""),
                 "device": device["name"],
-                "imaging_rate": float(ex.get_sampling_frequency()),
                 "optical_channel": [optical],
             }
+            if ex.get_sampling_frequency() is not None:
+                plane["imaging_rate"] = float(ex.get_sampling_frequency())
             if facts.excitation_wavelength_nm:
                 plane["excitation_lambda"] = float(facts.excitation_wavelength_nm)
             if facts.pixel_size_um is not None:
@@ -341,6 +350,8 @@ class ImagingInterface:
     def complete_metadata(self, metadata: dict | Metadata | None = None, timezone: str | None = None,
                           dandi: bool = True, check: bool = True, session: bool = True) -> Metadata:
         """Defaults merged with ``metadata`` (lists replaced), the time zone applied, and checked complete."""
+        if check:
+            check_rates(self.extractors)
         return complete_metadata(self.get_metadata(), metadata, len(self.streams()), timezone=timezone, dandi=dandi,
                                  check=check, session=session)
 

@@ -26,6 +26,7 @@ writer (``compression="gzip", compression_level=6`` is read as the same thing) a
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 from collections import deque
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionValueError
+from ._h5discard import hdf5_file_descriptor
 from .codecs import ChunkPipeline, Deflate, RawBytes, ShuffleBytes, TransposeToNWB
 from .compression import Compression, default_workers
 
@@ -109,6 +111,48 @@ class ChunkWriter:
             future.cancel()
         self._pending.clear()
         self._pool.shutdown(cancel_futures=True)
+
+
+# ---------------------------------------------------------------------- writing back while filling
+class Writeback:
+    """Flush the file of ``dataset`` to disk every ``interval`` seconds while it fills, in a thread.
+
+    Every output is synced before it is renamed into place (``conversion/_atomic.py``). Left to the end,
+    that sync waits for the whole file to reach the disk after the last chunk is written; flushing as the
+    chunks arrive overlaps it with the fill, so the final sync only waits for the last ``interval``. The
+    thread syncs its own duplicate of the file's descriptor (HDF5 may close its own at any time); a
+    driver without one descriptor, or a platform without ``fdatasync``, gets no thread.
+    """
+
+    def __init__(self, dataset, interval: float = 0.5):
+        self._fd: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self.interval = interval
+        sync = getattr(os, "fdatasync", None)
+        handle = hdf5_file_descriptor(dataset.file)
+        if sync is None or handle is None:
+            return
+        self._fd = os.dup(handle)
+        self._thread = threading.Thread(target=self._run, args=(sync,), name="ophysio-writeback", daemon=True)
+        self._thread.start()
+
+    def _run(self, sync: Callable[[int], Any]) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                sync(self._fd)
+            except OSError:  # a file system that cannot sync: the final sync will say what it can
+                return
+
+    def close(self) -> None:
+        """Stop the thread and release the descriptor."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 # ---------------------------------------------------------------------- reading ahead
@@ -237,6 +281,7 @@ def fill_dataset(
             progress_callback(done, total)
 
     reader = ReadAhead(extractor, start, stop, per_chunk, workers + 2)
+    writeback = Writeback(dataset)
     try:
         if filters is None:  # HDF5's own filters (lzf, zstd, blosc, none) compress; we transpose
             to_nwb = TransposeToNWB()
@@ -256,5 +301,6 @@ def fill_dataset(
             raise
     finally:
         reader.close()
+        writeback.close()
         if bar is not None:
             bar.close()

@@ -6,13 +6,17 @@ for with ``os.preadv`` straight into a new array and checks the byte count, so a
 :class:`~ophysio.errors.CorruptFileError` naming it. Selections that would read many more bytes than
 they return (time not the first stored axis) go through a memory map, touched only after an
 ``os.fstat`` has checked that the file still holds the whole array (a window of microseconds remains
-between the check and the copy).
+between the check and the copy). :meth:`FileArray.iter_mapped` gives a long run of rows through a map
+one block at a time, each block checked the same way, for readers that transform the values on the way
+(a copy out of the page cache and the transform in one pass, where a positional read would copy twice).
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -94,6 +98,36 @@ class FileArray:
                 rows = self.read_rows(start, stop)
                 return rows[(slice(None), *selection[1:])]
         return np.array(self._mapped()[selection])
+
+    def iter_mapped(self, start: int, stop: int, block_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Rows ``start:stop`` as read-only views of a memory map, ``block_rows`` rows at a time: ``(a, b,
+        rows a:b)`` for consecutive blocks.
+
+        Each block is mapped on its own, after an ``os.fstat`` has checked that the file still holds it,
+        and unmapped before the next (so the process's resident size does not grow by the file's size): a
+        file cut short before a block is a :class:`~ophysio.errors.CorruptFileError` naming it. A cut while
+        the caller works on a block would still end the process with SIGBUS: the window is the time spent
+        on one block (a copy of 1 MiB out of the page cache takes about 0.1 ms). A view is valid until the
+        next block is asked for.
+        """
+        step = max(1, int(block_rows))
+        with self.file.open() as fd:
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
+                begin, end = self.offset + a * self._row_bytes, self.offset + b * self._row_bytes
+                require_size(fd, end, self.file.path, self.what)
+                aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
+                mapped = mmap.mmap(fd, end - aligned, offset=aligned, access=mmap.ACCESS_READ)
+                rows = np.frombuffer(mapped, self.dtype, count=(end - begin) // self.dtype.itemsize,
+                                     offset=begin - aligned).reshape(b - a, *self.shape[1:])
+                try:
+                    yield a, b, rows
+                finally:
+                    del rows
+                    try:
+                        mapped.close()
+                    except BufferError:  # the caller kept a view: the map closes when the view goes
+                        pass
 
     def take(self, indices: np.ndarray, axis: int = 0, out: np.ndarray | None = None) -> np.ndarray:
         """``numpy.take`` through the guarded memory map."""

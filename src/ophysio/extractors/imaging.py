@@ -86,8 +86,13 @@ class ImagingExtractor(SampleTimes, ABC):
         """Data type of the pixels, byte order included; answered without reading pixels."""
 
     @abstractmethod
-    def get_sampling_frequency(self) -> float:
-        """Samples per second (volumes per second for volumetric data)."""
+    def get_sampling_frequency(self) -> float | None:
+        """Samples per second (volumes per second for volumetric data).
+
+        None when the source states no rate and none was given (a plain TIFF, a ``.npy``): the pixels read
+        as ever, and what needs a rate (regular timestamps, conversion) raises
+        :class:`~ophysio.errors.RateUnknownError` saying how to give one.
+        """
 
     @abstractmethod
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
@@ -102,7 +107,6 @@ class ImagingExtractor(SampleTimes, ABC):
         return 1
 
     @property
-
     def is_volumetric(self) -> bool:
         """Whether each sample is a volume (rows, columns, planes) rather than a frame.
 
@@ -133,7 +137,8 @@ class ImagingExtractor(SampleTimes, ABC):
         ``facts.py``; a view adjusts its parent's facts (a crop moves the origin, a plane has one depth).
         See :class:`~ophysio.extractors.facts.AcquisitionFacts`.
         """
-        rate = float(self.get_sampling_frequency())
+        rate = self.get_sampling_frequency()
+        rate = None if rate is None else float(rate)
         volumetric = self.is_volumetric
         return AcquisitionFacts(
             channel_name=self.channel_name,
@@ -485,7 +490,8 @@ class ImagingExtractor(SampleTimes, ABC):
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.get_sample_shape())
         try:
-            rate = f"{self.get_sampling_frequency():.6g} Hz"
+            rate = self.get_sampling_frequency()
+            rate = "rate unknown" if rate is None else f"{rate:.6g} Hz"
         except Exception:  # a rate that cannot be known must not break repr
             rate = "rate unknown"
         return (

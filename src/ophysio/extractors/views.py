@@ -54,14 +54,13 @@ class _ParentView(ImagingExtractor):
         return self._parent.get_num_planes()
 
     @property
-
     def is_volumetric(self) -> bool:
         return bool(self._parent.is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parent.get_dtype()
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._parent.get_sampling_frequency()
 
     @property
@@ -214,7 +213,6 @@ class PlaneView(_ParentView):
         return 1
 
     @property
-
     def is_volumetric(self) -> bool:
         return False
 
@@ -249,8 +247,9 @@ class BinnedSamplesView(_ParentView):
     def get_num_samples(self) -> int:
         return self._parent.get_num_samples() // self._bin
 
-    def get_sampling_frequency(self) -> float:
-        return self._parent.get_sampling_frequency() / self._bin
+    def get_sampling_frequency(self) -> float | None:
+        rate = self._parent.get_sampling_frequency()
+        return None if rate is None else rate / self._bin
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The parent's facts with the rate of its samples divided by the bin size."""
@@ -303,7 +302,7 @@ class MultiImagingExtractor(ImagingExtractor):
             if part.dtype != first.dtype:
                 raise FormatError(f"extractor {i} has dtype {part.dtype}; extractor 0 has {first.dtype}")
             f0, fi = first.get_sampling_frequency(), part.get_sampling_frequency()
-            if abs(fi - f0) > 1e-6 * abs(f0):
+            if (f0 is None) != (fi is None) or (f0 is not None and abs(fi - f0) > 1e-6 * abs(f0)):
                 raise FormatError(f"extractor {i} samples at {fi} Hz; extractor 0 at {f0} Hz")
         self._parts = parts
         self._starts = np.cumsum([0] + [p.get_num_samples() for p in parts])
@@ -323,15 +322,17 @@ class MultiImagingExtractor(ImagingExtractor):
         return self._parts[0].get_num_planes()
 
     @property
-
     def is_volumetric(self) -> bool:
         return bool(self._parts[0].is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parts[0].get_dtype()
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._parts[0].get_sampling_frequency()
+
+    def _rate_unknown_message(self) -> str:
+        return self._parts[0]._rate_unknown_message()
 
     @property
     def channel_name(self) -> str:

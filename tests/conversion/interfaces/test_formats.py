@@ -1,6 +1,6 @@
 """Every reader format's interface through InterfaceTests, on the format's built-in example."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ophysio.conversion.interfaces import interface_from_paths
 from ophysio.examples import write_example
@@ -66,3 +66,24 @@ class TestHdf5Interface(_ExampleInterfaceTests):
 
 class TestMatInterface(_ExampleInterfaceTests):
     cases = ["mat_v73"]
+
+
+class TestFemtonicsInterface(_ExampleInterfaceTests):
+    cases = ["femtonics"]
+
+    def expected_metadata(self, case):
+        # the example's MeasurementDatePosix 1506671580 + MeasurementDateNanoSecs 903593500, in UTC
+        return {"NWBFile.session_start_time": datetime(2017, 9, 29, 7, 53, 0, 903594, tzinfo=timezone.utc),
+                "Ophys.Device[0].manufacturer": "Femtonics",
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesUG",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesUR"}
+
+
+class TestScanboxInterface(_ExampleInterfaceTests):
+    cases = ["scanbox"]
+
+    def expected_metadata(self, case):
+        return {"Ophys.Device[0].name": "Scanbox", "Ophys.Device[0].manufacturer": "Neurolabware",
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesPMT0",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesPMT1",
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}

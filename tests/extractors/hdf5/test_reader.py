@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from ophysio.errors import FormatError, MetadataError, SelectionError
+from ophysio.errors import FormatError, MetadataError, RateUnknownError, SelectionError
 from ophysio.extractors import open_imaging
 from ophysio.extractors.hdf5 import Hdf5ImagingExtractor
 from ophysio.testing.conformance import ExtractorTests, copy_source
@@ -133,9 +133,14 @@ def test_fly_time_axis():
     assert ex.get_metadata()["attrs"]["mirror_phase"] == "10.0"
 
 
-def test_fly_needs_a_rate():
-    with pytest.raises(MetadataError, match="sampling_frequency="):
-        Hdf5ImagingExtractor(sample_file(FLY))
+def test_fly_opens_without_a_rate_and_says_so_when_one_is_needed():
+    ex = Hdf5ImagingExtractor(sample_file(FLY))  # PySight states no rate: pixels need none
+    assert ex.get_sampling_frequency() is None
+    with h5py.File(sample_file(FLY), "r") as f:
+        np.testing.assert_array_equal(ex.get_series(0, 3), f["Full Stack/Channel 1"][0:3])
+    with pytest.raises(RateUnknownError, match=r"fly.hdf5.*\(looked for attributes.*pass sampling_frequency="):
+        ex.get_timestamps()
+    assert Hdf5ImagingExtractor(sample_file(FLY), sampling_frequency=5.0).get_timestamps()[2] == 0.4
 
 
 def test_values_are_the_synthetic_pattern_and_dtype_kept():

@@ -104,14 +104,15 @@ def series_timing(extractor, start: int = 0, stop: int | None = None) -> tuple[f
     ``timestamps`` is None.
     """
     stop = extractor.get_num_samples() if stop is None else stop
-    rate = float(extractor.get_sampling_frequency())
     if not extractor.has_recorded_times():
+        rate = extractor._required_rate()  # RateUnknownError saying how to give one
         return float(start) / rate, rate, None
+    rate = extractor.get_sampling_frequency()
     times = np.asarray(extractor.get_timestamps(start, stop), dtype=np.float64)
     if len(times) == 0:
         return 0.0, rate, None
     index = np.arange(len(times), dtype=np.float64)
-    candidates = [rate]
+    candidates = [] if rate is None else [float(rate)]
     if len(times) > 1 and times[-1] > times[0]:
         candidates.append((len(times) - 1) / (times[-1] - times[0]))
     for candidate in candidates:

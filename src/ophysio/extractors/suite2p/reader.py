@@ -213,10 +213,8 @@ class Suite2pImagingExtractor(ImagingExtractor):
             try:
                 self._sampling_frequency = checked_rate(self._ops[0].get("fs"), f"ops['fs'] in {folders[0]}")
             except MetadataError:
-                raise MetadataError(
-                    f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r}; pass sampling_frequency= (frames "
-                    f"per second of each plane)"
-                ) from None
+                self._sampling_frequency = self._rate_unknown(
+                    f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r} (frames per second of each plane)")
 
     @staticmethod
     def _available_channels(folder: Path, ops: dict, file_type: str) -> list[str]:
@@ -246,7 +244,7 @@ class Suite2pImagingExtractor(ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return _DTYPE
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:
