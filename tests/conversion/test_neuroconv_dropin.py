@@ -13,7 +13,8 @@ the movie through ``ImagingExtractorDataChunkIterator``) or with neuroconv's ima
   transposed), the times or the rate, ``dimension`` as neuroconv records it;
 - the iterator is also run on its own, and a movie through roiextractors' and ophysio's
   ``NumpyImagingExtractor`` gives the same datasets;
-- neuroconv's ScanImage, ScanImage-legacy, TIFF and HDF5 interfaces run with ophysio's class swapped in for
+- neuroconv's ScanImage, ScanImage-legacy, TIFF, HDF5, Femtonics and Scanbox interfaces run with ophysio's
+  class swapped in for
   roiextractors' (``get_extractor_class``, as a porting user would), and where roiextractors 0.10 opens the
   file as well, the two NWB files and metadata must agree but for the differences listed in
   ``KNOWN_DIFFERENCES``; one neuroconv behaviour is an ``xfail(strict=True)``.
@@ -49,7 +50,9 @@ else:
 
 import h5py  # noqa: E402
 from neuroconv.datainterfaces import (  # noqa: E402
+    FemtonicsImagingInterface,
     Hdf5ImagingInterface,
+    SbxImagingInterface,
     ScanImageImagingInterface,
     ScanImageLegacyImagingInterface,
     TiffImagingInterface,
@@ -68,7 +71,9 @@ from ophysio.testing.conformance import ExtractorTests  # noqa: E402
 from ophysio.testing.data import sample_file  # noqa: E402
 from ophysio.testing.synthetic import movie  # noqa: E402
 
+from ..extractors.femtonics import _cases as femtonics_cases  # noqa: E402
 from ..extractors.hdf5 import test_reader as hdf5_cases  # noqa: E402
+from ..extractors.scanbox import test_reader as scanbox_cases  # noqa: E402
 from ..extractors.scanimage import test_reader as scanimage_cases  # noqa: E402
 from ..extractors.scanimage_legacy import test_reader as scanimage_legacy_cases  # noqa: E402
 from ..extractors.tiff import test_reader as tiff_cases  # noqa: E402
@@ -482,6 +487,8 @@ SWAPS = {
     "scanimage_legacy": (ScanImageLegacyImagingInterface, "ScanImageLegacyImagingExtractor"),
     "tiff": (TiffImagingInterface, "TiffImagingExtractor"),
     "hdf5": (Hdf5ImagingInterface, "Hdf5ImagingExtractor"),
+    "femtonics": (FemtonicsImagingInterface, "FemtonicsImagingExtractor"),
+    "scanbox": (SbxImagingInterface, "SbxImagingExtractor"),
 }
 
 
@@ -559,6 +566,23 @@ INTERFACE_CASES = {
     "hdf5-caiman": (
         "hdf5", lambda: dict(file_path=str(hdf5_cases._cases()["caiman-gzip"][0]()), sampling_frequency=30.0),
         ("hdf5", "TestHdf5", "caiman-gzip"), False),
+    "femtonics-p29-unit-0-UG": (
+        "femtonics", lambda: dict(file_path=str(sample_file(femtonics_cases.P29)), munit_name="MUnit_0",
+                                  channel_name="UG"),
+        ("femtonics", "TestFemtonics", "p29-unit0-UG"), True),
+    "femtonics-p29-session-0-unit-1-UR": (
+        "femtonics", lambda: dict(file_path=str(sample_file(femtonics_cases.P29)), session_name="MSession_0",
+                                  munit_name="MUnit_1", channel_name="UR"),
+        ("femtonics", "TestFemtonics", "p29-unit1-UR"), True),
+    # the real info file beside a .sbx of its layout; roiextractors truncates the rate to 15 Hz (see
+    # docs/formats/scanbox.rst), so the series' rate is a known difference
+    "scanbox-real-info": (
+        "scanbox", lambda: dict(file_path=str(scanbox_cases._files("real-sample-geometry")[0])),
+        ("scanbox", "TestScanbox", "real-sample-geometry"), True),
+    # an optotune volume: roiextractors 0.10 reads the first plane's frames at the frame rate, ophysio volumes
+    "scanbox-optotune-volume": (
+        "scanbox", lambda: dict(file_path=str(scanbox_cases._files("optotune-volume")[0])),
+        ("scanbox", "TestScanbox", "optotune-volume"), False),
 }
 
 
@@ -625,6 +649,9 @@ KNOWN_DIFFERENCES = {
     # (and its rate as computed from those times, 7.5 to the last bits); roiextractors 0.10 keeps the keyword
     # but its series starts at 0
     "hdf5-two-channel-mov-start-time": {("series", "starting_time"), ("series", "rate")},
+    # Scanbox: roiextractors 0.10 truncates the frame rate to a whole number (15 Hz where the resonant
+    # frequency and lines give 15.46 Hz, docs/formats/scanbox.rst)
+    "scanbox-real-info": {("series", "rate")},
 }
 
 
