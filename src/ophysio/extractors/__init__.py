@@ -23,6 +23,7 @@ _LAZY = {
     "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
     "TiffImagingExtractor": ".tiff",
     "OMETiffImagingExtractor": ".ome_tiff",
+    "ThorTiffImagingExtractor": ".thor",
     "NumpyMemmapImagingExtractor": ".binary",
     "VideoStructure": ".binary",
     "Suite2pImagingExtractor": ".suite2p",

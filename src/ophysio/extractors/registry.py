@@ -41,6 +41,7 @@ PathLike = str | os.PathLike
 FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage",
     "scanimage_legacy",
+    "thor",
     "ome_tiff",
     "tiff",
     "scanbox",

@@ -47,6 +47,20 @@ class TestOmeTiffInterface(_ExampleInterfaceTests):
         return {"NWBFile.session_start_time": datetime(2024, 5, 6, 7, 8, 9)}
 
 
+class TestThorInterface(_ExampleInterfaceTests):
+    cases = ["thor"]
+
+    def expected_metadata(self, case):
+        from datetime import timedelta, timezone
+
+        return {"NWBFile.session_start_time": datetime(2024, 2, 29, 14, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesChanA",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesChanB",
+                "Ophys.Device[0].manufacturer": "Thorlabs",
+                "Ophys.ImagingPlane[0].grid_spacing": [1.25e-6, 1.25e-6],
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
+
+
 class TestNumpyInterface(_ExampleInterfaceTests):
     cases = ["numpy"]
 

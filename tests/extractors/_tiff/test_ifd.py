@@ -66,3 +66,28 @@ def test_errors_name_the_file(tmp_path):
             walk_ifds(fd, str(path))
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("odd_page", [None, 17])
+def test_ifds_of_two_kinds_decode_as_tifffile_reads_them(tmp_path, odd_page):
+    """A first IFD with more tags (tifffile's description) then many alike, and one odd IFD among them: the
+    pages decoded a kind at a time are those decoded one by one."""
+    data = (np.arange(40 * 6 * 5, dtype=np.uint16).reshape(40, 6, 5) * 11).astype(np.uint16)
+    path = tmp_path / "kinds.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for i, frame in enumerate(data):
+            extra = [(65000, "s", 0, "odd", True)] if i == odd_page else []
+            tif.write(frame, description="first page only" if i == 0 else None, contiguous=False, metadata=None,
+                      extratags=extra)
+    fd = _open(path)
+    try:
+        pages = walk_ifds(fd, str(path))
+    finally:
+        os.close(fd)
+    with tifffile.TiffFile(path) as tif:
+        assert list(pages.ifd_offset) == [p.offset for p in tif.pages]
+        assert list(pages.data_offset) == [p.dataoffsets[0] for p in tif.pages]
+        assert list(pages.data_nbytes) == [p.databytecounts[0] for p in tif.pages]
+    assert (pages.height == 6).all() and (pages.width == 5).all() and (pages.compression == 1).all()
+    offsets, counts = pages.text_span(TAG_IMAGE_DESCRIPTION)
+    assert offsets[0] > 0 and (offsets[1:] == -1).all()
