@@ -51,3 +51,24 @@ def test_without_a_declaration_the_series_are_two_photon():
 
 def _extractor_array():
     return np.zeros((4, 3, 2), dtype="uint16")
+
+
+def test_a_one_photon_series_of_a_source_with_a_field_of_view(tmp_path):
+    """NWB's OnePhotonSeries has no field_of_view: the source's geometry stays in the imaging plane."""
+    from pynwb import NWBHDF5IO
+
+    import ophysio
+    from ophysio.conversion.interfaces import interface_from_paths
+    from ophysio.examples import write_example
+    from ophysio.testing.interfaces import complete_metadata
+
+    path, options = write_example("scanimage", tmp_path / "source")
+    interface = interface_from_paths([path], photon_series_type="OnePhotonSeries", channel_name="Channel 1",
+                                     **options)
+    meta = complete_metadata(interface)
+    assert meta["Ophys"]["PhotonSeries"][0]["field_of_view"]
+    out = ophysio.write_nwb(interface, tmp_path / "one_photon.nwb", meta, timezone="UTC")
+    with NWBHDF5IO(str(out), "r") as io:
+        series = io.read().acquisition["OnePhotonSeries"]
+        assert type(series).__name__ == "OnePhotonSeries"
+        assert series.imaging_plane.grid_spacing is not None
