@@ -43,6 +43,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage_legacy",
     "ome_tiff",
     "tiff",
+    "inscopix",
     "mat",
     "hdf5",
     "suite2p",

@@ -1,6 +1,6 @@
 """Every reader format's interface through InterfaceTests, on the format's built-in example."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ophysio.conversion.interfaces import interface_from_paths
 from ophysio.examples import write_example
@@ -66,3 +66,12 @@ class TestHdf5Interface(_ExampleInterfaceTests):
 
 class TestMatInterface(_ExampleInterfaceTests):
     cases = ["mat_v73"]
+
+
+class TestInscopixInterface(_ExampleInterfaceTests):
+    cases = ["inscopix"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].name": "Inscopix NVista3"}
