@@ -122,7 +122,6 @@ def write_isxd(
     dtype = np.dtype(dtype)
     if dtype.name not in _DATA_TYPES:
         raise ValueError(f"an Inscopix movie holds uint16, float32 or uint8 pixels, not {dtype}")
-    values = _movie(num_times, rows, columns, None, dtype)
     skipped = set(dropped) | set(blank)
     for text in cropped:
         first, _, last = str(text).partition("-")
@@ -139,15 +138,18 @@ def write_isxd(
         order = [("G", green), ("R", red)] if start_channel != "red" else [("R", red), ("G", green)]
         cycle = [code for code, n in order for _ in range(n)]
     path = Path(path)
+    block = max(1, (16 << 20) // (rows * columns * 8))  # frames computed at once (int64 intermediates)
     with open(path, "wb") as fh:
         for t in range(num_times):
+            if t % block == 0:
+                values = _movie(min(block, num_times - t), rows, columns, None, dtype, first_sample=t)
             if t in skipped:
                 continue
             if frame_headers:
                 colour = cycle[t % len(cycle)] if cycle else (single_channel or "green")[0].upper()
                 efocus = planes[t % len(planes)] if planes else 500
                 fh.write(encode_frame_header(colour, 52_618_805 + t, 1078, 0, efocus, int(tsc[t])).tobytes())
-            fh.write(np.ascontiguousarray(values[t], dtype=dtype.newbyteorder("<")).tobytes())
+            fh.write(np.ascontiguousarray(values[t % block], dtype=dtype.newbyteorder("<")).tobytes())
             if frame_headers:
                 fh.write((np.arange(_HEADER_VALUES, dtype="<u2") * 16).tobytes())
         footer = {

@@ -272,8 +272,11 @@ class InscopixImagingExtractor(ImagingExtractor):
         frame_bytes, stride, skip = layout.frame_bytes, layout.stride, layout.pixel_offset
         flat = memoryview(dest.reshape(-1).view(np.uint8))
         gap = np.empty(stride - frame_bytes, dtype=np.uint8) if stride > frame_bytes else None
-        breaks = np.flatnonzero(np.diff(stored) != 1) + 1
-        bounds = np.concatenate(([0], breaks, [len(stored)]))
+        count = len(stored)
+        if count and int(stored[-1]) - int(stored[0]) == count - 1:  # one run (stored indices ascend)
+            bounds = [0, count]
+        else:
+            bounds = [0, *(np.flatnonzero(np.diff(stored) != 1) + 1).tolist(), count]
         for a, b in zip(bounds[:-1], bounds[1:]):
             offset = int(stored[a]) * stride + skip
             if gap is None:  # one run of frames: one read
