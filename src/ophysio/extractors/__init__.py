@@ -29,6 +29,8 @@ _LAZY = {
     "Hdf5ImagingExtractor": ".hdf5",
     "MatImagingExtractor": ".mat",
     "InscopixImagingExtractor": ".inscopix",
+    "HCImageImagingExtractor": ".hcimage",
+    "CxdImagingExtractor": ".hcimage",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

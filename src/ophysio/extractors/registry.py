@@ -44,6 +44,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "ome_tiff",
     "tiff",
     "inscopix",
+    "hcimage",
     "mat",
     "hdf5",
     "suite2p",
