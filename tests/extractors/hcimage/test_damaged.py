@@ -100,3 +100,22 @@ def _streams(path):
 
     with olefile.OleFileIO(str(path)) as ole:
         return {"/".join(p): ole.openstream("/".join(p)).read() for p in ole.listdir(streams=True)}
+
+
+def test_a_directory_tree_that_points_back(tmp_path):
+    path = write_cxd(tmp_path / "tree.cxd", num_frames=2, version=3)
+    data = bytearray(path.read_bytes())
+    first_dir = struct.unpack_from("<I", data, 48)[0]
+    entry = (first_dir + 1) * 512 + 128  # the root's first child...
+    struct.pack_into("<I", data, entry + 68, 0)  # ...whose left sibling becomes the root itself
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="tree.cxd.*entry 0"):
+        HCImageImagingExtractor(path)
+
+
+def test_olefile_is_not_needed(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "olefile", None)  # importing it now fails
+    ex = HCImageImagingExtractor(sample_file("hcimage/Data00676_stubbed.cxd"))
+    assert ex.get_series(0, 2).shape == (2, 350, 350)

@@ -1,7 +1,8 @@
 """Hamamatsu HCImage ``.cxd`` files (OLE2 compound documents in Compix SimplePCI's layout).
 
 The format is declared here once (:data:`SPEC`); the reader (:mod:`.reader`) is imported on first use of
-one of its names, so that importing this package stays cheap (olefile is imported only to open a file).
+one of its names, so that importing this package stays cheap. The compound document is read with numpy
+(:mod:`.ole`); olefile is not needed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ SPEC = FormatSpec(
     sniff_cxd,
     "ophysio.extractors.hcimage.reader:HCImageImagingExtractor",
     "Hamamatsu HCImage .cxd (OLE2 compound document: frames, bit depth, frame times)",
-    extras=("hcimage",),
     name="HCImage",
     photon_series_type="OnePhotonSeries",
 )

@@ -12,11 +12,11 @@ inherits (Bio-Formats' ``PCIReader`` documents it):
   seconds since 1601-01-01, as Bio-Formats reads it); ``Comments``: text, ``key=value`` lines (HCImage
   writes ImageJ's keys there: ``finterval``, ``unit``...); ``Compix``: the writer's version.
 
-The file is opened with olefile once, to list the frames and turn each frame's sector chain into file
-offsets (checked: inside the file, no loop, as long as the frame); frames are then read with positional
-reads of the file itself, straight into the caller's buffer, so no parser stays open and reads from many
-threads need no lock. A damaged or truncated document is a :class:`~ophysio.errors.CorruptFileError`
-naming the file.
+The document's directory and allocation tables are read once (:class:`~.ole.CompoundDocument`), to list
+the frames and turn each frame's sector chain into file offsets (checked: inside the file, no loop, as
+long as the frame); frames are then read with positional reads of the file itself, straight into the
+caller's buffer, so no parser stays open and reads from many threads need no lock. A damaged or truncated
+document is a :class:`~ophysio.errors.CorruptFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError
 from .._handles import CachedFile
 from ..checks import checked_rate
 from ..imaging import ImagingExtractor
-from .ole import stream_extents
+from .ole import CompoundDocument, Entry
 
 __all__ = ["HCImageImagingExtractor", "CxdImagingExtractor", "read_cxd_metadata"]
 
@@ -45,24 +45,6 @@ _SMALL = 64 << 10
 _GAP = 256 << 10
 _MAX_IOV = 1024
 _COBOL_EPOCH = datetime(1601, 1, 1)
-
-
-def _open_ole(path: str):
-    try:
-        import olefile
-    except ImportError as exc:  # pragma: no cover - olefile is in the test extra
-        raise ImportError(f"reading {path} (Hamamatsu HCImage .cxd) needs olefile: pip install 'ophysio[hcimage]'") \
-            from exc
-    try:
-        ole = olefile.OleFileIO(path)
-    except Exception as exc:  # olefile raises OSError, OleFileError, struct.error... for damaged documents
-        raise CorruptFileError(f"{path} is not a readable OLE2 compound document (HCImage .cxd): {exc}") from None
-    issues = getattr(ole, "parsing_issues", None)
-    if issues:  # olefile tolerates what it can (a FAT or directory cut short) and lists it here
-        ole.close()
-        raise CorruptFileError(f"{path}: its compound document is damaged or truncated ({issues[0][1]}; "
-                               f"{len(issues)} problem(s))")
-    return ole
 
 
 def _decode(name: str, data: bytes) -> Any:
@@ -172,47 +154,52 @@ class HCImageImagingExtractor(ImagingExtractor):
         if plane_name not in (None, "0", 0):
             raise SelectionError(f"plane_name={plane_name!r}: {path} is a planar time series (plane '0' only)")
         self._file = CachedFile(path)
-        ole = _open_ole(path)
-        try:
-            self._scan(ole, channel_name)
-        finally:
-            ole.close()
+        with self._file.open() as fd:
+            self._scan(fd, channel_name)
         self._given_rate = None if sampling_frequency is None else checked_rate(sampling_frequency)
 
     # ------------------------------------------------------------------ construction
-    def _scan(self, ole, channel_name: str | None) -> None:
+    def _scan(self, fd: int, channel_name: str | None) -> None:
         path = self._file_path
-        file_size = os.path.getsize(path)
-        frames: dict[int, dict[int, Any]] = {}  # channel -> field -> Bitmap entry
-        times: dict[int, Any] = {}
+        doc = CompoundDocument(fd, path)
+        frames: dict[int, dict[int, Entry]] = {}  # channel -> field -> Bitmap entry
+        times: dict[int, Entry] = {}
         header: dict[str, Any] = {}
-        try:
-            listing = ole.listdir(streams=True, storages=False)
-            for parts in listing:
-                name = "/".join(parts)
-                if len(parts) == 4 and parts[0] == "Field Data" and _FRAME.match(parts[1]) and \
-                        _IMAGE.match(parts[2]) and parts[3].startswith("Bitmap"):
-                    field, image = int(_FRAME.match(parts[1]).group(1)), int(_IMAGE.match(parts[2]).group(1))
-                    frames.setdefault(image, {})[field] = ole.direntries[ole._find(name)]
-                    continue
-                if len(parts) == 4 and parts[0] == "Field Data" and _FRAME.match(parts[1]) and \
-                        parts[2] == "Details" and parts[3] == "Time_From_Start":
-                    times[int(_FRAME.match(parts[1]).group(1))] = ole.direntries[ole._find(name)]
-                field = _FRAME.match(parts[1]) if len(parts) > 1 and parts[0] == "Field Data" else None
-                if field is not None and int(field.group(1)) != 1:
-                    continue  # the other frames' details: read on demand, not kept whole
-                if ole.get_size(name) <= _SMALL:
-                    header[name] = _decode(parts[-1], ole.openstream(name).read())
-            stamps = {}
-            for parts in ("Field Data/Field 1", "File Info"):
-                if ole.exists(parts):
-                    created = ole.getctime(parts)
-                    if created is not None:
-                        stamps[parts] = created
-        except CorruptFileError:
-            raise
-        except Exception as exc:
-            raise CorruptFileError(f"{path}: its compound document directory is damaged ({exc})") from None
+
+        def keep(prefix: str, node: Entry, depth: int = 0) -> None:
+            """The small streams under ``node`` into the header (frames left out; 8 storages deep at most)."""
+            for name, child in sorted(node.children.items()):
+                where = f"{prefix}{name}"
+                if child.is_stream:
+                    if child.size <= _SMALL and not name.startswith("Bitmap"):
+                        header[where] = _decode(name, doc.read(fd, child, where))
+                elif where != "Field Data" and depth < 8:
+                    keep(f"{where}/", child, depth + 1)
+
+        keep("", doc.root)  # the storage "Field Data" is walked below: only its first frame's details are kept
+        field_data = doc.find("Field Data")
+        for field_name, field in (field_data.children.items() if field_data is not None else ()):
+            match = _FRAME.match(field_name)
+            if match is None or field.is_stream:
+                continue
+            number = int(match.group(1))
+            if number == 1:
+                keep("Field Data/Field 1/", field)
+            for name, child in field.children.items():
+                image = _IMAGE.match(name)
+                if image is not None and not child.is_stream:
+                    bitmaps = [c for n, c in sorted(child.children.items()) if n.startswith("Bitmap") and c.is_stream]
+                    if bitmaps:
+                        frames.setdefault(int(image.group(1)), {})[number] = bitmaps[0]
+                elif name == "Details" and not child.is_stream:
+                    stamp = child.children.get("Time_From_Start")
+                    if stamp is not None and stamp.is_stream:
+                        times[number] = stamp
+        stamps = {}
+        for names in (("Field Data", "Field 1"), ("File Info",)):
+            node = doc.find(*names)
+            if node is not None and node.created is not None:
+                stamps["/".join(names)] = node.created
         if not frames:
             raise FormatError(f"{path} holds no HCImage frames (no 'Field Data/Field N/i_ImageK/Bitmap' streams); "
                               "an older SimplePCI layout ('Image Data') is not read yet")
@@ -251,10 +238,10 @@ class HCImageImagingExtractor(ImagingExtractor):
         for field in fields:
             entry = frames[channel][field]
             what = f"frame 'Field {field}' (channel Image{channel})"
-            if int(entry.size) != frame_bytes:
+            if entry.size != frame_bytes:
                 raise FormatError(f"{path}: {what} is {entry.size} bytes, but a {rows} x {columns} frame of {bits}-bit "
                                   f"pixels is {frame_bytes} bytes (an embedded TIFF or padded rows are not read yet)")
-            runs = stream_extents(ole, entry, file_size, path, what)
+            runs = doc.extents(entry, what)
             extents.extend(runs)
             lengths.append(len(runs))
         order = sorted(extents)
@@ -267,8 +254,7 @@ class HCImageImagingExtractor(ImagingExtractor):
         self._frame_first = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         self._time_extents = None
         if len(times) == len(fields) and all(int(times[f].size) == 8 for f in fields):
-            self._time_extents = [stream_extents(ole, times[f], file_size, path, f"Time_From_Start of Field {f}")
-                                  for f in fields]
+            self._time_extents = [doc.extents(times[f], f"Time_From_Start of Field {f}") for f in fields]
         self._rows, self._columns, self._bits, self._dtype = rows, columns, bits, dtype
         self._header = header
         self._created = stamps
