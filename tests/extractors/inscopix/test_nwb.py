@@ -105,3 +105,22 @@ def test_dropped_frames_become_timestamps_in_nwb(tmp_path):
         assert series.timestamps is not None  # samples 40 and 41 were dropped: a gap
         np.testing.assert_allclose(series.timestamps[:], reference.frame_times(path), atol=1e-9)
         assert np.diff(series.timestamps[:]).max() == pytest.approx(0.15)
+
+
+def test_facts_of_a_movie_without_session_settings(tmp_path):
+    """isx.Movie.write leaves extraProperties null: the facts say what the footer still has."""
+    from ophysio._synth.inscopix import write_isxd
+
+    path = write_isxd(tmp_path / "bare.isxd", num_times=4, rows=5, columns=6, extra_properties=None)
+    header, end = reference.footer(path)
+    import json
+    import struct
+
+    header["extraProperties"] = None
+    text = json.dumps(header, indent=4, sort_keys=True).encode()
+    path.write_bytes(path.read_bytes()[:end] + text + b"\0" + struct.pack("<Q", len(text)))
+    facts = InscopixImagingExtractor(path).get_acquisition_facts()
+    assert facts.device_name == "Inscopix microscope" and facts.manufacturer == "Inscopix"
+    assert facts.software == "isxcore" and facts.software_version == "1.9.0"
+    assert facts.pixel_size_um is None
+    assert facts.session_start_time == json_start(path)[0]
