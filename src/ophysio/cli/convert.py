@@ -61,7 +61,7 @@ def _open_interface(args: argparse.Namespace, folder: str):
     options = parse_key_values(args.option)
     if getattr(args, "channel", None):
         options["channel_name"] = args.channel
-    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
+    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else None  # None: the format's default
     split = getattr(args, "split_planes", False)
     if args.example:
         from ..examples import write_example
@@ -300,7 +300,9 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--example", metavar="NAME", help="use a built-in synthetic example (e.g. scanimage, numpy)")
     p.add_argument("--channel", metavar="NAME", help="convert only this channel (default: every channel)")
     p.add_argument("--split-planes", action="store_true", help="one photon series per plane of a volume")
-    p.add_argument("--one-photon", action="store_true", help="write OnePhotonSeries (widefield, miniscope)")
+    p.add_argument("--one-photon", action="store_true",
+                   help="write OnePhotonSeries (widefield, miniscope); camera formats (Inscopix, HCImage...) "
+                        "write them without it")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
 

@@ -96,8 +96,9 @@ class ImagingInterface:
         bound to a format (``ScanImageImagingInterface``) takes the format's extractor keywords instead.
     split_planes : bool
         Write each plane of a volumetric source as its own photon series (with its own imaging plane).
-    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}
-        NWB type of the series.
+    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
+        NWB type of the series; by default the format's (its spec's ``photon_series_type``: one-photon for
+        camera and miniscope formats, two-photon otherwise).
     split_rois : bool
         For a bound class: give each stream the extractor splits into (each ROI of a multi-ROI
         acquisition) its own photon series; False keeps the pages as stored.
@@ -110,7 +111,7 @@ class ImagingInterface:
     #: keyword naming one channel, if the format's extractor takes one
     channel_keyword: str | None = "channel_name"
 
-    def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+    def __init__(self, *args, split_planes: bool = False, photon_series_type: str | None = None,
                  split_rois: bool = True, **kwargs):
         if self.format_id is None:
             extractor = args[0] if args else kwargs.pop("extractor", None)
@@ -122,12 +123,21 @@ class ImagingInterface:
             extractors = self._build_extractors(args, kwargs, split_rois)
         self._wrap(extractors, split_planes, photon_series_type)
 
-    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str) -> None:
+    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str | None) -> None:
         if not extractors:
             raise ValueError("ImagingInterface needs at least one extractor")
         self.extractors = extractors
         self.split_planes = split_planes
-        self.photon_series_type = photon_series_type
+        self.photon_series_type = photon_series_type or self.default_photon_series_type(extractors)
+
+    def default_photon_series_type(self, extractors: list) -> str:
+        """The series type the format declares (:attr:`FormatSpec.photon_series_type`): of the bound format,
+        else of the first extractor's format when it is registered; two-photon otherwise."""
+        from ..extractors.registry import FORMATS
+
+        format_id = self.format_id or getattr(extractors[0], "format_id", None)
+        spec = next((spec for spec in FORMATS if spec.id == format_id), None)
+        return spec.photon_series_type if spec is not None else "TwoPhotonSeries"
 
     # ------------------------------------------------------------------ building from keywords
     def _build_extractors(self, args: tuple, kwargs: dict, split_rois: bool) -> list:
@@ -440,7 +450,7 @@ def interface_for_format(format_id: str) -> type[ImagingInterface]:
 
 
 def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], format: str | None = None,
-                         split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+                         split_planes: bool = False, photon_series_type: str | None = None,
                          **kwargs: Any) -> ImagingInterface:
     """The format's interface for a file, a folder or the files of one series (format detected from content).
 
@@ -462,7 +472,7 @@ def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:
     format_id = extractors[0].format_id
     cls = interface_for_format(format_id) if format_id in known else ImagingInterface
     interface = cls.__new__(cls)
-    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", "TwoPhotonSeries"))
+    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", None))
     if kwargs:
         raise TypeError(f"interface_for_extractor takes no option {', '.join(sorted(kwargs))}")
     return interface

@@ -210,7 +210,8 @@ class PhotonSeriesMetadata(_Model):
     conversion: float = Field(1.0, description="Factor from stored values to unit.")
     offset: float = Field(0.0, description="Offset from stored values to unit, applied after conversion.")
     field_of_view: list[float] | None = Field(
-        None, description="Width, height[, depth] of the field of view in meters (from the source)."
+        None, description="Width, height[, depth] of the field of view in meters (from the source; TwoPhotonSeries "
+        "only: NWB's OnePhotonSeries has no field of view)."
     )
     dimension: list[int] | None = Field(None, description="Pixels in each spatial dimension (x, y[, z]).")
     scan_line_rate: float | None = Field(None, description="Lines imaged per second (TwoPhotonSeries only).")

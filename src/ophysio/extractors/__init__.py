@@ -32,6 +32,9 @@ _LAZY = {
     "MatImagingExtractor": ".mat",
     "FemtonicsImagingExtractor": ".femtonics",
     "SbxImagingExtractor": ".scanbox",
+    "InscopixImagingExtractor": ".inscopix",
+    "HCImageImagingExtractor": ".hcimage",
+    "CxdImagingExtractor": ".hcimage",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

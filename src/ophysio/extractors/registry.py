@@ -46,6 +46,8 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "ome_tiff",
     "tiff",
     "scanbox",
+    "inscopix",
+    "hcimage",
     "mat",
     "femtonics",
     "hdf5",

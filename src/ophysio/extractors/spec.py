@@ -48,6 +48,10 @@ class FormatSpec:
     name : str
         The format's name as class names spell it (``"ScanImage"`` gives ``ScanImageImagingInterface``);
         by default the id with each word capitalised.
+    photon_series_type : str
+        The NWB series a conversion writes by default: ``"TwoPhotonSeries"`` (laser scanning) or
+        ``"OnePhotonSeries"`` (widefield cameras, miniscopes); ``photon_series_type=`` of an interface,
+        of :func:`ophysio.write_nwb` or ``ophysio convert --one-photon`` overrides it.
     """
 
     id: str
@@ -60,6 +64,12 @@ class FormatSpec:
     writer: str | None = None
     extras: tuple[str, ...] = field(default=())
     name: str = ""
+    photon_series_type: str = "TwoPhotonSeries"
+
+    def __post_init__(self) -> None:
+        if self.photon_series_type not in ("TwoPhotonSeries", "OnePhotonSeries"):
+            raise ValueError(f"FormatSpec {self.id!r}: photon_series_type must be 'TwoPhotonSeries' or "
+                             f"'OnePhotonSeries', not {self.photon_series_type!r}")
 
     @property
     def class_name(self) -> str:

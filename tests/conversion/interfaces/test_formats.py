@@ -111,3 +111,21 @@ class TestMicroManagerInterface(_ExampleInterfaceTests):
 
         return {"NWBFile.session_start_time": datetime(2024, 3, 5, 14, 22, 31, 123000, timezone(timedelta(hours=-8))),
                 "Ophys.Device[0].name": "C13440-20CU"}
+
+
+class TestInscopixInterface(_ExampleInterfaceTests):
+    cases = ["inscopix"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].name": "Inscopix NVista3"}
+
+
+class TestHCImageInterface(_ExampleInterfaceTests):
+    cases = ["hcimage"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2024, 5, 30, 15, 2, 49, 738000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].manufacturer": "Hamamatsu Photonics"}

@@ -226,7 +226,10 @@ def add_series(nwbfile, metadata: Metadata, entry: SeriesEntry, data):
     else:
         kwargs["starting_time"], kwargs["rate"] = starting_time, rate
     if meta.type == "OnePhotonSeries":
+        # NWB's OnePhotonSeries has neither a scan line rate nor a field of view (the imaging plane's grid
+        # spacing and the dimension keep the geometry)
         kwargs.pop("scan_line_rate", None)
+        kwargs.pop("field_of_view", None)
         cls = OnePhotonSeries
     else:
         cls = TwoPhotonSeries
