@@ -125,8 +125,9 @@ class ScanPhaseView(_ParentView):
     -----
     **The estimate.** Every odd scan line of the sampled frames is compared with the mean of the even
     lines above and below it (so that how the image changes from line to line does not pass for a shift):
-    each line's mean is removed, it is tapered by a Hann window and the cross-power spectra of all the
-    pairs are summed; the integer peak of the inverse transform is refined on a grid of ``1 / upsample``
+    each line's mean is removed and the cross-power spectra of all the
+    pairs are summed (one line of each pair tapered by a Tukey window, the two ways summed so the taper
+    biases neither way); the integer peak of the inverse transform is refined on a grid of ``1 / upsample``
     pixel by evaluating that transform directly around it. **The correction.** A whole-pixel offset moves
     the odd lines' pixels unchanged; a fractional one interpolates linearly between the two nearest
     columns (integer data rounded to nearest). Pixels that would come from beyond the edge of a line take
@@ -252,24 +253,31 @@ class PlaneRegistrationView(_ParentView):
         Largest shift searched in each axis (default: a quarter of the image side).
     fill_value : number
         The value of pixels that no recorded pixel maps to (default 0).
+    normalization : {None, "phase"}
+        None (default) correlates the mean images as they are; ``"phase"`` whitens their cross-power
+        spectrum first (phase correlation in the strict sense: sharper on finely textured images, noisier
+        on smooth or dim ones).
 
     Notes
     -----
-    Each plane's mean image over the sampled samples is phase-correlated with the reference plane's mean
-    image (means removed, Hann-tapered, cross-power spectrum whitened); the integer peak is refined to
-    ``1 / upsample`` pixel by evaluating the inverse transform around it. The estimate is deterministic:
+    Each plane's mean image over the sampled samples is correlated with the reference plane's mean image
+    through their cross-power spectrum (means removed, zero-padded so nothing wraps around, one image of
+    each pair tapered by a Tukey window and the two ways summed so the taper biases neither way); the
+    integer peak is refined to ``1 / upsample`` pixel by evaluating the inverse transform around it. The estimate is deterministic:
     the same samples give the same shifts, and the shifts (given or estimated) are recorded.
     """
 
     def __init__(self, parent: ImagingExtractor, shifts: Sequence[Sequence[float]] | None = None, *,
                  reference_plane: int | None = None, num_samples: int | None = 200,
                  sample_indices: Sequence[int] | None = None, upsample: int = 1, max_shift: float | None = None,
-                 fill_value: float = 0):
+                 fill_value: float = 0, normalization: str | None = None):
         super().__init__(parent)
         if not parent.is_volumetric:
             raise FormatError("register_planes needs a volumetric extractor; this one is planar")
         planes = parent.get_num_planes()
         upsample = _check_upsample(upsample)
+        if normalization not in (None, "phase"):
+            raise ValueError(f"normalization must be None or 'phase', not {normalization!r}")
         reference = planes // 2 if reference_plane is None else int(reference_plane)
         if not -planes <= reference < planes:
             raise SampleIndexError(f"reference_plane {reference_plane} is out of range for {planes} planes")
@@ -283,12 +291,13 @@ class PlaneRegistrationView(_ParentView):
         if shifts is None:
             indices = sample_indices_for(parent, num_samples, sample_indices)
             means = self._mean_images(indices, planes)
-            found = [estimate_shift_2d(means[reference], means[p], upsample, max_shift) if p != reference
+            found = [estimate_shift_2d(means[reference], means[p], upsample, max_shift, normalization) if p != reference
                      else (0.0, 0.0) for p in range(planes)]
             self._estimate_record = {"estimated": True, "reference_plane": reference, "samples": int(len(indices)),
                                      "sample_indices": [int(i) for i in indices[:1000]], "upsample": upsample,
                                      "max_shift_px": None if max_shift is None else float(max_shift),
-                                     "method": "phase correlation of the planes' mean images"}
+                                     "normalization": normalization,
+                                     "method": "cross-correlation of the planes' mean images"}
         else:
             found = _per_plane(shifts, planes, "shifts", width=2)
             self._estimate_record = {"estimated": False, "reference_plane": reference}
@@ -318,7 +327,7 @@ class PlaneRegistrationView(_ParentView):
 
     def _description(self) -> str:
         shifts = "; ".join(f"plane {p}: ({dy:+g}, {dx:+g})" for p, (dy, dx) in enumerate(self._shifts))
-        how = ("estimated by phase correlation of mean images" if self._estimate_record["estimated"] else "given")
+        how = ("estimated by correlating mean images" if self._estimate_record["estimated"] else "given")
         return (f"planes registered by ophysio to plane {self._estimate_record['reference_plane']} with rigid "
                 f"shifts (dy, dx) in pixels {shifts} ({how}; fill value {self._fill})")
 
