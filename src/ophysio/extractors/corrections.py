@@ -263,8 +263,9 @@ class PlaneRegistrationView(_ParentView):
     Each plane's mean image over the sampled samples is correlated with the reference plane's mean image
     through their cross-power spectrum (means removed, zero-padded so nothing wraps around, one image of
     each pair tapered by a Tukey window and the two ways summed so the taper biases neither way); the
-    integer peak is refined to ``1 / upsample`` pixel by evaluating the inverse transform around it. The estimate is deterministic:
-    the same samples give the same shifts, and the shifts (given or estimated) are recorded.
+    integer peak is refined to ``1 / upsample`` pixel by evaluating the inverse transform around it. The
+    estimate is deterministic: the same samples give the same shifts, and the shifts (given or estimated)
+    are recorded.
     """
 
     def __init__(self, parent: ImagingExtractor, shifts: Sequence[Sequence[float]] | None = None, *,
