@@ -193,8 +193,9 @@ class ScanPhaseView(_ParentView):
                 "edges": "nearest pixel of the line", **self._estimate_record}
 
     def _description(self) -> str:
-        values = ", ".join(f"{v:+g}" for v in self._offsets)
-        planes = " (per plane)" if len(self._offsets) > 1 else ""
+        same = len(set(self._offsets)) == 1
+        values = f"{self._offsets[0]:+g}" if same else ", ".join(f"{v:+g}" for v in self._offsets)
+        planes = "" if same else " (per plane)"
         how = (f"estimated by cross-correlating odd against interpolated even scan lines over "
                f"{self._estimate_record['samples']} samples, to 1/{self._estimate_record['upsample']} pixel"
                if self._estimate_record["estimated"] else "given")
