@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import FormatError, SampleIndexError
 from ._phasecorr import LineSpectrum, estimate_shift_2d, shift_columns, shift_image
 from .facts import AcquisitionFacts, ProcessingStep, processed_facts
-from .imaging import DEFAULT_CHUNK_BYTES, ImagingExtractor, register_view
+from .imaging import ImagingExtractor, register_view
 from .views import _ParentView
 
 __all__ = ["ScanPhaseView", "PlaneRegistrationView", "PROCESSING_KEY", "sample_indices_for"]
@@ -51,9 +51,13 @@ def sample_indices_for(extractor: ImagingExtractor, num_samples: int | None,
     return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(np.int64))
 
 
+#: Size of the blocks of samples an estimate reads (each becomes several float64 copies on the way).
+_ESTIMATE_BLOCK_BYTES = 8 * 1024**2
+
+
 def _iter_sample_blocks(extractor: ImagingExtractor, indices: np.ndarray):
-    """The samples at ``indices`` in blocks of about DEFAULT_CHUNK_BYTES (bounded memory)."""
-    per = max(1, DEFAULT_CHUNK_BYTES // max(extractor.sample_nbytes, 1))
+    """The samples at ``indices`` in blocks of about 8 MB (bounded memory)."""
+    per = max(1, _ESTIMATE_BLOCK_BYTES // max(extractor.sample_nbytes, 1))
     for a in range(0, len(indices), per):
         yield extractor.get_samples(indices[a : a + per])
 
