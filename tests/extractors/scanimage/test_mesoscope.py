@@ -215,3 +215,41 @@ def test_cli_option_stitches(tmp_path, capsys):
     assert main(["info", str(path), "-O", "roi_mode=stitch"]) == 0
     out = capsys.readouterr().out
     assert "11" in out and "15" in out
+
+
+# ---------------------------------------------------------------------- real bidirectional files
+def _comb(movie: np.ndarray) -> float:
+    """How much the odd lines differ from the mean of the even lines around them (a combing measure)."""
+    data = movie.astype(np.float64)
+    odd = np.arange(1, data.shape[1] - 1, 2)
+    return float(np.mean((data[:, odd] - (data[:, odd - 1] + data[:, odd + 1]) / 2) ** 2))
+
+
+@pytest.mark.parametrize("name, options, layout", [
+    ("ScanImageBigTIFFv57.tif", dict(channel_name="Channel 1"), dict(channels=2, channel=0)),
+    ("vol_no_flyback_00001_00001.tif", {}, dict(channels=1, channel=0, planes=9)),
+])
+def test_scan_phase_on_real_bidirectional_files(name, options, layout):
+    from ophysio.testing.data import sample_file
+
+    from .test_reader import expected_in_scanimage_order
+
+    path = sample_file(f"scanimage/{name}")
+    extractor = ScanImageImagingExtractor(file_path=path, **options)
+    frame_data = tifffile.TiffFile(path).scanimage_metadata["FrameData"]
+    assert frame_data["SI.hScan2D.bidirectional"] is True
+    raw, _ = expected_in_scanimage_order([path], **layout)
+    view = extractor.correct_scan_phase()
+    offsets = view.offsets
+    assert len(offsets) == extractor.get_num_planes() and all(abs(v) <= 8 for v in offsets)
+    corrected = view.get_series()
+    planes = [(raw, corrected)] if raw.ndim == 3 else [(raw[..., p], corrected[..., p]) for p in range(raw.shape[-1])]
+    for (before, after), offset in zip(planes, offsets):
+        assert _comb(after) <= _comb(before) * 1.001, (offset, _comb(after), _comb(before))
+        np.testing.assert_array_equal(after[:, 0::2], before[:, 0::2])  # even lines as recorded
+    # a given whole-pixel offset moves the odd lines of the tifffile pages by exactly that much
+    given = extractor.correct_scan_phase(2).get_series()
+    expected = raw.copy()
+    expected[:, 1::2, 2:] = raw[:, 1::2, :-2]
+    expected[:, 1::2, :2] = raw[:, 1::2, :1]
+    np.testing.assert_array_equal(given, expected)
