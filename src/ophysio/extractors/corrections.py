@@ -16,6 +16,7 @@ column (x) or row (y) indices: ``corrected[x] = recorded[x - shift]``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,7 +156,14 @@ class ScanPhaseView(_ParentView):
         if offset is None:
             indices = sample_indices_for(parent, num_samples, sample_indices)
             offsets = self._estimate(indices, planes, upsample, float(max_offset), per_plane, normalization)
-            self._estimate_record = {"estimated": True, "samples": int(len(indices)),
+            at_limit = [p for p, v in enumerate(offsets) if abs(v) >= max_offset - 0.5 / upsample]
+            if at_limit:
+                warnings.warn(
+                    f"the scan-phase estimate of plane(s) {at_limit} reached max_offset={max_offset:g} pixels "
+                    f"({[offsets[p] for p in at_limit]}): the sampled frames show no clear line offset (dark or "
+                    "noise-only data?); pass offset= to give it, or a larger max_offset", UserWarning, stacklevel=3)
+            self._estimate_record = {"estimated": True, "planes_at_search_limit": at_limit,
+                                     "samples": int(len(indices)),
                                      "sample_indices": [int(i) for i in indices[:1000]],
                                      "upsample": upsample, "max_offset_px": float(max_offset),
                                      "per_plane": bool(per_plane), "normalization": normalization}
