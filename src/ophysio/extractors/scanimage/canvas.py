@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import MetadataError
 
-__all__ = ["ROI_MODES", "Canvas", "Placement", "build_canvas", "checked_fill", "paste"]
+__all__ = ["ROI_MODES", "Canvas", "Placement", "build_canvas", "checked_fill", "paste", "read_canvas"]
 
 #: The values of ``roi_mode``.
 ROI_MODES = ("separate", "stitch", "concat")
@@ -195,6 +195,20 @@ def _common_pitch(layout: list[dict], path: str, required: bool) -> tuple[float,
                     f"{layout[0]['index']} has {first[0]:.6g} x {first[1]:.6g}: the ROIs cannot share one canvas "
                     "without resampling; read them with roi_mode='separate' (one stream each) or 'concat'")
     return first
+
+
+def read_canvas(pages, rows: np.ndarray, out: np.ndarray, canvas: Canvas, block_bytes: int) -> None:
+    """Read the whole pages of the frame-to-IFD table ``rows`` (samples, planes) from ``pages`` (a
+    ``ScanImagePages``) in blocks of about ``block_bytes`` through one buffer, and place their ROIs on ``out``."""
+    n, planes = rows.shape
+    shape = (pages.rows, pages.columns)
+    per = max(1, block_bytes // (shape[0] * shape[1] * pages.dtype.itemsize * planes))
+    buffer = np.empty((min(per, n) * planes, *shape), pages.dtype)
+    for a in range(0, n, per):
+        chunk = rows[a : a + per]
+        part = buffer[: chunk.size]
+        pages.read(chunk.ravel(), part, 0)
+        paste(part.reshape(len(chunk), planes, *shape), out[a : a + len(chunk)], canvas)
 
 
 def paste(pages: np.ndarray, out: np.ndarray, canvas: Canvas) -> None:

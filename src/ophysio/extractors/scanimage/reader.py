@@ -55,7 +55,7 @@ from .._handles import CachedFile
 from .._tiff.read import read_volumes
 from .._tiff.walk import walk_ifds
 from ..imaging import ImagingExtractor, checked_rate
-from .canvas import ROI_MODES, build_canvas, checked_fill, paste
+from .canvas import ROI_MODES, build_canvas, checked_fill, read_canvas
 from .files import check_files_exist, find_series_files
 from .header import epoch_to_iso, parse_key_values, read_scanimage_header
 from .layout import read_header_of, roi_layout_from, saved_channels, stack_facts
@@ -438,21 +438,9 @@ class ScanImageImagingExtractor(ImagingExtractor):
     def _read_rows(self, pages: np.ndarray, out: np.ndarray) -> None:
         self._pages.read(pages, out, self._row_start)
 
-    def _read_canvas(self, rows: np.ndarray, out: np.ndarray) -> None:
-        """Whole pages read in blocks through one buffer, their ROIs placed on the canvas ``out``."""
-        n, planes = rows.shape
-        page = (self._page_rows, self._page_columns)
-        per = max(1, _BLOCK_BYTES // (page[0] * page[1] * self._dtype.itemsize * planes))
-        buffer = np.empty((min(per, n) * planes, *page), self._dtype)
-        for a in range(0, n, per):
-            chunk = rows[a : a + per]
-            part = buffer[: chunk.size]
-            self._pages.read(chunk.ravel(), part, 0)
-            paste(part.reshape(len(chunk), planes, *page), out[a : a + len(chunk)], self._canvas)
-
     def _read_table_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
         if self._canvas is not None:
-            self._read_canvas(rows, out)
+            read_canvas(self._pages, rows, out, self._canvas, _BLOCK_BYTES)
         elif self._num_planes == 1:
             self._pages.read(rows[:, 0], out.reshape(len(rows), self._rows, self._columns), self._row_start)
         else:
