@@ -128,11 +128,12 @@ class ScanPhaseView(_ParentView):
 
     Notes
     -----
-    **The estimate.** Every odd scan line of the sampled frames is compared with the mean of the even
-    lines above and below it (so that how the image changes from line to line does not pass for a shift):
-    each line's mean is removed and the cross-power spectra of all the
-    pairs are summed (one line of each pair tapered by a Tukey window, the two ways summed so the taper
-    biases neither way); the integer peak of the inverse transform is refined on a grid of ``1 / upsample``
+    **The estimate.** The sampled frames are averaged (the offset does not change from frame to frame,
+    and the mean has far less noise than any frame); every odd scan line of the mean image is compared
+    with the mean of the even lines above and below it (so that how the image changes from line to line
+    does not pass for a shift): each line's mean is removed and the cross-power spectra of all the pairs
+    are summed (one line of each pair tapered by a Tukey window, the two ways summed so the taper biases
+    neither way); the integer peak of the inverse transform is refined on a grid of ``1 / upsample``
     pixel by evaluating that transform directly around it. **The correction.** A whole-pixel offset moves
     the odd lines' pixels unchanged; a fractional one interpolates linearly between the two nearest
     columns (integer data rounded to nearest). Pixels that would come from beyond the edge of a line take
@@ -177,11 +178,15 @@ class ScanPhaseView(_ParentView):
                   normalization: str | None) -> list[float]:
         parent = self._parent
         widest = max((d - c for _, _, c, d, _ in self._regions), default=2)
-        spectra = [LineSpectrum(widest) for _ in range(planes)]
+        rows, columns = parent.get_image_shape()
+        total = np.zeros((planes, rows, columns), np.float64)
         for block in _iter_sample_blocks(parent, indices):
-            for spectrum, plane in zip(spectra, _planes_of(block, parent.is_volumetric)):
-                for r0, r1, c0, c1, parity in self._regions:
-                    spectrum.add_lines(plane[:, r0:r1, c0:c1], parity)
+            for p, plane in enumerate(_planes_of(block, parent.is_volumetric)):
+                total[p] += plane.sum(axis=0, dtype=np.float64)
+        spectra = [LineSpectrum(widest) for _ in range(planes)]
+        for spectrum, mean in zip(spectra, total / len(indices)):
+            for r0, r1, c0, c1, parity in self._regions:
+                spectrum.add_lines(mean[None, r0:r1, c0:c1], parity)
         if not per_plane and planes > 1:
             for other in spectra[1:]:
                 spectra[0].merge(other)
@@ -208,7 +213,7 @@ class ScanPhaseView(_ParentView):
         same = len(set(self._offsets)) == 1
         values = f"{self._offsets[0]:+g}" if same else ", ".join(f"{v:+g}" for v in self._offsets)
         planes = "" if same else " (per plane)"
-        how = (f"estimated by cross-correlating odd against interpolated even scan lines over "
+        how = (f"estimated by cross-correlating odd against interpolated even scan lines of the mean of "
                f"{self._estimate_record['samples']} samples, to 1/{self._estimate_record['upsample']} pixel"
                if self._estimate_record["estimated"] else "given")
         return (f"bidirectional scan phase corrected by ophysio: odd scan lines shifted by {values} pixels{planes} "
