@@ -32,9 +32,10 @@ Tasks, each tool in its own subprocess (so its peak RSS, ``VmHWM``, is its own);
 
 mbo_utilities 1.0.3 is the newest release for Python 3.11 (later ones need 3.12.7+). It imports its GUI
 (imgui, fastplotlib) when imported, which fails with the wgpu that pip resolves, so the workers stub
-``mbo_utilities.graphics`` and ``fastplotlib`` (display only). Its ``.bin`` writer needs suite2p, and
-suite2p's package imports torch; the worker loads suite2p's ``io/binary.py`` (``BinaryFile``, numpy and
-tifffile only) on its own instead of installing torch.
+``mbo_utilities.graphics`` and ``fastplotlib`` (display only). Its ``.bin`` writer needs suite2p's
+``BinaryFile`` as suite2p 0.14 has it (``pip install --no-deps "suite2p<1"``: suite2p 1.x changed it),
+and suite2p's package imports torch; the worker loads suite2p's ``io/binary.py`` (numpy and tifffile
+only) on its own instead of installing torch.
 """
 
 from __future__ import annotations
@@ -243,21 +244,38 @@ def run(python: str, tool: str, task: str, source: Path, out: Path) -> dict:
     return json.loads(lines[-1])
 
 
+def _comb(movie: np.ndarray) -> float:
+    """Mean squared difference between the odd lines and the mean of the even lines around them."""
+    data = movie.astype(np.float64)
+    odd = np.arange(1, data.shape[1] - 1, 2)
+    return float(np.mean((data[:, odd] - (data[:, odd - 1] + data[:, odd + 1]) / 2) ** 2))
+
+
 def compare_outputs(folder: Path) -> dict:
+    """The corrected outputs of both tools: shapes, where they agree, and how much combing each leaves
+    (on the first 50 frames; the recorded canvas for reference)."""
     import tifffile
 
+    result: dict = {"comb_recorded": _comb(np.load(folder / "ophysio_stitch.npy"))}
     ours = tifffile.imread(folder / "ophysio_write_tiff" / "movie.tif")
+    result["ophysio_tiff_shape"] = list(ours.shape)
+    result["comb_ophysio"] = _comb(ours[:50])
     found = sorted((folder / "mbo_utilities_write_tiff").rglob("*.tif*"))
-    result = {"ophysio_tiff_shape": list(ours.shape)}
     if found:
         theirs = tifffile.imread(found[0])
-        result["mbo_tiff"] = found[0].name
         result["mbo_tiff_shape"] = list(theirs.shape)
+        result["comb_mbo_utilities"] = _comb(theirs[:50])
         if theirs.shape == ours.shape:
             diff = np.abs(ours.astype(np.int32) - theirs.astype(np.int32))
-            even = diff[:, 0::2]
-            result.update(even_lines_equal=bool(np.all(even == 0)), odd_lines_mean_abs_diff=float(diff[:, 1::2].mean()),
-                          odd_lines_max_abs_diff=int(diff[:, 1::2].max()))
+            result.update(even_lines_equal=bool(np.all(diff[:, 0::2] == 0)),
+                          odd_lines_mean_abs_diff=float(diff[:, 1::2].mean()))
+    ours_bin = folder / "ophysio_write_bin" / "suite2p" / "plane0" / "data.bin"
+    theirs_bin = sorted((folder / "mbo_utilities_write_bin").rglob("*.bin"))
+    if ours_bin.exists() and theirs_bin:
+        a = np.fromfile(ours_bin, dtype="<i2").reshape(-1, *ours.shape[1:])
+        b = np.fromfile(theirs_bin[0], dtype="<i2").reshape(-1, *ours.shape[1:])
+        result["bin_shapes"] = [list(a.shape), list(b.shape)]
+        result["bin_equal_to_tiff"] = [bool(np.array_equal(a, ours)), bool(found and np.array_equal(b, theirs))]
     return result
 
 
