@@ -214,7 +214,14 @@ def test_cli_option_stitches(tmp_path, capsys):
     path = case_paths("stitch-three-overlap")[0]
     assert main(["info", str(path), "-O", "roi_mode=stitch"]) == 0
     out = capsys.readouterr().out
-    assert "11" in out and "15" in out
+    assert "samples:     4 of 11 x 15 (frames)" in out
+    assert "roi:         all, stitched by their scanfields (source ROIs: A, B, C)" in out
+    out_path = tmp_path / "c.h5"
+    assert main(["convert", str(path), "-O", "roi_mode=concat", "-O", "fill_value=-5", "-o", str(out_path)]) == 0
+    import h5py
+
+    with h5py.File(out_path) as f:
+        np.testing.assert_array_equal(f["mov"][:], expected_canvas("concat-three"))
 
 
 # ---------------------------------------------------------------------- real bidirectional files
