@@ -19,6 +19,8 @@ from .extractors import ImagingExtractor, open_imaging
 _LAZY = {
     "NumpyImagingExtractor": "ophysio.extractors",
     "MultiImagingExtractor": "ophysio.extractors",
+    "open_channels": "ophysio.extractors",
+    "ChannelSet": "ophysio.extractors",
     "FORMATS": "ophysio.extractors",
     "write_nwb": "ophysio.conversion.nwb",
     "write_imaging": "ophysio.conversion.writers",

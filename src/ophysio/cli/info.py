@@ -44,8 +44,9 @@ def _roi_facts(extractor) -> dict[str, Any]:
     layout = extractor.get_roi_layout() if hasattr(extractor, "get_roi_layout") else []
     if len(layout) < 2:
         return {}
+    canvas = extractor.get_canvas() if hasattr(extractor, "get_canvas") else None
     return {"roi_index": extractor.roi_index, "roi_name": extractor.roi_name,
-            "roi_names": [roi["name"] for roi in layout]}
+            "roi_names": [roi["name"] for roi in layout], "roi_mode": None if canvas is None else canvas["roi_mode"]}
 
 
 def _format_info(info: dict[str, Any]) -> str:
@@ -63,6 +64,10 @@ def _format_info(info: dict[str, Any]) -> str:
     ]
     if "roi_names" in info:
         chosen = "pages as stored" if info["roi_index"] is None else f"{info['roi_name']} (index {info['roi_index']})"
+        if info.get("roi_mode") == "stitch":
+            chosen = "all, stitched by their scanfields"
+        elif info.get("roi_mode") == "concat":
+            chosen = "all, side by side in scan order"
         lines.append(f"roi:         {chosen} (source ROIs: {', '.join(info['roi_names'])})")
     if info["num_samples"] and info["first_time_s"] is not None:
         source = "recorded" if info["native_timestamps"] else "from the rate"

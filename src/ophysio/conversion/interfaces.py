@@ -21,7 +21,10 @@ How the facts become NWB metadata (lengths in meters, NWB's x, y, z order):
   ``excitation_wavelength_nm``; the description names the format, channel, ROI, plane and depths.
 - ``OpticalChannel.emission_lambda`` from the channel's emission wavelength.
 - ``PhotonSeries``: ``field_of_view`` from ``field_of_view_um``, ``scan_line_rate`` from ``line_rate_hz``
-  (two-photon only); the description says when a ROI's first line was scanned after the frame's time.
+  (two-photon only); the description says when a ROI's first line was scanned after the frame's time,
+  and what ophysio did to the pixels (the facts' ``processing``: a stitched canvas, a scan-phase
+  correction, plane registration); when a step changed pixel values, ``comments`` says the data are not
+  raw.
 """
 
 from __future__ import annotations
@@ -75,6 +78,23 @@ def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_seri
     if check:
         meta.check_complete(dandi=dandi, session=session)
     return meta
+
+
+def _describe_processing(entry: dict, facts) -> None:
+    """Say in a photon series entry what was done to its pixels on the way from the files (the facts'
+    processing steps: corrections, a stitched canvas): each step's sentence joins the description, and
+    when a step changed pixel values the comments say that the data are not raw."""
+    steps = facts.processing
+    if not steps:
+        return
+    entry["description"] += "; " + "; ".join(step.description for step in steps)
+    changed = [step.name for step in steps if step.changes_values]
+    if changed:
+        entry["comments"] = (
+            f"Processed, not raw: ophysio changed the recorded pixel values on the way to NWB ({', '.join(changed)}); "
+            "the description says how, and the scratch dataset source_metadata_<series name> lists each step with "
+            "its numbers under metadata.ophysio_processing."
+        )
 
 
 def _tidy(values) -> list[float]:
@@ -300,6 +320,7 @@ class ImagingInterface:
             if roi is not None and roi.time_offset_s is not None:
                 entry["description"] += (f"; timestamps are the frames', the ROI's first line was scanned "
                                          f"{roi.time_offset_s * 1e3:.3f} ms later")
+            _describe_processing(entry, facts)
             if facts.field_of_view_um is not None:
                 height, width, *depth = facts.field_of_view_um
                 entry["field_of_view"] = _meters([width, height, *depth])
@@ -464,9 +485,15 @@ def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
 
 
 def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:
-    """An interface around existing extractor(s) (of the interface class bound to their format, if registered)."""
+    """An interface around existing extractor(s) (of the interface class bound to their format, if registered):
+    one extractor, a list of them, or a mapping name -> extractor such as a
+    :class:`~ophysio.extractors.channels.ChannelSet` (one photon series each)."""
+    from collections.abc import Mapping
+
     from ..extractors.registry import FORMATS
 
+    if isinstance(extractor, Mapping):  # a ChannelSet (or a dict name -> extractor): one series per channel
+        extractor = list(extractor.values())
     extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
     known = {spec.id for spec in FORMATS}
     format_id = extractors[0].format_id

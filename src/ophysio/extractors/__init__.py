@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import corrections as _corrections  # noqa: F401 - registers the correction views (imports views too)
 from . import views as _views  # noqa: F401 - registers the lazy views behind ImagingExtractor's view methods
 from .imaging import ImagingExtractor
 from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
@@ -19,6 +20,10 @@ _LAZY = {
     "PlaneView": ".views",
     "BinnedSamplesView": ".views",
     "MultiImagingExtractor": ".views",
+    "ScanPhaseView": ".corrections",
+    "PlaneRegistrationView": ".corrections",
+    "ChannelSet": ".channels",
+    "open_channels": ".channels",
     "ScanImageImagingExtractor": ".scanimage",
     "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
     "TiffImagingExtractor": ".tiff",

@@ -71,8 +71,9 @@ def write_nwb(
 
     Parameters
     ----------
-    source : ImagingExtractor, list of ImagingExtractor, ImagingInterface or NWBConverter
-        What to write: one extractor per photon series (a list gives several series in one file).
+    source : ImagingExtractor, list of ImagingExtractor, ChannelSet, ImagingInterface or NWBConverter
+        What to write: one extractor per photon series (a list gives several series in one file; a
+        :class:`~ophysio.extractors.channels.ChannelSet` from :func:`ophysio.open_channels` one per channel).
     nwbfile_path : path
         The NWB file; it appears there only when complete.
     metadata : Metadata, dict or path to a YAML/JSON file, optional
