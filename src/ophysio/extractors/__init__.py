@@ -1,4 +1,5 @@
-"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract.
+"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract (and, for
+segmentations, :class:`~ophysio.extractors.segmentation.SegmentationExtractor`).
 
 Format classes are imported on first use, so that ``import ophysio`` stays fast.
 """
@@ -14,6 +15,12 @@ from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imagi
 # public name -> module (relative to this package) that defines it
 _LAZY = {
     "NumpyImagingExtractor": ".numpy",
+    "NumpySegmentationExtractor": ".numpy",
+    "SegmentationExtractor": ".segmentation",
+    "TraceArray": ".segmentation",
+    "Suite2pSegmentationExtractor": ".suite2p",
+    "open_segmentation": ".registry",
+    "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",
     "FieldOfViewView": ".views",
     "PlaneView": ".views",
