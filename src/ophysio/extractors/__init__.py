@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import segmentation_views as _segmentation_views  # noqa: F401 - registers SegmentationExtractor's views
 from . import views as _views  # noqa: F401 - registers the lazy views behind ImagingExtractor's view methods
 from .imaging import ImagingExtractor
 from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging

@@ -40,6 +40,21 @@ BACKGROUND_TRACES = frozenset({"background"})
 
 _CENTROIDS = "roi_centroids"
 
+#: The lazy view class behind each view method (slice_samples, select_rois, select_plane). The views are
+#: segmentation extractors built on this class, so :mod:`ophysio.extractors.segmentation_views` imports this
+#: module and registers them here, never the other way round; ``ophysio.extractors`` imports both.
+_VIEWS: dict[str, type] = {}
+
+
+def register_view(method: str):
+    """Class decorator: make the decorated view the one that ``SegmentationExtractor.<method>`` returns."""
+
+    def register(cls: type) -> type:
+        _VIEWS[method] = cls
+        return cls
+
+    return register
+
 
 class SegmentationExtractor(SampleTimes, ABC):
     """ROIs, their traces and summary images, read lazily from one segmentation.
@@ -370,22 +385,16 @@ class SegmentationExtractor(SampleTimes, ABC):
     # ------------------------------------------------------------------ views
     def slice_samples(self, start_sample: int | None = None, end_sample: int | None = None) -> SegmentationExtractor:
         """A lazy view of samples ``start_sample:end_sample`` (slice semantics) of the traces and times."""
-        from .segmentation_views import SegmentationSampleSliceView
-
-        return SegmentationSampleSliceView(self, start_sample, end_sample)
+        return _VIEWS['slice_samples'](self, start_sample, end_sample)
 
     def select_rois(self, roi_ids: Sequence) -> SegmentationExtractor:
         """A lazy view of some ROIs (and background components, whose ids may be listed too), in the order given."""
-        from .segmentation_views import RoiSelectionView
-
-        return RoiSelectionView(self, roi_ids)
+        return _VIEWS['select_rois'](self, roi_ids)
 
     def select_plane(self, plane_index: int) -> SegmentationExtractor:
         """A lazy planar view of the ROIs of one plane of a volumetric segmentation (their masks in that
         plane, the images' plane); ``plane_index`` as a Python index of the planes."""
-        from .segmentation_views import SegmentationPlaneView
-
-        return SegmentationPlaneView(self, plane_index)
+        return _VIEWS['select_plane'](self, plane_index)
 
     def split_planes(self) -> list[SegmentationExtractor]:
         """One planar extractor per plane (``[self]`` for a planar segmentation)."""

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import SampleIndexError, SelectionError
 from ._masks import pixel_masks_to_dense
 from .facts import AcquisitionFacts, plane_facts
-from .segmentation import BACKGROUND_TRACES, SegmentationExtractor, _key
+from .segmentation import BACKGROUND_TRACES, SegmentationExtractor, _key, register_view
 
 __all__ = ["SegmentationSampleSliceView", "RoiSelectionView", "SegmentationPlaneView"]
 
@@ -105,6 +105,7 @@ class _ParentView(SegmentationExtractor):
         return self._parent._regular_timestamps(start, stop)
 
 
+@register_view("slice_samples")
 class SegmentationSampleSliceView(_ParentView):
     """Samples ``start_sample:end_sample`` of a parent's traces and times (slice semantics); masks, images
     and properties are the parent's."""
@@ -130,6 +131,7 @@ class SegmentationSampleSliceView(_ParentView):
         return self._parent._regular_timestamps(self._start + start, self._start + stop)
 
 
+@register_view("select_rois")
 class RoiSelectionView(_ParentView):
     """Some ROIs (and background components) of a parent, in the order given."""
 
@@ -179,6 +181,7 @@ class RoiSelectionView(_ParentView):
         return self._parent.get_roi_planes()[self._cells]
 
 
+@register_view("select_plane")
 class SegmentationPlaneView(_ParentView):
     """The ROIs of one plane of a volumetric segmentation, as a planar segmentation.
 
