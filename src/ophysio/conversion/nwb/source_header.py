@@ -74,10 +74,11 @@ def header_json(header: Any) -> str:
     return text
 
 
-def source_row(series_name: str, extractor) -> dict:
-    """The record stored for the photon series ``series_name`` written from ``extractor``."""
+def source_row(series_name: str, extractor, kind: str = "photon_series") -> dict:
+    """The record stored for the photon series (or, with ``kind="plane_segmentation"``, the PlaneSegmentation)
+    ``series_name`` written from ``extractor``."""
     return {
-        "photon_series": series_name,
+        kind: series_name,
         "format": str(extractor.format_id),
         "files": [os.fspath(p) for p in extractor.get_file_paths()],
         "metadata": extractor.get_metadata(),
@@ -89,13 +90,18 @@ def add_source_metadata(nwbfile, rows: list[dict]) -> None:
     from pynwb.core import ScratchData
 
     for row in rows:
-        nwbfile.add_scratch(ScratchData(
-            name=f"{SOURCE_METADATA_PREFIX}{row['photon_series']}",
-            data=header_json(row),
-            description=f"Whole header of the source of the photon series /acquisition/{row['photon_series']} as "
-            "JSON (keys photon_series, format, files, metadata), kept by ophysio so that nothing the acquisition "
-            "software recorded is lost.",
-        ))
+        if "plane_segmentation" in row:
+            name = row["plane_segmentation"]
+            tables = ", ".join(row.get("plane_segmentations", [name]))
+            what = (f"the PlaneSegmentation(s) {tables} of /processing/ophys/ImageSegmentation as JSON (keys "
+                    "plane_segmentation, plane_segmentations, format, files, metadata), kept by ophysio so that "
+                    "nothing the segmentation software recorded is lost.")
+        else:
+            name = row["photon_series"]
+            what = (f"the photon series /acquisition/{name} as JSON (keys photon_series, format, files, metadata), "
+                    "kept by ophysio so that nothing the acquisition software recorded is lost.")
+        nwbfile.add_scratch(ScratchData(name=f"{SOURCE_METADATA_PREFIX}{name}", data=header_json(row),
+                                        description=f"Whole header of the source of {what}"))
 
 
 def _zarr_scratch(nwbfile_path: str | os.PathLike) -> dict[str, str]:
@@ -114,7 +120,7 @@ def _zarr_scratch(nwbfile_path: str | os.PathLike) -> dict[str, str]:
 
 def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
     """The source headers stored by ophysio in an NWB file (HDF5, or an NWB-Zarr folder):
-    photon series name -> {format, files, metadata}."""
+    photon series (or PlaneSegmentation) name -> {format, files, metadata}."""
     texts: dict[str, Any] = {}
     if Path(nwbfile_path).is_dir():
         texts = _zarr_scratch(nwbfile_path)
@@ -130,5 +136,8 @@ def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
             continue
         raw = texts[name]
         record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-        result[record["photon_series"]] = {k: record[k] for k in ("format", "files", "metadata")}
+        keys = [record["photon_series"]] if "photon_series" in record else record.get(
+            "plane_segmentations", [record.get("plane_segmentation")])
+        for key in keys:
+            result[key] = {k: record[k] for k in ("format", "files", "metadata")}
     return result
