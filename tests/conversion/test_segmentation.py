@@ -290,3 +290,27 @@ def test_the_command_line_writes_the_movie_and_its_segmentation(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "ophysio", "convert", str(root), "--segmentation", str(root), "-o",
                               str(tmp_path / "x.tif")], capture_output=True, text=True)
     assert refused.returncode != 0 and "--segmentation is for NWB output" in refused.stderr
+
+
+def test_info_and_formats_show_segmentations(capsys, tmp_path):
+    import json
+
+    from ophysio.cli import main
+
+    root = sample_file("segmentation/suite2p")
+    assert main(["info", str(root)]) == 0  # a segmentation without a movie is described as one
+    out = capsys.readouterr().out
+    assert "ROIs:        40 (15, 25 per plane); 14 accepted, 26 rejected" in out
+    assert "traces:      raw, neuropil, deconvolved" in out and "channel:     chan2" in out
+    assert main(["info", str(root), "--segmentation", "--json", "-O", "plane_name=plane1"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    iscell = np.load(root / "plane1" / "iscell.npy")
+    assert (info["num_rois"], info["num_accepted"]) == (25, int(iscell[:, 0].sum()))
+    session = _session(tmp_path / "run", planes=1)
+    assert main(["info", str(session)]) == 0  # with a movie beside it: the movie, unless --segmentation
+    assert "samples:     40 of 24 x 32 (frames)" in capsys.readouterr().out
+    assert main(["formats", "--json"]) == 0
+    entries = {e["id"]: e for e in json.loads(capsys.readouterr().out)}
+    assert entries["suite2p"]["kinds"] == ["imaging", "segmentation"] and entries["suite2p"]["writer"] == "suite2p"
+    assert main(["formats"]) == 0
+    assert "suite2p segmentation (stat.npy" in capsys.readouterr().out
