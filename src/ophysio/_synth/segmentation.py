@@ -51,13 +51,16 @@ def _write_traces(path: Path, rois: int, frames: int, seed: Sequence[int], fortr
     """Float32 ``(rois, frames)`` traces, ``rows`` at a time (deterministic for ``seed``)."""
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rois, frames), fortran_order=fortran)
     block = max(1, (32 << 20) // max(frames * 4, 1))
-    t = np.arange(frames, dtype=np.float32)
+    t = np.arange(frames, dtype=np.float32) / 7.0
+    sin_t, cos_t = np.sin(t), np.cos(t)
     for start in range(0, rois, block):
         stop = min(start + block, rois)
         rng = np.random.default_rng([*seed, start])
         phase = np.arange(start, stop, dtype=np.float32)[:, None]
-        values = scale * (1.0 + 0.2 * np.sin(t / 7.0 + phase)) + rng.standard_normal((stop - start, frames),
-                                                                                         dtype=np.float32)
+        # scale * (1 + 0.2 sin(t + phase)) + noise, the sine by angle addition (no sin per element)
+        values = rng.standard_normal((stop - start, frames), dtype=np.float32)
+        values += (0.2 * scale) * (sin_t * np.cos(phase) + cos_t * np.sin(phase))
+        values += scale
         out[start:stop] = values
     out.flush()
     del out

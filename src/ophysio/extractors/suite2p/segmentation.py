@@ -157,11 +157,9 @@ class _Plane:
 
     def read(self, name: str, start: int, stop: int, local: np.ndarray) -> np.ndarray:
         array, fortran = self.trace(name)
-        if fortran:  # stored (frames, ROIs)
+        if fortran:  # stored (frames, ROIs): whole rows of the time range
             return array[start:stop][:, local]
-        if len(local) == 1:
-            return array[int(local[0]) : int(local[0]) + 1, start:stop].T
-        return array[local, start:stop].T
+        return array.read_segments(local, start, stop).T  # (ROIs, frames): a segment of each ROI's row
 
     def images(self, channel: str, other: str | None) -> dict[str, np.ndarray]:
         ops, shape, where = self.ops, self.shape, self.folder / "ops.npy"
