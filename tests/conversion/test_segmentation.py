@@ -2,8 +2,6 @@
 files; masks that overlay the movie; movie and segmentation in one file, linked; background components,
 dF/F, recorded times, stubs, tiled trace chunks, every compression; the command line; nwbinspector."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -228,6 +226,7 @@ def test_background_dff_and_recorded_times(tmp_path):
     _inspect(out)
 
 
+@pytest.mark.filterwarnings("ignore:lzf compression may not be available")
 @pytest.mark.parametrize("compression", ["gzip", "gzip:4", "lzf", "none"])
 def test_traces_written_in_tiles_read_back_exactly(tmp_path, compression):
     rng = np.random.default_rng(1)
@@ -266,7 +265,9 @@ def test_metadata_names_rename_and_describe(tmp_path):
         interface.run_conversion(tmp_path / "bad.nwb", bad)
 
 
-def test_the_command_line_writes_the_movie_and_its_segmentation(tmp_path):
+def test_the_command_line_writes_the_movie_and_its_segmentation(tmp_path, capsys):
+    from ophysio.cli import main
+
     root = _session(tmp_path / "run")
     meta = tmp_path / "meta.yaml"
     meta.write_text("NWBFile: {session_start_time: '2024-05-01T10:00:00+02:00', session_description: s}\n"
@@ -274,22 +275,26 @@ def test_the_command_line_writes_the_movie_and_its_segmentation(tmp_path):
                     "Ophys:\n  ImagingPlane: [{excitation_lambda: 920.0, indicator: GCaMP6f, location: VISp, "
                     "optical_channel: [{emission_lambda: 510.0}]}]\n")
     out = tmp_path / "cli.nwb"
-    run = [sys.executable, "-m", "ophysio", "convert", str(root), "--segmentation", str(root), "-o", str(out),
-           "--metadata", str(meta), "--no-progress", "--split-planes"]
-    result = subprocess.run(run, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "4 photon series, 2 PlaneSegmentations" in result.stdout
+    assert main(["convert", str(root), "--segmentation", str(root), "-o", str(out), "--metadata", str(meta),
+                 "--no-progress", "--split-planes"]) == 0
+    assert "4 photon series, 2 PlaneSegmentations" in capsys.readouterr().out
     with h5py.File(out, "r") as f:
         assert sorted(f[f"{OPHYS}/ImageSegmentation"]) == ["PlaneSegmentationPlane0", "PlaneSegmentationPlane1"]
         table = f[f"{OPHYS}/ImageSegmentation/PlaneSegmentationPlane1"]
         assert table["imaging_plane"] == f["acquisition/TwoPhotonSeriesChan1Plane1/imaging_plane"]
-    template = subprocess.run([sys.executable, "-m", "ophysio", "metadata-template", "--segmentation", str(root)],
-                              capture_output=True, text=True)
-    assert template.returncode == 0, template.stderr
-    assert "PlaneSegmentation:" in template.stdout and "RoiResponseSeries:" in template.stdout
-    refused = subprocess.run([sys.executable, "-m", "ophysio", "convert", str(root), "--segmentation", str(root), "-o",
-                              str(tmp_path / "x.tif")], capture_output=True, text=True)
-    assert refused.returncode != 0 and "--segmentation is for NWB output" in refused.stderr
+    assert main(["metadata-template", "--segmentation", str(root)]) == 0
+    template = capsys.readouterr().out
+    assert "PlaneSegmentation:" in template and "RoiResponseSeries:" in template
+    assert main(["convert", str(root), "--segmentation", str(root), "-o", str(tmp_path / "x.tif")]) != 0
+    assert "--segmentation is for NWB output" in capsys.readouterr().err
+    # the built-in example: a suite2p run with its movie, written with its own segmentation
+    example = tmp_path / "example.nwb"
+    assert main(["convert", "--example", "suite2p_session", "--segmentation", "-o", str(example), "--no-progress"]) == 0
+    assert "2 photon series, 1 PlaneSegmentation" in capsys.readouterr().out  # chan1 and chan2 volumes, one volume
+    with h5py.File(example, "r") as f:
+        table = f[f"{OPHYS}/ImageSegmentation/PlaneSegmentation"]
+        assert table["image_mask"].shape == (21, 64, 64, 2)  # (ROI, x, y, z): the movie is one volume
+        assert table["imaging_plane"] == f["acquisition/TwoPhotonSeriesChan1/imaging_plane"]
 
 
 def test_info_and_formats_show_segmentations(capsys, tmp_path):
@@ -314,3 +319,36 @@ def test_info_and_formats_show_segmentations(capsys, tmp_path):
     assert entries["suite2p"]["kinds"] == ["imaging", "segmentation"] and entries["suite2p"]["writer"] == "suite2p"
     assert main(["formats"]) == 0
     assert "suite2p segmentation (stat.npy" in capsys.readouterr().out
+
+
+def test_the_sources_facts_fill_the_imaging_plane_of_an_unlinked_segmentation():
+    from ophysio.extractors.facts import AcquisitionFacts
+
+    class WithFacts(NumpySegmentationExtractor):
+        def get_acquisition_facts(self):
+            return AcquisitionFacts(device_name="Scope", manufacturer="Maker", channel_name=self.channel_name,
+                                    channel_names=(self.channel_name,), emission_wavelengths_nm=(520.0,),
+                                    excitation_wavelength_nm=930.0, pixel_size_um=(1.5, 0.5), origin_um=(10.0, 20.0))
+
+    extractor = WithFacts(pixel_masks=[np.array([[1, 2, 1.0]])], movie_dims=(10, 10),
+                          raw=np.ones((40, 1), dtype=np.float32), sampling_frequency=10.0)
+    meta = SegmentationInterface(extractor).get_metadata()["Ophys"]
+    (plane,) = meta["ImagingPlane"]
+    assert plane["grid_spacing"] == [0.5e-6, 1.5e-6] and plane["origin_coords"] == [20e-6, 10e-6]
+    assert plane["excitation_lambda"] == 930.0 and plane["optical_channel"][0]["emission_lambda"] == 520.0
+    assert meta["Device"] == [{"name": "Scope", "manufacturer": "Maker"}] and plane["device"] == "Scope"
+
+
+def test_two_segmentations_in_one_file_keep_their_names_apart(tmp_path):
+    root = sample_file("segmentation/suite2p")
+    converter = NWBConverter({f"P{p}": SegmentationInterface(Suite2pSegmentationExtractor(root, plane_name=f"plane{p}"))
+                              for p in (0, 1)})
+    meta = converter.get_metadata()["Ophys"]
+    assert [t["name"] for t in meta["PlaneSegmentation"]] == ["PlaneSegmentationP0", "PlaneSegmentationP1"]
+    assert [t["imaging_plane"] for t in meta["PlaneSegmentation"]] == ["ImagingPlaneP0", "ImagingPlaneP1"]
+    assert meta["RoiResponseSeries"][3]["plane_segmentation"] == "PlaneSegmentationP1"
+    with h5py.File(converter.run_conversion(tmp_path / "two.nwb", USER), "r") as f:
+        np.testing.assert_array_equal(f[f"{OPHYS}/Fluorescence/RoiResponseSeriesP1/data"][:],
+                                      np.load(root / "plane1" / "F.npy").T)
+        images = sorted(f[f"{OPHYS}/SegmentationImages"])
+        assert "mean_image" in images and "mean_image_PlaneSegmentationP1" in images

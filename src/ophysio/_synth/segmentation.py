@@ -179,3 +179,18 @@ def _write_combined(root: Path, all_ops: list[dict], all_stat: list[list[dict]],
     for name, parts in labels.items():
         if parts:
             np.save(target / f"{name}.npy", np.concatenate(parts))
+
+
+def _example_suite2p_session(folder: Path) -> tuple[Path, dict]:
+    """A suite2p run with its movie and its segmentation (2 planes, 2 channels, 64 x 64, 120 frames)."""
+    from .binary import write_suite2p
+
+    write_suite2p(folder, num_frames=120, rows=64, columns=64, num_planes=2, num_channels=2)
+    root = write_suite2p_segmentation(folder, num_planes=2, rois_per_plane=(12, 9), num_frames=120, rows=64,
+                                      columns=64, num_channels=2, crop=(4, 4), combined=False, radius=4.0)
+    return root, {}
+
+
+#: Built-in examples of this module (see :func:`ophysio.examples.write_example`): ``ophysio convert --example
+#: suite2p_session --segmentation -o session.nwb`` writes the movie and its segmentation.
+EXAMPLES = {"suite2p_session": _example_suite2p_session}

@@ -56,37 +56,47 @@ def _example_metadata(interface) -> dict:
     return meta
 
 
-def _open_segmentation(args: argparse.Namespace):
-    """The segmentation interface of ``--segmentation PATH`` (None without it)."""
-    if not getattr(args, "segmentation", None):
+def _open_segmentation(args: argparse.Namespace, example: Any = None):
+    """The segmentation interface of ``--segmentation PATH`` (None without it); a bare ``--segmentation``
+    with ``--example`` is the example's own segmentation."""
+    path = getattr(args, "segmentation", None)
+    if not path:
         return None
+    if path is True:
+        if example is None:
+            raise UsageError("--segmentation needs a PATH (without one, it names the segmentation of --example)")
+        path = example[0]
     from ..conversion.segmentation_interface import segmentation_interface_from_path
 
     options = parse_key_values(getattr(args, "segmentation_option", []), "--segmentation-option")
     if getattr(args, "split_planes", False):
         options["split_planes"] = True
-    return segmentation_interface_from_path(args.segmentation, getattr(args, "segmentation_format", None),
-                                            **options)
+    return segmentation_interface_from_path(path, getattr(args, "segmentation_format", None), **options)
 
 
 def _open_source(args: argparse.Namespace, folder: str):
     """What ``convert`` writes: the movie's interface, the segmentation's, or a converter holding both."""
-    segmentation = _open_segmentation(args)
-    if segmentation is None:
+    if not getattr(args, "segmentation", None):
         return _open_interface(args, folder)
+    example = None
+    if args.example:
+        from ..examples import write_example
+
+        example = write_example(args.example, folder)
+    segmentation = _open_segmentation(args, example)
     if not args.paths and not args.example:
         return segmentation
     from ..conversion.converter import NWBConverter
 
     try:
-        movie = _open_interface(args, folder)
+        movie = _open_interface(args, folder, example)
     except BaseException:
         segmentation.close()
         raise
     return NWBConverter({"Imaging": movie, "Segmentation": segmentation})
 
 
-def _open_interface(args: argparse.Namespace, folder: str):
+def _open_interface(args: argparse.Namespace, folder: str, example: Any = None):
     from ..conversion.interfaces import interface_from_paths
 
     options = parse_key_values(args.option)
@@ -97,8 +107,8 @@ def _open_interface(args: argparse.Namespace, folder: str):
     if args.example:
         from ..examples import write_example
 
-        path, keywords = write_example(args.example, folder)
-        keywords.update(options)
+        path, keywords = example if example is not None else write_example(args.example, folder)
+        keywords = {**keywords, **options}
         return interface_from_paths([str(path)], args.format, split_planes=split, photon_series_type=kind,
                                     **keywords)
     if not args.paths:
@@ -359,9 +369,10 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--one-photon", action="store_true", help="write OnePhotonSeries (widefield, miniscope)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
-    p.add_argument("--segmentation", metavar="PATH",
+    p.add_argument("--segmentation", metavar="PATH", nargs="?", const=True,
                    help="a segmentation (e.g. a suite2p folder) to write too: its ROIs, traces and images go into the "
-                   "ophys processing module, linked to the movie's imaging planes (PATH alone: the segmentation only)")
+                   "ophys processing module, linked to the movie's imaging planes (PATH alone: the segmentation only; "
+                   "no PATH with --example: the example's own, e.g. --example suite2p_session --segmentation)")
     p.add_argument("--segmentation-format", metavar="ID",
                    help="format id of the segmentation (see `ophysio formats`); detected when omitted")
     p.add_argument("--segmentation-option", action="append", default=[], metavar="KEY=VALUE",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError
-from .interfaces import _clean_name, check_rates, complete_metadata
+from .interfaces import _clean_name, _meters, check_rates, complete_metadata
 from .metadata import Metadata
 
 __all__ = ["SegmentationInterface", "segmentation_interface_for_format", "segmentation_interface_from_path"]
@@ -167,16 +167,7 @@ class SegmentationInterface:
                 plane_name = self.imaging_planes[g]
             else:
                 plane_name = f"ImagingPlane{suffix}"
-                device = {"name": facts.device_name or "Microscope"}
-                devices.setdefault(device["name"], device)
-                plane: dict[str, Any] = {
-                    "name": plane_name, "description": f"the imaging plane of the {where}", "device": device["name"],
-                    "optical_channel": [{"name": _clean_name(ex.channel_name),
-                                         "description": f"channel {ex.channel_name} of the source"} for ex in group],
-                }
-                if lead.get_sampling_frequency() is not None:
-                    plane["imaging_rate"] = float(lead.get_sampling_frequency())
-                planes.append(plane)
+                planes.append(self._imaging_plane(plane_name, where, group, facts, devices))
             table_name = f"PlaneSegmentation{suffix}"
             volume = "x".join(str(s) for s in lead._mask_shape())
             tables.append({"name": table_name, "imaging_plane": plane_name, "mask_type": self.mask_type,
@@ -197,6 +188,41 @@ class SegmentationInterface:
         if start_time is not None:
             metadata["NWBFile"]["session_start_time"] = start_time
         return metadata
+
+    @staticmethod
+    def _imaging_plane(name: str, where: str, group: list, facts, devices: dict) -> dict:
+        """The ImagingPlane (and device) of a table not linked to a movie's, from the source's facts."""
+        device: dict[str, Any] = {"name": facts.device_name or "Microscope"}
+        if facts.device_description:
+            device["description"] = facts.device_description
+        if facts.manufacturer:
+            device["manufacturer"] = facts.manufacturer
+        devices.setdefault(device["name"], device)
+        channels = []
+        for ex in group:
+            channel: dict[str, Any] = {"name": _clean_name(ex.channel_name),
+                                       "description": f"channel {ex.channel_name} of the source"}
+            emission = ex.get_acquisition_facts().emission_wavelength_nm
+            if emission:
+                channel["emission_lambda"] = float(emission)
+            channels.append(channel)
+        plane: dict[str, Any] = {"name": name, "description": f"the imaging plane of the {where}",
+                                 "device": device["name"], "optical_channel": channels}
+        lead = group[0]
+        if lead.get_sampling_frequency() is not None:
+            plane["imaging_rate"] = float(lead.get_sampling_frequency())
+        if facts.excitation_wavelength_nm:
+            plane["excitation_lambda"] = float(facts.excitation_wavelength_nm)
+        if facts.pixel_size_um is not None:
+            dy, dx = facts.pixel_size_um
+            plane["grid_spacing"] = _meters([dx, dy] + ([facts.plane_spacing_um] if facts.plane_spacing_um
+                                                        and lead.is_volumetric else []))
+        if facts.origin_um is not None:
+            y, x, *z = facts.origin_um
+            plane["origin_coords"] = _meters([x, y, *z])
+        if facts.reference_frame and ("grid_spacing" in plane or "origin_coords" in plane):
+            plane["reference_frame"] = facts.reference_frame
+        return plane
 
     def get_metadata_schema(self) -> dict:
         return Metadata.json_schema()

@@ -329,6 +329,8 @@ def add_segmentation(nwbfile, metadata: Metadata, entry: SegmentationEntry, data
                                                             for p in range(image.shape[2])]
             for data, plane_part in planes:
                 name = f"{key}_image{entry.image_suffix}{plane_part}"
+                if name in collection.images:  # another segmentation's image: name this table's after it
+                    name = f"{key}_image_{entry.name}{plane_part}"
                 if name in collection.images:
                     raise MetadataError(f"SegmentationImages already has an image named {name!r}")
                 collection.add_image(GrayscaleImage(name=name, data=wrap(np.ascontiguousarray(data.T), data.T.shape),
