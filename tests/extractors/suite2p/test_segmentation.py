@@ -183,6 +183,9 @@ def test_scalar_statistics_and_overlap_are_properties():
         np.testing.assert_array_equal(ex.get_property(key), [roi[key] for roi in stat])
         assert ex.get_property_description(key)
     np.testing.assert_array_equal(ex.get_property("overlap_pixels"), [int(roi["overlap"].sum()) for roi in stat])
+    flags = ex.get_roi_overlap_flags([3, 0])
+    np.testing.assert_array_equal(flags[0], stat[3]["overlap"])
+    assert len(flags[1]) == len(ex.get_roi_pixel_masks([0])[0])
     centroids = ex.get_property("roi_centroids")
     med = np.array([roi["med"] for roi in stat])
     assert np.median(np.abs(centroids - med)) < 1.5  # suite2p's median pixel lies near the weighted centroid

@@ -109,6 +109,7 @@ class _Plane:
         if not isinstance(stat, np.ndarray) or stat.ndim != 1 or not all(isinstance(s, dict) for s in stat):
             raise FormatError(f"{stat_path} does not hold suite2p's array of ROI dicts")
         self.masks: list[np.ndarray] = []
+        self.overlaps: list[np.ndarray] = []
         self.overlap_pixels = np.zeros(len(stat), dtype=np.int64)
         for i, roi in enumerate(stat):
             try:
@@ -119,8 +120,11 @@ class _Plane:
                 raise FormatError(f"{stat_path}: ROI {i} has {len(ypix)} ypix, {len(xpix)} xpix and {len(lam)} lam")
             self.masks.append(check_pixel_mask(np.column_stack([ypix, xpix, lam]) if len(ypix) else np.zeros((0, 3)),
                                                self.shape, f"{stat_path}, ROI {i}"))
-            if "overlap" in roi:
-                self.overlap_pixels[i] = int(np.count_nonzero(roi["overlap"]))
+            overlap = np.asarray(roi.get("overlap", np.zeros(len(ypix), dtype=bool)), dtype=bool).ravel()
+            if len(overlap) != len(ypix):
+                raise FormatError(f"{stat_path}: ROI {i} has {len(overlap)} overlap flags for {len(ypix)} pixels")
+            self.overlaps.append(overlap)
+            self.overlap_pixels[i] = int(np.count_nonzero(overlap))
         self.stat_scalars = {}
         for key in stat[0] if len(stat) else ():
             values = [roi.get(key) for roi in stat]
@@ -409,6 +413,15 @@ class Suite2pSegmentationExtractor(SegmentationExtractor):
             if self._volumetric:
                 mask = np.insert(mask, 2, float(plane), axis=1)
             result.append(mask.copy())
+        return result
+
+    def get_roi_overlap_flags(self, roi_ids=None) -> list[np.ndarray]:
+        """suite2p's ``stat["overlap"]`` of each ROI: for each row of :meth:`get_roi_pixel_masks`, whether other
+        ROIs share the pixel (suite2p leaves such pixels out of ``F`` unless ``ops["allow_overlap"]``)."""
+        result = []
+        for position in self._positions(roi_ids):
+            plane = int(self._roi_plane[position])
+            result.append(self._planes[plane].overlaps[position - self._offsets[plane]].copy())
         return result
 
     def _roi_planes(self) -> np.ndarray:
