@@ -18,6 +18,9 @@ from .extractors import ImagingExtractor, open_imaging
 # public name -> module that defines it (imported on first use)
 _LAZY = {
     "NumpyImagingExtractor": "ophysio.extractors",
+    "NumpySegmentationExtractor": "ophysio.extractors",
+    "SegmentationExtractor": "ophysio.extractors",
+    "open_segmentation": "ophysio.extractors",
     "MultiImagingExtractor": "ophysio.extractors",
     "open_channels": "ophysio.extractors",
     "ChannelSet": "ophysio.extractors",

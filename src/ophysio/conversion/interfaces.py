@@ -64,9 +64,11 @@ def check_rates(extractors) -> None:
 
 def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_series: int, *,
                       timezone: str | None = None, dandi: bool = True, check: bool = True,
-                      session: bool = True) -> Metadata:
+                      session: bool = True, counts: dict[str, int] | None = None) -> Metadata:
     """``defaults`` merged with ``metadata`` (lists replaced), the time zone applied, one photon series
-    entry per stream checked, and (with ``check``) the whole checked complete."""
+    entry per stream checked (and, with ``counts``, the number of PlaneSegmentation and RoiResponseSeries
+    entries), imaging planes that nothing written names left out, and (with ``check``) the whole checked
+    complete."""
     from .metadata import apply_timezone, merge_metadata
 
     meta = apply_timezone(Metadata.from_dict(merge_metadata(defaults, metadata)), timezone)
@@ -75,6 +77,14 @@ def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_seri
             f"Ophys.PhotonSeries has {len(meta.Ophys.PhotonSeries)} entries but the sources give {num_series} "
             "photon series (one per channel, and per plane when planes are split); list one entry for each"
         )
+    for key, count in (counts or {}).items():
+        if key != "PhotonSeries" and len(getattr(meta.Ophys, key)) != count:
+            raise MetadataError(f"Ophys.{key} has {len(getattr(meta.Ophys, key))} entries but the segmentations "
+                                f"give {count}; list one entry for each (`ophysio metadata-template` shows them)")
+    if meta.Ophys.PlaneSegmentation:  # a segmentation linked to a movie's plane leaves its own unused
+        used = {s.imaging_plane for s in meta.Ophys.PhotonSeries}
+        used |= {t.imaging_plane for t in meta.Ophys.PlaneSegmentation}
+        meta.Ophys.ImagingPlane = [plane for plane in meta.Ophys.ImagingPlane if plane.name in used]
     if check:
         meta.check_complete(dandi=dandi, session=session)
     return meta

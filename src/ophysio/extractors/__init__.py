@@ -1,4 +1,5 @@
-"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract.
+"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract (and, for
+segmentations, :class:`~ophysio.extractors.segmentation.SegmentationExtractor`).
 
 Format classes are imported on first use, so that ``import ophysio`` stays fast.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from . import corrections as _corrections  # noqa: F401 - registers the correction views (imports views too)
+from . import segmentation_views as _segmentation_views  # noqa: F401 - registers SegmentationExtractor's views
 from . import views as _views  # noqa: F401 - registers the lazy views behind ImagingExtractor's view methods
 from .imaging import ImagingExtractor
 from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
@@ -15,6 +17,12 @@ from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imagi
 # public name -> module (relative to this package) that defines it
 _LAZY = {
     "NumpyImagingExtractor": ".numpy",
+    "NumpySegmentationExtractor": ".numpy",
+    "SegmentationExtractor": ".segmentation",
+    "TraceArray": ".segmentation",
+    "Suite2pSegmentationExtractor": ".suite2p",
+    "open_segmentation": ".registry",
+    "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",
     "FieldOfViewView": ".views",
     "PlaneView": ".views",
