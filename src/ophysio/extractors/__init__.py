@@ -21,6 +21,7 @@ _LAZY = {
     "SegmentationExtractor": ".segmentation",
     "TraceArray": ".segmentation",
     "Suite2pSegmentationExtractor": ".suite2p",
+    "MinianSegmentationExtractor": ".minian",
     "open_segmentation": ".registry",
     "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",

@@ -59,6 +59,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "femtonics",
     "hdf5",
     "suite2p",
+    "minian",
     "numpy",
     "binary",
 )
