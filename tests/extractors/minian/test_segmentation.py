@@ -282,3 +282,13 @@ def test_conversion_to_nwb_reads_back(tmp_path):
     bad = [m for m in messages if m.importance in (Importance.ERROR, Importance.CRITICAL,
                                                    Importance.BEST_PRACTICE_VIOLATION)]
     assert bad == [], [(m.check_function_name, m.object_name, m.message) for m in bad]
+
+
+def test_without_zarr_the_error_names_the_extra(monkeypatch):
+    import sys
+
+    from ophysio.errors import MissingPluginError
+
+    monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr now raises ImportError
+    with pytest.raises(MissingPluginError, match=r"ophysio\[zarr\]"):
+        MinianSegmentationExtractor(_real())
