@@ -169,7 +169,9 @@ def test_the_real_run_reads_frames_times_background_and_labels():
         assert ex.get_acquisition_facts().software == "Minian"
     assert detect_format(folder, kind="segmentation").id == "minian"
     assert detect_format(folder / "A.zarr", kind="segmentation").id == "minian"
-    assert type(open_segmentation(folder)).__name__ == "MinianSegmentationExtractor"
+    for path in (folder, folder / "A.zarr", folder / "timeStamps.csv"):
+        with open_segmentation(path) as opened:
+            assert type(opened).__name__ == "MinianSegmentationExtractor" and opened._folder == folder
 
 
 def test_synthetic_background_components_follow_their_dims():

@@ -205,7 +205,8 @@ class MinianSegmentationExtractor(SegmentationExtractor):
     Parameters
     ----------
     folder_path : str or os.PathLike
-        The folder holding Minian's ``A.zarr``, ``C.zarr``... groups.
+        The folder holding Minian's ``A.zarr``, ``C.zarr``... groups (or one of those groups, or a file
+        beside them such as its ``timeStamps.csv``).
     sampling_frequency : float, optional
         Samples per second of the traces. By default, the mean rate of the times in ``timeStamps.csv``
         (``(n - 1) / (last - first)``); the timestamps themselves are the recorded times either way.
@@ -228,9 +229,9 @@ class MinianSegmentationExtractor(SegmentationExtractor):
         super().__init__()
         _zarr()
         given = Path(folder_path)
-        if not given.is_dir():
+        folder = minian_folder(given)  # the folder, one of its groups, or a file beside them
+        if folder is None and not given.is_dir():
             raise FileSetError(f"{given} is not a folder (Minian output is a folder of Zarr groups)")
-        folder = minian_folder(given)
         if folder is None:
             missing = [g for g in ("A.zarr", "C.zarr") if not (given / g / ".zgroup").is_file()]
             raise FileSetError(f"{given} holds no Minian {' and '.join(str(given / g) for g in missing)} "
