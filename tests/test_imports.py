@@ -189,8 +189,7 @@ def test_a_format_package_imports_lightly(name):
     code = (
         "import sys\n"
         f"import ophysio.extractors.{name} as package\n"
-        "spec = getattr(package, 'SPEC', None) or package.SEGMENTATION_SPEC\n"  # segmentation-only packages
-        "assert spec.id == " + repr(name) + "\n"
+        "assert package.SPEC.id == " + repr(name) + "\n"
         "heavy = sorted(m for m in sys.modules if m.endswith('.reader') or m.split('.')[0] in "
         "('tifffile', 'h5py', 'scipy', 'pynwb', 'hdmf'))\n"
         "assert not heavy, heavy\n"
@@ -204,8 +203,7 @@ def test_a_format_package_hands_on_its_reader_names(name):
     import importlib
 
     package = importlib.import_module(f"ophysio.extractors.{name}")
-    spec = getattr(package, "SPEC", None) or package.SEGMENTATION_SPEC  # a segmentation-only package has no SPEC
-    reader = importlib.import_module(spec.loader.partition(":")[0])
+    reader = importlib.import_module(f"ophysio.extractors.{name}.reader")
     for public in reader.__all__:
         assert getattr(package, public) is getattr(reader, public)
-    assert spec.load_class() is getattr(package, spec.loader.rpartition(":")[2])
+    assert package.SPEC.load_class() is getattr(package, package.SPEC.loader.rpartition(":")[2])
