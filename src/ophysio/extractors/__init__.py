@@ -23,6 +23,7 @@ _LAZY = {
     "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
     "TiffImagingExtractor": ".tiff",
     "OMETiffImagingExtractor": ".ome_tiff",
+    "BrukerTiffImagingExtractor": ".bruker",
     "NumpyMemmapImagingExtractor": ".binary",
     "VideoStructure": ".binary",
     "Suite2pImagingExtractor": ".suite2p",

@@ -41,6 +41,7 @@ PathLike = str | os.PathLike
 FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage",
     "scanimage_legacy",
+    "bruker",  # before ome_tiff: Prairie View's files are OME-TIFF, read through the PVScan XML beside them
     "ome_tiff",
     "tiff",
     "mat",
