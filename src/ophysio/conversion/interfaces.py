@@ -160,11 +160,13 @@ class ImagingInterface:
         import inspect
 
         available = getattr(cls, "get_available_channel_names", None)
-        path = kwargs.get("file_path") or (list(kwargs.get("file_paths") or [None])[0]) or (args[0] if args else None)
+        path = (kwargs.get("file_path") or (list(kwargs.get("file_paths") or [None])[0]) or kwargs.get("folder_path")
+                or (args[0] if args else None))
         if not callable(available) or path is None:
             return []
         accepted = inspect.signature(available).parameters
-        options = {k: v for k, v in kwargs.items() if k in accepted and k not in ("file_path", "file_paths")}
+        options = {k: v for k, v in kwargs.items()
+                   if k in accepted and k not in ("file_path", "file_paths", "folder_path")}
         try:
             return list(available(path, **options))
         except Exception:  # noqa: BLE001 - the extractor, built next, raises the precise error

@@ -37,11 +37,18 @@ _NAN = float("nan")
 def is_pvscan_head(head: bytes) -> bool:
     """Whether the first bytes of a file are an XML document whose root element is ``<PVScan``."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    while text.startswith(b"<?") or text.startswith(b"<!--"):
-        end = text.find(b"?>" if text.startswith(b"<?") else b"-->")
-        if end < 0:
+    while text.startswith((b"<?", b"<!")):  # the prolog: declaration, comments, a document type (refused later)
+        if text.startswith(b"<?"):
+            end = text.find(b"?>") + 2
+        elif text.startswith(b"<!--"):
+            end = text.find(b"-->") + 3
+        else:
+            close = text.find(b">")
+            bracket = text.find(b"[")
+            end = text.find(b"]>") + 2 if 0 <= bracket < close else close + 1
+        if end < 2:
             return False
-        text = text[end + (2 if text.startswith(b"<?") else 3):].lstrip(b" \t\r\n")
+        text = text[end:].lstrip(b" \t\r\n")
     return text.startswith(b"<PVScan") and text[7:8] in (b" ", b">", b"\t", b"\r", b"\n", b"/")
 
 
