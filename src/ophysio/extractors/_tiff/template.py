@@ -37,6 +37,8 @@ __all__ = ["PageTemplate"]
 
 #: Tags whose entries decide where a page's pixels are and how to read them.
 _LAYOUT_TAGS = frozenset({254, 256, 257, 258, 259, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339})
+#: Tags whose entries may differ between files written alike (their text's length does).
+_TEXT_TAGS = frozenset({269, 270, 285, 305, 306, 315, 316})
 #: Bytes besides the pixels that the one-read plan may read with them (header, tables, IFD).
 _MAX_EXTRA = 64 * 1024
 _PREADV = getattr(os, "preadv", None)
@@ -67,8 +69,13 @@ class PageTemplate:
         each other (Prairie View: header, pixels, strip tables, IFD); True: three reads (the header, the
         span of the IFD and its tables, the pixels), for files whose IFD lies far from the pixels.
     checks : tuple
-        ``(start, stop, step, expected bytes)``: slices of the file's bytes (absolute positions) that must
-        equal the template's.
+        ``(in head, start, stop, step, expected bytes)``: slices of the bytes read (of the head buffer, else of
+        the tail buffer) that must equal the template's: the header, the IFD's tag count and tag numbers, the
+        layout entries and their tables.
+    quick : tuple
+        The same for a first, quicker comparison of a few long slices: the header, the IFD but its text
+        entries, the layout tables. Files written alike pass it; files that pass only :attr:`checks` (their
+        other entries differ) are read as well.
     """
 
     path: str
@@ -82,6 +89,7 @@ class PageTemplate:
     tail_stop: int
     far: bool
     checks: tuple
+    quick: tuple
 
     @property
     def nbytes(self) -> int:
@@ -119,9 +127,13 @@ class PageTemplate:
         checks.append((entries + 1, stop, esize, ifd_bytes[csize + 1:csize + count * esize:esize]))  # both bytes
         value_format = header.offset_format
         type_sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8, 17: 8, 18: 8}
+        # the quick comparison: the header, the whole IFD but its text entries, the out-of-line layout tables
+        quick = [(0, hsize), (ifd, entries)]
         for k in range(count):
             raw = ifd_bytes[csize + k * esize : csize + (k + 1) * esize]
             tag, typ = struct.unpack(header.byteorder + "HH", raw[:4])
+            if tag not in _TEXT_TAGS:
+                quick.append((entries + k * esize, entries + (k + 1) * esize))
             if tag not in _LAYOUT_TAGS:
                 continue
             at = entries + k * esize
@@ -135,6 +147,7 @@ class PageTemplate:
                     continue
                 checks.append((pointer, pointer + size, 1, _read(fd, pointer, size)))
                 regions.append((pointer, pointer + size))
+                quick.append((pointer, pointer + size))
         data_end = data_offset + nbytes
         if any(a < data_end and b > data_offset for a, b in regions) or data_offset < hsize:
             fast = False  # layout bytes inside the pixels: not a layout these reads can check
@@ -148,9 +161,21 @@ class PageTemplate:
             head_stop, tail_start, tail_stop, far = hsize, low, max(b for _, b in regions), True
             if tail_stop - tail_start > _MAX_EXTRA or low < hsize:
                 fast = False
+        merged: list[list[int]] = []
+        for a, b in sorted(quick):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        quick_checks = tuple((a, b, 1, _read(fd, a, b - a)) for a, b in merged)
+
+        def local(found: list) -> tuple:  # positions in the buffers the reads fill
+            return tuple((b <= head_stop, *((a, b) if b <= head_stop else (a - tail_start, b - tail_start)), step,
+                          expected) for a, b, step, expected in found)
+
         return cls(path=path, shape=(rows, columns), dtype=dtype, byteorder=header.byteorder, fast=fast,
                    data_offset=data_offset, head_stop=head_stop, tail_start=tail_start, tail_stop=tail_stop,
-                   far=far, checks=tuple(checks))
+                   far=far, checks=local(checks), quick=local(list(quick_checks)))
 
     # ------------------------------------------------------------------ reading
     def read(self, fd: int, path: str, out: np.ndarray) -> None:
@@ -169,7 +194,7 @@ class PageTemplate:
 
     def _read_checked(self, fd: int, out: np.ndarray) -> bool:
         """The one-read (or three-read) plan with the byte checks; False when anything differs or is missing."""
-        data = memoryview(out.reshape(-1).view(np.uint8))
+        data = memoryview(out).cast("B") if out.flags.c_contiguous else memoryview(out.reshape(-1).view(np.uint8))
         head = bytearray(self.head_stop)
         tail = bytearray(self.tail_stop - self.tail_start)
         if self.far:
@@ -178,11 +203,17 @@ class PageTemplate:
                 return False
         elif _PREADV(fd, [head, data, tail], 0) != len(head) + data.nbytes + len(tail):
             return False
-        head_stop, tail_start = self.head_stop, self.tail_start
-        for start, stop, step, expected in self.checks:
-            got = head[start:stop:step] if stop <= head_stop else tail[start - tail_start : stop - tail_start : step]
-            if got != expected:
+        for in_head, start, stop, _, expected in self.quick:
+            if (head if in_head else tail)[start:stop] != expected:
+                break
+        else:
+            return self._swap(out)
+        for in_head, start, stop, step, expected in self.checks:
+            if (head if in_head else tail)[start:stop:step] != expected:
                 return False
+        return self._swap(out)
+
+    def _swap(self, out: np.ndarray) -> bool:
         if self.byteorder == ">" and self.dtype.itemsize > 1:
             out.byteswap(inplace=True)
         return True
