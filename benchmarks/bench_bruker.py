@@ -25,11 +25,13 @@ Tools, each task in its own subprocess (its peak memory is its own):
 - ``raw``: ``os.preadv`` of each page's pixels at offsets found beforehand (opening each file): the floor
   for any reader.
 
-Tasks: ``construct`` (the extractor, from nothing) and ``full`` (construction, then ``get_series()`` of
-every sample; the time printed is the read alone). Every full read's pixel sum is printed so that the
-tools can be seen to agree. ``peak+MB`` is the growth of the process's peak RSS (``VmHWM``) over its RSS
-before the extractor was built. A tool that fails or runs longer than ``--timeout`` seconds is reported as
-such (that is its result).
+Tasks: ``construct`` (the extractor, from nothing), ``full`` (construction, then ``get_series()`` of
+every sample into a new array; the time printed is the read alone, the first touch of the new array's
+memory included, which is slow in this VM) and ``full_out`` (the same into an array already touched,
+``get_series(out=...)``: the read alone; ophysio and the baselines only, roiextractors has no ``out=``).
+Every full read's pixel sum is printed so that the tools can be seen to agree. ``peak+MB`` is the growth
+of the process's peak RSS (``VmHWM``) over its RSS before the extractor was built. A tool that fails or
+runs longer than ``--timeout`` seconds is reported as such (that is its result).
 """
 
 from __future__ import annotations
@@ -96,10 +98,10 @@ class _Pages:
 
 
 class TifffileReader(_Pages):
-    def get_series(self):
+    def get_series(self, out=None):
         import tifffile
 
-        out = np.empty((len(self.pages), *self.shape), self.dtype)
+        out = np.empty((len(self.pages), *self.shape), self.dtype) if out is None else out
         if self.multipage:
             with tifffile.TiffFile(self.pages[0][0], is_ome=False) as tif:
                 for i, (_, k) in enumerate(self.pages):
@@ -124,8 +126,8 @@ class RawReader(_Pages):
                 first = int(tif.pages[0].dataoffsets[0])
             self.offsets = [first] * len(self.pages)  # Prairie View puts every file's pixels at the same offset
 
-    def get_series(self):
-        out = np.empty((len(self.pages), *self.shape), self.dtype)
+    def get_series(self, out=None):
+        out = np.empty((len(self.pages), *self.shape), self.dtype) if out is None else out
         flat = memoryview(out.reshape(-1).view(np.uint8))
         size = out[0].nbytes
         if self.multipage:
@@ -173,8 +175,14 @@ def worker(tool: str, name: str, dataset: Path, task: str) -> dict:
     if task == "construct":
         result["seconds"] = result["construct_s"]
     else:
+        out = None
+        if task == "full_out":  # into a buffer already touched: the read alone, without first-touch page faults
+            first = extractor.get_series()
+            out = np.empty_like(first)
+            out.fill(0)
+            del first
         t0 = time.perf_counter()
-        data = extractor.get_series()
+        data = extractor.get_series() if out is None else extractor.get_series(out=out)
         result["seconds"] = time.perf_counter() - t0
         result["shape"] = list(data.shape)
         result["sum"] = int(data.sum(dtype=np.uint64))
@@ -205,10 +213,12 @@ def main() -> None:
     rows = []
     try:
         for name in args.datasets.split(","):
-            for task in ("construct", "full"):
+            for task in ("construct", "full", "full_out"):
                 for tool in args.tools.split(","):
                     if task == "construct" and tool in ("tifffile", "raw"):
                         continue  # no extractor: their page lists are made outside the timed read
+                    if task == "full_out" and tool.startswith("roiext"):
+                        continue  # roiextractors has no out=
                     command = [sys.executable, __file__, "--worker", tool, name, str(inputs[name]), task]
                     t0 = time.perf_counter()
                     try:

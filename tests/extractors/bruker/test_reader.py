@@ -286,3 +286,24 @@ def test_roiextractors_xml_metadata_layout():
     assert meta["laserPower"][0] == {"920 Axon": "599.609375"}
     assert meta["positionCurrent"][2] == {"Z Focus": "166.575"}
     assert meta["scanLinePeriod"] == "6.3123E-05"
+
+
+def test_bursts_without_absolute_times_are_joined_one_frame_period_apart(tmp_path):
+    import re
+
+    dataset = write_bruker(tmp_path, "b", num_samples=9, rows=8, columns=8, bursts=3)
+    xml = xml_of(dataset)
+    xml.write_text(re.sub(r' absoluteTime="[^"]*"', "", xml.read_text(encoding="utf-8-sig")), encoding="utf-8")
+    ex = BrukerTiffImagingExtractor(dataset)
+    assert ex.timestamp_source == "relativeTime + frame period"
+    step = 0.048474237
+    np.testing.assert_allclose(ex.get_timestamps(), np.arange(9) * step, atol=1e-9)  # three bursts of three
+
+
+def test_the_xml_need_not_be_named_after_the_folder(tmp_path):
+    dataset = write_bruker(tmp_path, "TSeries-002", num_samples=4)
+    renamed = dataset.rename(tmp_path / "renamed by the user")
+    assert detect_format(renamed).id == "bruker"
+    with open_imaging(renamed) as ex:
+        assert ex.xml_path.endswith("TSeries-002.xml")
+        np.testing.assert_array_equal(ex[:], bruker_expected(4, 16, 12))

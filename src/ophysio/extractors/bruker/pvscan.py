@@ -146,33 +146,38 @@ def _plain(value: Any) -> Any:
 
 
 class _Target:
-    """The parser's target: keeps the document's structure and per-frame values, nothing else."""
+    """The parser's target: keeps the document's structure and per-frame values, nothing else.
+
+    Only element starts are handled (a 100,000-frame XML has 600,000 elements, and a call per element end
+    costs as much again): Prairie View's structure is regular enough that each element's place follows from
+    the elements seen before it. A ``<Frame>`` or ``<Sequence>`` ends the frame before it; a
+    ``<PVStateShard>`` belongs to the open frame, else to the open sequence, else to the root; a
+    ``<PVStateValue>`` to the last shard; ``<IndexedValue>`` and ``<SubindexedValues>`` to the last value.
+    """
 
     def __init__(self, path: str):
         self.path = path
-        self.in_root = self.in_sequence = self.in_frame = self.in_system = False
-        self.other = 0  # depth inside elements this reader does not look into
-        self.shard_depth = 0
+        self.root_seen = False
         self.attributes: dict = {}
         self.system_ids: list = []
         self.state: dict = {}
         self.sequences: list[dict] = []
         self.sequence_start: list[int] = []
-        self.sequence_state: dict | None = None
+        self.sequence_shard: dict | None = None  # the open sequence's own shard
+        self.sequence_state: dict | None = None  # the first sequence's
+        self.sequence_values: tuple | None = None  # the open sequence's (framePeriod, z positions)
         self.first_frame_state: dict | None = None
-        self.seq_period: float = _NAN
-        self.seq_z: dict = {}
         self.relative: list[str | None] = []
         self.absolute: list[str | None] = []
         self.frame_sequence: list[int] = []
         self.frame_period: list[float] = []
         self.frame_z: list[dict] = []
         self.files: list[tuple] = []  # (frame, channel, channelName, filename, page) as written
-        self.shard: dict | None = None
-        self.shard_owner = ""
-        self.value_key: str | None = None
-        self.sub_key: str | None = None
+        self.frame_open = False
         self.frame_shard: dict | None = None
+        self.shard: dict | None = None  # the shard values go to
+        self.value: dict | None = None  # the indexed value IndexedValue/SubindexedValues go to
+        self.group: dict | None = None  # the SubindexedValues SubindexedValue goes to
 
     # ------------------------------------------------------------------ helpers
     def _where(self) -> str:
@@ -184,131 +189,99 @@ class _Target:
         raise FormatError(f"{self.path}: the XML declares a document type; refused for safety")
 
     def start(self, tag: str, attrib: dict) -> None:
-        # Called for every element of the document (half a million for 100,000 frames): nesting is tracked
-        # with a few flags and a depth counter of elements this reader does not look into.
-        if self.shard is not None:
-            self._state_value(tag, attrib)
-            return
-        if self.other:
-            self.other += 1
-            return
-        if tag == "File" and self.in_frame:
-            self.files.append((len(self.relative) - 1, attrib.get("channel"), attrib.get("channelName"),
-                               attrib.get("filename"), attrib.get("page")))
-            self.other += 1  # nothing inside a File is read
-        elif tag == "Frame" and self.in_sequence and not self.in_frame:
-            self.in_frame = True
-            self.relative.append(attrib.get("relativeTime"))
-            self.absolute.append(attrib.get("absoluteTime"))
-            self.frame_sequence.append(len(self.sequences) - 1)
-        elif tag == "PVStateShard" and self.in_root:
-            self._start_shard("Frame" if self.in_frame else "Sequence" if self.in_sequence else "PVScan")
-        elif tag == "Sequence" and self.in_root and not self.in_sequence and not self.in_system:
-            self.in_sequence = True
+        # the most frequent elements first
+        if tag == "PVStateValue":
+            shard = self.shard
+            if shard is not None:
+                key = attrib.get("key")
+                if key is None:
+                    self.value = None
+                elif "value" in attrib:
+                    shard[key] = _leaf(attrib)
+                    self.value = None
+                else:
+                    self.value = shard[key] = {}
+            self.group = None
+        elif tag == "File":
+            if self.frame_open:
+                self.files.append((len(self.relative) - 1, attrib.get("channel"), attrib.get("channelName"),
+                                   attrib.get("filename"), attrib.get("page")))
+        elif tag == "Frame":
+            if self.sequences:
+                if self.frame_open:
+                    self._end_frame()
+                self.frame_open = True
+                self.frame_shard = self.shard = self.value = self.group = None
+                self.relative.append(attrib.get("relativeTime"))
+                self.absolute.append(attrib.get("absoluteTime"))
+                self.frame_sequence.append(len(self.sequences) - 1)
+        elif tag == "PVStateShard":
+            if self.frame_open:
+                self.shard = self.frame_shard = {}
+            elif self.sequences:
+                self.shard = self.sequence_shard = {}
+                if self.sequence_state is None:
+                    self.sequence_state = self.sequence_shard
+            elif self.root_seen:
+                self.shard = self.state
+            self.value = self.group = None
+        elif tag == "IndexedValue":
+            if self.value is not None:
+                self.value[attrib.get("index", str(len(self.value)))] = _leaf(attrib)
+        elif tag == "SubindexedValues":
+            if self.value is not None:
+                self.group = self.value[attrib.get("index", str(len(self.value)))] = {}
+        elif tag == "SubindexedValue":
+            if self.group is not None:
+                self.group[attrib.get("subindex", str(len(self.group)))] = _leaf(attrib)
+        elif tag == "Sequence" and self.root_seen:
+            if self.frame_open:
+                self._end_frame()
+            self.frame_open = False
+            self.shard = self.value = self.group = self.sequence_shard = self.sequence_values = None
             self.sequences.append(dict(attrib))
             self.sequence_start.append(len(self.relative))
-            self.seq_period, self.seq_z = _NAN, {}
-        elif not self.in_root and not self.attributes:
+        elif not self.root_seen:
             if tag != "PVScan":
                 raise FormatError(f"{self.path}: the XML root is <{tag}>, not <PVScan>; not a Prairie View file")
-            self.in_root = True
+            self.root_seen = True
             self.attributes = dict(attrib)
-        elif tag == "SystemIDs" and not self.in_sequence and not self.in_system:
-            self.in_system = True
+        elif tag in ("SystemIDs", "SystemID") and not self.sequences:
             self.system_ids.append(dict(attrib))
-        elif tag == "SystemID" and self.in_system:
-            self.system_ids.append(dict(attrib))
-            self.other += 1
-        else:
-            self.other += 1  # an element this reader does not look into (ExtraParameters, VoltageOutput...)
-
-    def end(self, tag: str) -> None:
-        if self.shard is not None:
-            if self.shard_depth == 0:
-                self._end_shard()
-            else:
-                self._end_state_value()
-        elif self.other:
-            self.other -= 1
-        elif tag == "Frame":
-            self.in_frame = False
-            self._end_frame()
-        elif tag == "Sequence":
-            self.in_sequence = False
-        elif tag == "SystemIDs":
-            self.in_system = False
-        elif tag == "PVScan":
-            self.in_root = False
+        elif tag not in ("ExtraParameters",):
+            self.shard = self.value = self.group = None  # values inside other elements are not the state
 
     def close(self) -> _Target:
+        if self.frame_open:
+            self._end_frame()
+            self.frame_open = False
         return self
 
     # ------------------------------------------------------------------ frames
+    def _sequence_values(self) -> tuple:
+        """The open sequence's own framePeriod and z positions (NaN and {} when its shard has none)."""
+        if self.sequence_values is None:
+            shard = self.sequence_shard or {}
+            period = shard.get("framePeriod")
+            self.sequence_values = (_NAN if period is None else self._number(_plain(period), "framePeriod"),
+                                    self._z_of(shard))
+        return self.sequence_values
+
     def _end_frame(self) -> None:
         shard = self.frame_shard
-        if shard is None:
-            self.frame_period.append(self.seq_period)
-            self.frame_z.append(self.seq_z)
-            if self.first_frame_state is None:
-                self.first_frame_state = {}
-            return
-        self.frame_shard = None
-        period = shard.get("framePeriod")
-        self.frame_period.append(self.seq_period if period is None else self._number(_plain(period), "framePeriod"))
-        z = self._z_of(shard)
-        self.frame_z.append({**self.seq_z, **z} if z else self.seq_z)
+        period, z_values = self._sequence_values()
+        if shard:
+            own = shard.get("framePeriod")
+            if own is not None:
+                period = self._number(_plain(own), "framePeriod")
+            z = self._z_of(shard)
+            if z:
+                z_values = {**z_values, **z}
+        self.frame_period.append(period)
+        self.frame_z.append(z_values)
         if self.first_frame_state is None:
-            self.first_frame_state = shard
-
-    # ------------------------------------------------------------------ state shards
-    def _start_shard(self, owner: str) -> None:
-        self.shard_owner = owner
-        self.shard_depth = 0
-        if owner == "PVScan":
-            self.shard = self.state
-        elif owner == "Frame":
-            self.shard = self.frame_shard = {}
-        else:
-            self.shard = {}
-
-    def _end_shard(self) -> None:
-        shard, owner = self.shard, self.shard_owner
-        self.shard = None
-        if owner == "Sequence":
-            if self.sequence_state is None:
-                self.sequence_state = shard
-            if "framePeriod" in shard:
-                self.seq_period = self._number(_plain(shard["framePeriod"]), "framePeriod")
-            self.seq_z = self._z_of(shard)
-
-    def _state_value(self, tag: str, attrib: dict) -> None:
-        depth = self.shard_depth
-        self.shard_depth = depth + 1
-        shard = self.shard
-        if depth == 0:
-            key = attrib.get("key") if tag == "PVStateValue" else None
-            self.value_key = key
-            if key is not None:
-                shard[key] = _leaf(attrib) if "value" in attrib else {}
-            return
-        holder = shard.get(self.value_key) if self.value_key is not None else None
-        if not isinstance(holder, dict) or "value" in holder:
-            return
-        if depth == 1 and tag == "IndexedValue":
-            holder[attrib.get("index", str(len(holder)))] = _leaf(attrib)
-        elif depth == 1 and tag == "SubindexedValues":
-            self.sub_key = attrib.get("index", str(len(holder)))
-            holder[self.sub_key] = {}
-        elif depth == 2 and tag == "SubindexedValue" and self.sub_key is not None:
-            group = holder[self.sub_key]
-            group[attrib.get("subindex", str(len(group)))] = _leaf(attrib)
-
-    def _end_state_value(self) -> None:
-        self.shard_depth -= 1
-        if self.shard_depth == 0:
-            self.value_key = None
-        elif self.shard_depth == 1:
-            self.sub_key = None
+            self.first_frame_state = shard or {}
+        self.frame_shard = None
 
     def _number(self, text: Any, name: str) -> float:
         try:
@@ -366,8 +339,8 @@ def read_pvscan(path: str | os.PathLike) -> PVScan:
         line, column = exc.position
         raise FormatError(f"{path}: the XML is not well-formed at line {line}, column {column} ({exc}); the file "
                           "is damaged or was cut short (was the acquisition still running?)") from None
-    if not target.attributes and not target.sequences:
-        raise FormatError(f"{path} holds no <PVScan> element")
+    if not target.root_seen:
+        raise FormatError(f"{path}: the XML root is not <PVScan>; not a Prairie View file")
     return _finish(target)
 
 
@@ -398,49 +371,56 @@ def _to_float(text: str) -> float:
 
 def _file_table(t: _Target, n: int) -> tuple[dict, list, np.ndarray, np.ndarray]:
     """Channels, file names, and the (frames, channels) file and page tables from the <File> elements."""
+    if not t.files:
+        return {}, [], np.full((n, 0), -1, dtype=np.int64), np.ones((n, 0), dtype=np.int64)
+    frames, channels_raw, names_raw, filenames, pages_raw = zip(*t.files)
+    number_of: dict[tuple, int] = {}
     channels: dict[int, str] = {}
-    parsed: dict[tuple, tuple[int, str]] = {}
-    index: dict[str, int] = {}
-    names: list[str] = []
-    rows = []
-    for frame, channel, channel_name, filename, page in t.files:
-        key = (channel, channel_name)
-        known = parsed.get(key)
-        if known is None:
-            try:
-                number = int(channel if channel is not None else "1")
-            except ValueError:
-                raise MetadataError(f"{_frame_where(t, frame)}: <File filename={filename!r}> has channel={channel!r}, "
-                                    "not a number; the XML is damaged") from None
-            known = parsed[key] = (number, channel_name or f"Ch{number}")
-        number, name = known
-        if channels.setdefault(number, name) != name:
-            raise MetadataError(f"{_frame_where(t, frame)}: channel {number} is called {channels[number]!r} and "
-                                f"{name!r}; the XML is inconsistent")
-        if not filename:
-            raise MetadataError(f"{_frame_where(t, frame)}: a <File> element has no filename; the XML is damaged")
+    for channel, channel_name in dict.fromkeys(zip(channels_raw, names_raw)):  # the distinct pairs, in order
+        at = _frame_where(t, frames[list(zip(channels_raw, names_raw)).index((channel, channel_name))])
         try:
-            page_number = 1 if page is None else int(page)
+            number = int(channel if channel is not None else "1")
         except ValueError:
-            page_number = 0
-        if page_number < 1:
-            raise MetadataError(f"{_frame_where(t, frame)}: <File filename={filename!r}> has page={page!r}; pages are "
-                                "numbered from 1")
-        file_index = index.get(filename)
-        if file_index is None:
-            file_index = index[filename] = len(names)
-            names.append(filename)
-        rows.append((frame, number, file_index, page_number))
+            raise MetadataError(f"{at}: <File> has channel={channel!r}, not a number; the XML is damaged") from None
+        name = channel_name or f"Ch{number}"
+        if channels.setdefault(number, name) != name:
+            raise MetadataError(f"{at}: channel {number} is called {channels[number]!r} and {name!r}; the XML is "
+                                "inconsistent")
+        number_of[(channel, channel_name)] = number
+    index: dict[str, int] = {}
+    file_index = [index.setdefault(name, len(index)) for name in filenames]
+    for bad in ("", None):
+        if bad in index:
+            frame = frames[filenames.index(bad)]
+            raise MetadataError(f"{_frame_where(t, frame)}: a <File> element has no filename; the XML is damaged")
+    if all(page is None for page in pages_raw):
+        page_numbers = np.ones(len(frames), dtype=np.int64)
+    else:
+        page_numbers = np.fromiter((_page(page) for page in pages_raw), dtype=np.int64, count=len(frames))
+        bad = np.flatnonzero(page_numbers < 1)
+        if bad.size:
+            k = int(bad[0])
+            raise MetadataError(f"{_frame_where(t, frames[k])}: <File filename={filenames[k]!r}> has "
+                                f"page={pages_raw[k]!r}; pages are numbered from 1")
     numbers = sorted(channels)
     column = {number: i for i, number in enumerate(numbers)}
+    columns = np.fromiter((column[number_of[pair]] for pair in zip(channels_raw, names_raw)), dtype=np.int64,
+                          count=len(frames))
+    rows = np.asarray(frames, dtype=np.int64)
     files = np.full((n, len(numbers)), -1, dtype=np.int64)
     pages = np.ones((n, len(numbers)), dtype=np.int64)
-    if rows:
-        table = np.array(rows, dtype=np.int64)
-        cols = np.array([column[number] for number in table[:, 1].tolist()], dtype=np.int64)
-        files[table[:, 0], cols] = table[:, 2]
-        pages[table[:, 0], cols] = table[:, 3]
-    return {number: channels[number] for number in numbers}, names, files, pages
+    files[rows, columns] = file_index
+    pages[rows, columns] = page_numbers
+    return {number: channels[number] for number in numbers}, list(index), files, pages
+
+
+def _page(text: str | None) -> int:
+    if text is None:
+        return 1
+    try:
+        return int(text)
+    except ValueError:
+        return 0  # reported with the frame by _file_table
 
 
 def _finish(t: _Target) -> PVScan:

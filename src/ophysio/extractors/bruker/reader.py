@@ -57,6 +57,9 @@ from .sniff import find_pvscan_xml
 
 __all__ = ["BrukerTiffImagingExtractor"]
 
+#: A file name that is not a plain name in the folder (a separator, or a drive on Windows).
+_SPECIAL_NAME = re.compile(r"[/\\:]").search
+
 
 class BrukerTiffImagingExtractor(ImagingExtractor):
     """One channel of a Bruker Prairie View acquisition (single-page or multi-page OME-TIFF files + PVScan XML).
@@ -308,18 +311,18 @@ def _check_files(folder: str, names: list[str], policy: ReferencePolicy, xml: Pa
                     links.add(entry.name)
     except OSError as exc:
         raise FileSetError(f"{folder} cannot be listed ({exc})") from exc
-    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
     missing = []
     for name in names:
+        if name in present and name not in links:  # the usual case: a plain file of the folder
+            continue
         path = os.path.join(folder, name)
-        if any(sep in name for sep in separators) or name in (".", "..") or os.path.isabs(name):
+        if _SPECIAL_NAME(name) or name in (".", "..") or os.path.isabs(name):  # a folder in the name
             policy.check(path, f"<File filename={name!r}>", xml)
             if not os.path.isfile(path):
                 missing.append(name)
-            continue
-        if name not in present:
+        elif name not in present:
             missing.append(name)
-        elif name in links:
+        else:
             policy.check(path, f"<File filename={name!r}> (a symbolic link)", xml)
     if missing:
         raise FileSetError(
