@@ -188,13 +188,18 @@ class PageTemplate:
         FormatError
             The file is not a TIFF, or its page cannot be read as an image.
         """
+        if not out.flags.c_contiguous:  # every read below writes through a flat view of ``out``
+            buffer = np.empty(self.shape, self.dtype)
+            self.read(fd, path, buffer)
+            out[...] = buffer
+            return
         if self.fast and _PREADV is not None and self._read_checked(fd, out):
             return
         self.read_walked(fd, path, out)
 
     def _read_checked(self, fd: int, out: np.ndarray) -> bool:
         """The one-read (or three-read) plan with the byte checks; False when anything differs or is missing."""
-        data = memoryview(out).cast("B") if out.flags.c_contiguous else memoryview(out.reshape(-1).view(np.uint8))
+        data = memoryview(out).cast("B")
         head = bytearray(self.head_stop)
         tail = bytearray(self.tail_stop - self.tail_start)
         if self.far:
