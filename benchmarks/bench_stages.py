@@ -15,7 +15,9 @@ in its own subprocess:
 - ``compress``: the same chunks, read into memory beforehand (not timed), transposed, shuffled and
   deflated (ISA-L level 1) by the chunk pipeline in ``threads`` threads;
 - ``write``: those compressed chunks stored with ``write_direct_chunk`` into an empty gzip+shuffle
-  dataset of the same shape and chunks, file closed;
+  dataset of the same shape and chunks, file closed and synced to disk (a conversion syncs its output
+  before renaming it into place, so the stage it is compared with does too; ``write_unsynced_s`` is the
+  same without the sync);
 - ``convert``: :func:`ophysio.write_nwb` of the file (imports not counted), and ``ophysio convert`` on the
   command line (wall time, Python start-up and imports included);
 - ``startup``: ``python -X importtime`` of ``ophysio info FILE``: its wall time and whether pynwb or hdmf
@@ -119,6 +121,12 @@ def stage(name: str, path: str, threads: int, scratch: str) -> dict:
                                                compression_opts=1, shuffle=True)
                     for (a, _), chunk in zip(ranges, encoded):
                         dataset.id.write_direct_chunk((a, 0, 0), chunk)
+                out["write_unsynced_s"] = time.perf_counter() - t0
+                fd = os.open(target, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
                 out["seconds"] = time.perf_counter() - t0
                 target.unlink()
     elif name == "convert":

@@ -16,6 +16,7 @@ __all__ = [
     "SelectionError",
     "SampleIndexError",
     "MetadataError",
+    "RateUnknownError",
     "OptionError",
     "OptionValueError",
     "DandiUploadError",
@@ -68,6 +69,11 @@ class SampleIndexError(OphysioError, IndexError):
 
 class MetadataError(OphysioError, ValueError):
     """Metadata is missing, malformed or contradicts the data."""
+
+
+class RateUnknownError(MetadataError):
+    """The source states no sampling rate and none was given; needed for times and for conversion, not for
+    pixels (pass ``sampling_frequency=``, or ``set_times`` with measured times)."""
 
 
 class OptionError(OphysioError, TypeError):

@@ -50,3 +50,17 @@ def test_the_bar_counts_bytes_and_ends_at_the_total():
     text = "".join(lines)
     assert [int(p) for p in re.findall(r": (\d+)%", text)] == [15, 35, 50, 75, 100]
     assert "(4.0 of 4.0 MB" in text
+
+
+def test_convert_to_another_format_shows_the_same_progress(tmp_path, capsys):
+    out = tmp_path / "e.h5"
+    assert main(["convert", "--example", "scanimage", "--to", "hdf5", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "\r" not in captured.out
+    lines = captured.out.splitlines()
+    assert lines[-1].startswith(f"wrote {out} (hdf5, 2 channels)")
+    steps = lines[:-1]
+    assert steps and all(re.fullmatch(r"writing e\.h5: \d+% \([\d.]+ of [\d.]+ MB, [\d.]+ MB/s\)", s) for s in steps)
+    assert int(re.search(r": (\d+)%", steps[-1]).group(1)) == 100
+    done, total = re.search(r"\(([\d.]+) of ([\d.]+) MB", steps[-1]).groups()
+    assert done == total

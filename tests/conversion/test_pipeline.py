@@ -1,6 +1,8 @@
 """The chunk pipeline: each step against numpy/zlib on its own, and chunks that plain h5py reads back."""
 
+import os
 import threading
+import time
 import zlib
 
 import h5py
@@ -17,6 +19,7 @@ from ophysio.conversion.pipeline import (
     ReadAhead,
     ShuffleBytes,
     TransposeToNWB,
+    Writeback,
     fill_dataset,
 )
 from ophysio.errors import OptionError
@@ -133,6 +136,34 @@ def test_a_read_error_reaches_the_caller_and_no_thread_stays(tmp_path):
         with pytest.raises(OSError, match="went away"):
             fill_dataset(dataset, ex, max_workers=2)
     assert threading.active_count() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="the platform has no fdatasync")
+def test_writeback_syncs_the_file_while_it_fills_and_lets_go_of_it(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(os.fstat(fd).st_ino))
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        dataset = f.create_dataset("d", shape=(4, 8, 8), dtype="int16", chunks=(1, 8, 8))
+        before = threading.active_count()
+        writeback = Writeback(dataset, interval=0.01)
+        deadline = time.monotonic() + 5
+        while len(synced) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fd = writeback._fd
+        writeback.close()
+        assert threading.active_count() == before
+    assert len(synced) >= 2 and set(synced) == {os.stat(tmp_path / "w.h5").st_ino}
+    with pytest.raises(OSError):  # its own descriptor is closed; the file's own was HDF5's
+        os.fstat(fd)
+
+
+def test_writeback_without_one_descriptor_starts_no_thread(tmp_path):
+    with h5py.File(tmp_path / "core.h5", "w", driver="core", backing_store=False) as f:
+        dataset = f.create_dataset("d", shape=(2, 4, 4), dtype="int16")
+        before = threading.active_count()
+        writeback = Writeback(dataset)
+        assert threading.active_count() == before
+        writeback.close()
 
 
 def test_read_ahead_reuses_a_few_buffers():

@@ -65,6 +65,10 @@ def test_content_checks_on_real_files(shared_data):
     assert verdict("mat", "mat/denoise.mat") is True
     assert verdict("hdf5", "hdf5/fly.hdf5") is True
     assert verdict("hdf5", "mat/denoise.mat") is not True
+    assert verdict("femtonics", "femtonics/p29.mesc") is True
+    assert verdict("femtonics", "hdf5/fly.hdf5") is not True
+    assert verdict("femtonics", "mat/denoise.mat") is not True
+    assert detect_format(Path(shared_data) / "femtonics/p29.mesc").id == "femtonics"  # not the generic hdf5
     assert verdict("suite2p", "suite2p") is True
     assert verdict("suite2p", "suite2p/plane1") is True
 

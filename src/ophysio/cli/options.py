@@ -42,6 +42,7 @@ def in_cli_words(message: str, writing_other_format: bool = False) -> str:
         placeholder = "HZ" if key == "sampling_frequency" else "VALUE"
         return f"{verb} {option} {key}={value or placeholder}"
 
+    message = message.replace(", or set_times() with the times you measured", "")  # no such thing on the command line
     return _ADVICE.sub(flag, message)
 
 

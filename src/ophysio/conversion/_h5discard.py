@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["discard_h5file", "discard_on_error", "hdf5_os_error"]
+__all__ = ["discard_h5file", "discard_on_error", "hdf5_os_error", "hdf5_file_descriptor"]
 
 
 def _scratch_descriptor() -> int | None:
@@ -34,6 +34,21 @@ def _scratch_descriptor() -> int | None:
         return None
 
 
+def hdf5_file_descriptor(file: Any) -> int | None:
+    """The operating system's descriptor of an open ``h5py.File``, or None.
+
+    Only the default driver (``sec2``) has one; other drivers' handles are pointers (``core``, ``stdio``)
+    or there is no single one (``family``, ``ros3``).
+    """
+    try:
+        if not file.id.valid or file.driver != "sec2":
+            return None
+        handle = file.id.get_vfd_handle()
+    except Exception:  # not open
+        return None
+    return handle if isinstance(handle, int) and handle >= 0 else None
+
+
 def discard_h5file(file: Any) -> None:
     """Close an ``h5py.File`` whose contents will be deleted, without flushing to its (failing) disk.
 
@@ -41,13 +56,8 @@ def discard_h5file(file: Any) -> None:
     """
     if file is None:
         return
-    try:
-        if not file.id.valid:
-            return
-        handle = file.id.get_vfd_handle()
-    except Exception:  # not open, or a driver without one descriptor (core, family): close as it is
-        handle = None
-    if isinstance(handle, int) and handle >= 0:
+    handle = hdf5_file_descriptor(file)
+    if handle is not None:
         scratch = _scratch_descriptor()
         if scratch is not None:
             try:

@@ -26,6 +26,7 @@ writer (``compression="gzip", compression_level=6`` is read as the same thing) a
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 from collections import deque
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionValueError
+from ._h5discard import hdf5_file_descriptor
 from .codecs import ChunkPipeline, Deflate, RawBytes, ShuffleBytes, TransposeToNWB
 from .compression import Compression, default_workers
 
@@ -61,7 +63,8 @@ class ChunkWriter:
 
     ``submit(first_sample, array, release)`` hands a whole chunk (time first); ``release()`` is called
     once the array has been encoded (its buffer may then be refilled). At most ``2 * workers`` encoded
-    chunks wait to be written; the calling thread writes them.
+    chunks wait to be written; the calling thread writes them. A chunk that does not span the other axes
+    (a tile of a trace: some samples of some ROIs) is submitted with its whole offset, a tuple, as ``first``.
     """
 
     def __init__(self, dataset, pipeline: ChunkPipeline, workers: int,
@@ -81,9 +84,10 @@ class ChunkWriter:
             if release is not None:
                 release()
 
-    def submit(self, first: int, array: np.ndarray, count: int | None = None,
+    def submit(self, first: int | tuple[int, ...], array: np.ndarray, count: int | None = None,
                release: Callable[[], Any] | None = None) -> None:
-        """Queue the chunk that starts at sample ``first`` (``count`` real samples, default all)."""
+        """Queue the chunk that starts at sample ``first`` (or at the offset ``first``, a tuple) with ``count``
+        real samples (default all)."""
         self.drain(2 * self.workers)
         future = self._pool.submit(self._encode, array, release)
         self._pending.append((first, array.shape[0] if count is None else count, future))
@@ -92,7 +96,8 @@ class ChunkWriter:
         """Write encoded chunks, oldest first, until at most ``limit`` wait."""
         while len(self._pending) > limit:
             first, count, future = self._pending.popleft()
-            self.dataset.id.write_direct_chunk((first, *self._zeros), future.result())
+            offset = first if isinstance(first, tuple) else (first, *self._zeros)
+            self.dataset.id.write_direct_chunk(offset, future.result())
             if self.on_written is not None:
                 self.on_written(count)
 
@@ -109,6 +114,48 @@ class ChunkWriter:
             future.cancel()
         self._pending.clear()
         self._pool.shutdown(cancel_futures=True)
+
+
+# ---------------------------------------------------------------------- writing back while filling
+class Writeback:
+    """Flush the file of ``dataset`` to disk every ``interval`` seconds while it fills, in a thread.
+
+    Every output is synced before it is renamed into place (``conversion/_atomic.py``). Left to the end,
+    that sync waits for the whole file to reach the disk after the last chunk is written; flushing as the
+    chunks arrive overlaps it with the fill, so the final sync only waits for the last ``interval``. The
+    thread syncs its own duplicate of the file's descriptor (HDF5 may close its own at any time); a
+    driver without one descriptor, or a platform without ``fdatasync``, gets no thread.
+    """
+
+    def __init__(self, dataset, interval: float = 0.5):
+        self._fd: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self.interval = interval
+        sync = getattr(os, "fdatasync", None)
+        handle = hdf5_file_descriptor(dataset.file)
+        if sync is None or handle is None:
+            return
+        self._fd = os.dup(handle)
+        self._thread = threading.Thread(target=self._run, args=(sync,), name="ophysio-writeback", daemon=True)
+        self._thread.start()
+
+    def _run(self, sync: Callable[[int], Any]) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                sync(self._fd)
+            except OSError:  # a file system that cannot sync: the final sync will say what it can
+                return
+
+    def close(self) -> None:
+        """Stop the thread and release the descriptor."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 # ---------------------------------------------------------------------- reading ahead
@@ -237,6 +284,7 @@ def fill_dataset(
             progress_callback(done, total)
 
     reader = ReadAhead(extractor, start, stop, per_chunk, workers + 2)
+    writeback = Writeback(dataset)
     try:
         if filters is None:  # HDF5's own filters (lzf, zstd, blosc, none) compress; we transpose
             to_nwb = TransposeToNWB()
@@ -256,5 +304,6 @@ def fill_dataset(
             raise
     finally:
         reader.close()
+        writeback.close()
         if bar is not None:
             bar.close()

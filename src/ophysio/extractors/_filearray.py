@@ -6,13 +6,17 @@ for with ``os.preadv`` straight into a new array and checks the byte count, so a
 :class:`~ophysio.errors.CorruptFileError` naming it. Selections that would read many more bytes than
 they return (time not the first stored axis) go through a memory map, touched only after an
 ``os.fstat`` has checked that the file still holds the whole array (a window of microseconds remains
-between the check and the copy).
+between the check and the copy). :meth:`FileArray.iter_mapped` gives a long run of rows through a map
+one block at a time, each block checked the same way, for readers that transform the values on the way
+(a copy out of the page cache and the transform in one pass, where a positional read would copy twice).
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -75,6 +79,37 @@ class FileArray:
                 done += n
         return out
 
+    def read_segments(self, rows: np.ndarray, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``array[rows, start:stop]`` of a 2-D array, each row's segment read with one positional read.
+
+        For arrays whose rows are long and whose callers want a few columns of many rows (suite2p's traces are
+        (ROIs, frames): a time range of every ROI), without a memory map, whose pages would stay resident.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        count = max(stop - start, 0)
+        if out is None:
+            out = np.empty((len(rows), count), self.dtype)
+        if not count or not len(rows):
+            return out
+        if not hasattr(os, "preadv"):  # pragma: no cover - not POSIX
+            out[...] = self._mapped()[rows, start:stop]
+            return out
+        item = self.dtype.itemsize
+        with self.file.open() as fd:
+            for i, row in enumerate(rows):
+                view = memoryview(out[i].view(np.uint8))
+                begin = self.offset + int(row) * self._row_bytes + start * item
+                done = 0
+                while done < len(view):
+                    n = os.preadv(fd, [view[done:]], begin + done)
+                    if n <= 0:
+                        raise CorruptFileError(
+                            f"{self.file.path} ends at byte {begin + done}, but {self.what} reaches byte "
+                            f"{self.offset + self.nbytes}: the file was cut short (truncated while it was open?)"
+                        )
+                    done += n
+        return out
+
     def _mapped(self) -> np.ndarray:
         """The memory map, after checking that the file still holds the whole array."""
         with self.file.open() as fd:
@@ -94,6 +129,36 @@ class FileArray:
                 rows = self.read_rows(start, stop)
                 return rows[(slice(None), *selection[1:])]
         return np.array(self._mapped()[selection])
+
+    def iter_mapped(self, start: int, stop: int, block_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Rows ``start:stop`` as read-only views of a memory map, ``block_rows`` rows at a time: ``(a, b,
+        rows a:b)`` for consecutive blocks.
+
+        Each block is mapped on its own, after an ``os.fstat`` has checked that the file still holds it,
+        and unmapped before the next (so the process's resident size does not grow by the file's size): a
+        file cut short before a block is a :class:`~ophysio.errors.CorruptFileError` naming it. A cut while
+        the caller works on a block would still end the process with SIGBUS: the window is the time spent
+        on one block (a copy of 1 MiB out of the page cache takes about 0.1 ms). A view is valid until the
+        next block is asked for.
+        """
+        step = max(1, int(block_rows))
+        with self.file.open() as fd:
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
+                begin, end = self.offset + a * self._row_bytes, self.offset + b * self._row_bytes
+                require_size(fd, end, self.file.path, self.what)
+                aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
+                mapped = mmap.mmap(fd, end - aligned, offset=aligned, access=mmap.ACCESS_READ)
+                rows = np.frombuffer(mapped, self.dtype, count=(end - begin) // self.dtype.itemsize,
+                                     offset=begin - aligned).reshape(b - a, *self.shape[1:])
+                try:
+                    yield a, b, rows
+                finally:
+                    del rows
+                    try:
+                        mapped.close()
+                    except BufferError:  # the caller kept a view: the map closes when the view goes
+                        pass
 
     def take(self, indices: np.ndarray, axis: int = 0, out: np.ndarray | None = None) -> np.ndarray:
         """``numpy.take`` through the guarded memory map."""

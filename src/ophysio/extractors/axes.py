@@ -187,7 +187,6 @@ class LayoutFacts:
         return self._layout.num_planes
 
     @property
-
     def is_volumetric(self) -> bool:
         return bool(self._layout.volumetric)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import MetadataError
+from ..errors import MetadataError, RateUnknownError
 
 __all__ = ["SampleTimes"]
 
@@ -63,7 +63,35 @@ class SampleTimes:
 
     def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
         """Times of samples start:stop when nothing recorded them: ``index / sampling_frequency``."""
-        return np.arange(start, stop, dtype=np.float64) / float(self.get_sampling_frequency())
+        return np.arange(start, stop, dtype=np.float64) / self._required_rate()
+
+    # ------------------------------------------------------------------ a source without a rate
+    def _rate_unknown(self, reason: str) -> None:
+        """What a reader answers for the rate when its source states none and none was given: None.
+
+        Opening for pixels needs no rate; ``reason`` (which file, where it looked) is told when a rate is
+        needed (regular times, conversion), see :meth:`_required_rate`.
+        """
+        self._rate_unknown_reason = reason
+        return None
+
+    def _rate_unknown_message(self) -> str:
+        reason = self.__dict__.get("_rate_unknown_reason")
+        parent = self.__dict__.get("_parent")
+        if reason is None and parent is not None and hasattr(parent, "_rate_unknown_message"):
+            return parent._rate_unknown_message()
+        if reason is None:
+            files = self.get_file_paths() or [type(self).__name__]
+            reason = f"{files[0]} states no sampling rate"
+        return (f"{reason}; pass sampling_frequency= (volumes per second for volumetric data), or set_times() "
+                f"with the times you measured")
+
+    def _required_rate(self) -> float:
+        """The sampling rate, or :class:`~ophysio.errors.RateUnknownError` saying why there is none."""
+        rate = self.get_sampling_frequency()
+        if rate is None:
+            raise RateUnknownError(self._rate_unknown_message())
+        return float(rate)
 
     #: Tolerance between a header's rate and the rate of the recorded times before the times win.
     RATE_TOLERANCE = 0.01
@@ -74,14 +102,16 @@ class SampleTimes:
         The recorded times say when each sample was taken; a header's rate is the configured one. When
         they disagree the times are used, so that the rate, the timestamps and the NWB file say the same,
         and a warning naming both values says so once per extractor. Damaged times leave ``stated`` (the
-        error comes when the times are read).
+        error comes when the times are read). Times given with ``set_times`` do not count: the rate is the
+        source's, the same whether or not (and before or after) a caller aligned its times, as neuroconv's
+        ScanImage interface does first thing (``set_times(get_times())``).
         """
         checked = self.__dict__.get("_checked_rate")
         if checked is not None and checked[0] == stated:
             return checked[1]
         rate = stated
         try:
-            times = self.get_native_timestamps() if self._times is None else None
+            times = self.get_native_timestamps()
         except MetadataError:
             times = None
         steps = np.diff(times) if times is not None and len(times) > 1 else np.empty(0)
@@ -163,7 +193,7 @@ class SampleTimes:
         """
         times = np.asarray(times, dtype=np.float64)
         if not self.has_recorded_times():
-            result = np.round(times * self.get_sampling_frequency()).astype(np.int64)
+            result = np.round(times * self._required_rate()).astype(np.int64)
         else:
             result = np.searchsorted(self.get_timestamps(), times, side="right").astype(np.int64) - 1
             result = np.maximum(result, 0)

@@ -54,14 +54,13 @@ class _ParentView(ImagingExtractor):
         return self._parent.get_num_planes()
 
     @property
-
     def is_volumetric(self) -> bool:
         return bool(self._parent.is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parent.get_dtype()
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._parent.get_sampling_frequency()
 
     @property
@@ -91,6 +90,9 @@ class _ParentView(ImagingExtractor):
 
     def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
         return self._parent._regular_timestamps(start, stop)
+
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        return self._parent._line_regions()
 
     def _read_parent_blocks(
         self,
@@ -182,6 +184,16 @@ class FieldOfViewView(_ParentView):
         rows, columns = self.get_image_shape()
         return crop_facts(self._parent.get_acquisition_facts(), self._rows.start, self._columns.start, rows, columns)
 
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        """The parent's pieces of scan lines, cut to the crop (a crop from an odd row flips their parity)."""
+        r0, r1, c0, c1 = self._rows.start, self._rows.stop, self._columns.start, self._columns.stop
+        regions = []
+        for a, b, c, d, parity in self._parent._line_regions():
+            top, bottom, left, right = max(a, r0), min(b, r1), max(c, c0), min(d, c1)
+            if top < bottom and left < right:
+                regions.append((top - r0, bottom - r0, left - c0, right - c0, (parity + top - a) % 2))
+        return regions
+
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         key = (slice(None), self._rows, self._columns)
         self._read_parent_blocks(start, stop, out, lambda block: block[key])
@@ -214,7 +226,6 @@ class PlaneView(_ParentView):
         return 1
 
     @property
-
     def is_volumetric(self) -> bool:
         return False
 
@@ -249,8 +260,9 @@ class BinnedSamplesView(_ParentView):
     def get_num_samples(self) -> int:
         return self._parent.get_num_samples() // self._bin
 
-    def get_sampling_frequency(self) -> float:
-        return self._parent.get_sampling_frequency() / self._bin
+    def get_sampling_frequency(self) -> float | None:
+        rate = self._parent.get_sampling_frequency()
+        return None if rate is None else rate / self._bin
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The parent's facts with the rate of its samples divided by the bin size."""
@@ -303,7 +315,7 @@ class MultiImagingExtractor(ImagingExtractor):
             if part.dtype != first.dtype:
                 raise FormatError(f"extractor {i} has dtype {part.dtype}; extractor 0 has {first.dtype}")
             f0, fi = first.get_sampling_frequency(), part.get_sampling_frequency()
-            if abs(fi - f0) > 1e-6 * abs(f0):
+            if (f0 is None) != (fi is None) or (f0 is not None and abs(fi - f0) > 1e-6 * abs(f0)):
                 raise FormatError(f"extractor {i} samples at {fi} Hz; extractor 0 at {f0} Hz")
         self._parts = parts
         self._starts = np.cumsum([0] + [p.get_num_samples() for p in parts])
@@ -323,15 +335,17 @@ class MultiImagingExtractor(ImagingExtractor):
         return self._parts[0].get_num_planes()
 
     @property
-
     def is_volumetric(self) -> bool:
         return bool(self._parts[0].is_volumetric)
 
     def get_dtype(self) -> np.dtype:
         return self._parts[0].get_dtype()
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._parts[0].get_sampling_frequency()
+
+    def _rate_unknown_message(self) -> str:
+        return self._parts[0]._rate_unknown_message()
 
     @property
     def channel_name(self) -> str:
@@ -345,6 +359,9 @@ class MultiImagingExtractor(ImagingExtractor):
 
     def get_metadata(self) -> dict:
         return {"parts": [part.get_metadata() for part in self._parts]}
+
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        return self._parts[0]._line_regions()
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The first part's facts (the acquisition starts with it), with the header of every part."""

@@ -443,3 +443,11 @@ def test_cli_session_timeout_must_be_positive_seconds(tmp_path, capsys, value):
         run_cli("convert-batch", tmp_path / "spec.yaml", "-o", tmp_path / "out", "--session-timeout", value)
     assert exit_info.value.code == 2
     assert f"--session-timeout: a positive number of seconds, not '{value}'" in capsys.readouterr().err
+
+
+def test_progress_off_a_terminal_is_a_line_per_session(tmp_path, client, capsys):
+    source, spec = _one_session(tmp_path, seed=3)
+    convert_sessions(spec, tmp_path / "out", client=client, progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert "sessions: 1 of 1 done (a: done)" in lines
+    assert not any("\r" in line for line in lines)

@@ -1,6 +1,6 @@
 """Every reader format's interface through InterfaceTests, on the format's built-in example."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ophysio.conversion.interfaces import interface_from_paths
 from ophysio.examples import write_example
@@ -56,6 +56,20 @@ class TestBrukerInterface(_ExampleInterfaceTests):
                 "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
 
 
+class TestThorInterface(_ExampleInterfaceTests):
+    cases = ["thor"]
+
+    def expected_metadata(self, case):
+        from datetime import timedelta, timezone
+
+        return {"NWBFile.session_start_time": datetime(2024, 2, 29, 14, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesChanA",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesChanB",
+                "Ophys.Device[0].manufacturer": "Thorlabs",
+                "Ophys.ImagingPlane[0].grid_spacing": [1.25e-6, 1.25e-6],
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
+
+
 class TestNumpyInterface(_ExampleInterfaceTests):
     cases = ["numpy"]
 
@@ -75,3 +89,52 @@ class TestHdf5Interface(_ExampleInterfaceTests):
 
 class TestMatInterface(_ExampleInterfaceTests):
     cases = ["mat_v73"]
+
+
+class TestFemtonicsInterface(_ExampleInterfaceTests):
+    cases = ["femtonics"]
+
+    def expected_metadata(self, case):
+        # the example's MeasurementDatePosix 1506671580 + MeasurementDateNanoSecs 903593500, in UTC
+        return {"NWBFile.session_start_time": datetime(2017, 9, 29, 7, 53, 0, 903594, tzinfo=timezone.utc),
+                "Ophys.Device[0].manufacturer": "Femtonics",
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesUG",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesUR"}
+
+
+class TestScanboxInterface(_ExampleInterfaceTests):
+    cases = ["scanbox"]
+
+    def expected_metadata(self, case):
+        return {"Ophys.Device[0].name": "Scanbox", "Ophys.Device[0].manufacturer": "Neurolabware",
+                "Ophys.PhotonSeries[0].name": "TwoPhotonSeriesPMT0",
+                "Ophys.PhotonSeries[1].name": "TwoPhotonSeriesPMT1",
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
+
+
+class TestMicroManagerInterface(_ExampleInterfaceTests):
+    cases = ["micromanager"]
+
+    def expected_metadata(self, case):
+        from datetime import timedelta
+
+        return {"NWBFile.session_start_time": datetime(2024, 3, 5, 14, 22, 31, 123000, timezone(timedelta(hours=-8))),
+                "Ophys.Device[0].name": "C13440-20CU"}
+
+
+class TestInscopixInterface(_ExampleInterfaceTests):
+    cases = ["inscopix"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].name": "Inscopix NVista3"}
+
+
+class TestHCImageInterface(_ExampleInterfaceTests):
+    cases = ["hcimage"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2024, 5, 30, 15, 2, 49, 738000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].manufacturer": "Hamamatsu Photonics"}

@@ -66,3 +66,55 @@ def test_errors_name_the_file(tmp_path):
             walk_ifds(fd, str(path))
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("odd_page", [None, 17])
+def test_ifds_of_two_kinds_decode_as_tifffile_reads_them(tmp_path, odd_page):
+    """A first IFD with more tags (tifffile's description) then many alike, and one odd IFD among them: the
+    pages decoded a kind at a time are those decoded one by one."""
+    data = (np.arange(40 * 6 * 5, dtype=np.uint16).reshape(40, 6, 5) * 11).astype(np.uint16)
+    path = tmp_path / "kinds.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for i, frame in enumerate(data):
+            extra = [(65000, "s", 0, "odd", True)] if i == odd_page else []
+            tif.write(frame, description="first page only" if i == 0 else None, contiguous=False, metadata=None,
+                      extratags=extra)
+    fd = _open(path)
+    try:
+        pages = walk_ifds(fd, str(path))
+    finally:
+        os.close(fd)
+    with tifffile.TiffFile(path) as tif:
+        assert list(pages.ifd_offset) == [p.offset for p in tif.pages]
+        assert list(pages.data_offset) == [p.dataoffsets[0] for p in tif.pages]
+        assert list(pages.data_nbytes) == [p.databytecounts[0] for p in tif.pages]
+    assert (pages.height == 6).all() and (pages.width == 5).all() and (pages.compression == 1).all()
+    offsets, counts = pages.text_span(TAG_IMAGE_DESCRIPTION)
+    assert offsets[0] > 0 and (offsets[1:] == -1).all()
+
+
+def test_ifds_with_differing_tag_lists_match_tifffile(tmp_path):
+    """IFDs of several sizes, and IFDs of one size whose tag lists differ, decode as tifffile reads them
+    (the irregular decode works on groups of IFDs at once)."""
+    path = tmp_path / "mixed.tif"
+    data = (np.arange(9 * 5 * 4, dtype=np.uint16).reshape(9, 5, 4) * 11).astype(np.uint16)
+    with tifffile.TiffWriter(path) as tif:
+        for i, frame in enumerate(data):
+            extratags = []
+            if i % 3 == 1:  # one more tag, of one of two numbers: same IFD size, different tag lists
+                extratags = [(65000 + i % 2, "s", 0, f"extra {i}", True)]
+            tif.write(frame, description=f"frame {i}" if i % 4 else None, photometric="minisblack",
+                      contiguous=False, metadata=None, extratags=extratags)
+    fd = _open(path)
+    try:
+        pages = walk_ifds(fd, str(path))
+        with tifffile.TiffFile(path) as tif:
+            assert list(pages.ifd_offset) == [p.offset for p in tif.pages]
+            assert list(pages.data_offset) == [p.dataoffsets[0] for p in tif.pages]
+            for i, page in enumerate(tif.pages):
+                assert pages.text_of(fd, TAG_IMAGE_DESCRIPTION, i).decode() == (page.description or "")
+        out = np.empty(data.shape, pages.dtype(0))
+        read_pages_into(fd, str(path), pages.data_offset, out)
+        np.testing.assert_array_equal(out, data)
+    finally:
+        os.close(fd)

@@ -157,8 +157,10 @@ def test_variable_discovery_and_errors(tmp_path):
     assert MatImagingExtractor(path, variable="b", sampling_frequency=1.0).get_series().min() == 1
     with pytest.raises(SelectionError, match="no numeric 3-D or higher variable 'c'; variables: a 3x4x5 uint16"):
         MatImagingExtractor(path, variable="c", sampling_frequency=1.0)
-    with pytest.raises(MetadataError, match="no sampling rate"):
-        MatImagingExtractor(path, variable="a")
+    no_rate = MatImagingExtractor(path, variable="a")
+    assert no_rate.get_sampling_frequency() is None
+    with pytest.raises(MetadataError, match="no sampling rate .*no scalar variable"):
+        no_rate.get_timestamps()
     v73 = write_mat_v73(tmp_path / "s.mat", variables={"small": np.zeros((2, 2, 2), "u1"),
                                                         "big": np.zeros((4, 4, 8), "u1")})
     assert MatImagingExtractor(v73, sampling_frequency=1.0).variable == "big"

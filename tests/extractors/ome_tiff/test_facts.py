@@ -1,5 +1,7 @@
 """OME-TIFF acquisition facts against the OME-XML as tifffile gives it, parsed here with xml.etree."""
 
+import json
+import os
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -33,7 +35,15 @@ def test_real_file_facts_are_the_xml(name):
         assert facts.channel_names == tuple(channels) and facts.channel_name == channel
         assert facts.software == root.get("Creator")
         size_x, size_z = pixels.get("PhysicalSizeX"), pixels.get("PhysicalSizeZ")
-        assert facts.pixel_size_um is None if size_x is None else facts.pixel_size_um is not None
+        sidecar = f"{path}_frame_metadata.json"
+        if size_x is not None:
+            assert facts.pixel_size_um is not None
+        elif os.path.isfile(sidecar):  # pymmcore-plus: the pixel size every frame record states
+            with open(sidecar) as fh:
+                sizes = {record["pixel_size_um"] for records in json.load(fh).values() for record in records}
+            assert len(sizes) == 1 and facts.pixel_size_um == (float(sizes.pop()),) * 2
+        else:
+            assert facts.pixel_size_um is None
         assert facts.plane_spacing_um == (float(size_z) if size_z and volumetric else None)
         assert facts.emission_wavelengths_nm is None and facts.excitation_wavelength_nm is None
         if image.find("ome:AcquisitionDate", NS) is None and name != "seq":

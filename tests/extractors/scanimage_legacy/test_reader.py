@@ -118,8 +118,10 @@ def test_rate_override_and_missing_rate(tmp_path):
     ex = ScanImageLegacyImagingExtractor(sample_file(REAL), sampling_frequency=10.0)
     assert ex.get_sampling_frequency() == 10.0
     path = write_scanimage_legacy(tmp_path / "norate.tif", version="4.2", frame_rate=None)
+    no_rate = ScanImageLegacyImagingExtractor(path)
+    assert no_rate.get_sampling_frequency() is None and no_rate.get_series(0, 1).shape[0] == 1
     with pytest.raises(MetadataError, match=r"scanimage.SI4.scanFrameRate is missing.*sampling_frequency="):
-        ScanImageLegacyImagingExtractor(path)
+        no_rate.get_timestamps()
     assert ScanImageLegacyImagingExtractor(path, sampling_frequency=2.0).get_sampling_frequency() == 2.0
 
 

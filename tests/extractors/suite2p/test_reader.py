@@ -149,8 +149,8 @@ def test_bad_folders_and_selections(tmp_path):
     ops = np.load(root / "plane0" / "ops.npy", allow_pickle=True).item()
     ops.update(nframes=3, fs=float("nan"))
     np.save(root / "plane0" / "ops.npy", np.array(ops, dtype=object), allow_pickle=True)
-    with pytest.raises(MetadataError, match="sampling_frequency"):
-        Suite2pImagingExtractor(root)
+    with pytest.raises(MetadataError, match=r"ops\['fs'\] .* is nan .*sampling_frequency"):
+        Suite2pImagingExtractor(root).get_timestamps()
     assert Suite2pImagingExtractor(root, sampling_frequency=3.0).get_sampling_frequency() == 3.0
 
 

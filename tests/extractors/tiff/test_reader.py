@@ -235,9 +235,15 @@ def test_imagej_metadata_and_layout():
     assert ex.get_sample_shape() == (12, 10, 3)
 
 
-def test_rate_is_required_unless_stated():
+def test_rate_is_required_only_for_times_unless_stated():
+    ex = TiffImagingExtractor(written("planar"))  # opening for pixels needs no rate
+    assert ex.get_sampling_frequency() is None
+    with pytest.raises(MetadataError, match=r"no ImageJ finterval or fps\); pass sampling_frequency="):
+        ex.get_timestamps()
     with pytest.raises(MetadataError, match="sampling_frequency="):
-        TiffImagingExtractor(written("planar"))
+        ex.slice_samples(1, 3).get_timestamps()  # a view says its parent's reason
+    ex.set_times(np.arange(ex.get_num_samples()) * 0.5)
+    assert ex.get_timestamps()[2] == 1.0 and ex.get_sampling_frequency() is None
     with pytest.raises(MetadataError, match="positive"):
         TiffImagingExtractor(written("planar"), -1.0)
 

@@ -178,7 +178,10 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
 
     submit_more(None)
     running = as_completed(list(futures))
-    with tqdm(total=total, initial=already, desc="sessions", unit="session", disable=not progress) as bar:
+    # a bar on a terminal; a plain line per session otherwise (a log file, a cluster job's output)
+    terminal = progress and _is_terminal(sys.stdout)
+    finished = already
+    with tqdm(total=total, initial=already, desc="sessions", unit="session", disable=not terminal) as bar:
         for future in running:
             task = futures.pop(future)
             target = Path(task.target)
@@ -205,7 +208,18 @@ def _run(client, pending: list[_Task], results: dict[str, SessionResult], retrie
             finally:
                 future.release()
             bar.update(1)
+            finished += 1
+            if progress and not terminal:
+                result = results[task.session_id]
+                print(f"sessions: {finished} of {total} done ({task.session_id}: {result.status})", flush=True)
             submit_more(running)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _takes_n_workers(client) -> bool:

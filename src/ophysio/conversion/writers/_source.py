@@ -42,12 +42,17 @@ class Source:
                     raise MetadataError(f"channel {name!r} has {fact} {a}; channel {names[0]!r} has {b}")
             if per_channel_times:
                 continue
-            if not math.isclose(ext.get_sampling_frequency(), first.get_sampling_frequency(), rel_tol=1e-9):
+            rate, first_rate = ext.get_sampling_frequency(), first.get_sampling_frequency()
+            if (rate is None) != (first_rate is None) or (
+                    rate is not None and not math.isclose(rate, first_rate, rel_tol=1e-9)):
                 raise MetadataError(
                     f"channel {name!r} is sampled at {ext.get_sampling_frequency()} Hz; "
                     f"channel {names[0]!r} at {first.get_sampling_frequency()} Hz: write with split='channels' "
                     "to keep each channel's rate and times"
                 )
+        for ext in channels:  # said before anything is written, not when the output is finished
+            if ext.get_sampling_frequency() is None and not ext.has_recorded_times():
+                ext._required_rate()
         self.start, self.stop, step = samples.indices(first.get_num_samples())
         if step != 1:
             raise SelectionError("samples must be a contiguous range (a slice without step)")
@@ -93,11 +98,13 @@ class Source:
         return math.prod(self.sample_shape) * self.dtype.itemsize * len(self.channels)
 
     @property
-    def sampling_frequency(self) -> float:
-        return float(self.channels[0].get_sampling_frequency())
+    def sampling_frequency(self) -> float | None:
+        """The rate of the first channel; None when it states none (its times then give the writer one)."""
+        rate = self.channels[0].get_sampling_frequency()
+        return None if rate is None else float(rate)
 
-    def sampling_frequencies(self) -> list[float]:
-        return [float(ext.get_sampling_frequency()) for ext in self.channels]
+    def sampling_frequencies(self) -> list[float | None]:
+        return [None if (rate := ext.get_sampling_frequency()) is None else float(rate) for ext in self.channels]
 
     def timestamps(self, channel: int = 0) -> np.ndarray | None:
         """Times of the selected samples; None when they are ``index / rate`` from the first sample."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, FormatError
 
-__all__ = ["MatVariable", "read_v5_variables", "CLASS_DTYPES", "CompressedValues"]
+__all__ = ["MatVariable", "read_v5_variables", "read_v5_struct_fields", "CLASS_DTYPES", "CompressedValues"]
 
 MI_MATRIX, MI_COMPRESSED = 14, 15
 #: MATLAB class code -> (class name, numpy dtype char) for numeric classes
@@ -213,6 +213,85 @@ def _read_v5_variables(path: str) -> tuple[str, list[MatVariable]]:
                 break
             pos += 8 + count
     return order, variables
+
+
+#: Bytes of a struct's header read to find its field names (names of up to 63 characters, 250 fields).
+_FIELDS_PEEK = 16384
+
+
+def read_v5_struct_fields(path: str, name: str) -> tuple[str, ...] | None:
+    """The field names of the top-level struct variable ``name`` of a v5/v7 MAT-file, reading its header
+    only (for a compressed variable, the first KiB of its stream); None when the file has no variable of
+    that name or it is not a 1-level struct (a cell, an array, an object).
+
+    A struct's matrix holds, after its name, the length of each field name (an ``miINT32``) and the names
+    (``miINT8``, each padded with NULs to that length).
+
+    Raises
+    ------
+    FormatError
+        No v5 header.
+    CorruptFileError
+        An element header is damaged.
+    """
+    try:
+        return _read_v5_struct_fields(path, name)
+    except (struct.error, UnicodeDecodeError, ValueError, zlib.error) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise CorruptFileError(f"{path}: damaged MAT-file element header ({exc})") from exc
+
+
+def _read_v5_struct_fields(path: str, wanted: str) -> tuple[str, ...] | None:
+    with open(path, "rb") as fh:
+        header = fh.read(128)
+        if len(header) < 128 or not header.startswith(b"MATLAB 5.0"):
+            raise FormatError(f"{path} has no 'MATLAB 5.0 MAT-file' header")
+        indicator = header[126:128]
+        if indicator not in (b"IM", b"MI"):
+            raise CorruptFileError(f"{path}: endian indicator {indicator!r} is neither 'IM' nor 'MI'")
+        order = "<" if indicator == b"IM" else ">"
+        size = fh.seek(0, 2)
+        pos = 128
+        while pos + 8 <= size:
+            fh.seek(pos)
+            kind, count = struct.unpack(order + "II", fh.read(8))
+            if kind == MI_MATRIX:
+                content = fh.read(min(count, _FIELDS_PEEK))
+            elif kind == MI_COMPRESSED:
+                inner = zlib.decompressobj().decompress(fh.read(min(count, _FIELDS_PEEK)), _FIELDS_PEEK)
+                ikind, _, iat = _tag(inner, 0, order)
+                content = inner[iat:] if ikind == MI_MATRIX else b""
+            elif count == 0 and kind == 0:
+                break
+            else:
+                content = b""
+            if content and _name(content, order) == wanted:
+                return _struct_fields(content, order)
+            pos += 8 + count
+    return None
+
+
+def _struct_fields(buf: bytes, order: str) -> tuple[str, ...] | None:
+    """The field names of the struct matrix whose content starts at ``buf[0]`` (None if not a struct)."""
+    kind, count, at = _tag(buf, 0, order)  # array flags
+    if kind != 6 or count != 8 or struct.unpack_from(order + "I", buf, at)[0] & 0xFF != 2:
+        return None
+    pos = at + 8
+    _, count, at = _tag(buf, pos, order)  # dimensions
+    pos = at + (4 if at == pos + 4 else _pad8(count))
+    _, count, at = _tag(buf, pos, order)  # name
+    pos = at + 4 if at == pos + 4 else at + _pad8(count)
+    kind, count, at = _tag(buf, pos, order)  # length of each field name
+    if kind != 5 or count != 4:
+        raise CorruptFileError("a struct's field name length is missing")
+    (length,) = struct.unpack_from(order + "i", buf, at)
+    pos = at + 4 if at == pos + 4 else at + _pad8(count)
+    kind, count, at = _tag(buf, pos, order)  # the names
+    if kind != 1 or length <= 0 or count % length or at + count > len(buf):
+        raise CorruptFileError("a struct's field names are damaged or longer than the header read")
+    names = buf[at : at + count]
+    return tuple(names[i : i + length].split(b"\0", 1)[0].decode("latin-1") for i in range(0, count, length))
 
 
 def _name(buf: bytes, order: str) -> str:

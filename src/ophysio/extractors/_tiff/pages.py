@@ -234,20 +234,57 @@ def decode_ifds(fd, path, header, ifd_offset, block, raws) -> PageTable | None:
 
 
 def _decode_irregular(raws, ifd_offset, header, entry_dtype):
-    """Per-IFD decode for files whose IFDs differ in their tag lists."""
+    """Decode for files whose IFDs differ in their tag lists.
+
+    IFDs of one size are decoded together when their tag lists agree (most such files have two kinds: a
+    first IFD with more tags, such as tifffile's ImageDescription, then the same IFD over and over), the
+    others one at a time.
+    """
     n = len(raws)
-    osize = header.offset_size
+    osize, csize, esize = header.offset_size, header.count_size, header.entry_size
     per_tag: dict[int, list] = {}
+
+    def slot_of(tag: int) -> list:
+        slot = per_tag.get(tag)
+        if slot is None:
+            slot = per_tag[tag] = [np.zeros(n, np.int64), np.zeros(n, np.int64),
+                                   np.zeros(n, f"V{osize}"), np.full(n, -1, np.int64)]
+        return slot
+
+    by_size: dict[int, list[int]] = {}
     for i, raw in enumerate(raws):
+        by_size.setdefault(len(raw), []).append(i)
+    one_by_one: list[int] = []
+    for size, members in by_size.items():
+        ntags = (size - csize - osize) // esize
+        if len(members) < 8 or ntags <= 0:
+            one_by_one.extend(members)
+            continue
+        rows = np.frombuffer(b"".join(raws[i] for i in members), np.uint8).reshape(len(members), size)
+        entries = np.ascontiguousarray(rows[:, csize : csize + ntags * esize]).view(entry_dtype)
+        entries = entries.reshape(len(members), ntags)
+        if not (np.all(entries["tag"] == entries["tag"][0]) and np.all(entries["type"] == entries["type"][0])):
+            one_by_one.extend(members)
+            continue
+        index = np.asarray(members, dtype=np.int64)
+        seen: set[int] = set()
+        for j in range(ntags):
+            tag = int(entries["tag"][0, j])
+            if tag in seen:  # a repeated tag: the first counts
+                continue
+            seen.add(tag)
+            slot = slot_of(tag)
+            slot[0][index] = entries["type"][:, j]
+            slot[1][index] = entries["count"][:, j].astype(np.int64)
+            slot[2][index] = entries["value"][:, j]
+            slot[3][index] = ifd_offset[index] + csize + j * esize + 4 + osize
+    for i in sorted(one_by_one):
+        raw = raws[i]
         ntags = (len(raw) - header.count_size - osize) // header.entry_size
         entries = np.frombuffer(raw, dtype=entry_dtype, count=ntags, offset=header.count_size)
         for j in range(ntags):
-            tag = int(entries["tag"][j])
-            slot = per_tag.get(tag)
-            if slot is None:
-                slot = per_tag[tag] = [np.zeros(n, np.int64), np.zeros(n, np.int64),
-                                       np.zeros(n, f"V{osize}"), np.full(n, -1, np.int64)]
-            elif slot[3][i] >= 0:  # a repeated tag: the first counts
+            slot = slot_of(int(entries["tag"][j]))
+            if slot[3][i] >= 0:  # a repeated tag: the first counts
                 continue
             slot[0][i] = entries["type"][j]
             slot[1][i] = entries["count"][j].astype(np.int64)  # as the regular decode: > 2**63 wraps negative

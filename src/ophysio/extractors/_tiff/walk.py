@@ -109,6 +109,9 @@ def uniform_chain(fd: int, header: TiffHeader) -> tuple[np.ndarray, np.ndarray] 
     stride = second - first
     if stride < ifd_size or second + ifd_size > size:
         return None
+    (second_count,) = struct.unpack(header.count_format, os.pread(fd, csize, second))
+    if second_count != count:  # a first IFD with more tags (Micro-Manager's): no pattern, before 1024 reads
+        return None
     most = min((size - ifd_size - first) // stride + 1, MAX_IFDS)
     pread = os.pread
     ctype = np.dtype(order + ("u8" if big else "u2"))

@@ -24,9 +24,7 @@ non-decreasing), and a ``channel_names`` attribute naming each channel replaces 
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
 import os
 import posixpath
 from collections.abc import Sequence
@@ -35,11 +33,19 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, OphysioError, SelectionError
+from ...errors import FileSetError, FormatError, MetadataError, OphysioError, SelectionError
 from .._contain import AllowOutside, ReferencePolicy
 from .._handles import CachedFile
+from .._hdf5.reads import (
+    CHUNK_CACHE_BYTES,
+    MAX_CHUNK_CACHE_BYTES,
+    DatasetReads,
+    _open_h5,
+    chunk_row_bytes,
+    h5_read_errors,
+)
 from .._hdf5.refs import check_dataset, check_object
-from .._hdf5.storage import StoredExtent, stored_extent_at_open
+from .._hdf5.storage import stored_extent_at_open
 from ..axes import (
     ArrayLayout,
     Candidate,
@@ -56,65 +62,6 @@ from ..axes import (
 from ..imaging import ImagingExtractor, checked_rate
 
 __all__ = ["Hdf5ImagingExtractor"]
-
-#: HDF5's default chunk cache per dataset (h5py's default too). Unfiltered chunks bigger than it are
-#: read straight into the destination; a bigger cache would add a copy through the cache.
-CHUNK_CACHE_BYTES = 1024**2
-#: Largest chunk cache ophysio asks for (a time-row of chunks bigger than this is decompressed per read).
-MAX_CHUNK_CACHE_BYTES = 1024**3
-
-
-def _open_h5(path: str, rdcc_nbytes: int | None = None):
-    import h5py
-
-    if rdcc_nbytes is None:
-        return h5py.File(path, "r")
-    return h5py.File(path, "r", rdcc_nbytes=rdcc_nbytes, rdcc_nslots=10007)
-
-
-@contextlib.contextmanager
-def h5_read_errors(what: str):
-    """Turn what h5py raises on damaged content (``OSError`` without an errno, ``RuntimeError``,
-    ``KeyError`` of a damaged link table, ``TypeError`` of an undecodable name) into a
-    :class:`CorruptFileError` that says ``what`` was read.
-
-    ophysio's own errors pass through, and so does an ``OSError`` that carries an errno (the operating
-    system's: a network file system gone away), so that callers may retry it.
-    """
-    try:
-        yield
-    except OphysioError:
-        raise
-    except OSError as exc:
-        if exc.errno is not None:
-            raise
-        raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
-    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise CorruptFileError(f"{what} cannot be read; the file is damaged ({exc})") from exc
-
-
-def read_checked(h5, dset, extent: StoredExtent, layout: ArrayLayout, start: int, stop: int, out: np.ndarray) -> None:
-    """Read samples ``start:stop`` of ``dset`` into ``out``, checking before and after that the file still holds
-    them (one ``fstat`` each): libhdf5 gives zeros for bytes past the end of a file cut short while open."""
-    extent.check(extent.file_size(h5), start, stop)
-    try:
-        layout.read(dset, start, stop, out)
-    except Exception:
-        extent.check(extent.file_size(h5), start, stop)  # a file cut short explains the failure best
-        raise
-    extent.check(extent.file_size(h5), start, stop)
-
-
-def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, time_axis: int, itemsize: int) -> int:
-    """Bytes of the chunks that cover one chunk's extent along time (0 for contiguous storage)."""
-    if not chunks:
-        return 0
-    total = itemsize * chunks[time_axis]
-    for axis, (size, chunk) in enumerate(zip(shape, chunks)):
-        if axis != time_axis:
-            total *= math.ceil(size / chunk) * chunk
-    return total
-
 
 def _candidates(h5file, keep=None) -> list[Candidate]:
     import h5py
@@ -161,7 +108,7 @@ def _finite_seconds(value: Any, name: str) -> float:
     return seconds
 
 
-class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
+class Hdf5ImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
     """A movie in an HDF5 dataset, read lazily through h5py.
 
     Parameters
@@ -194,7 +141,9 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
     metadata : dict, optional
         Kept as given, under ``"metadata"`` in :meth:`get_metadata`.
     channel_names : list of str, optional
-        roiextractors' spelling: a one-element list naming the channel this extractor reads.
+        roiextractors' spelling: one name per channel of the source, in order (as roiextractors'
+        ``Hdf5ImagingExtractor`` and neuroconv's ``Hdf5ImagingInterface`` take them; ``channel_name`` then
+        picks among these names), or a one-element list naming the channel this extractor reads.
     """
 
     format_id = "hdf5"
@@ -221,10 +170,12 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
         self._user_metadata = metadata
+        given = None
         if channel_names is not None:
             given = [str(name) for name in (channel_names if not isinstance(channel_names, str) else [channel_names])]
-            if len(given) != 1:
-                raise MetadataError(f"one extractor reads one channel; got channel_names={given}")
+            if not given or len(set(given)) != len(given):
+                raise MetadataError(f"channel_names must name each channel once; got channel_names={given}")
+        self._given_channel_names = given
         if not Path(self._file_path).is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
         self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside,
@@ -247,7 +198,7 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         if self._cache_bytes:
             self._file.close()
             self._file = CachedFile(self._file_path, functools.partial(_open_h5, rdcc_nbytes=self._cache_bytes))
-        if channel_names is not None:  # the name of the channel read, in the source's list too
+        if given is not None and len(given) == 1:  # the name of the channel read, in the source's list too
             names = list(self._channel_names)
             names[names.index(self._channel_name)] = given[0]
             self._channel_names, self._channel_name = tuple(names), given[0]
@@ -311,14 +262,15 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         if per_channel:
             if "C" in dims:
                 raise MetadataError(f"{where} is one of per-channel datasets; its dims cannot have a C axis")
-            names = list(channels)
+            source = list(channels)
+            names = self._named_channels(source, where)
             index = self._channel_position(names, channel_name, channel_index)
-            self._dataset_path = channels[names[index]].path
+            self._dataset_path = channels[source[index]].path
             layout_channel = 0
         else:
             count = channel_count(first.shape, dims, where)
-            names = channel_names_from(_attribute(dset, "channel_names"), count) or [
-                f"channel_{i}" for i in range(count)]
+            names = self._named_channels(channel_names_from(_attribute(dset, "channel_names"), count) or [
+                f"channel_{i}" for i in range(count)], where)
             layout_channel = self._channel_position(names, channel_name, channel_index)
             index = layout_channel
             self._dataset_path = first.path
@@ -352,14 +304,14 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
             self._metadata["timestamps_source"] = f"dataset {self._native_times_path}"
         if sampling_frequency is None:
             found = self._find_rate(h5, dset)
-            if found is None:
-                raise MetadataError(
-                    f"no sampling rate in {self._file_path} (looked for attributes fr, fs, rate, sampling_frequency "
-                    f"on {display(self._dataset_path)} and its groups): pass sampling_frequency="
-                )
-            sampling_frequency, source = found
-            self._metadata["sampling_frequency_source"] = source
-        self._sampling_frequency = checked_rate(sampling_frequency)
+            if found is not None:
+                sampling_frequency, self._metadata["sampling_frequency_source"] = found
+        if sampling_frequency is None:
+            self._sampling_frequency = self._rate_unknown(
+                f"no sampling rate in {self._file_path} (looked for attributes fr, fs, rate, sampling_frequency "
+                f"on {display(self._dataset_path)} and its groups)")
+        else:
+            self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _stored_timestamps(self, h5, dset, display) -> np.ndarray | None:
         """The times named by the dataset's ``timestamps`` attribute (as our writer stores them), or None.
@@ -408,6 +360,22 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
         # no recorded times: start_time + index / rate (regular, so NWB still stores a starting time and a rate)
         return self._start_time + np.arange(self.get_num_samples(), dtype=np.float64) / self._sampling_frequency
 
+    def _named_channels(self, source: list[str], where: str) -> list[str]:
+        """The channels' names: the source's, or the ``channel_names`` given for all of them (roiextractors' way).
+
+        A one-element list names only the channel read, after it is chosen (see ``__init__``).
+        """
+        given = self._given_channel_names
+        if given is None or len(given) == 1:
+            return source
+        if len(given) != len(source):
+            raise MetadataError(
+                f"channel_names={given} gives {len(given)} names for the {len(source)} channel"
+                f"{'s' if len(source) != 1 else ''} of {where}: give one name per channel, in order "
+                "(or one name, for the channel read)"
+            )
+        return list(given)
+
     def _channel_position(self, names: list[str], channel_name, channel_index) -> int:
         if channel_name is not None:
             if channel_name not in names:
@@ -443,26 +411,3 @@ class Hdf5ImagingExtractor(LayoutFacts, ImagingExtractor):
     def dataset_path(self) -> str:
         """Path of the dataset read."""
         return self._dataset_path
-
-    # ------------------------------------------------------------------ reading
-    def _dataset(self, h5):
-        """The dataset object, looked up once per open file (a lookup costs ~0.2 ms)."""
-        cached = self.__dict__.get("_dataset_cache")
-        if cached is None or cached[0] is not h5:
-            cached = (h5, h5[self._dataset_path])
-            self._dataset_cache = cached
-        return cached[1]
-
-    def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
-        where = f"{self._file_path}: samples {start}:{stop} of dataset {self._dataset_path}"
-        with h5_read_errors(where), self._file.open() as h5:  # reopening a file cut short is an error too
-            read_checked(h5, self._dataset(h5), self._extent, self._layout, start, stop, out)
-
-    def close(self) -> None:
-        self._dataset_cache = None
-        super().close()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_dataset_cache"] = None
-        return state

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._head import read_at
+from .._head import memo_of, read_at
 
-__all__ = ["HDF5_SIGNATURE", "sniff_hdf5"]
+__all__ = ["HDF5_SIGNATURE", "has_hdf5_signature", "sniff_hdf5", "MESC_MEMO"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: Key of the detection memo where the femtonics sniff (which runs first) says whether the file has the
+#: MESc layout; a generic HDF5 reader must not take a Femtonics file, whatever its name.
+MESC_MEMO = "femtonics_mesc"
 
 
-def sniff_hdf5(path: Path, head: bytes) -> bool | str:
-    """An HDF5 file (signature at offset 0, or after a user block of 512 bytes * 2**k), not a MAT v7.3 file."""
-    if head[:10] == b"MATLAB 7.3":
-        return "a MATLAB v7.3 MAT-file (HDF5 inside, read as MAT so that MATLAB's axis order is undone)"
+def has_hdf5_signature(path: Path, head: bytes) -> bool:
+    """Whether the HDF5 signature is at offset 0 or after a user block of 512 bytes * 2**k."""
     if head[:8] == HDF5_SIGNATURE:
         return True
     if path.is_file():
@@ -24,4 +25,16 @@ def sniff_hdf5(path: Path, head: bytes) -> bool | str:
             if read_at(path, head, offset, 8) == HDF5_SIGNATURE:
                 return True
             offset *= 2
-    return "no HDF5 signature"
+    return False
+
+
+def sniff_hdf5(path: Path, head: bytes) -> bool | str:
+    """An HDF5 file (signature at offset 0, or after a user block of 512 bytes * 2**k), not a MAT v7.3 file
+    and not a Femtonics MESc file."""
+    if head[:10] == b"MATLAB 7.3":
+        return "a MATLAB v7.3 MAT-file (HDF5 inside, read as MAT so that MATLAB's axis order is undone)"
+    if not has_hdf5_signature(path, head):
+        return "no HDF5 signature"
+    if memo_of(head).get(MESC_MEMO) is True:
+        return "a Femtonics MESc file (MSession_<n>/MUnit_<n> groups), read as femtonics"
+    return True

@@ -45,6 +45,14 @@ from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError
 from .._contain import AllowOutside, ReferencePolicy
 from .._filearray import FileArray
 from .._handles import CachedFile
+from .._hdf5.reads import (
+    CHUNK_CACHE_BYTES,
+    MAX_CHUNK_CACHE_BYTES,
+    _open_h5,
+    chunk_row_bytes,
+    h5_read_errors,
+    read_checked,
+)
 from .._hdf5.refs import check_dataset, check_object
 from .._hdf5.storage import stored_extent_at_open
 from .._matlab.v5 import CompressedValues, MatVariable, read_v5_variables
@@ -58,14 +66,6 @@ from ..axes import (
     checked_timestamps,
     choose_stream,
     parse_dims,
-)
-from ..hdf5.reader import (
-    CHUNK_CACHE_BYTES,
-    MAX_CHUNK_CACHE_BYTES,
-    _open_h5,
-    chunk_row_bytes,
-    h5_read_errors,
-    read_checked,
 )
 from ..imaging import ImagingExtractor, checked_rate
 
@@ -302,14 +302,13 @@ class MatImagingExtractor(LayoutFacts, ImagingExtractor):
             else:
                 storage = "loaded on first read"
             self._metadata["storage"] = storage
-        if sampling_frequency is None:
-            if rate is None:
-                raise MetadataError(
-                    f"no sampling rate in {self._file_path} (no scalar variable {', '.join(RATE_KEYS)}): "
-                    f"pass sampling_frequency="
-                )
+        if sampling_frequency is None and rate is not None:
             sampling_frequency, self._metadata["sampling_frequency_source"] = rate
-        self._sampling_frequency = checked_rate(sampling_frequency)
+        if sampling_frequency is None:
+            self._sampling_frequency = self._rate_unknown(
+                f"no sampling rate in {self._file_path} (no scalar variable {', '.join(RATE_KEYS)})")
+        else:
+            self._sampling_frequency = checked_rate(sampling_frequency)
 
     def _read_small(self, name: str) -> np.ndarray:
         """The values of a small top-level variable (``dims``, ``timestamps``), in MATLAB's shape."""

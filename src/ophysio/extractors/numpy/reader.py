@@ -82,14 +82,17 @@ class NumpyImagingExtractor(ImagingExtractor):
             self._timestamps = ts
         else:
             self._timestamps = None
-        if sampling_frequency is None:
-            if self._timestamps is None or len(self._timestamps) < 2:
-                raise MetadataError("sampling_frequency is required when fewer than two timestamps are given")
+        if sampling_frequency is None and self._timestamps is not None and len(self._timestamps) >= 2:
             interval = float(np.median(np.diff(self._timestamps)))
             if interval <= 0:
                 raise MetadataError("timestamps must increase to derive a sampling frequency from them")
             sampling_frequency = 1.0 / interval
-        self._sampling_frequency = checked_rate(sampling_frequency)
+        if sampling_frequency is None:
+            self._sampling_frequency = self._rate_unknown(
+                f"{self._file_path or 'the array'} comes with no sampling rate "
+                f"(fewer than two timestamps given)")
+        else:
+            self._sampling_frequency = checked_rate(sampling_frequency)
         if channel_names is not None:
             names = list(channel_names)
             if len(names) != 1:
@@ -119,14 +122,13 @@ class NumpyImagingExtractor(ImagingExtractor):
         return int(self._shape[3]) if len(self._shape) == 4 else 1
 
     @property
-
     def is_volumetric(self) -> bool:
         return bool(len(self._shape) == 4)
 
     def get_dtype(self) -> np.dtype:
         return self._dtype
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:

@@ -1,6 +1,7 @@
 """The acquisition facts an OME-TIFF's OME-XML records (see :class:`~ophysio.extractors.facts.AcquisitionFacts`).
 
-- ``pixel_size_um``: ``PhysicalSizeY``, ``PhysicalSizeX`` (with their units) of the Image read;
+- ``pixel_size_um``: ``PhysicalSizeY``, ``PhysicalSizeX`` (with their units) of the Image read, else the
+  ``pixel_size_um`` of a pymmcore-plus sidecar when every frame record states the same one;
   ``plane_spacing_um``: ``PhysicalSizeZ`` for a volumetric stream.
 - ``session_start_time``: the Image's ``AcquisitionDate`` (aware when it has a zone), else the first
   frame's wall-clock time from a pymmcore-plus sidecar.
@@ -100,6 +101,10 @@ def ome_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
     x, y, z = _um(sizes.get("X")), _um(sizes.get("Y")), _um(sizes.get("Z"))
     if x and y:
         changes["pixel_size_um"] = (y, x)
+    elif header.get("sidecar_pixel_size_um"):
+        # pymmcore-plus writes no PhysicalSize; its sidecar has the core's (square) pixel size of every frame
+        size = float(header["sidecar_pixel_size_um"])
+        changes["pixel_size_um"] = (size, size)
     if z and extractor.get_num_planes() > 1:
         changes["plane_spacing_um"] = z
     date = header.get("acquisition_date")

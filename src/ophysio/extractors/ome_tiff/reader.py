@@ -17,6 +17,7 @@ TIFF tag 51123); without those, times follow the rate.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import re
 from pathlib import Path
@@ -161,6 +162,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         self._position_key: str | None = None
         self.timestamp_source: str | None = None
         self._first_frame_time: _dt.datetime | None = None
+        self._sidecar_pixel_size_um: float | None = None
         self._plane_times: np.ndarray | None = None
         if self._frame_metadata_path is not None:
             self._load_sidecar(pos_key)
@@ -357,6 +359,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         self._records, self._record_of_plane, self._position_key = records, record_of_plane, key
         self.timestamp_source, self._first_frame_time = source, first
         self._plane_times = times[record_of_plane]
+        self._sidecar_pixel_size_um = _one_pixel_size(records)
 
     def _plane_times_from_delta_t(self) -> None:
         pixels = self._pixels
@@ -400,7 +403,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             return None  # DeltaT missing for some planes: fall back to the rate
         return times
 
-    def _rate(self, sampling_frequency) -> float:
+    def _rate(self, sampling_frequency) -> float | None:
         if sampling_frequency is not None:
             return checked_rate(sampling_frequency)
         increment = self._pixels.time_increment
@@ -413,8 +416,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
                 return 1.0 / step
         if increment is not None and increment > 0:
             return 1.0 / increment
-        raise MetadataError(f"{self.file_path} states no rate (no TimeIncrement, too few recorded times); pass "
-                            f"sampling_frequency=")
+        return self._rate_unknown(f"{self.file_path} states no rate (no TimeIncrement, too few recorded times)")
 
     # ------------------------------------------------------------------ facts
     def get_num_samples(self) -> int:
@@ -429,7 +431,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return self._source.dtype
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:
@@ -458,6 +460,7 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             "frame_metadata_path": self._frame_metadata_path,
             "position_key": self._position_key,
             "first_frame_time": self._first_frame_time,
+            "sidecar_pixel_size_um": self._sidecar_pixel_size_um,
         }
 
     def get_frame_metadata(self) -> list | None:
@@ -479,3 +482,14 @@ class OMETiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     def _sample_pages(self, indices: np.ndarray) -> np.ndarray:
         plane_ids = np.stack([self._sample_planes(indices, z) for z in range(self._pixels.size_z)], axis=1)
         return self._plane_page[plane_ids]
+
+
+def _one_pixel_size(records: list) -> float | None:
+    """The ``pixel_size_um`` every sidecar record states, when they all state the same positive size."""
+    sizes = {r.get("pixel_size_um") if isinstance(r, dict) else None for r in records}
+    if len(sizes) != 1:
+        return None
+    size = sizes.pop()
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0:
+        return None
+    return float(size)

@@ -216,7 +216,7 @@ class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
         self._num_channels = len(self._saved_channels)
         self._frames_per_slice = frames if self._num_slices > 1 else 1
 
-    def _header_rate(self) -> float:
+    def _header_rate(self) -> float | None:
         family = self._family
         keys = {
             "3": ("state.acq.frameRate",),
@@ -227,10 +227,9 @@ class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
         frame_rate = self._get(*keys)
         if isinstance(frame_rate, bool) or not isinstance(frame_rate, (int, float)) or not np.isfinite(frame_rate) \
                 or frame_rate <= 0:
-            raise MetadataError(
+            return self._rate_unknown(
                 f"{self.file_path}: the header states no frame rate ({' or '.join(keys)} is "
-                f"{'missing' if frame_rate is None else repr(frame_rate)}); pass sampling_frequency="
-            )
+                f"{'missing' if frame_rate is None else repr(frame_rate)})")
         if self._num_slices == 1:
             return float(frame_rate)
         if family in ("4", "5.0"):
@@ -260,7 +259,7 @@ class ScanImageLegacyImagingExtractor(PagedSampleReads, ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return self._source.dtype
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:

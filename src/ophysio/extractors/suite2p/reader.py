@@ -6,12 +6,12 @@ settings and results) and the movie as headerless int16 frames of ``Ly x Lx`` pi
 the raw movie is kept, ``data_raw.bin`` / ``data_raw_chan2.bin``. ``ops["fs"]`` is the rate of each
 plane (the volume rate), ``ops["nframes"]`` the number of frames of each plane.
 
-``ops.npy`` can only be read with ``numpy.load(allow_pickle=True)``: that is the one place where ophysio
-unpickles anything, so open suite2p folders from sources you trust. The binaries are looked for next
-to each ``ops.npy`` first; the paths stored inside ops (often absolute paths of another machine) are
-used only when they exist here, and read only inside the folder given (suite2p's ``fast_disk`` can put
-them elsewhere: pass ``allow_outside=`` that folder, or True). A binary, or a symlink standing for one,
-that leads out of the folder is a :class:`~ophysio.errors.ContainmentError`.
+``ops.npy`` can only be read with ``numpy.load(allow_pickle=True)``: with suite2p's ``stat.npy`` (read by
+:mod:`.segmentation`) the only files ophysio unpickles, so open suite2p folders from sources you trust.
+The binaries are looked for next to each ``ops.npy`` first; the paths stored inside ops (often absolute
+paths of another machine) are used only when they exist here, and read only inside the folder given
+(suite2p's ``fast_disk`` can put them elsewhere: pass ``allow_outside=`` that folder, or True). A binary,
+or a symlink standing for one, that leads out of the folder is a :class:`~ophysio.errors.ContainmentError`.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ class Suite2pImagingExtractor(ImagingExtractor):
     Notes
     -----
     ``ops.npy`` is loaded with ``numpy.load(allow_pickle=True)``, which can run code from a crafted
-    file: open only suite2p output you trust. Nothing else in ophysio unpickles.
+    file: open only suite2p output you trust. Nothing else in ophysio unpickles (but suite2p's ``stat.npy``,
+    for the segmentation).
     """
 
     format_id = "suite2p"
@@ -213,10 +214,8 @@ class Suite2pImagingExtractor(ImagingExtractor):
             try:
                 self._sampling_frequency = checked_rate(self._ops[0].get("fs"), f"ops['fs'] in {folders[0]}")
             except MetadataError:
-                raise MetadataError(
-                    f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r}; pass sampling_frequency= (frames "
-                    f"per second of each plane)"
-                ) from None
+                self._sampling_frequency = self._rate_unknown(
+                    f"ops['fs'] in {folders[0]} is {self._ops[0].get('fs')!r} (frames per second of each plane)")
 
     @staticmethod
     def _available_channels(folder: Path, ops: dict, file_type: str) -> list[str]:
@@ -246,7 +245,7 @@ class Suite2pImagingExtractor(ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return _DTYPE
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:

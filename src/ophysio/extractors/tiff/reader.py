@@ -240,7 +240,7 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
         if index.mm_spans is not None:
             index.mm_spans = np.concatenate([index.mm_spans, np.tile([[-1, 0]], (extra, 1))])
 
-    def _rate(self, sampling_frequency) -> float:
+    def _rate(self, sampling_frequency) -> float | None:
         if sampling_frequency is not None:
             return checked_rate(sampling_frequency)
         if self._imagej is not None:
@@ -250,10 +250,7 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
             fps = self._imagej.get("fps")
             if isinstance(fps, (int, float)) and fps > 0:
                 return float(fps)
-        raise MetadataError(
-            f"{self.file_paths[0]} does not state its frame rate (no ImageJ finterval or fps); pass "
-            f"sampling_frequency= (volumes per second for volumetric data)"
-        )
+        return self._rate_unknown(f"{self.file_paths[0]} does not state its frame rate (no ImageJ finterval or fps)")
 
     # ------------------------------------------------------------------ facts
     def get_num_samples(self) -> int:
@@ -268,7 +265,7 @@ class TiffImagingExtractor(PagedSampleReads, ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return self._source.dtype
 
-    def get_sampling_frequency(self) -> float:
+    def get_sampling_frequency(self) -> float | None:
         return self._sampling_frequency
 
     def get_file_paths(self) -> list[str]:
