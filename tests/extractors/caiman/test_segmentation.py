@@ -273,3 +273,15 @@ def test_conversion_to_nwb_reads_back(tmp_path):
     bad = [m for m in messages if m.importance in (Importance.ERROR, Importance.CRITICAL,
                                                    Importance.BEST_PRACTICE_VIOLATION)]
     assert bad == [], [(m.check_function_name, m.object_name, m.message) for m in bad]
+
+
+def test_the_hdf5_sniff_leaves_a_caiman_file_to_caiman_through_the_memo():
+    from ophysio.extractors.caiman.sniff import sniff_caiman
+    from ophysio.extractors.hdf5.sniff import sniff_hdf5
+    from ophysio.extractors.registry import read_head
+
+    path = _real()
+    assert sniff_hdf5(path, read_head(path)) is True  # alone, any HDF5 file
+    head = read_head(path)
+    assert sniff_caiman(path, head) is True
+    assert "CaImAn" in sniff_hdf5(path, head)  # after the caiman sniff saw the layout
