@@ -58,6 +58,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "hcimage",
     "mat",
     "femtonics",
+    "caiman",  # before hdf5: a CaImAn segmentation is an HDF5 file with estimates/ and params/ groups
     "hdf5",
     "suite2p",
     "numpy",
