@@ -17,6 +17,7 @@ from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imagi
 # public name -> module (relative to this package) that defines it
 _LAZY = {
     "NumpyImagingExtractor": ".numpy",
+    "CaimanSegmentationExtractor": ".caiman",
     "NumpySegmentationExtractor": ".numpy",
     "SegmentationExtractor": ".segmentation",
     "TraceArray": ".segmentation",
@@ -39,6 +40,7 @@ _LAZY = {
     "OMETiffImagingExtractor": ".ome_tiff",
     "ThorTiffImagingExtractor": ".thor",
     "MicroManagerTiffImagingExtractor": ".micromanager",
+    "BrukerTiffImagingExtractor": ".bruker",
     "NumpyMemmapImagingExtractor": ".binary",
     "VideoStructure": ".binary",
     "Suite2pImagingExtractor": ".suite2p",

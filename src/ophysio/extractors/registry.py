@@ -48,6 +48,7 @@ PathLike = str | os.PathLike
 FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage",
     "scanimage_legacy",
+    "bruker",  # before ome_tiff: Prairie View's files are OME-TIFF, read through the PVScan XML beside them
     "micromanager",  # before ome_tiff: Micro-Manager's stacks are OME-TIFF files with a stack header at byte 8
     "thor",
     "ome_tiff",
@@ -57,6 +58,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "hcimage",
     "mat",
     "femtonics",
+    "caiman",  # before hdf5: a CaImAn segmentation is an HDF5 file with estimates/ and params/ groups
     "hdf5",
     "suite2p",
     "minian",

@@ -47,6 +47,15 @@ class TestOmeTiffInterface(_ExampleInterfaceTests):
         return {"NWBFile.session_start_time": datetime(2024, 5, 6, 7, 8, 9)}
 
 
+class TestBrukerInterface(_ExampleInterfaceTests):
+    cases = ["bruker"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2022, 11, 3, 11, 20, 34),
+                "Ophys.Device[0].name": "Bruker Prairie View", "Ophys.Device[0].manufacturer": "Bruker",
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
+
+
 class TestThorInterface(_ExampleInterfaceTests):
     cases = ["thor"]
 
