@@ -289,7 +289,12 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(source, tmp_path, monkey
         signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(nwb_hdf5, "fill_dataset", interrupted)
-    assert main([str(a) for a in convert_args(path, meta, None, [], output)]) == 130
+    # Python's own handler, whatever the runner inherited (a job started with & in a script ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main([str(a) for a in convert_args(path, meta, None, [], output)]) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     out, err = capsys.readouterr()
     assert err.strip().splitlines() == ["ophysio convert: interrupted"]
     assert list(output.parent.iterdir()) == []
