@@ -111,6 +111,7 @@ def test_every_example_opens_as_one_lazy_layer_per_stream(name, tmp_path, plugin
         assert sorted(set(channels)) == sorted(extractor.get_channel_names())  # every channel, one layer each
         expected = in_napari_order(extractor.get_series())
         assert type(data).__module__.startswith("dask") and data.shape == expected.shape
+        assert set(data.chunks[0]) == {1}  # a step of the time slider reads one sample
         np.testing.assert_array_equal(np.asarray(data[-1]), expected[-1])
         labels = keywords["axis_labels"]
         assert labels == (("time", "z", "y", "x") if extractor.is_volumetric else ("time", "y", "x"))

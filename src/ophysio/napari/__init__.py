@@ -6,8 +6,8 @@ Drag a ScanImage series, a Thorlabs or Micro-Manager folder, an HDF5, MAT or sui
 or ``napari.Viewer().open(path, plugin="ophysio")``, and each stream (channel, and ROI of a multi-ROI
 acquisition) becomes one image layer:
 
-- its data is :meth:`~ophysio.extractors.ImagingExtractor.to_dask`: nothing is read until napari shows a
-  sample, and then only the chunk that holds it;
+- its data is :meth:`~ophysio.extractors.ImagingExtractor.to_dask` with one sample per chunk: nothing is
+  read until napari shows a sample, and then only that sample;
 - axes are ``(time, y, x)``, or ``(time, z, y, x)`` for volumes, labelled so (``axis_labels``), with the
   sample interval in seconds and the pixel size (and plane spacing) in micrometers as ``scale`` and
   ``units``; a source that records neither keeps napari's default of 1 pixel;
@@ -130,15 +130,15 @@ def layer_data(extractor, name: str | None = None, colormap: str = "gray", blend
                sampling_frequency: float | None = None) -> tuple[Any, dict[str, Any], str]:
     """The napari layer data of one extractor: a lazy (dask) image layer, axes labelled and scaled.
 
-    Returns ``(data, keywords, "image")``: ``data`` is ``extractor.to_dask()``, with the planes moved
-    before the rows for a volume (napari shows the last two axes); ``keywords`` are those of napari's
-    ``add_image`` (``name``, ``scale``, ``units``, ``axis_labels``, ``colormap``, ``blending``,
-    ``metadata``). The time axis steps by ``1 / sampling_frequency`` seconds (by default the extractor's
+    Returns ``(data, keywords, "image")``: ``data`` is ``extractor.to_dask(chunk_samples=1)``, with the
+    planes moved before the rows for a volume (napari shows the last two axes); ``keywords`` are those of
+    napari's ``add_image`` (``name``, ``scale``, ``units``, ``axis_labels``, ``colormap``, ``blending``,
+    ``rgb``, ``multiscale``, ``metadata``). The time axis steps by ``1 / sampling_frequency`` seconds (by default the extractor's
     rate), or by 1 (napari's unit-less "pixel") when there is no rate.
     """
     from ..extractors.arrays import facts_attrs
 
-    data = extractor.to_dask()
+    data = extractor.to_dask(chunk_samples=1)  # napari shows one sample at a time: a step reads one sample
     facts = extractor.get_acquisition_facts()
     rate = extractor.get_sampling_frequency() if sampling_frequency is None else sampling_frequency
     scale: list[float] = [1.0 / float(rate) if rate else 1.0]
