@@ -1,6 +1,6 @@
 """The docs' runnable examples run here too, so that a page cannot rot between docs builds.
 
-- The worked example of docs/adding_a_format.rst runs through ExtractorTests.
+- The worked examples of docs/adding_a_format.rst run through ExtractorTests and SegmentationTests.
 - Each gallery script of docs/examples.rst (docs/examples/gallery/*.py) runs as ``python script.py`` on
   the real sample files, as the docs build runs it; the page lists every script.
 - The format table of docs/formats/index.rst has a row for every registry format.
@@ -19,8 +19,11 @@ GALLERY = sorted((EXAMPLES / "gallery").glob("*.py"))
 sys.path.insert(0, str(EXAMPLES))
 
 from test_toy_format import TestToyFormat, test_the_spec_sniffs_and_loads  # noqa: E402
+from test_toy_segmentation import TestToySegmentation  # noqa: E402
+from test_toy_segmentation import test_the_spec_sniffs_and_loads as test_the_segmentation_spec_sniffs_and_loads  # noqa: E402
 
-__all__ = ["TestToyFormat", "test_the_spec_sniffs_and_loads"]
+__all__ = ["TestToyFormat", "test_the_spec_sniffs_and_loads", "TestToySegmentation",
+           "test_the_segmentation_spec_sniffs_and_loads"]
 
 
 def test_the_gallery_page_shows_every_script():

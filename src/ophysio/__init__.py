@@ -18,7 +18,12 @@ from .extractors import ImagingExtractor, open_imaging
 # public name -> module that defines it (imported on first use)
 _LAZY = {
     "NumpyImagingExtractor": "ophysio.extractors",
+    "NumpySegmentationExtractor": "ophysio.extractors",
+    "SegmentationExtractor": "ophysio.extractors",
+    "open_segmentation": "ophysio.extractors",
     "MultiImagingExtractor": "ophysio.extractors",
+    "open_channels": "ophysio.extractors",
+    "ChannelSet": "ophysio.extractors",
     "FORMATS": "ophysio.extractors",
     "write_nwb": "ophysio.conversion.nwb",
     "write_imaging": "ophysio.conversion.writers",

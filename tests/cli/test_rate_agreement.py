@@ -37,6 +37,19 @@ def test_extractor_uses_the_recorded_rate_and_warns_once(path):
     assert np.median(np.diff(times)) == pytest.approx(1 / RECORDED, rel=1e-6)
 
 
+def test_times_set_first_do_not_change_the_rate(path):
+    # neuroconv's ScanImageImagingInterface calls set_times(get_times()) before anything asks the rate; the
+    # rate (and so neuroconv's imaging_rate) must be the recorded one still, not the header's
+    extractor = open_imaging(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        extractor.set_times(extractor.get_times() + 5.0)
+        assert extractor.get_sampling_frequency() == pytest.approx(RECORDED, rel=1e-6)
+        fresh = open_imaging(path)
+        assert fresh.get_sampling_frequency() == extractor.get_sampling_frequency()
+    np.testing.assert_array_equal(extractor.get_timestamps(), fresh.get_timestamps() + 5.0)
+
+
 def test_info_and_nwb_agree_with_the_extractor(path, tmp_path, capsys):
     assert main(["info", path, "--json"]) == 0
     captured = capsys.readouterr()

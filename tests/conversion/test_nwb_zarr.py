@@ -192,3 +192,30 @@ def test_without_hdmf_zarr_a_clear_error_and_nothing_written(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(OphysioError, match="unknown backend"):
         write_nwb(extractor, tmp_path / "n.nwb", COMPLETE, backend="n5")
+
+
+def test_a_segmentation_reads_back_from_nwb_zarr(tmp_path, nwbzarrio):
+    """The real suite2p run into an NWB-Zarr store: pixel masks (x = column), traces, images, the header."""
+    from ophysio.conversion.segmentation_interface import segmentation_interface_from_path
+    from ophysio.testing.data import sample_file
+
+    root = sample_file("segmentation/suite2p")
+    meta = {**COMPLETE, "Ophys": {"ImagingPlane": [{"excitation_lambda": 920.0, "indicator": "GCaMP6f",
+                                                    "location": "VISp", "optical_channel": [
+                                                        {"emission_lambda": 510.0}, {"emission_lambda": 580.0}]}]}}
+    interface = segmentation_interface_from_path(root, mask_type="pixel")
+    out = interface.run_conversion(tmp_path / "seg.nwb.zarr", meta, backend="zarr")
+    stat = np.load(root / "plane1" / "stat.npy", allow_pickle=True)
+    with nwbzarrio(str(out), mode="r") as io:
+        ophys = io.read().processing["ophys"]
+        table = ophys["ImageSegmentation"]["PlaneSegmentationPlane1"]
+        assert len(table) == len(stat)
+        mask = np.array(table["pixel_mask"][0].tolist())
+        np.testing.assert_array_equal(mask[:, 0], stat[0]["xpix"])
+        np.testing.assert_array_equal(mask[:, 1], stat[0]["ypix"])
+        np.testing.assert_array_equal(ophys["Fluorescence"]["RoiResponseSeriesChan2Plane1"].data[:],
+                                      np.load(root / "plane1" / "F_chan2.npy").T)
+        ops = np.load(root / "plane0" / "ops.npy", allow_pickle=True).item()
+        np.testing.assert_array_equal(ophys["SegmentationImages"]["mean_image_PlaneSegmentationPlane0"].data[:],
+                                      ops["meanImg"].T)
+    assert read_source_metadata(out)["PlaneSegmentationPlane1"]["format"] == "suite2p"

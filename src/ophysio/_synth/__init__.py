@@ -8,4 +8,5 @@ a dict of built-in examples ``name -> writer(folder) -> (path, open keywords)``.
 """
 
 #: The modules of this package that :mod:`ophysio.examples` gathers, in order.
-FORMAT_MODULES = ("scanimage", "tiff", "binary", "femtonics", "scanbox", "thor", "micromanager")
+FORMAT_MODULES = ("scanimage", "tiff", "binary", "femtonics", "scanbox", "thor", "micromanager", "inscopix",
+                  "hcimage", "segmentation", "bruker")

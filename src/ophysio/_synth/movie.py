@@ -18,14 +18,16 @@ def movie(
     dtype: str | np.dtype = "int16",
     channel: int = 0,
     seed: int = 0,
+    first_sample: int = 0,
 ) -> np.ndarray:
     """A deterministic movie of shape (samples, rows, columns[, planes]) whose values identify the pixel.
 
     Values vary along every axis (so a transposed or shifted read is caught) and wrap within the
-    dtype's range; ``seed`` and ``channel`` change the pattern.
+    dtype's range; ``seed`` and ``channel`` change the pattern. ``first_sample`` gives samples
+    ``first_sample:first_sample + num_samples`` of the same movie (to write a long one in blocks).
     """
     dtype = np.dtype(dtype)
-    t = np.arange(num_samples, dtype=np.int64).reshape(-1, 1, 1)
+    t = np.arange(first_sample, first_sample + num_samples, dtype=np.int64).reshape(-1, 1, 1)
     y = np.arange(rows, dtype=np.int64).reshape(1, -1, 1)
     x = np.arange(columns, dtype=np.int64).reshape(1, 1, -1)
     base = t * 7919 + y * 131 + x * 17 + channel * 100003 + seed * 7

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -155,10 +155,11 @@ def write_scanimage(
     description_bytes: int = 2000,
     software_version: tuple = (2023, 1),
     epoch: tuple = (2024, 3, 14, 9, 26, 53.5),
-    pattern: str = "ramp",
+    pattern: str | Callable[[np.ndarray, int, int], np.ndarray] = "ramp",
     seed: int = 0,
     channel_save_as_row: bool = False,
     omit_keys: Sequence[str] = (),
+    extra_keys: dict | None = None,
 ) -> list[Path]:
     """Write a ScanImage 2016+ acquisition and return its files in order.
 
@@ -180,10 +181,12 @@ def write_scanimage(
         ``SI.hScan2D.flytoTimePerScanfield`` is written as ``flyto_lines - 0.8`` line periods.
     extra_pages : pages of an incomplete last cycle appended after the complete ones.
     description_bytes : fixed size of each page's ImageDescription text (ScanImage uses 2000).
-    pattern : ``"ramp"`` (values from :func:`page_pixels`) or ``"cells"`` (looks like real data).
+    pattern : ``"ramp"`` (values from :func:`page_pixels`), ``"cells"`` (looks like real data), or a function
+        ``pattern(global_pages, rows, columns)`` returning the pages' pixels (len(pages), rows, columns).
     channel_save_as_row : write ``SI.hChannels.channelSave`` as a row ``[1 2]`` instead of the column
         ``[1;2]`` ScanImage writes (roiextractors 0.10.0 with current tifffile fails on the column).
     omit_keys : ``SI.*`` keys to leave out of the header (e.g. those older ScanImage versions lack).
+    extra_keys : ``SI.*`` keys to add to (or change in) the header, as Python values.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -237,6 +240,7 @@ def write_scanimage(
         "SI.imagingSystem": "ImagingScanner",
         "SI.objectiveResolution": 15,
     }
+    frame_data.update(extra_keys or {})
     for key in omit_keys:
         frame_data.pop(key, None)
     text = scanimage_frame_data_text(frame_data).encode() + b"\x00"
@@ -318,7 +322,9 @@ def write_scanimage(
                     descs += desc.ljust(description_bytes) + b"\x00" * (1 + desc_pad)
                 text_block = np.frombuffer(bytes(descs), np.uint8).reshape(n, -1)
                 buf[:, _IFD_BYTES:_IFD_BYTES + desc_field + desc_pad] = text_block
-                if pattern == "cells":
+                if callable(pattern):
+                    pixels = np.asarray(pattern(pages, rows, columns))
+                elif pattern == "cells":
                     pixels = _cells_pixels(pages, rows, columns, n_ch, with_flyback, seed)
                 else:
                     pixels = page_pixels(pages, rows, columns, dtype, seed)

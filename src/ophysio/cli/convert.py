@@ -1,7 +1,8 @@
 """``ophysio convert`` and ``ophysio metadata-template``.
 
 ``ophysio convert PATH [PATH...] -o OUT.nwb`` converts a recording to NWB (or, with ``--to FORMAT``, to
-another file format); ``ophysio convert --example scanimage -o example.nwb`` writes a small built-in
+another file format); ``--segmentation FOLDER`` adds its segmentation (suite2p...) to the same NWB file, or
+writes it alone without PATH; ``ophysio convert --example scanimage -o example.nwb`` writes a small built-in
 synthetic session and converts it. ``ophysio metadata-template PATH`` prints a YAML file with what the
 source gives filled in and what the user must add marked ``REQUIRED``.
 """
@@ -55,19 +56,59 @@ def _example_metadata(interface) -> dict:
     return meta
 
 
-def _open_interface(args: argparse.Namespace, folder: str):
+def _open_segmentation(args: argparse.Namespace, example: Any = None):
+    """The segmentation interface of ``--segmentation PATH`` (None without it); a bare ``--segmentation``
+    with ``--example`` is the example's own segmentation."""
+    path = getattr(args, "segmentation", None)
+    if not path:
+        return None
+    if path is True:
+        if example is None:
+            raise UsageError("--segmentation needs a PATH (without one, it names the segmentation of --example)")
+        path = example[0]
+    from ..conversion.segmentation_interface import segmentation_interface_from_path
+
+    options = parse_key_values(getattr(args, "segmentation_option", []), "--segmentation-option")
+    if getattr(args, "split_planes", False):
+        options["split_planes"] = True
+    return segmentation_interface_from_path(path, getattr(args, "segmentation_format", None), **options)
+
+
+def _open_source(args: argparse.Namespace, folder: str):
+    """What ``convert`` writes: the movie's interface, the segmentation's, or a converter holding both."""
+    if not getattr(args, "segmentation", None):
+        return _open_interface(args, folder)
+    example = None
+    if args.example:
+        from ..examples import write_example
+
+        example = write_example(args.example, folder)
+    segmentation = _open_segmentation(args, example)
+    if not args.paths and not args.example:
+        return segmentation
+    from ..conversion.converter import NWBConverter
+
+    try:
+        movie = _open_interface(args, folder, example)
+    except BaseException:
+        segmentation.close()
+        raise
+    return NWBConverter({"Imaging": movie, "Segmentation": segmentation})
+
+
+def _open_interface(args: argparse.Namespace, folder: str, example: Any = None):
     from ..conversion.interfaces import interface_from_paths
 
     options = parse_key_values(args.option)
     if getattr(args, "channel", None):
         options["channel_name"] = args.channel
-    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
+    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else None  # None: the format's default
     split = getattr(args, "split_planes", False)
     if args.example:
         from ..examples import write_example
 
-        path, keywords = write_example(args.example, folder)
-        keywords.update(options)
+        path, keywords = example if example is not None else write_example(args.example, folder)
+        keywords = {**keywords, **options}
         return interface_from_paths([str(path)], args.format, split_planes=split, photon_series_type=kind,
                                     **keywords)
     if not args.paths:
@@ -83,19 +124,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
     args.to = args.to or _format_from_suffix(args, output)
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as folder:
         if args.to:
+            if getattr(args, "segmentation", None):
+                raise UsageError(f"--segmentation is for NWB output, but {output.name} names a {args.to} file")
             return _convert_to(args, folder, output)
         user: dict = {}
         for path in args.metadata:
             loaded = load_metadata(path)
             _check_series_type(args, loaded, path)
             user = merge_metadata(user, loaded)
-        interface = _open_interface(args, folder)
+        interface = _open_source(args, folder)
         with interface:
             metadata: dict = _example_metadata(interface) if args.example else {}
             timezone = args.timezone or ("UTC" if args.example else None)
             metadata = merge_metadata(metadata, user)
             started = time.perf_counter()
-            progress = None if args.no_progress else _progress_for(interface, output, args.split_planes)
+            movie = _movie_interface(interface)
+            progress = None if args.no_progress or movie is None else _progress_for(movie, output, args.split_planes)
             try:
                 interface.run_conversion(
                     output, metadata=metadata, overwrite=args.overwrite, append=args.append, stub_test=args.stub,
@@ -107,10 +151,32 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 if progress is not None:
                     progress.close()
             seconds = time.perf_counter() - started
-            series = len(interface.streams())
+            what = _written(interface)
     size = _output_size(output)
-    print(f"wrote {output} ({series} photon series, {size / 1e6:.1f} MB) in {seconds:.1f} s")
+    print(f"wrote {output} ({what}, {size / 1e6:.1f} MB) in {seconds:.1f} s")
     return 0
+
+
+def _movie_interface(interface):
+    """The imaging interface of what ``convert`` writes (None for a segmentation alone)."""
+    from ..conversion.interfaces import ImagingInterface
+
+    if isinstance(interface, ImagingInterface):
+        return interface
+    return next((i for i in getattr(interface, "interfaces", {}).values() if isinstance(i, ImagingInterface)), None)
+
+
+def _written(interface) -> str:
+    """``N photon series`` (and ``M PlaneSegmentations``) that a conversion writes."""
+    from ..conversion.segmentation_interface import SegmentationInterface
+
+    parts = getattr(interface, "interfaces", {"": interface}).values()
+    series = sum(len(i.streams()) for i in parts if not isinstance(i, SegmentationInterface))
+    tables = sum(i.counts()["PlaneSegmentation"] for i in parts if isinstance(i, SegmentationInterface))
+    text = f"{series} photon series" if series or not tables else ""
+    if tables:
+        text += (", " if text else "") + f"{tables} PlaneSegmentation{'s' if tables > 1 else ''}"
+    return text
 
 
 def _progress_for(interface, output: Path, split_planes: bool):
@@ -278,7 +344,7 @@ def _mark_required(root: Any, path: str, description: str) -> None:
 def cmd_metadata_template(args: argparse.Namespace) -> int:
     """Print (or write with ``-o``) the metadata template of a source."""
     with tempfile.TemporaryDirectory(prefix="ophysio-example-") as folder:
-        interface = _open_interface(args, folder)
+        interface = _open_source(args, folder)
         with interface:
             text = metadata_template(interface)
     if args.output:
@@ -300,9 +366,19 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--example", metavar="NAME", help="use a built-in synthetic example (e.g. scanimage, numpy)")
     p.add_argument("--channel", metavar="NAME", help="convert only this channel (default: every channel)")
     p.add_argument("--split-planes", action="store_true", help="one photon series per plane of a volume")
-    p.add_argument("--one-photon", action="store_true", help="write OnePhotonSeries (widefield, miniscope)")
+    p.add_argument("--one-photon", action="store_true",
+                   help="write OnePhotonSeries (widefield, miniscope); camera formats (Inscopix, HCImage...) "
+                        "write them without it")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
+    p.add_argument("--segmentation", metavar="PATH", nargs="?", const=True,
+                   help="a segmentation (e.g. a suite2p folder) to write too: its ROIs, traces and images go into the "
+                   "ophys processing module, linked to the movie's imaging planes (PATH alone: the segmentation only; "
+                   "no PATH with --example: the example's own, e.g. --example suite2p_session --segmentation)")
+    p.add_argument("--segmentation-format", metavar="ID",
+                   help="format id of the segmentation (see `ophysio formats`); detected when omitted")
+    p.add_argument("--segmentation-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="segmentation extractor keyword, e.g. --segmentation-option plane_name=plane0")
 
 
 def _output_size(path: Path) -> int:

@@ -21,7 +21,10 @@ How the facts become NWB metadata (lengths in meters, NWB's x, y, z order):
   ``excitation_wavelength_nm``; the description names the format, channel, ROI, plane and depths.
 - ``OpticalChannel.emission_lambda`` from the channel's emission wavelength.
 - ``PhotonSeries``: ``field_of_view`` from ``field_of_view_um``, ``scan_line_rate`` from ``line_rate_hz``
-  (two-photon only); the description says when a ROI's first line was scanned after the frame's time.
+  (two-photon only); the description says when a ROI's first line was scanned after the frame's time,
+  and what ophysio did to the pixels (the facts' ``processing``: a stitched canvas, a scan-phase
+  correction, plane registration); when a step changed pixel values, ``comments`` says the data are not
+  raw.
 """
 
 from __future__ import annotations
@@ -61,9 +64,11 @@ def check_rates(extractors) -> None:
 
 def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_series: int, *,
                       timezone: str | None = None, dandi: bool = True, check: bool = True,
-                      session: bool = True) -> Metadata:
+                      session: bool = True, counts: dict[str, int] | None = None) -> Metadata:
     """``defaults`` merged with ``metadata`` (lists replaced), the time zone applied, one photon series
-    entry per stream checked, and (with ``check``) the whole checked complete."""
+    entry per stream checked (and, with ``counts``, the number of PlaneSegmentation and RoiResponseSeries
+    entries), imaging planes that nothing written names left out, and (with ``check``) the whole checked
+    complete."""
     from .metadata import apply_timezone, merge_metadata
 
     meta = apply_timezone(Metadata.from_dict(merge_metadata(defaults, metadata)), timezone)
@@ -72,9 +77,34 @@ def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_seri
             f"Ophys.PhotonSeries has {len(meta.Ophys.PhotonSeries)} entries but the sources give {num_series} "
             "photon series (one per channel, and per plane when planes are split); list one entry for each"
         )
+    for key, count in (counts or {}).items():
+        if key != "PhotonSeries" and len(getattr(meta.Ophys, key)) != count:
+            raise MetadataError(f"Ophys.{key} has {len(getattr(meta.Ophys, key))} entries but the segmentations "
+                                f"give {count}; list one entry for each (`ophysio metadata-template` shows them)")
+    if meta.Ophys.PlaneSegmentation:  # a segmentation linked to a movie's plane leaves its own unused
+        used = {s.imaging_plane for s in meta.Ophys.PhotonSeries}
+        used |= {t.imaging_plane for t in meta.Ophys.PlaneSegmentation}
+        meta.Ophys.ImagingPlane = [plane for plane in meta.Ophys.ImagingPlane if plane.name in used]
     if check:
         meta.check_complete(dandi=dandi, session=session)
     return meta
+
+
+def _describe_processing(entry: dict, facts) -> None:
+    """Say in a photon series entry what was done to its pixels on the way from the files (the facts'
+    processing steps: corrections, a stitched canvas): each step's sentence joins the description, and
+    when a step changed pixel values the comments say that the data are not raw."""
+    steps = facts.processing
+    if not steps:
+        return
+    entry["description"] += "; " + "; ".join(step.description for step in steps)
+    changed = [step.name for step in steps if step.changes_values]
+    if changed:
+        entry["comments"] = (
+            f"Processed, not raw: ophysio changed the recorded pixel values on the way to NWB ({', '.join(changed)}); "
+            "the description says how, and the scratch dataset source_metadata_<series name> lists each step with "
+            "its numbers under metadata.ophysio_processing."
+        )
 
 
 def _tidy(values) -> list[float]:
@@ -96,8 +126,9 @@ class ImagingInterface:
         bound to a format (``ScanImageImagingInterface``) takes the format's extractor keywords instead.
     split_planes : bool
         Write each plane of a volumetric source as its own photon series (with its own imaging plane).
-    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}
-        NWB type of the series.
+    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
+        NWB type of the series; by default the format's (its spec's ``photon_series_type``: one-photon for
+        camera and miniscope formats, two-photon otherwise).
     split_rois : bool
         For a bound class: give each stream the extractor splits into (each ROI of a multi-ROI
         acquisition) its own photon series; False keeps the pages as stored.
@@ -110,7 +141,7 @@ class ImagingInterface:
     #: keyword naming one channel, if the format's extractor takes one
     channel_keyword: str | None = "channel_name"
 
-    def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+    def __init__(self, *args, split_planes: bool = False, photon_series_type: str | None = None,
                  split_rois: bool = True, **kwargs):
         if self.format_id is None:
             extractor = args[0] if args else kwargs.pop("extractor", None)
@@ -122,12 +153,21 @@ class ImagingInterface:
             extractors = self._build_extractors(args, kwargs, split_rois)
         self._wrap(extractors, split_planes, photon_series_type)
 
-    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str) -> None:
+    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str | None) -> None:
         if not extractors:
             raise ValueError("ImagingInterface needs at least one extractor")
         self.extractors = extractors
         self.split_planes = split_planes
-        self.photon_series_type = photon_series_type
+        self.photon_series_type = photon_series_type or self.default_photon_series_type(extractors)
+
+    def default_photon_series_type(self, extractors: list) -> str:
+        """The series type the format declares (:attr:`FormatSpec.photon_series_type`): of the bound format,
+        else of the first extractor's format when it is registered; two-photon otherwise."""
+        from ..extractors.registry import FORMATS
+
+        format_id = self.format_id or getattr(extractors[0], "format_id", None)
+        spec = next((spec for spec in FORMATS if spec.id == format_id), None)
+        return spec.photon_series_type if spec is not None else "TwoPhotonSeries"
 
     # ------------------------------------------------------------------ building from keywords
     def _build_extractors(self, args: tuple, kwargs: dict, split_rois: bool) -> list:
@@ -290,6 +330,7 @@ class ImagingInterface:
             if roi is not None and roi.time_offset_s is not None:
                 entry["description"] += (f"; timestamps are the frames', the ROI's first line was scanned "
                                          f"{roi.time_offset_s * 1e3:.3f} ms later")
+            _describe_processing(entry, facts)
             if facts.field_of_view_um is not None:
                 height, width, *depth = facts.field_of_view_um
                 entry["field_of_view"] = _meters([width, height, *depth])
@@ -440,7 +481,7 @@ def interface_for_format(format_id: str) -> type[ImagingInterface]:
 
 
 def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], format: str | None = None,
-                         split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+                         split_planes: bool = False, photon_series_type: str | None = None,
                          **kwargs: Any) -> ImagingInterface:
     """The format's interface for a file, a folder or the files of one series (format detected from content).
 
@@ -454,15 +495,21 @@ def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
 
 
 def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:
-    """An interface around existing extractor(s) (of the interface class bound to their format, if registered)."""
+    """An interface around existing extractor(s) (of the interface class bound to their format, if registered):
+    one extractor, a list of them, or a mapping name -> extractor such as a
+    :class:`~ophysio.extractors.channels.ChannelSet` (one photon series each)."""
+    from collections.abc import Mapping
+
     from ..extractors.registry import FORMATS
 
+    if isinstance(extractor, Mapping):  # a ChannelSet (or a dict name -> extractor): one series per channel
+        extractor = list(extractor.values())
     extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
     known = {spec.id for spec in FORMATS}
     format_id = extractors[0].format_id
     cls = interface_for_format(format_id) if format_id in known else ImagingInterface
     interface = cls.__new__(cls)
-    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", "TwoPhotonSeries"))
+    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", None))
     if kwargs:
         raise TypeError(f"interface_for_extractor takes no option {', '.join(sorted(kwargs))}")
     return interface

@@ -12,6 +12,8 @@ dictionaries so that existing YAML files read with few changes::
       ImagingPlane: [{name: ImagingPlane, excitation_lambda: 920.0, indicator: GCaMP6f, location: V1,
                       device: Microscope, optical_channel: [{name: Channel1, emission_lambda: 510.0}]}]
       PhotonSeries: [{name: TwoPhotonSeries, imaging_plane: ImagingPlane, type: TwoPhotonSeries}]
+      PlaneSegmentation: [{name: PlaneSegmentation, imaging_plane: ImagingPlane}]      # with a segmentation
+      RoiResponseSeries: [{name: RoiResponseSeries, plane_segmentation: PlaneSegmentation, trace: raw}]
 
 Rules:
 
@@ -53,6 +55,8 @@ __all__ = [
     "OpticalChannelMetadata",
     "ImagingPlaneMetadata",
     "PhotonSeriesMetadata",
+    "PlaneSegmentationMetadata",
+    "RoiResponseSeriesMetadata",
     "OphysMetadata",
     "merge_metadata",
     "load_metadata",
@@ -210,7 +214,8 @@ class PhotonSeriesMetadata(_Model):
     conversion: float = Field(1.0, description="Factor from stored values to unit.")
     offset: float = Field(0.0, description="Offset from stored values to unit, applied after conversion.")
     field_of_view: list[float] | None = Field(
-        None, description="Width, height[, depth] of the field of view in meters (from the source)."
+        None, description="Width, height[, depth] of the field of view in meters (from the source; TwoPhotonSeries "
+        "only: NWB's OnePhotonSeries has no field of view)."
     )
     dimension: list[int] | None = Field(None, description="Pixels in each spatial dimension (x, y[, z]).")
     scan_line_rate: float | None = Field(None, description="Lines imaged per second (TwoPhotonSeries only).")
@@ -218,8 +223,40 @@ class PhotonSeriesMetadata(_Model):
     comments: str | None = Field(None, description="Human-readable comments about the series.")
 
 
+class PlaneSegmentationMetadata(_Model):
+    """One table of ROIs (a PlaneSegmentation of the ``ophys`` processing module's ImageSegmentation)."""
+
+    name: str = Field("PlaneSegmentation", description="Name of the table in the NWB file (unique).")
+    description: str | None = Field(None, description="How the ROIs were found (pipeline, plane, channel).")
+    imaging_plane: str = Field(
+        "ImagingPlane", description="Name of the imaging plane (an entry of Ophys.ImagingPlane) the ROIs lie in: "
+        "the raw movie's when both are in the file."
+    )
+    mask_type: Literal["auto", "image", "pixel", "voxel"] = Field(
+        "auto", description="How the masks are stored: image (dense, one image per ROI), pixel (or voxel for a "
+        "volume: the ROI's pixels and weights), or auto (image masks when they take at most 64 MiB, else pixel "
+        "or voxel masks)."
+    )
+
+
+class RoiResponseSeriesMetadata(_Model):
+    """One trace of the ROIs of a PlaneSegmentation (a RoiResponseSeries in Fluorescence or DfOverF)."""
+
+    name: str = Field("RoiResponseSeries", description="Name of the series in the NWB file (unique).")
+    plane_segmentation: str = Field(
+        "PlaneSegmentation", description="Name of the PlaneSegmentation (an entry of Ophys.PlaneSegmentation) "
+        "whose ROIs the series' columns are."
+    )
+    trace: str = Field("raw", description="Which trace of the segmentation: raw, neuropil, deconvolved, denoised, "
+                       "baseline, dff (written in DfOverF) or background (the background components' traces).")
+    channel: str | None = Field(None, description="The channel whose trace it is (when the segmentation has "
+                                "traces of several channels).")
+    description: str | None = Field(None, description="Description of the series.")
+    unit: str = Field("n.a.", description="Unit of the values ('n.a.' for fluorescence in detector counts).")
+
+
 class OphysMetadata(_Model):
-    """Optical-physiology objects: devices, imaging planes and photon series."""
+    """Optical-physiology objects: devices, imaging planes, photon series and segmentations."""
 
     Device: list[DeviceMetadata] = Field(default_factory=lambda: [DeviceMetadata()], description="Devices.")
     ImagingPlane: list[ImagingPlaneMetadata] = Field(
@@ -229,6 +266,14 @@ class OphysMetadata(_Model):
         default_factory=lambda: [PhotonSeriesMetadata()],
         description="Photon series, in the order of the interfaces' streams (one per channel, or per "
         "channel and plane when planes are split).",
+    )
+    PlaneSegmentation: list[PlaneSegmentationMetadata] = Field(
+        default_factory=list, description="Tables of ROIs, in the order of the segmentation interfaces' planes "
+        "(one per plane, or one for a volume)."
+    )
+    RoiResponseSeries: list[RoiResponseSeriesMetadata] = Field(
+        default_factory=list, description="Traces of the ROIs, in the order of the segmentation interfaces' "
+        "traces."
     )
 
 
@@ -260,8 +305,13 @@ class Metadata(_Model):
             raise MetadataError(_explain(exc, source)) from None
 
     def to_dict(self, exclude_none: bool = True) -> dict:
-        """A JSON-ready dictionary (datetimes as ISO 8601 strings)."""
-        return self.model_dump(mode="json", exclude_none=exclude_none)
+        """A JSON-ready dictionary (datetimes as ISO 8601 strings); the segmentation lists only when they hold
+        entries (a movie-only file says nothing of segmentation)."""
+        data = self.model_dump(mode="json", exclude_none=exclude_none)
+        for key in ("PlaneSegmentation", "RoiResponseSeries"):
+            if not data.get("Ophys", {}).get(key, True):
+                del data["Ophys"][key]
+        return data
 
     @classmethod
     def json_schema(cls) -> dict:
@@ -412,14 +462,17 @@ def _merge_entries(base: list[dict], over: list[dict]) -> tuple[list[dict], dict
 def _rename_references(ophys: dict, over: dict) -> tuple[dict, dict]:
     """Merge the Device and ImagingPlane lists first, renaming references to a renamed device or plane."""
     ophys, over = dict(ophys), dict(over)
-    for kind, referrers, field in (("Device", "ImagingPlane", "device"), ("ImagingPlane", "PhotonSeries",
-                                                                          "imaging_plane")):
+    references = (("Device", (("ImagingPlane", "device"),)),
+                  ("ImagingPlane", (("PhotonSeries", "imaging_plane"), ("PlaneSegmentation", "imaging_plane"))),
+                  ("PlaneSegmentation", (("RoiResponseSeries", "plane_segmentation"),)))
+    for kind, referrers in references:
         if not (_entries(ophys.get(kind)) and _entries(over.get(kind))):
             continue
         ophys[kind], renames = _merge_entries(ophys[kind], over.pop(kind))
-        for entry in ophys.get(referrers) or []:
-            if isinstance(entry, dict) and entry.get(field) in renames:
-                entry[field] = renames[entry[field]]
+        for referrer, field in referrers:
+            for entry in ophys.get(referrer) or []:
+                if isinstance(entry, dict) and entry.get(field) in renames:
+                    entry[field] = renames[entry[field]]
     return ophys, over
 
 

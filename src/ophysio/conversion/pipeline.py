@@ -63,7 +63,8 @@ class ChunkWriter:
 
     ``submit(first_sample, array, release)`` hands a whole chunk (time first); ``release()`` is called
     once the array has been encoded (its buffer may then be refilled). At most ``2 * workers`` encoded
-    chunks wait to be written; the calling thread writes them.
+    chunks wait to be written; the calling thread writes them. A chunk that does not span the other axes
+    (a tile of a trace: some samples of some ROIs) is submitted with its whole offset, a tuple, as ``first``.
     """
 
     def __init__(self, dataset, pipeline: ChunkPipeline, workers: int,
@@ -83,9 +84,10 @@ class ChunkWriter:
             if release is not None:
                 release()
 
-    def submit(self, first: int, array: np.ndarray, count: int | None = None,
+    def submit(self, first: int | tuple[int, ...], array: np.ndarray, count: int | None = None,
                release: Callable[[], Any] | None = None) -> None:
-        """Queue the chunk that starts at sample ``first`` (``count`` real samples, default all)."""
+        """Queue the chunk that starts at sample ``first`` (or at the offset ``first``, a tuple) with ``count``
+        real samples (default all)."""
         self.drain(2 * self.workers)
         future = self._pool.submit(self._encode, array, release)
         self._pending.append((first, array.shape[0] if count is None else count, future))
@@ -94,7 +96,8 @@ class ChunkWriter:
         """Write encoded chunks, oldest first, until at most ``limit`` wait."""
         while len(self._pending) > limit:
             first, count, future = self._pending.popleft()
-            self.dataset.id.write_direct_chunk((first, *self._zeros), future.result())
+            offset = first if isinstance(first, tuple) else (first, *self._zeros)
+            self.dataset.id.write_direct_chunk(offset, future.result())
             if self.on_written is not None:
                 self.on_written(count)
 

@@ -1,4 +1,5 @@
-"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract.
+"""Extractors: one lazy reader per format behind the :class:`ImagingExtractor` contract (and, for
+segmentations, :class:`~ophysio.extractors.segmentation.SegmentationExtractor`).
 
 Format classes are imported on first use, so that ``import ophysio`` stays fast.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from . import corrections as _corrections  # noqa: F401 - registers the correction views (imports views too)
+from . import segmentation_views as _segmentation_views  # noqa: F401 - registers SegmentationExtractor's views
 from . import views as _views  # noqa: F401 - registers the lazy views behind ImagingExtractor's view methods
 from .imaging import ImagingExtractor
 from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
@@ -14,17 +17,30 @@ from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imagi
 # public name -> module (relative to this package) that defines it
 _LAZY = {
     "NumpyImagingExtractor": ".numpy",
+    "CaimanSegmentationExtractor": ".caiman",
+    "NumpySegmentationExtractor": ".numpy",
+    "SegmentationExtractor": ".segmentation",
+    "TraceArray": ".segmentation",
+    "Suite2pSegmentationExtractor": ".suite2p",
+    "MinianSegmentationExtractor": ".minian",
+    "open_segmentation": ".registry",
+    "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",
     "FieldOfViewView": ".views",
     "PlaneView": ".views",
     "BinnedSamplesView": ".views",
     "MultiImagingExtractor": ".views",
+    "ScanPhaseView": ".corrections",
+    "PlaneRegistrationView": ".corrections",
+    "ChannelSet": ".channels",
+    "open_channels": ".channels",
     "ScanImageImagingExtractor": ".scanimage",
     "ScanImageLegacyImagingExtractor": ".scanimage_legacy",
     "TiffImagingExtractor": ".tiff",
     "OMETiffImagingExtractor": ".ome_tiff",
     "ThorTiffImagingExtractor": ".thor",
     "MicroManagerTiffImagingExtractor": ".micromanager",
+    "BrukerTiffImagingExtractor": ".bruker",
     "NumpyMemmapImagingExtractor": ".binary",
     "VideoStructure": ".binary",
     "Suite2pImagingExtractor": ".suite2p",
@@ -32,6 +48,9 @@ _LAZY = {
     "MatImagingExtractor": ".mat",
     "FemtonicsImagingExtractor": ".femtonics",
     "SbxImagingExtractor": ".scanbox",
+    "InscopixImagingExtractor": ".inscopix",
+    "HCImageImagingExtractor": ".hcimage",
+    "CxdImagingExtractor": ".hcimage",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

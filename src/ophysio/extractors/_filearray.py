@@ -79,6 +79,37 @@ class FileArray:
                 done += n
         return out
 
+    def read_segments(self, rows: np.ndarray, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``array[rows, start:stop]`` of a 2-D array, each row's segment read with one positional read.
+
+        For arrays whose rows are long and whose callers want a few columns of many rows (suite2p's traces are
+        (ROIs, frames): a time range of every ROI), without a memory map, whose pages would stay resident.
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        count = max(stop - start, 0)
+        if out is None:
+            out = np.empty((len(rows), count), self.dtype)
+        if not count or not len(rows):
+            return out
+        if not hasattr(os, "preadv"):  # pragma: no cover - not POSIX
+            out[...] = self._mapped()[rows, start:stop]
+            return out
+        item = self.dtype.itemsize
+        with self.file.open() as fd:
+            for i, row in enumerate(rows):
+                view = memoryview(out[i].view(np.uint8))
+                begin = self.offset + int(row) * self._row_bytes + start * item
+                done = 0
+                while done < len(view):
+                    n = os.preadv(fd, [view[done:]], begin + done)
+                    if n <= 0:
+                        raise CorruptFileError(
+                            f"{self.file.path} ends at byte {begin + done}, but {self.what} reaches byte "
+                            f"{self.offset + self.nbytes}: the file was cut short (truncated while it was open?)"
+                        )
+                    done += n
+        return out
+
     def _mapped(self) -> np.ndarray:
         """The memory map, after checking that the file still holds the whole array."""
         with self.file.open() as fd:

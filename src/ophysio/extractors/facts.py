@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AcquisitionFacts", "StreamRoi", "crop_facts", "plane_facts", "binned_facts"]
+__all__ = ["AcquisitionFacts", "StreamRoi", "ProcessingStep", "crop_facts", "plane_facts", "binned_facts",
+           "processed_facts"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,32 @@ class StreamRoi:
     name: str | None = None
     count: int = 1
     time_offset_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ProcessingStep:
+    """Something ophysio did to a stream's pixels on the way from the files (a correction, a stitch).
+
+    Lazy views that change pixels or assemble them add one to their facts, so that conversion can say so
+    in the NWB series (its description, and its comments when the values are no longer the recorded ones).
+
+    Attributes
+    ----------
+    name : str
+        Short name of the step: ``"scan_phase"``, ``"plane_registration"``, ``"roi_stitch"``...
+    description : str
+        One sentence saying what was done, with the numbers needed to do it again.
+    parameters : dict
+        The same numbers as plain Python values (lists, floats, strings), for machines.
+    changes_values : bool
+        True when pixel values differ from the recorded ones (interpolated, shifted, filled); False when
+        the recorded pixels are only placed (a stitched canvas keeps every ROI's pixels as recorded).
+    """
+
+    name: str
+    description: str
+    parameters: dict = field(default_factory=dict, compare=False)
+    changes_values: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,6 +120,8 @@ class AcquisitionFacts:
         The objective lens, when the source names it.
     roi : StreamRoi or None
         The ROI this stream reads, when it is one of several scanned ROIs.
+    processing : tuple of ProcessingStep
+        What ophysio did to the pixels on the way from the files, in order (empty for data as recorded).
     source_header : dict
         The whole source metadata, as :meth:`~ophysio.extractors.ImagingExtractor.get_metadata` gives it.
     """
@@ -118,11 +147,17 @@ class AcquisitionFacts:
     reference_frame: str | None = None
     objective: str | None = None
     roi: StreamRoi | None = None
+    processing: tuple[ProcessingStep, ...] = ()
     source_header: dict = field(default_factory=dict, repr=False, compare=False)
 
     def replace(self, **changes: Any) -> AcquisitionFacts:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def is_raw(self) -> bool:
+        """Whether the pixel values are the recorded ones (no step of :attr:`processing` changed them)."""
+        return not any(step.changes_values for step in self.processing)
 
     @property
     def emission_wavelength_nm(self) -> float | None:
@@ -178,3 +213,8 @@ def binned_facts(facts: AcquisitionFacts, bin_size: int, volumetric: bool) -> Ac
         return facts.replace(volume_rate_hz=None if rate is None else rate / bin_size)
     rate = facts.frame_rate_hz
     return facts.replace(frame_rate_hz=None if rate is None else rate / bin_size)
+
+
+def processed_facts(facts: AcquisitionFacts, step: ProcessingStep) -> AcquisitionFacts:
+    """Facts of a stream whose pixels went through ``step`` after the steps already recorded."""
+    return facts.replace(processing=(*facts.processing, step))

@@ -29,9 +29,9 @@ __all__ = ["ImagingExtractor", "AcquisitionFacts", "DEFAULT_CHUNK_BYTES", "regis
            "checked_dtype"]
 
 #: The lazy view class behind each view method (slice_samples, slice_field_of_view, select_plane,
-#: bin_samples). The views are extractors built on this class, so :mod:`ophysio.extractors.views`
-#: imports this module and registers them here, never the other way round;
-#: ``ophysio.extractors`` imports both.
+#: bin_samples, correct_scan_phase, register_planes). The views are extractors built on this class, so
+#: :mod:`ophysio.extractors.views` and :mod:`ophysio.extractors.corrections` import this module and register
+#: them here, never the other way round; ``ophysio.extractors`` imports them.
 _VIEWS: dict[str, type] = {}
 
 
@@ -461,6 +461,31 @@ class ImagingExtractor(SampleTimes, ABC):
         """A lazy view (a ``BinnedSamplesView``) averaging each run of ``bin_size`` samples (an incomplete last
         bin is dropped)."""
         return _VIEWS['bin_samples'](self, bin_size)
+
+    def correct_scan_phase(self, offset: float | Sequence[float] | None = None, **options: Any) -> ImagingExtractor:
+        """A lazy view (a ``ScanPhaseView``) with the bidirectional scan-phase offset corrected.
+
+        ``offset`` (pixels, per plane or one for all) is the shift applied to the odd scan lines; None
+        estimates it from a sample of the data (see :class:`~ophysio.extractors.corrections.ScanPhaseView`
+        for ``num_samples``, ``upsample``, ``max_offset``, ``per_plane``...). The estimate and its method are
+        in the view's ``get_metadata()`` and acquisition facts, and go into the NWB series description.
+        """
+        return _VIEWS['correct_scan_phase'](self, offset, **options)
+
+    def register_planes(self, shifts: Sequence[Sequence[float]] | None = None, **options: Any) -> ImagingExtractor:
+        """A lazy view (a ``PlaneRegistrationView``) of a volume with each plane shifted (rigid x/y) onto a
+        reference plane; ``shifts`` gives ``(dy, dx)`` per plane, None estimates them by phase correlation of
+        the planes' mean images (see :class:`~ophysio.extractors.corrections.PlaneRegistrationView`)."""
+        return _VIEWS['register_planes'](self, shifts, **options)
+
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        """Rectangles of the image made of whole pieces of scan lines: ``(row_start, row_stop, column_start,
+        column_stop, parity)``, row ``r`` of a rectangle being an odd scan line when ``(r - row_start + parity)``
+        is odd. One rectangle over the whole image for most sources; a canvas of several scanned fields
+        gives one per visible piece of a field, so that a scan-phase correction shifts each field's lines
+        on their own and with their own parity."""
+        rows, columns = self.get_image_shape()
+        return [(0, rows, 0, columns, 0)]
 
     # ------------------------------------------------------------------ arrays (dask, xarray)
     def to_dask(self, chunk_samples: int | None = None):

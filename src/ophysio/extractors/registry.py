@@ -1,7 +1,10 @@
-"""The format registry: the :class:`FormatSpec` of every format, detection, and :func:`open_imaging`.
+"""The format registry: the :class:`FormatSpec` of every format, detection, :func:`open_imaging` and
+:func:`open_segmentation`.
 
-A format is declared once, as ``SPEC`` in its package (``ophysio.extractors.<format>``); this module
-collects them in detection order. ``ophysio formats`` and :func:`open_imaging` both read :data:`FORMATS`.
+A format is declared once, as ``SPEC`` in its package (``ophysio.extractors.<format>``); a package that
+also (or only) reads segmentations declares ``SEGMENTATION_SPEC``. This module collects them in detection
+order: ``ophysio formats`` and :func:`open_imaging` read :data:`FORMATS`, :func:`open_segmentation` reads
+:data:`SEGMENTATION_FORMATS`.
 A spec names the extractor by import path, so the heavy module is imported only when a file of that
 format is opened. Detection reads a file's head once and hands it to every format's sniff.
 """
@@ -21,42 +24,56 @@ from .spec import FormatSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .imaging import ImagingExtractor
+    from .segmentation import SegmentationExtractor
 
 __all__ = [
     "FormatSpec",
     "FORMAT_PACKAGES",
     "FORMATS",
+    "SEGMENTATION_FORMATS",
     "get_format",
     "detect_format",
     "read_head",
     "resolve_source",
     "open_imaging",
+    "open_segmentation",
 ]
 
 PathLike = str | os.PathLike
 
 
 # Order matters: more specific formats come before the general ones they are a special case of. Each
-# is a package of this one that declares its format as ``SPEC``.
+# is a package of this one that declares its imaging format as ``SPEC`` and/or its segmentation format
+# as ``SEGMENTATION_SPEC``.
 FORMAT_PACKAGES: tuple[str, ...] = (
     "scanimage",
     "scanimage_legacy",
+    "bruker",  # before ome_tiff: Prairie View's files are OME-TIFF, read through the PVScan XML beside them
     "micromanager",  # before ome_tiff: Micro-Manager's stacks are OME-TIFF files with a stack header at byte 8
     "thor",
     "ome_tiff",
     "tiff",
     "scanbox",
+    "inscopix",
+    "hcimage",
     "mat",
     "femtonics",
+    "caiman",  # before hdf5: a CaImAn segmentation is an HDF5 file with estimates/ and params/ groups
     "hdf5",
     "suite2p",
+    "minian",
     "numpy",
     "binary",
 )
 
-FORMATS: tuple[FormatSpec, ...] = tuple(
-    importlib.import_module(f"{__package__}.{name}").SPEC for name in FORMAT_PACKAGES
+_PACKAGES = [importlib.import_module(f"{__package__}.{name}") for name in FORMAT_PACKAGES]
+#: The imaging formats (movies), in detection order.
+FORMATS: tuple[FormatSpec, ...] = tuple(p.SPEC for p in _PACKAGES if getattr(p, "SPEC", None) is not None)
+#: The segmentation formats (ROIs, traces, summary images), in detection order.
+SEGMENTATION_FORMATS: tuple[FormatSpec, ...] = tuple(
+    p.SEGMENTATION_SPEC for p in _PACKAGES if getattr(p, "SEGMENTATION_SPEC", None) is not None
 )
+del _PACKAGES
 
 HEAD_BYTES = 4096
 
@@ -87,13 +104,23 @@ def _open_head(path: Path, size: int = HEAD_BYTES) -> Iterator[FileHead]:
         os.close(fd)
 
 
-def get_format(format_id: str) -> FormatSpec:
-    """The spec of ``format_id``; an error lists the known ids."""
-    for spec in FORMATS:
+def _specs(kind: str) -> tuple[FormatSpec, ...]:
+    if kind == "imaging":
+        return FORMATS
+    if kind == "segmentation":
+        return SEGMENTATION_FORMATS
+    raise ValueError(f"kind must be 'imaging' or 'segmentation', not {kind!r}")
+
+
+def get_format(format_id: str, kind: str = "imaging") -> FormatSpec:
+    """The spec of ``format_id`` (of the imaging formats, or with ``kind="segmentation"`` of the
+    segmentation formats); an error lists the known ids."""
+    for spec in _specs(kind):
         if spec.id == format_id:
             return spec
-    known = ", ".join(spec.id for spec in FORMATS)
-    raise UnknownFormatError(f"unknown format {format_id!r}; known formats: {known}")
+    known = ", ".join(spec.id for spec in _specs(kind))
+    what = "format" if kind == "imaging" else "segmentation format"
+    raise UnknownFormatError(f"unknown {what} {format_id!r}; known {what}s: {known}")
 
 
 def _suffix_matches(spec: FormatSpec, path: Path) -> bool:
@@ -101,8 +128,9 @@ def _suffix_matches(spec: FormatSpec, path: Path) -> bool:
     return any(name.endswith(suffix) for suffix in spec.suffixes)
 
 
-def detect_format(path: PathLike) -> FormatSpec:
-    """The format of ``path``: content first, file name suffix second.
+def detect_format(path: PathLike, kind: str = "imaging") -> FormatSpec:
+    """The format of ``path``: content first, file name suffix second (among the segmentation formats
+    with ``kind="segmentation"``).
 
     Raises
     ------
@@ -117,7 +145,7 @@ def detect_format(path: PathLike) -> FormatSpec:
     accepted: list[FormatSpec] = []
     reasons: list[tuple[str, str]] = []
     with _open_head(path) as head:
-        for spec in FORMATS:
+        for spec in _specs(kind):
             verdict = spec.check(path, head)
             if verdict is True:
                 accepted.append(spec)
@@ -128,19 +156,19 @@ def detect_format(path: PathLike) -> FormatSpec:
             f"could not tell the format of {path}; each format said:\n"
             + "\n".join(f"  {spec_id}: {verdict}" for spec_id, verdict in reasons)
             + "\nPass format=... to open it as one of them.",
-            summary=_unknown_summary(path), reasons=tuple(reasons),
+            summary=_unknown_summary(path, kind), reasons=tuple(reasons),
         )
     by_suffix = [spec for spec in accepted if _suffix_matches(spec, path)]
     return (by_suffix or accepted)[0]
 
 
-def _unknown_summary(path: Path) -> str:
+def _unknown_summary(path: Path, kind: str = "imaging") -> str:
     """One line on a path no format accepts: an empty or unrelated folder, a suffix no format has, or else
     that the content was not recognised."""
     if path.is_dir():
-        return f"no imaging files in {path}"
+        return f"no {'imaging files' if kind == 'imaging' else 'segmentation'} in {path}"
     suffix = path.suffix.lower()
-    known = {s for spec in FORMATS for s in spec.suffixes}
+    known = {s for spec in _specs(kind) for s in spec.suffixes}
     if suffix and not any(path.name.lower().endswith(s) for s in known):
         return f"{path}: `{suffix}` is not a format ophysio reads; `ophysio formats` lists them"
     return f"could not tell the format of {path}; pass format=... to open it as one of `ophysio formats`"
@@ -252,3 +280,26 @@ def refuse_unknown_options(cls: type, kwargs: dict[str, Any], what: str, detecte
     if unknown:
         raise OptionError(f"{what} ({cls.__name__}), which takes no option {', '.join(unknown)}"
                           + ("; pass format= if the source is of another format" if detected else ""))
+
+
+def open_segmentation(path: PathLike, format: str | None = None, **kwargs: Any) -> SegmentationExtractor:
+    """Open a segmentation (ROIs, traces, summary images) with the extractor that fits it.
+
+    Parameters
+    ----------
+    path : path
+        A file or folder of a segmentation format (``ophysio formats`` lists them), e.g. a suite2p output
+        folder.
+    format : str, optional
+        A segmentation format id, to skip detection.
+    **kwargs
+        Passed on to the extractor (``channel_name``, ``plane_name``, ``sampling_frequency``...).
+    """
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise FileSetError(f"{path} does not exist")
+    spec = get_format(format, "segmentation") if format is not None else detect_format(path, "segmentation")
+    cls = spec.load_class()
+    refuse_unknown_options(cls, kwargs, f"{path} was {'opened' if format else 'detected'} as {spec.id}",
+                           detected=format is None)
+    return cls(**{spec.path_argument: os.fspath(path)}, **kwargs)

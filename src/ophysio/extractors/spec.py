@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .imaging import ImagingExtractor
+    from .segmentation import SegmentationExtractor
 
 __all__ = ["FormatSpec", "lazy_attributes"]
 
@@ -27,7 +28,8 @@ class FormatSpec:
     Attributes
     ----------
     id : str
-        Short name, used as ``format=`` in :func:`open_imaging` and on the command line.
+        Short name, used as ``format=`` in :func:`open_imaging` (:func:`open_segmentation`) and on the
+        command line.
     suffixes : tuple of str
         File name endings the format uses (lower case, with the dot); they break ties between formats
         whose content checks both accept a file.
@@ -48,6 +50,15 @@ class FormatSpec:
     name : str
         The format's name as class names spell it (``"ScanImage"`` gives ``ScanImageImagingInterface``);
         by default the id with each word capitalised.
+    photon_series_type : str
+        The NWB series a conversion writes by default: ``"TwoPhotonSeries"`` (laser scanning) or
+        ``"OnePhotonSeries"`` (widefield cameras, miniscopes); ``photon_series_type=`` of an interface,
+        of :func:`ophysio.write_nwb` or ``ophysio convert --one-photon`` overrides it.
+    kind : {"imaging", "segmentation"}
+        What the loader reads: a movie (an :class:`~ophysio.extractors.imaging.ImagingExtractor`, declared as
+        ``SPEC``) or a segmentation (a :class:`~ophysio.extractors.segmentation.SegmentationExtractor`,
+        declared as ``SEGMENTATION_SPEC``). A format folder may declare both (suite2p writes a movie and
+        the segmentation made from it), each with its own sniff and loader.
     """
 
     id: str
@@ -60,13 +71,20 @@ class FormatSpec:
     writer: str | None = None
     extras: tuple[str, ...] = field(default=())
     name: str = ""
+    photon_series_type: str = "TwoPhotonSeries"
+    kind: str = "imaging"
+
+    def __post_init__(self) -> None:
+        if self.photon_series_type not in ("TwoPhotonSeries", "OnePhotonSeries"):
+            raise ValueError(f"FormatSpec {self.id!r}: photon_series_type must be 'TwoPhotonSeries' or "
+                             f"'OnePhotonSeries', not {self.photon_series_type!r}")
 
     @property
     def class_name(self) -> str:
         """:attr:`name`, or the id with each word capitalised (``"hdf5"`` -> ``"Hdf5"``)."""
         return self.name or "".join(word[:1].upper() + word[1:] for word in self.id.split("_") if word)
 
-    def load_class(self) -> type[ImagingExtractor]:
+    def load_class(self) -> type[ImagingExtractor] | type[SegmentationExtractor]:
         module_name, _, class_name = self.loader.partition(":")
         return getattr(importlib.import_module(module_name), class_name)
 

@@ -102,14 +102,16 @@ class SampleTimes:
         The recorded times say when each sample was taken; a header's rate is the configured one. When
         they disagree the times are used, so that the rate, the timestamps and the NWB file say the same,
         and a warning naming both values says so once per extractor. Damaged times leave ``stated`` (the
-        error comes when the times are read).
+        error comes when the times are read). Times given with ``set_times`` do not count: the rate is the
+        source's, the same whether or not (and before or after) a caller aligned its times, as neuroconv's
+        ScanImage interface does first thing (``set_times(get_times())``).
         """
         checked = self.__dict__.get("_checked_rate")
         if checked is not None and checked[0] == stated:
             return checked[1]
         rate = stated
         try:
-            times = self.get_native_timestamps() if self._times is None else None
+            times = self.get_native_timestamps()
         except MetadataError:
             times = None
         steps = np.diff(times) if times is not None and len(times) > 1 else np.empty(0)

@@ -91,6 +91,9 @@ class _ParentView(ImagingExtractor):
     def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
         return self._parent._regular_timestamps(start, stop)
 
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        return self._parent._line_regions()
+
     def _read_parent_blocks(
         self,
         parent_start: int,
@@ -180,6 +183,16 @@ class FieldOfViewView(_ParentView):
         """The parent's facts with the origin moved to the crop's first pixel and the crop's field of view."""
         rows, columns = self.get_image_shape()
         return crop_facts(self._parent.get_acquisition_facts(), self._rows.start, self._columns.start, rows, columns)
+
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        """The parent's pieces of scan lines, cut to the crop (a crop from an odd row flips their parity)."""
+        r0, r1, c0, c1 = self._rows.start, self._rows.stop, self._columns.start, self._columns.stop
+        regions = []
+        for a, b, c, d, parity in self._parent._line_regions():
+            top, bottom, left, right = max(a, r0), min(b, r1), max(c, c0), min(d, c1)
+            if top < bottom and left < right:
+                regions.append((top - r0, bottom - r0, left - c0, right - c0, (parity + top - a) % 2))
+        return regions
 
     def _read_series(self, start: int, stop: int, out: np.ndarray) -> None:
         key = (slice(None), self._rows, self._columns)
@@ -346,6 +359,9 @@ class MultiImagingExtractor(ImagingExtractor):
 
     def get_metadata(self) -> dict:
         return {"parts": [part.get_metadata() for part in self._parts]}
+
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        return self._parts[0]._line_regions()
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         """The first part's facts (the acquisition starts with it), with the header of every part."""

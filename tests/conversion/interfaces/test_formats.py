@@ -47,6 +47,15 @@ class TestOmeTiffInterface(_ExampleInterfaceTests):
         return {"NWBFile.session_start_time": datetime(2024, 5, 6, 7, 8, 9)}
 
 
+class TestBrukerInterface(_ExampleInterfaceTests):
+    cases = ["bruker"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2022, 11, 3, 11, 20, 34),
+                "Ophys.Device[0].name": "Bruker Prairie View", "Ophys.Device[0].manufacturer": "Bruker",
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0}
+
+
 class TestThorInterface(_ExampleInterfaceTests):
     cases = ["thor"]
 
@@ -111,3 +120,21 @@ class TestMicroManagerInterface(_ExampleInterfaceTests):
 
         return {"NWBFile.session_start_time": datetime(2024, 3, 5, 14, 22, 31, 123000, timezone(timedelta(hours=-8))),
                 "Ophys.Device[0].name": "C13440-20CU"}
+
+
+class TestInscopixInterface(_ExampleInterfaceTests):
+    cases = ["inscopix"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].name": "Inscopix NVista3"}
+
+
+class TestHCImageInterface(_ExampleInterfaceTests):
+    cases = ["hcimage"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2024, 5, 30, 15, 2, 49, 738000, tzinfo=timezone.utc),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
+                "Ophys.Device[0].manufacturer": "Hamamatsu Photonics"}

@@ -217,6 +217,16 @@ def test_roiextractors_summary_has_its_keys():
     assert summary["image_shape_metadata"] == (512, 512, 5)
     assert summary["experimenter_info"]["username"] == "flaviod"
     assert summary["frame_duration_ms"] == pytest.approx(32.29672617170252)
+    # the transformations as h5py reads them (float arrays): neuroconv formats them into the imaging plane's
+    # description with f-strings, which must read as they do with roiextractors
+    with h5py.File(sample_file(P29), "r") as f:
+        attrs = f["MSession_0/MUnit_1"].attrs
+        for key, name in (("translation", "GeomTransTransl"), ("rotation", "GeomTransRot"),
+                          ("labeling_origin", "LabelingOriginTransl")):
+            value = summary["geometric_transformations"][key]
+            assert isinstance(value, np.ndarray) and value.dtype == attrs[name].dtype
+            np.testing.assert_array_equal(value, attrs[name])
+            assert f"{value}" == f"{attrs[name]}"
 
 
 def test_synthetic_writer_mirrors_the_real_attribute_layout():

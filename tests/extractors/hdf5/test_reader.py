@@ -261,6 +261,45 @@ def test_our_writers_extras_are_read():
         Hdf5ImagingExtractor(_written_by_ophysio(), channel_name="channel_1")
 
 
+def test_channel_names_name_every_channel_as_in_roiextractors(tmp_path):
+    # roiextractors' Hdf5ImagingExtractor (behind neuroconv's Hdf5ImagingInterface) reads a 4-D `mov` as
+    # (channel, time, rows, columns) and takes channel_names as one name per channel, reading the first
+    movies = [movie(6, 5, 4, dtype="uint16", channel=c) for c in range(3)]
+    path = tmp_path / "mov.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("mov", data=np.stack(movies)).attrs["fr"] = 7.5
+    names = ["green", "red", "ir"]
+    ex = Hdf5ImagingExtractor(file_path=path, mov_field="mov", channel_names=names)
+    assert ex.get_channel_names() == names and ex.channel_name == "green"
+    np.testing.assert_array_equal(ex.get_series(), movies[0])
+    red = Hdf5ImagingExtractor(path, mov_field="mov", channel_names=names, channel_name="red")
+    np.testing.assert_array_equal(red.get_series(), movies[1])
+    clone = pickle.loads(pickle.dumps(red))
+    assert clone.get_channel_names() == names and clone.channel_name == "red"
+    np.testing.assert_array_equal(clone.get_series(), movies[1])
+    ir = Hdf5ImagingExtractor(path, mov_field="mov", channel_names=names, channel_index=2)
+    assert ir.channel_name == "ir"
+    np.testing.assert_array_equal(ir.get_series(), movies[2])
+    # a one-element list still names only the channel read
+    one = Hdf5ImagingExtractor(path, mov_field="mov", channel_names=["GCaMP"], channel_index=1)
+    assert one.get_channel_names() == ["channel_0", "GCaMP", "channel_2"]
+    np.testing.assert_array_equal(one.get_series(), movies[1])
+    with pytest.raises(SelectionError, match=r"'channel_1' is not one of \['green', 'red', 'ir'\]"):
+        Hdf5ImagingExtractor(path, mov_field="mov", channel_names=names, channel_name="channel_1")
+    with pytest.raises(MetadataError, match=r"2 names for the 3 channels .*one name per channel"):
+        Hdf5ImagingExtractor(path, mov_field="mov", channel_names=["a", "b"])
+    with pytest.raises(MetadataError, match="name each channel once"):
+        Hdf5ImagingExtractor(path, mov_field="mov", channel_names=["a", "a", "b"])
+    # per-channel datasets are named the same way, in the source's order
+    per = tmp_path / "per.h5"
+    with h5py.File(per, "w") as f:
+        f["acq/ch1"], f["acq/ch2"] = movies[0], movies[1]
+    second = Hdf5ImagingExtractor(per, sampling_frequency=2.0, channel_names=["GCaMP", "tdTomato"],
+                                  channel_name="tdTomato")
+    assert second.get_channel_names() == ["GCaMP", "tdTomato"]
+    np.testing.assert_array_equal(second.get_series(), movies[1])
+
+
 def test_neuroconv_interface_arguments_start_time_metadata_channel_names(tmp_path):
     # neuroconv's Hdf5ImagingInterface always passes start_time, metadata and channel_names (None or not)
     data = movie(8, 5, 4, dtype="uint16")
@@ -292,7 +331,7 @@ def test_neuroconv_interface_arguments_start_time_metadata_channel_names(tmp_pat
                                recorded)
     shifted = Hdf5ImagingExtractor(timed, dataset="mov", sampling_frequency=4.0, start_time=-1.0)
     np.testing.assert_allclose(shifted.get_timestamps(), recorded - 1.0)
-    with pytest.raises(MetadataError, match="one channel"):
+    with pytest.raises(MetadataError, match=r"2 names for the 1 channel of .*one name per channel"):
         Hdf5ImagingExtractor(path, dataset="mov", sampling_frequency=4.0, channel_names=["a", "b"])
     with pytest.raises(MetadataError, match="start_time"):
         Hdf5ImagingExtractor(path, dataset="mov", sampling_frequency=4.0, start_time=float("nan"))

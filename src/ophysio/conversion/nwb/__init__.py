@@ -67,12 +67,16 @@ def write_nwb(
     photon_series_type: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> Path:
-    """Write an imaging source to an NWB file, fast, in one call.
+    """Write an imaging source (and its segmentation) to an NWB file, fast, in one call.
 
     Parameters
     ----------
-    source : ImagingExtractor, list of ImagingExtractor, ImagingInterface or NWBConverter
-        What to write: one extractor per photon series (a list gives several series in one file).
+    source : ImagingExtractor, SegmentationExtractor, a list of them, ChannelSet, an interface or NWBConverter
+        What to write: one extractor per photon series (a list gives several series in one file; a
+        :class:`~ophysio.extractors.channels.ChannelSet` from :func:`ophysio.open_channels` one per channel),
+        and segmentation extractors (ROIs, traces, summary images into the ``ophys`` processing module: see
+        :mod:`ophysio.conversion.nwb.segmentation`); ``[movie, segmentation]`` writes both into one file,
+        the segmentation's tables linked to the movie's imaging planes.
     nwbfile_path : path
         The NWB file; it appears there only when complete.
     metadata : Metadata, dict or path to a YAML/JSON file, optional
@@ -108,7 +112,9 @@ def write_nwb(
         ``*.nwb.zarr``) written through hdmf-zarr (the ``nwb-zarr`` extra; see
         :mod:`ophysio.conversion.nwb.zarr`); ``max_workers`` and ``append`` apply to HDF5 only.
     photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
-        NWB type of the series (default: TwoPhotonSeries, or what the metadata say).
+        NWB type of the series (default: the format's, see :attr:`FormatSpec.photon_series_type
+        <ophysio.extractors.spec.FormatSpec>`: OnePhotonSeries for camera and miniscope formats,
+        TwoPhotonSeries otherwise; or what the metadata say).
     chunk_bytes : int
         Target size of a chunk (whole samples; default about 10 MB).
 
@@ -123,7 +129,7 @@ def write_nwb(
         An option has a value it cannot take (the message names it); raised before anything is read or
         written.
     """
-    from ..interfaces import interface_for_extractor
+    from ..converter import describer_for
     from .write import convert
 
     options = WriteOptions.parse(
@@ -131,7 +137,7 @@ def write_nwb(
         max_workers=max_workers, progress=progress, progress_callback=progress_callback, backend=backend,
         chunk_bytes=chunk_bytes,
     )
-    describer = source if hasattr(source, "series_plan") else interface_for_extractor(source)
+    describer = source if hasattr(source, "series_plan") else describer_for(source)
     if isinstance(metadata, (str, os.PathLike)):
         from ..metadata import load_metadata
 

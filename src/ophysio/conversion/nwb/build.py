@@ -226,7 +226,10 @@ def add_series(nwbfile, metadata: Metadata, entry: SeriesEntry, data):
     else:
         kwargs["starting_time"], kwargs["rate"] = starting_time, rate
     if meta.type == "OnePhotonSeries":
+        # NWB's OnePhotonSeries has neither a scan line rate nor a field of view (the imaging plane's grid
+        # spacing and the dimension keep the geometry)
         kwargs.pop("scan_line_rate", None)
+        kwargs.pop("field_of_view", None)
         cls = OnePhotonSeries
     else:
         cls = TwoPhotonSeries
@@ -235,13 +238,29 @@ def add_series(nwbfile, metadata: Metadata, entry: SeriesEntry, data):
     return series
 
 
-def build_nwbfile(metadata: Metadata, plan: list[SeriesEntry], data_for: Callable[[SeriesEntry], Any],
-                  nwbfile=None):
-    """The ``NWBFile`` (a new one from ``metadata``, or ``nwbfile`` extended) with every series of ``plan``,
-    each with ``data_for(entry)`` as data, and the sources' headers in ``/scratch``."""
+def build_nwbfile(metadata: Metadata, plan: list, data_for: Callable[[Any], Any], nwbfile=None,
+                  wrap: Callable[[Any, tuple], Any] | None = None):
+    """The ``NWBFile`` (a new one from ``metadata``, or ``nwbfile`` extended) with every entry of ``plan``,
+    and the sources' headers in ``/scratch``.
+
+    A :class:`SeriesEntry` is a photon series with ``data_for(entry)`` as data; a
+    :class:`~ophysio.conversion.nwb.segmentation.SegmentationEntry` a segmentation whose traces get
+    ``data_for(trace_entry)`` and whose masks and images are stored as ``wrap(data, chunks)`` gives them.
+    """
     nwbfile = make_nwbfile(metadata) if nwbfile is None else nwbfile
     rows = []
     for entry in plan:
+        if not isinstance(entry, SeriesEntry):  # a SegmentationEntry adds itself (nwb/segmentation.py)
+            entry.add_to_nwbfile(nwbfile, metadata, data_for, wrap)
+            files = [str(p) for p in entry.extractor.get_file_paths()]
+            same = next((r for r in rows if "plane_segmentation" in r and files and r["files"] == files), None)
+            if same is not None:  # the planes of one source: its header once, naming every table
+                same["plane_segmentations"].append(entry.name)
+                continue
+            row = source_row(entry.name, entry.extractor, kind="plane_segmentation")
+            row["plane_segmentations"] = [entry.name]
+            rows.append(row)
+            continue
         add_series(nwbfile, metadata, entry, data_for(entry))
         rows.append(source_row(entry.name, entry.extractor))
     add_source_metadata(nwbfile, rows)

@@ -59,8 +59,15 @@ class Hdf5Backend:
             except ImportError:
                 pass
 
-        def data_for(entry: SeriesEntry):
+        def data_for(entry):
             return empty_data(entry, options)
+
+        def wrap(data, chunks):  # masks and images: small, written by pynwb with the conversion's filters
+            from hdmf.backends.hdf5.h5_utils import H5DataIO
+
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*compression may not be available", category=UserWarning)
+                return H5DataIO(data=data, chunks=tuple(chunks), **options.compression.h5dataio_kwargs())
 
         with atomic_output(path, overwrite=options.overwrite or options.append) as temp, warnings.catch_warnings():
             # the temporary name beside the output ends in .partial, not .nwb: pynwb's warning does not apply
@@ -68,10 +75,10 @@ class Hdf5Backend:
             if options.append:
                 shutil.copyfile(path, temp)
                 with NWBHDF5IO(str(temp), mode="a") as io, discard_on_error(lambda: io._file):
-                    nwbfile = build_nwbfile(metadata, plan, data_for, nwbfile=io.read())
+                    nwbfile = build_nwbfile(metadata, plan, data_for, nwbfile=io.read(), wrap=wrap)
                     io.write(nwbfile)
             else:
-                nwbfile = build_nwbfile(metadata, plan, data_for)
+                nwbfile = build_nwbfile(metadata, plan, data_for, wrap=wrap)
                 with NWBHDF5IO(str(temp), mode="w") as io, discard_on_error(lambda: io._file):
                     io.write(nwbfile)
             # discarded, not closed, after a failure: closing flushes to a disk that may be full (see _h5discard)
@@ -79,12 +86,18 @@ class Hdf5Backend:
                 self.fill(f, plan)
         return path
 
-    def fill(self, h5file, plan: list[SeriesEntry]) -> None:
-        """Fill the empty photon series datasets of ``plan`` in the open ``h5file``."""
+    def fill(self, h5file, plan: list) -> None:
+        """Fill the empty photon series and trace datasets of ``plan`` in the open ``h5file``."""
+        from .segmentation import SegmentationEntry, fill_traces
+
         options = self.options
         total = sum(entry.num_samples for entry in plan)
         done_before = 0
         for entry in plan:
+            if isinstance(entry, SegmentationEntry):
+                for trace in entry.traces:
+                    fill_traces(h5file, trace, options.compression, options.max_workers)
+                continue
             callback = None
             if options.progress_callback is not None:
                 def callback(done, _total, offset=done_before):

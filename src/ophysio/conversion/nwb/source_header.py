@@ -8,6 +8,11 @@ attributes...) is stored as JSON text in the scratch dataset ``/scratch/source_m
 it). A text dataset has no size limit (an attribute, such as a series description, is limited to 64 KiB),
 and nwbinspector's DANDI configuration accepts it (a JSON dictionary in a table column is reported as a
 best-practice violation). Read it back with :func:`read_source_metadata`.
+
+A numeric array of more than :data:`LARGE_ARRAY` elements (suite2p's ops hold whole images) is stored as
+``{"__ndarray__": {"dtype": "<f8", "shape": [512, 512], "base64": ...}}``, its bytes in base64: as JSON
+numbers a 512 x 512 float image is ~5 MB of text that takes a second to write, in base64 1.4 MB and
+milliseconds. :func:`read_source_metadata` gives such arrays back as nested lists, as the others.
 """
 
 from __future__ import annotations
@@ -26,10 +31,19 @@ __all__ = ["SOURCE_METADATA_PREFIX", "header_json", "source_row", "add_source_me
 
 #: Name prefix of the scratch datasets that hold the sources' headers (see the module documentation).
 SOURCE_METADATA_PREFIX = "source_metadata_"
+#: Numeric arrays with more elements than this are stored in base64 (see the module documentation).
+LARGE_ARRAY = 4096
+_NDARRAY = "__ndarray__"
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
+        if value.size > LARGE_ARRAY and value.dtype.kind in "biuf":
+            import base64
+
+            data = np.ascontiguousarray(value)
+            return {_NDARRAY: {"dtype": data.dtype.str, "shape": list(data.shape),
+                               "base64": base64.b64encode(data.tobytes()).decode("ascii")}}
         return value.tolist()
     if isinstance(value, np.generic):
         item = value.item()
@@ -74,10 +88,11 @@ def header_json(header: Any) -> str:
     return text
 
 
-def source_row(series_name: str, extractor) -> dict:
-    """The record stored for the photon series ``series_name`` written from ``extractor``."""
+def source_row(series_name: str, extractor, kind: str = "photon_series") -> dict:
+    """The record stored for the photon series (or, with ``kind="plane_segmentation"``, the PlaneSegmentation)
+    ``series_name`` written from ``extractor``."""
     return {
-        "photon_series": series_name,
+        kind: series_name,
         "format": str(extractor.format_id),
         "files": [os.fspath(p) for p in extractor.get_file_paths()],
         "metadata": extractor.get_metadata(),
@@ -89,13 +104,18 @@ def add_source_metadata(nwbfile, rows: list[dict]) -> None:
     from pynwb.core import ScratchData
 
     for row in rows:
-        nwbfile.add_scratch(ScratchData(
-            name=f"{SOURCE_METADATA_PREFIX}{row['photon_series']}",
-            data=header_json(row),
-            description=f"Whole header of the source of the photon series /acquisition/{row['photon_series']} as "
-            "JSON (keys photon_series, format, files, metadata), kept by ophysio so that nothing the acquisition "
-            "software recorded is lost.",
-        ))
+        if "plane_segmentation" in row:
+            name = row["plane_segmentation"]
+            tables = ", ".join(row.get("plane_segmentations", [name]))
+            what = (f"the PlaneSegmentation(s) {tables} of /processing/ophys/ImageSegmentation as JSON (keys "
+                    "plane_segmentation, plane_segmentations, format, files, metadata), kept by ophysio so that "
+                    "nothing the segmentation software recorded is lost.")
+        else:
+            name = row["photon_series"]
+            what = (f"the photon series /acquisition/{name} as JSON (keys photon_series, format, files, metadata), "
+                    "kept by ophysio so that nothing the acquisition software recorded is lost.")
+        nwbfile.add_scratch(ScratchData(name=f"{SOURCE_METADATA_PREFIX}{name}", data=header_json(row),
+                                        description=f"Whole header of the source of {what}"))
 
 
 def _zarr_scratch(nwbfile_path: str | os.PathLike) -> dict[str, str]:
@@ -112,9 +132,19 @@ def _zarr_scratch(nwbfile_path: str | os.PathLike) -> dict[str, str]:
     return result
 
 
+def _decode_array(value: dict) -> Any:
+    """A large array stored in base64, back as nested lists (other objects as they are)."""
+    if len(value) != 1 or _NDARRAY not in value:
+        return value
+    import base64
+
+    spec = value[_NDARRAY]
+    return np.frombuffer(base64.b64decode(spec["base64"]), dtype=spec["dtype"]).reshape(spec["shape"]).tolist()
+
+
 def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
     """The source headers stored by ophysio in an NWB file (HDF5, or an NWB-Zarr folder):
-    photon series name -> {format, files, metadata}."""
+    photon series (or PlaneSegmentation) name -> {format, files, metadata}."""
     texts: dict[str, Any] = {}
     if Path(nwbfile_path).is_dir():
         texts = _zarr_scratch(nwbfile_path)
@@ -129,6 +159,9 @@ def read_source_metadata(nwbfile_path: str | os.PathLike) -> dict[str, dict]:
         if not name.startswith(SOURCE_METADATA_PREFIX):
             continue
         raw = texts[name]
-        record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-        result[record["photon_series"]] = {k: record[k] for k in ("format", "files", "metadata")}
+        record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw, object_hook=_decode_array)
+        keys = [record["photon_series"]] if "photon_series" in record else record.get(
+            "plane_segmentations", [record.get("plane_segmentation")])
+        for key in keys:
+            result[key] = {k: record[k] for k in ("format", "files", "metadata")}
     return result

@@ -76,14 +76,27 @@ class ZarrBackend:
         if self.options.progress_callback is not None:
             self.options.progress_callback(self.done, self.total)
 
-    def data_for(self, entry: SeriesEntry):
-        """A ``ZarrDataIO`` streaming the entry's samples in NWB layout."""
+    def data_for(self, entry):
+        """A ``ZarrDataIO`` streaming the entry's samples in NWB layout (or a segmentation's trace)."""
         from hdmf_zarr.utils import ZarrDataIO
+
+        from .segmentation import TraceChunkIterator, TraceEntry
+
+        if isinstance(entry, TraceEntry):
+            return ZarrDataIO(data=TraceChunkIterator(entry), chunks=list(entry.chunks),
+                              **zarr_codecs(self.options.compression, entry.dtype))
 
         iterator = ImagingChunkIterator(entry.extractor, entry.start, entry.stop, chunk_shape=entry.chunks,
                                         buffer_shape=entry.chunks, on_samples=self._advance)
         return ZarrDataIO(data=iterator, chunks=list(entry.chunks),
                           **zarr_codecs(self.options.compression, entry.dtype))
+
+    def wrap(self, data, chunks):
+        """Masks and images of a segmentation as a compressed ``ZarrDataIO``."""
+        from hdmf_zarr.utils import ZarrDataIO
+
+        dtype = data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype
+        return ZarrDataIO(data=data, chunks=list(chunks), **zarr_codecs(self.options.compression, dtype))
 
     def write(self, nwbfile_path: str | os.PathLike, metadata: Metadata, plan: list[SeriesEntry]) -> Path:
         """Create the NWB-Zarr store at ``nwbfile_path`` atomically; return its path."""
@@ -96,7 +109,7 @@ class ZarrBackend:
         self.total = sum(entry.num_samples for entry in plan)
         self.done = 0
         with atomic_output(path, overwrite=options.overwrite) as temp:
-            nwbfile = build_nwbfile(metadata, plan, self.data_for)
+            nwbfile = build_nwbfile(metadata, plan, self.data_for, wrap=self.wrap)
             if options.progress:
                 from tqdm.auto import tqdm
 

@@ -136,6 +136,16 @@ def _pmt_settings(xml: dict) -> dict[str, dict[str, float]]:
     return out
 
 
+def _array(value) -> np.ndarray | None:
+    """A decoded numeric attribute as the float array h5py reads (None stays None, text stays as it is)."""
+    if value is None:
+        return None
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return value
+
+
 def roiextractors_summary(extractor) -> dict[str, Any]:
     """The dictionary roiextractors' ``FemtonicsImagingExtractor._get_metadata`` returns (same keys), from
     the decoded attributes."""
@@ -161,9 +171,11 @@ def roiextractors_summary(extractor) -> dict[str, Any]:
         "experimenter_info": {"username": attrs.get("ExperimenterUsername", ""),
                               "setup_id": attrs.get("ExperimenterSetupID", ""),
                               "hostname": attrs.get("ExperimenterHostname", "")},
-        "geometric_transformations": {"translation": attrs.get("GeomTransTransl"),
-                                      "rotation": attrs.get("GeomTransRot"),
-                                      "labeling_origin": attrs.get("LabelingOriginTransl")},
+        # numpy arrays, as h5py gives roiextractors the attributes: neuroconv prints them into the imaging
+        # plane's description, which then reads the same with either extractor
+        "geometric_transformations": {"translation": _array(attrs.get("GeomTransTransl")),
+                                      "rotation": _array(attrs.get("GeomTransRot")),
+                                      "labeling_origin": _array(attrs.get("LabelingOriginTransl"))},
         "mesc_version_info": {"version": attrs.get("CreatingMEScVersion", ""),
                               "revision": attrs.get("CreatingMEScRevision")},
         "pmt_settings": _pmt_settings(header["xml"]),

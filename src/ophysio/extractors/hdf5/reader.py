@@ -141,7 +141,9 @@ class Hdf5ImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
     metadata : dict, optional
         Kept as given, under ``"metadata"`` in :meth:`get_metadata`.
     channel_names : list of str, optional
-        roiextractors' spelling: a one-element list naming the channel this extractor reads.
+        roiextractors' spelling: one name per channel of the source, in order (as roiextractors'
+        ``Hdf5ImagingExtractor`` and neuroconv's ``Hdf5ImagingInterface`` take them; ``channel_name`` then
+        picks among these names), or a one-element list naming the channel this extractor reads.
     """
 
     format_id = "hdf5"
@@ -168,10 +170,12 @@ class Hdf5ImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
         self._user_metadata = metadata
+        given = None
         if channel_names is not None:
             given = [str(name) for name in (channel_names if not isinstance(channel_names, str) else [channel_names])]
-            if len(given) != 1:
-                raise MetadataError(f"one extractor reads one channel; got channel_names={given}")
+            if not given or len(set(given)) != len(given):
+                raise MetadataError(f"channel_names must name each channel once; got channel_names={given}")
+        self._given_channel_names = given
         if not Path(self._file_path).is_file():
             raise FileSetError(f"{self._file_path} does not exist or is not a file")
         self._references = ReferencePolicy.for_dataset(Path(self._file_path).parent, allow_outside,
@@ -194,7 +198,7 @@ class Hdf5ImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
         if self._cache_bytes:
             self._file.close()
             self._file = CachedFile(self._file_path, functools.partial(_open_h5, rdcc_nbytes=self._cache_bytes))
-        if channel_names is not None:  # the name of the channel read, in the source's list too
+        if given is not None and len(given) == 1:  # the name of the channel read, in the source's list too
             names = list(self._channel_names)
             names[names.index(self._channel_name)] = given[0]
             self._channel_names, self._channel_name = tuple(names), given[0]
@@ -258,14 +262,15 @@ class Hdf5ImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
         if per_channel:
             if "C" in dims:
                 raise MetadataError(f"{where} is one of per-channel datasets; its dims cannot have a C axis")
-            names = list(channels)
+            source = list(channels)
+            names = self._named_channels(source, where)
             index = self._channel_position(names, channel_name, channel_index)
-            self._dataset_path = channels[names[index]].path
+            self._dataset_path = channels[source[index]].path
             layout_channel = 0
         else:
             count = channel_count(first.shape, dims, where)
-            names = channel_names_from(_attribute(dset, "channel_names"), count) or [
-                f"channel_{i}" for i in range(count)]
+            names = self._named_channels(channel_names_from(_attribute(dset, "channel_names"), count) or [
+                f"channel_{i}" for i in range(count)], where)
             layout_channel = self._channel_position(names, channel_name, channel_index)
             index = layout_channel
             self._dataset_path = first.path
@@ -354,6 +359,22 @@ class Hdf5ImagingExtractor(DatasetReads, LayoutFacts, ImagingExtractor):
             return self._native_times + self._start_time
         # no recorded times: start_time + index / rate (regular, so NWB still stores a starting time and a rate)
         return self._start_time + np.arange(self.get_num_samples(), dtype=np.float64) / self._sampling_frequency
+
+    def _named_channels(self, source: list[str], where: str) -> list[str]:
+        """The channels' names: the source's, or the ``channel_names`` given for all of them (roiextractors' way).
+
+        A one-element list names only the channel read, after it is chosen (see ``__init__``).
+        """
+        given = self._given_channel_names
+        if given is None or len(given) == 1:
+            return source
+        if len(given) != len(source):
+            raise MetadataError(
+                f"channel_names={given} gives {len(given)} names for the {len(source)} channel"
+                f"{'s' if len(source) != 1 else ''} of {where}: give one name per channel, in order "
+                "(or one name, for the channel read)"
+            )
+        return list(given)
 
     def _channel_position(self, names: list[str], channel_name, channel_index) -> int:
         if channel_name is not None:

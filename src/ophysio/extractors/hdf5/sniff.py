@@ -6,12 +6,15 @@ from pathlib import Path
 
 from .._head import memo_of, read_at
 
-__all__ = ["HDF5_SIGNATURE", "has_hdf5_signature", "sniff_hdf5", "MESC_MEMO"]
+__all__ = ["HDF5_SIGNATURE", "has_hdf5_signature", "sniff_hdf5", "MESC_MEMO", "CAIMAN_MEMO"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: Key of the detection memo where the femtonics sniff (which runs first) says whether the file has the
 #: MESc layout; a generic HDF5 reader must not take a Femtonics file, whatever its name.
 MESC_MEMO = "femtonics_mesc"
+#: Key of the detection memo where the caiman sniff keeps its verdict (True for a file with CaImAn's
+#: ``estimates``/``params`` layout); a generic HDF5 reader leaves such a file to it.
+CAIMAN_MEMO = "caiman_layout"
 
 
 def has_hdf5_signature(path: Path, head: bytes) -> bool:
@@ -37,4 +40,6 @@ def sniff_hdf5(path: Path, head: bytes) -> bool | str:
         return "no HDF5 signature"
     if memo_of(head).get(MESC_MEMO) is True:
         return "a Femtonics MESc file (MSession_<n>/MUnit_<n> groups), read as femtonics"
+    if memo_of(head).get(CAIMAN_MEMO) is True:
+        return "a CaImAn segmentation (estimates/A, estimates/C, params), read with open_segmentation as caiman"
     return True

@@ -1,7 +1,8 @@
 """numpy arrays in memory and .npy files.
 
-The format is declared here once (:data:`SPEC`); the reader (:mod:`.reader`) is imported on first use of
-one of its names, so that importing this package stays cheap.
+The format is declared here once (:data:`SPEC`); the readers (:mod:`.reader` for movies,
+:mod:`.segmentation` for segmentations held in arrays) are imported on first use of one of their names,
+so that importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SPEC = FormatSpec(
 #: public name -> module of this package that defines it (imported on first use)
 _LAZY = {
     "NumpyImagingExtractor": ".reader",
+    "NumpySegmentationExtractor": ".segmentation",
 }
 
 __all__ = ["SPEC", *_LAZY]

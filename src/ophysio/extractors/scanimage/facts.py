@@ -12,7 +12,9 @@
   ``SI.objectiveResolution`` (micrometers per degree). ``pixel_size_um`` is the field divided by the
   pixels, ``origin_um`` the field's corner ``(y, x)`` plus the plane's depth, ``field_of_view_um`` the
   field (plus the volume's depth). A multi-ROI page read whole (ROIs stacked) has no single pixel grid,
-  so it has no geometry.
+  so it has no geometry. A stitched canvas (``roi_mode="stitch"``) is one grid: the ROIs' common pixel
+  pitch and the canvas's corner; ROIs side by side (``"concat"``) have the pitch but no position. Both
+  add a ``roi_stitch`` / ``roi_concat`` processing step (pixels as recorded, placed on a canvas).
 - ``roi``: the ROI read, with its name, the number of ROIs and its ``time_offset_s``, for a multi-ROI
   acquisition.
 """
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._header_values import as_list, find_value, number, parse_epoch
-from ..facts import AcquisitionFacts, StreamRoi
+from ..facts import AcquisitionFacts, ProcessingStep, StreamRoi
 from ..imaging import ImagingExtractor
 
 __all__ = ["scanimage_facts"]
@@ -99,7 +101,20 @@ def scanimage_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
 
     um_per_degree = number(find_value(header, "SI.objectiveResolution"))
     field = _first_scanfield(header)
-    if layout:
+    canvas = extractor.get_canvas() if hasattr(extractor, "get_canvas") else None
+    if canvas is not None:
+        changes["processing"] = (*facts.processing, ProcessingStep(
+            canvas["name"], extractor._canvas.description(), canvas, changes_values=False))
+        field = None
+        pitch = canvas["pixel_pitch_deg"]
+        rows, columns = canvas["shape"]
+        if canvas["corner_deg"] is not None:  # stitched: one grid, placed where the scanfields are
+            top, left = canvas["corner_deg"]
+            field = {"sizeXY": [columns * pitch[1], rows * pitch[0]],
+                     "centerXY": [left + columns * pitch[1] / 2, top + rows * pitch[0] / 2]}
+        elif pitch is not None and um_per_degree:  # side by side: the pixels' size, but no position
+            changes["pixel_size_um"] = (pitch[0] * um_per_degree, pitch[1] * um_per_degree)
+    elif layout:
         if roi_index is None and len(layout) > 1:
             field = None
         else:

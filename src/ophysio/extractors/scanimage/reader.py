@@ -5,7 +5,8 @@ parameters and public names follow roiextractors' ``ScanImageImagingExtractor`` 
 ``file_paths``, ``channel_name``, ``plane_index``, ``slice_sample``, ``interleave_slice_samples``,
 ``file_paths``, ``channel_names``, ``num_flyback_frames_per_channel``, ``get_times``,
 ``get_original_frame_indices`` and the static ``get_available_*`` helpers), plus ``roi_index`` /
-``roi_name`` for multi-ROI acquisitions.
+``roi_name`` for multi-ROI acquisitions and ``roi_mode`` to read all their ROIs as one canvas
+(:mod:`ophysio.extractors.scanimage.canvas`).
 
 **How pages become samples.** ScanImage writes one TIFF page per channel per frame, in this order
 (fastest first): saved channel, frame of a slice (``SI.hStackManager.framesPerSlice``), plane (slice),
@@ -54,6 +55,7 @@ from .._handles import CachedFile
 from .._tiff.read import read_volumes
 from .._tiff.walk import walk_ifds
 from ..imaging import ImagingExtractor, checked_rate
+from .canvas import ROI_MODES, build_canvas, checked_fill, read_canvas
 from .files import check_files_exist, find_series_files
 from .header import epoch_to_iso, parse_key_values, read_scanimage_header
 from .layout import read_header_of, roi_layout_from, saved_channels, stack_facts
@@ -89,6 +91,14 @@ class ScanImageImagingExtractor(ImagingExtractor):
         pages are returned as stored (ROIs stacked vertically with fly-to lines between them).
     roi_name : str, optional
         The same, by the ROI's name in ScanImage (``get_roi_layout()[k]["name"]``); not with ``roi_index``.
+    roi_mode : {"separate", "stitch", "concat"}
+        How a multi-ROI acquisition read without ``roi_index`` is given. ``"separate"`` (default): the pages
+        as stored, which conversion splits into one stream per ROI (:meth:`split_streams`). ``"stitch"``:
+        one canvas with each ROI placed by its scanfield's centre, size and pixel resolution (later ROIs
+        drawn over earlier ones where they overlap). ``"concat"``: the ROIs side by side along columns in
+        scan order. Every ROI's pixels are as recorded; see :meth:`get_canvas`.
+    fill_value : number
+        The value of canvas pixels that no ROI covers (default 0).
     on_missing_files : {"warn", "raise"}
         What to do when the automatically found series has a gap in its numbering.
 
@@ -118,8 +128,12 @@ class ScanImageImagingExtractor(ImagingExtractor):
         roi_index: int | None = None,
         on_missing_files: str = "warn",
         roi_name: str | None = None,
+        roi_mode: str = "separate",
+        fill_value: float = 0,
     ):
         super().__init__()
+        if roi_mode not in ROI_MODES:
+            raise ValueError(f"roi_mode must be one of {', '.join(map(repr, ROI_MODES))}, not {roi_mode!r}")
         if on_missing_files not in ("warn", "raise"):
             raise ValueError(f"on_missing_files must be 'warn' or 'raise', not {on_missing_files!r}")
         if file_paths is not None:
@@ -193,6 +207,15 @@ class ScanImageImagingExtractor(ImagingExtractor):
         else:
             self._rows, self._columns, self._row_start = self._page_rows, self._page_columns, 0
         self._roi_index = None if roi_index is None else int(roi_index)
+        self._roi_mode = roi_mode
+        self._canvas = None
+        if roi_mode != "separate" and len(self._roi_layout) > 1:
+            if roi_index is not None:
+                raise SelectionError(f"roi_index/roi_name read one ROI, roi_mode={roi_mode!r} places them all on one "
+                                     "canvas: give one or the other")
+            self._canvas = build_canvas(self._roi_layout, roi_mode, checked_fill(fill_value, self._dtype),
+                                        str(first))
+            self._rows, self._columns = self._canvas.rows, self._canvas.columns
 
         # frame-to-IFD table: (samples, planes) of global IFD indices (int64)
         channels = len(names)
@@ -324,7 +347,7 @@ class ScanImageImagingExtractor(ImagingExtractor):
         Each reads the same files, channel, plane and slice sample as this one, with ``roi_index`` set.
         """
         count = len(self._roi_layout)
-        if self._roi_index is not None or count < 2:
+        if self._roi_index is not None or count < 2 or self._canvas is not None:
             return [self]
         return [ScanImageImagingExtractor(file_paths=self.file_paths, channel_name=self.channel_name,
                                           slice_sample=self._slice_sample, plane_index=self._plane_index,
@@ -344,20 +367,51 @@ class ScanImageImagingExtractor(ImagingExtractor):
             spread evenly, else ``SI.hScan2D.flytoTimePerScanfield`` in lines rounded up to even) and
             ``time_offset_s`` (``row_start`` x ``SI.hRoiManager.linePeriod``: when the ROI's first line
             was scanned after the frame's timestamp, or None). Without mROI the single entry covers the
-            whole page.
+            whole page. With ``roi_mode`` "stitch" or "concat", also ``canvas_row`` and ``canvas_column``
+            (where the ROI's first pixel landed) and ``covered_pixels`` (how many a later ROI hides).
         """
-        return copy.deepcopy(self._roi_layout)
+        layout = copy.deepcopy(self._roi_layout)
+        if self._canvas is not None:
+            for entry, placed in zip(layout, self.get_canvas()["rois"]):
+                entry.update(canvas_row=placed["canvas_row"], canvas_column=placed["canvas_column"],
+                             covered_pixels=placed["covered_pixels"])
+        return layout
+
+    @property
+    def roi_mode(self) -> str:
+        """How the ROIs of a multi-ROI acquisition are given: "separate", "stitch" or "concat"."""
+        return self._roi_mode
+
+    def get_canvas(self) -> dict | None:
+        """The canvas of ``roi_mode="stitch"`` or ``"concat"`` as plain values, or None (pages as stored).
+
+        ``roi_mode``, ``shape`` (rows, columns), ``fill_value``, ``overlap_rule``, ``pixel_pitch_deg`` (row
+        height, column width of a pixel in ScanImage degrees, when the ROIs share one), ``corner_deg`` (y, x
+        of the canvas's top-left corner, stitch only) and per ROI its ``page_row``, ``rows``, ``columns``,
+        ``canvas_row``, ``canvas_column``, ``placement_residual_px`` (how far the scanfield's corner was
+        from the pixel it was rounded to) and ``covered_pixels``.
+        """
+        return None if self._canvas is None else self._canvas.record()
+
+    def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
+        """Pieces of scan lines: a canvas's visible ROI pieces, an ROI with the parity of its first page row."""
+        if self._canvas is not None:
+            return self._canvas.line_regions()
+        return [(0, self._rows, 0, self._columns, self._row_start % 2)]
 
     def get_metadata(self) -> dict:
         """The whole ScanImage header as Python values (structure in the module docstring)."""
         first_frame = self._first_frame_description()
-        return {
+        metadata = {
             "version": self._header.version,
             "frame_data": copy.deepcopy(self._header.frame_data),
             "roi_groups": copy.deepcopy(self._header.roi_groups),
             "first_frame": first_frame,
             "start_time": epoch_to_iso(first_frame.get("epoch")),
         }
+        if self._canvas is not None:
+            metadata["ophysio_processing"] = [self._canvas.record()]
+        return metadata
 
     @property
     def _general_metadata(self) -> dict:
@@ -385,7 +439,9 @@ class ScanImageImagingExtractor(ImagingExtractor):
         self._pages.read(pages, out, self._row_start)
 
     def _read_table_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
-        if self._num_planes == 1:
+        if self._canvas is not None:
+            read_canvas(self._pages, rows, out, self._canvas, _BLOCK_BYTES)
+        elif self._num_planes == 1:
             self._pages.read(rows[:, 0], out.reshape(len(rows), self._rows, self._columns), self._row_start)
         else:
             read_volumes(self._read_rows, rows, out, _BLOCK_BYTES)
@@ -461,3 +517,4 @@ class ScanImageImagingExtractor(ImagingExtractor):
         finally:
             os.close(fd)
         return roi_layout_from(header.frame_data, header.roi_groups, int(pages.height[0]), int(pages.width[0]), path)
+

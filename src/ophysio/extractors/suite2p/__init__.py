@@ -1,13 +1,15 @@
-"""suite2p binary movies (data.bin / data_raw.bin beside ops.npy).
+"""suite2p output: the binary movies (data.bin / data_raw.bin beside ops.npy) and the segmentation
+(stat.npy, F.npy, iscell.npy... beside ops.npy).
 
-The format is declared here once (:data:`SPEC`); the reader (:mod:`.reader`) is imported on first use of
-one of its names, so that importing this package stays cheap.
+Both formats are declared here once (:data:`SPEC` for the movie, :data:`SEGMENTATION_SPEC` for the
+segmentation); the readers (:mod:`.reader`, :mod:`.segmentation`) are imported on first use of one of
+their names, so that importing this package stays cheap.
 """
 
 from __future__ import annotations
 
 from ..spec import FormatSpec, lazy_attributes
-from .sniff import sniff_suite2p
+from .sniff import sniff_suite2p, sniff_suite2p_segmentation
 
 SPEC = FormatSpec(
     "suite2p",
@@ -19,11 +21,22 @@ SPEC = FormatSpec(
     writer="suite2p",
 )
 
+SEGMENTATION_SPEC = FormatSpec(
+    "suite2p",
+    (".npy",),
+    sniff_suite2p_segmentation,
+    "ophysio.extractors.suite2p.segmentation:Suite2pSegmentationExtractor",
+    "suite2p segmentation (stat.npy, F.npy, iscell.npy... beside ops.npy)",
+    path_argument="folder_path",
+    kind="segmentation",
+)
+
 #: public name -> module of this package that defines it (imported on first use)
 _LAZY = {
     "Suite2pImagingExtractor": ".reader",
+    "Suite2pSegmentationExtractor": ".segmentation",
 }
 
-__all__ = ["SPEC", *_LAZY]
+__all__ = ["SPEC", "SEGMENTATION_SPEC", *_LAZY]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -6,12 +6,12 @@ settings and results) and the movie as headerless int16 frames of ``Ly x Lx`` pi
 the raw movie is kept, ``data_raw.bin`` / ``data_raw_chan2.bin``. ``ops["fs"]`` is the rate of each
 plane (the volume rate), ``ops["nframes"]`` the number of frames of each plane.
 
-``ops.npy`` can only be read with ``numpy.load(allow_pickle=True)``: that is the one place where ophysio
-unpickles anything, so open suite2p folders from sources you trust. The binaries are looked for next
-to each ``ops.npy`` first; the paths stored inside ops (often absolute paths of another machine) are
-used only when they exist here, and read only inside the folder given (suite2p's ``fast_disk`` can put
-them elsewhere: pass ``allow_outside=`` that folder, or True). A binary, or a symlink standing for one,
-that leads out of the folder is a :class:`~ophysio.errors.ContainmentError`.
+``ops.npy`` can only be read with ``numpy.load(allow_pickle=True)``: with suite2p's ``stat.npy`` (read by
+:mod:`.segmentation`) the only files ophysio unpickles, so open suite2p folders from sources you trust.
+The binaries are looked for next to each ``ops.npy`` first; the paths stored inside ops (often absolute
+paths of another machine) are used only when they exist here, and read only inside the folder given
+(suite2p's ``fast_disk`` can put them elsewhere: pass ``allow_outside=`` that folder, or True). A binary,
+or a symlink standing for one, that leads out of the folder is a :class:`~ophysio.errors.ContainmentError`.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ class Suite2pImagingExtractor(ImagingExtractor):
     Notes
     -----
     ``ops.npy`` is loaded with ``numpy.load(allow_pickle=True)``, which can run code from a crafted
-    file: open only suite2p output you trust. Nothing else in ophysio unpickles.
+    file: open only suite2p output you trust. Nothing else in ophysio unpickles (but suite2p's ``stat.npy``,
+    for the segmentation).
     """
 
     format_id = "suite2p"

@@ -1,0 +1,30 @@
+"""The cheap content check of Inscopix .isxd files: the JSON footer that the file's last 8 bytes locate."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from .._head import FileHead, read_at
+
+__all__ = ["sniff_isxd"]
+
+#: bytes of the end of the footer looked at for its ``"type"`` key (nlohmann's sorted keys put it last)
+_TAIL = 4096
+
+
+def sniff_isxd(path: Path, head: bytes) -> bool | str:
+    """An .isxd data set: its last 8 bytes give the length of a JSON object that ends with a NUL byte just
+    before them and whose end holds a ``"type"`` (movie, cell set...)."""
+    size = head.file_size() if isinstance(head, FileHead) else path.stat().st_size
+    if size < 11:
+        return "too short for an Inscopix .isxd footer"
+    tail = read_at(path, head, size - 9, 9)
+    length = struct.unpack("<Q", tail[1:])[0]
+    if tail[0] != 0 or not 2 <= length <= size - 9:
+        return "its last 8 bytes do not give the length of an Inscopix JSON footer"
+    start = size - 9 - length
+    if read_at(path, head, start, 1) != b"{" or read_at(path, head, size - 10, 1) != b"}":
+        return "no Inscopix JSON footer where its last 8 bytes point"
+    end = read_at(path, head, max(start, size - 9 - _TAIL), min(length, _TAIL))
+    return True if b'"type"' in end else "its JSON footer has no data set type"
