@@ -165,3 +165,22 @@ def test_an_error_of_the_source_reaches_the_user(shared_data, plugin):
     assert ophysio.napari.get_reader(str(shared_data / "mat" / "denoise.mat")) is ophysio.napari.read
     with pytest.raises(MetadataError, match="dims="):
         ophysio.napari.read(str(shared_data / "mat" / "denoise.mat"))
+
+
+@pytest.mark.parametrize("relative", ["bruker/NCCR32_2022_11_03_IntoTheVoid_t_series-005",
+                                      "inscopix/multiplane_movie.isxd", "hcimage/Data00676_stubbed.cxd",
+                                      "scanimage_legacy/sample_scanimage_version_3_8.tiff", "thor/20231018-002"])
+def test_real_samples_of_other_formats(relative, shared_data, plugin):
+    path = shared_data / relative
+    (layer,) = read(path, plugin)
+    data, keywords, _ = layer
+    extractor = open_imaging(path)
+    expected = in_napari_order(extractor.get_series(0, 2))
+    assert data.shape == (extractor.get_num_samples(), *expected.shape[1:])
+    np.testing.assert_array_equal(np.asarray(data[:2]), expected)
+    facts = extractor.get_acquisition_facts()
+    size = facts.pixel_size_um
+    assert keywords["scale"][-2:] == ((size[0], size[1]) if size is not None else (1.0, 1.0))
+    assert keywords["units"][-1] == ("um" if size is not None else "pixel")
+    assert keywords["scale"][0] == pytest.approx(1 / extractor.get_sampling_frequency())
+    assert keywords["metadata"]["ophysio"]["format"] == extractor.format_id

@@ -133,8 +133,8 @@ def layer_data(extractor, name: str | None = None, colormap: str = "gray", blend
     Returns ``(data, keywords, "image")``: ``data`` is ``extractor.to_dask(chunk_samples=1)``, with the
     planes moved before the rows for a volume (napari shows the last two axes); ``keywords`` are those of
     napari's ``add_image`` (``name``, ``scale``, ``units``, ``axis_labels``, ``colormap``, ``blending``,
-    ``rgb``, ``multiscale``, ``metadata``). The time axis steps by ``1 / sampling_frequency`` seconds (by default the extractor's
-    rate), or by 1 (napari's unit-less "pixel") when there is no rate.
+    ``rgb``, ``multiscale``, ``metadata``). The time axis steps by ``1 / sampling_frequency`` seconds (by
+    default the extractor's rate), or by 1 (napari's unit-less "pixel") when there is no rate.
     """
     from ..extractors.arrays import facts_attrs
 
