@@ -89,8 +89,8 @@ def read(path: PathLike | Sequence[PathLike]) -> list[tuple]:
             colormap = CHANNEL_COLORMAPS[channels.index(extractor.channel_name) % len(CHANNEL_COLORMAPS)]
         layers.append(layer_data(extractor, name=name, colormap=colormap, sampling_frequency=rate,
                                  blending="additive" if len(channels) > 1 else "translucent"))
-    # Segmentation sources (ROI masks, (time, roi) traces) will add ("labels") layers here once ophysio
-    # reads them; today every source ophysio detects is imaging.
+    # Segmentation sources (open_segmentation: ROI masks, (time, roi) traces) will add ("labels") layers
+    # here; get_reader detects movies only today.
     return layers
 
 
