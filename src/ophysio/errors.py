@@ -21,6 +21,7 @@ __all__ = [
     "OptionValueError",
     "DandiUploadError",
     "WriterError",
+    "MissingExtraError",
     "MissingPluginError",
     "MissingBackendError",
     "OutputExistsError",
@@ -60,7 +61,14 @@ class FileSetError(OphysioError, FileNotFoundError):
 
 
 class SelectionError(OphysioError, ValueError):
-    """A channel, plane, ROI, variable or dataset that the source does not have was asked for."""
+    """A channel, plane, ROI, variable or dataset that the source does not have was asked for, or one must be
+    chosen. When the choice is one keyword among known values (``channel_name=`` of a multi-channel source),
+    ``keyword`` names it and ``choices`` lists the values (else None and ``()``)."""
+
+    def __init__(self, message: str, *, keyword: str | None = None, choices=()):
+        super().__init__(message)
+        self.keyword = keyword
+        self.choices = tuple(choices)
 
 
 class SampleIndexError(OphysioError, IndexError):
@@ -96,11 +104,20 @@ class WriterError(OphysioError, ValueError):
     """A batch or an option a writer cannot store as asked (the message says why and what to do)."""
 
 
-class MissingPluginError(OphysioError, ImportError):
+class MissingExtraError(OphysioError, ImportError):
+    """A feature needs an optional package that is not installed; the message names the extra that installs
+    it (``pip install "ophysio[dask]"``), and ``extra`` holds that extra's name (None when none does)."""
+
+    def __init__(self, message: str, extra: str | None = None):
+        super().__init__(message)
+        self.extra = extra
+
+
+class MissingPluginError(MissingExtraError):
     """A compression needs the ``hdf5plugin`` package, which is not installed."""
 
 
-class MissingBackendError(OphysioError, ImportError):
+class MissingBackendError(MissingExtraError):
     """``backend="zarr"`` needs hdmf-zarr, which is not installed."""
 
 

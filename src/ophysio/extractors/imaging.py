@@ -224,7 +224,8 @@ class ImagingExtractor(SampleTimes, ABC):
         names = [str(name) for name in names]
         if channel_name is None:
             if len(names) > 1:
-                raise SelectionError(f"{where} holds {len(names)} {what} {names}: pass channel_name= with one of them")
+                raise SelectionError(f"{where} holds {len(names)} {what} {names}: pass channel_name= with one of them",
+                                     keyword="channel_name", choices=names)
             channel_name = names[0]
         channel_name = str(channel_name)
         if channel_name not in names:
@@ -485,6 +486,23 @@ class ImagingExtractor(SampleTimes, ABC):
         on their own and with their own parity."""
         rows, columns = self.get_image_shape()
         return [(0, rows, 0, columns, 0)]
+
+    # ------------------------------------------------------------------ arrays (dask, xarray)
+    def to_dask(self, chunk_samples: int | None = None):
+        """The series as a lazy dask array: chunks of whole samples (about 10 MiB, as the NWB chunks, or
+        ``chunk_samples`` each), each one ``get_series`` of this (pickled) extractor; needs ``ophysio[dask]``.
+        See :func:`ophysio.extractors.arrays.to_dask`."""
+        from .arrays import to_dask
+
+        return to_dask(self, chunk_samples)
+
+    def to_xarray(self, chunk_samples: int | None = None):
+        """The series as a lazy xarray ``DataArray`` with dims (time, y, x[, z]), coordinates in seconds and
+        micrometers and the acquisition facts as attributes; needs ``ophysio[xarray]``.
+        See :func:`ophysio.extractors.arrays.to_xarray`."""
+        from .arrays import to_xarray
+
+        return to_xarray(self, chunk_samples)
 
     # ------------------------------------------------------------------ resources
     def close(self) -> None:

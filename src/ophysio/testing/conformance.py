@@ -274,6 +274,53 @@ class ExtractorTests:
             expected = np.maximum(np.searchsorted(shifted, queries, side="right") - 1, 0)
             np.testing.assert_array_equal(extractor.time_to_sample_indices(queries), expected)
 
+    # ---- arrays (dask, xarray; optional packages) ------------------------------------------------
+    def test_to_dask_computes_get_series(self, extractor, full):
+        pytest.importorskip("dask.array")
+        from ..extractors.arrays import chunk_samples_for
+
+        n = len(full)
+        array = extractor.to_dask()
+        assert array.shape == full.shape and array.dtype == full.dtype  # known without reading
+        assert array.chunks[1:] == tuple((size,) for size in full.shape[1:])  # whole samples
+        assert max(array.chunks[0]) == chunk_samples_for(extractor)
+        got = array.compute(scheduler="threads")
+        assert got.dtype == full.dtype
+        np.testing.assert_array_equal(got, full)
+        # several chunks, sent pickled as to a worker process of a cluster
+        per_chunk = max(1, (n + 2) // 3)
+        small = extractor.to_dask(chunk_samples=per_chunk)
+        assert small.chunks[0] == ((per_chunk,) * (n // per_chunk) + ((n % per_chunk,) if n % per_chunk else ())
+                                   if n else (0,))
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(small)).compute(scheduler="sync"), full)
+        np.testing.assert_array_equal(small.compute(scheduler="threads"), full)
+
+    def test_to_xarray_coordinates(self, extractor, case):
+        pytest.importorskip("xarray")
+        import json
+
+        array = extractor.to_xarray()
+        volumetric = extractor.is_volumetric
+        assert array.dims == (("time", "y", "x", "z") if volumetric else ("time", "y", "x"))
+        assert array.shape == extractor.shape and array.dtype == extractor.dtype
+        assert type(array.data).__module__.startswith("dask")  # lazy
+        times = self.expected_timestamps(case)
+        np.testing.assert_array_equal(array["time"].values, extractor.get_timestamps())
+        if times is not None:
+            np.testing.assert_allclose(array["time"].values, times, rtol=0, atol=1e-9)
+        assert array["time"].attrs["units"] == "s"
+        facts = extractor.get_acquisition_facts()
+        rows, columns = extractor.get_image_shape()
+        if facts.pixel_size_um is not None:
+            np.testing.assert_allclose(array["y"].values, np.arange(rows) * facts.pixel_size_um[0])
+            np.testing.assert_allclose(array["x"].values, np.arange(columns) * facts.pixel_size_um[1])
+            assert array["x"].attrs["units"] == "um"
+        else:
+            np.testing.assert_array_equal(array["x"].values, np.arange(columns))
+        assert array["channel"].item() == extractor.channel_name
+        json.dumps(array.attrs)  # JSON-able
+        assert array.attrs["format"] == extractor.format_id
+
     # ---- resources -----------------------------------------------------------------------------
     def test_pickle_round_trip(self, extractor, full):
         clone = pickle.loads(pickle.dumps(extractor))
