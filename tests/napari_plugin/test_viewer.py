@@ -1,9 +1,12 @@
 """The reader plugin in a real napari viewer on Qt's offscreen platform, with a screenshot kept as an artefact.
 
 napari and a Qt binding are not in the test extra (they take minutes to install), so this module skips in
-the main test environment; ``.ci/run`` runs it in a second environment (``ophysio[napari]`` and PyQt5)
-under ``xvfb-run`` and sets ``OPHYSIO_REQUIRE_NAPARI_VIEWER=1``, which turns a missing napari, Qt binding or
-display into an error instead of a skip. Qt's offscreen platform gets its OpenGL context from the X
+the main test environment; the reader itself is tested through npe2 in ``test_reader.py``. To run it:
+``pip install -e ".[napari]" pyqt5 pytest``, then ``OPHYSIO_REQUIRE_NAPARI_VIEWER=1 QT_API=pyqt5
+QT_QPA_PLATFORM=offscreen xvfb-run -a python -m pytest -s tests/napari_plugin/test_viewer.py`` (needs the
+system's xvfb); ``OPHYSIO_REQUIRE_NAPARI_VIEWER=1`` turns a missing napari, Qt binding or display into an
+error instead of a skip. It is not in ``.ci/run`` yet: the install takes about six minutes and xvfb is a
+system package, not something README's commands install. Qt's offscreen platform gets its OpenGL context from the X
 display (Mesa's software rasteriser); without one napari cannot draw.
 
 The screenshot is written under pytest's temporary folder and its path printed (``pytest -s`` shows it).
