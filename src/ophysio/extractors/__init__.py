@@ -30,6 +30,7 @@ _LAZY = {
     "MatImagingExtractor": ".mat",
     "FemtonicsImagingExtractor": ".femtonics",
     "SbxImagingExtractor": ".scanbox",
+    "NwbImagingExtractor": ".nwb",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

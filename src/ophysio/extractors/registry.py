@@ -45,6 +45,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "tiff",
     "scanbox",
     "mat",
+    "nwb",
     "femtonics",
     "hdf5",
     "suite2p",

@@ -6,12 +6,15 @@ from pathlib import Path
 
 from .._head import memo_of, read_at
 
-__all__ = ["HDF5_SIGNATURE", "has_hdf5_signature", "sniff_hdf5", "MESC_MEMO"]
+__all__ = ["HDF5_SIGNATURE", "has_hdf5_signature", "sniff_hdf5", "MESC_MEMO", "NWB_MEMO"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: Key of the detection memo where the femtonics sniff (which runs first) says whether the file has the
 #: MESc layout; a generic HDF5 reader must not take a Femtonics file, whatever its name.
 MESC_MEMO = "femtonics_mesc"
+#: Key of the detection memo where the nwb sniff (which runs first) says whether the file is NWB; the generic
+#: HDF5 reader leaves NWB files (whose photon series are (time, x, y), not (time, rows, columns)) to it.
+NWB_MEMO = "nwb"
 
 
 def has_hdf5_signature(path: Path, head: bytes) -> bool:
@@ -29,12 +32,14 @@ def has_hdf5_signature(path: Path, head: bytes) -> bool:
 
 
 def sniff_hdf5(path: Path, head: bytes) -> bool | str:
-    """An HDF5 file (signature at offset 0, or after a user block of 512 bytes * 2**k), not a MAT v7.3 file
-    and not a Femtonics MESc file."""
+    """An HDF5 file (signature at offset 0, or after a user block of 512 bytes * 2**k), not a MAT v7.3 file,
+    not a Femtonics MESc file and not an NWB file."""
     if head[:10] == b"MATLAB 7.3":
         return "a MATLAB v7.3 MAT-file (HDF5 inside, read as MAT so that MATLAB's axis order is undone)"
     if not has_hdf5_signature(path, head):
         return "no HDF5 signature"
     if memo_of(head).get(MESC_MEMO) is True:
         return "a Femtonics MESc file (MSession_<n>/MUnit_<n> groups), read as femtonics"
+    if memo_of(head).get(NWB_MEMO) is True:
+        return "an NWB file (nwb_version at its root), read as nwb"
     return True
