@@ -27,6 +27,7 @@ class NwbSeriesSpec:
     """One photon series of a synthetic NWB file.
 
     ``data`` is ophysio's (samples, rows, columns[, planes]); lengths are micrometers (written in meters).
+    ``imaging_rate`` is the ImagingPlane's (default: ``rate``, else 30).
     ``module`` None puts the series in ``/acquisition``, a name in that processing module. ``chunks``
     (in NWB's (time, x, y[, z]) layout) and ``compression`` go to pynwb's ``H5DataIO``; None writes the
     data contiguous.
@@ -38,6 +39,7 @@ class NwbSeriesSpec:
     rate: float | None = 30.0
     starting_time: float = 0.0
     timestamps: np.ndarray | None = None
+    imaging_rate: float | None = None
     module: str | None = None
     pixel_size_um: tuple[float, float] = (1.25, 0.75)
     plane_spacing_um: float | None = None
@@ -73,11 +75,13 @@ def write_nwb_series(path: str | os.PathLike, series: list[NwbSeriesSpec],
         if volumetric and spec.plane_spacing_um:
             spacing.append(spec.plane_spacing_um * 1e-6)
         y0, x0, *z0 = spec.origin_um
+        plane_name = f"ImagingPlane{spec.name}{'' if spec.module is None else spec.module.capitalize()}"
         plane = nwbfile.create_imaging_plane(
-            name=f"ImagingPlane{spec.name}", optical_channel=[OpticalChannel(
+            name=plane_name, optical_channel=[OpticalChannel(
                 name=spec.channel, description=f"{spec.channel} channel", emission_lambda=spec.emission_nm)],
             description=f"plane of {spec.name}", device=device, excitation_lambda=spec.excitation_nm,
-            imaging_rate=float(spec.rate) if spec.rate else 30.0, indicator=spec.indicator, location=spec.location,
+            imaging_rate=float(spec.imaging_rate or spec.rate or 30.0), indicator=spec.indicator,
+            location=spec.location,
             grid_spacing=spacing, grid_spacing_unit="meters",
             origin_coords=[x0 * 1e-6, y0 * 1e-6, *(z * 1e-6 for z in z0)], origin_coords_unit="meters")
         nwb_data = np.ascontiguousarray(spec.data.swapaxes(1, 2))  # pynwb's (time, x, y[, z])

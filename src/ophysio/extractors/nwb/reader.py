@@ -104,8 +104,11 @@ class NwbImagingExtractor(ImagingExtractor):
         self._layout_facts()
 
     # ------------------------------------------------------------------ opening
-    def _setup(self, root, optical_series_name) -> None:
+    def _setup(self, root, optical_series_name, check=None) -> None:
         path, node = choose_series(root, optical_series_name, self._file_path)
+        if check is not None:  # where the data and times lead, before anything follows them
+            check(f"{path}/data")
+            check(f"{path}/timestamps")
         self._series = series_layout(path, node, self._file_path)
         self._header = series_header(root, path, node, self._series)
 
@@ -122,11 +125,9 @@ class NwbImagingExtractor(ImagingExtractor):
         cache = 0
         try:
             with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its NWB structure"):
-                self._setup(H5Node(h5["/"], ""), optical_series_name)
                 policy = ReferencePolicy.for_dataset(Path(self._file_path).parent, False, self._file_path)
-                check_object(h5, self._series.data, policy, self._file_path)
-                if self._series.timestamps is not None:
-                    check_object(h5, self._series.timestamps, policy, self._file_path)
+                self._setup(H5Node(h5["/"], ""), optical_series_name,
+                            lambda path: check_object(h5, path, policy, self._file_path))
                 dset = h5[self._series.data]
                 self._extent = stored_extent_at_open(h5, dset, self._file_path, self._series.data, 0,
                                                      f"{self._file_path}: dataset {self._series.data}")
@@ -175,10 +176,8 @@ class NwbImagingExtractor(ImagingExtractor):
                                                                     cache_dir=self._cache_dir))
         try:
             with self._file.open() as remote, h5_read_errors(f"{self._file_path}: its NWB structure"):
-                self._setup(H5Node(remote.h5["/"], ""), optical_series_name)
-                check_remote_object(remote.h5, self._series.data, self._file_path)
-                if self._series.timestamps is not None:
-                    check_remote_object(remote.h5, self._series.timestamps, self._file_path)
+                self._setup(H5Node(remote.h5["/"], ""), optical_series_name,
+                            lambda path: check_remote_object(remote.h5, path, self._file_path))
             disk = None
             if self._cache_dir is not None:
                 disk = DiskCache(self._cache_dir, f"hdf5:{source.name}:{source.size()}:"
@@ -218,6 +217,37 @@ class NwbImagingExtractor(ImagingExtractor):
         name = channels[0]["name"] if len(channels) == 1 else self._series.path.rsplit("/", 1)[-1]
         self._channel_names = (name,)
         self._channel_name = name
+
+    @staticmethod
+    def get_available_series(file_path: str | os.PathLike, storage_options: dict | None = None) -> list[str]:
+        """Paths of the photon series of an NWB file (``/acquisition/TwoPhotonSeries``...), in file order."""
+        from .series import find_photon_series
+
+        file_path = file_path if isinstance(file_path, str) else os.fspath(file_path)
+        kind = _source_kind(file_path, storage_options)
+        if kind == "zarr":
+            from .._zarr.nodes import ZarrTree
+            from .._zarr.store import open_store
+            from .tree import ZarrNode
+
+            tree = ZarrTree(open_store(file_path, None, storage_options))
+            return [path for path, _ in find_photon_series(ZarrNode(tree, tree.root))]
+        from .._hdf5.reads import h5_read_errors
+        from .tree import H5Node
+
+        if kind == "hdf5":
+            import h5py
+
+            with h5py.File(file_path, "r") as h5, h5_read_errors(f"{file_path}: its NWB structure"):
+                return [path for path, _ in find_photon_series(H5Node(h5["/"], ""))]
+        from .._hdf5.remote import open_remote_h5
+
+        remote = open_remote_h5(file_path)
+        try:
+            with h5_read_errors(f"{file_path}: its NWB structure"):
+                return [path for path, _ in find_photon_series(H5Node(remote.h5["/"], ""))]
+        finally:
+            remote.close()
 
     # ------------------------------------------------------------------ facts
     def get_num_samples(self) -> int:

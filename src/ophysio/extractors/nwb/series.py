@@ -132,7 +132,10 @@ def _external_files(node) -> list[str]:
 
 
 def series_layout(path: str, node, where: str) -> SeriesLayout:
-    """The layout of the photon series ``node`` at ``path`` (FormatError / MetadataError when it is unusable)."""
+    """The layout of the photon series ``node`` at ``path`` (FormatError / MetadataError when it is unusable).
+
+    External links to ``data`` and ``timestamps`` are followed: the caller has checked where they lead.
+    """
     kind = _kind(node)
     files = _external_files(node)
     if files:
@@ -141,7 +144,7 @@ def series_layout(path: str, node, where: str) -> SeriesLayout:
             f"{where}: {kind} {path} keeps its frames in external files ({shown}), not in the NWB file; open those "
             "files with ophysio directly (open_imaging on the first of them)"
         )
-    data = node.child("data")
+    data = node.child("data", follow_external=True)
     if data is None or data.is_group:
         raise FormatError(f"{where}: {kind} {path} has no data dataset")
     shape = tuple(int(n) for n in data.shape)
@@ -152,7 +155,7 @@ def series_layout(path: str, node, where: str) -> SeriesLayout:
         raise FormatError(f"{where}: {path}/data holds {data.dtype}, not numbers")
     if 0 in shape:
         raise FormatError(f"{where}: {path}/data has shape {'x'.join(map(str, shape))}: it holds no pixels")
-    timestamps = node.child("timestamps")
+    timestamps = node.child("timestamps", follow_external=True)
     rate = starting_time = None
     if timestamps is not None:
         if timestamps.is_group or len(timestamps.shape) != 1 or timestamps.dtype.kind not in "iuf":

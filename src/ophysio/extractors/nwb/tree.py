@@ -7,8 +7,8 @@ is written once:
 
 - ``attrs()``: the attributes as Python values (text decoded; references and unreadable values left out);
 - ``child(name)``: a member, links followed (HDF5 soft and hard links; hdmf-zarr's ``zarr_link`` attribute
-  entries whose ``source`` is the file itself); a link to another file is not followed here (the reader
-  checks the data it reads itself);
+  entries whose ``source`` is the file itself); a link to another file only when the caller asks
+  (``follow_external=True``, after checking where it leads: the reader does for the data it reads);
 - ``children()``: the member names;
 - ``value()``: a small dataset read whole (hdmf-zarr's one-element "scalar" arrays as the scalar).
 """
@@ -86,14 +86,16 @@ class H5Node:
             result[key] = python_value(value)
         return result
 
-    def child(self, name: str) -> H5Node | None:
+    def child(self, name: str, follow_external: bool = False) -> H5Node | None:
+        """The member ``name``; an external link is followed only with ``follow_external`` (the caller checked
+        where it leads), else it counts as absent."""
         import h5py
 
         try:
             link = self.obj.get(name, getlink=True)
         except (KeyError, TypeError, ValueError):
             return None
-        if link is None or isinstance(link, h5py.ExternalLink):
+        if link is None or (isinstance(link, h5py.ExternalLink) and not follow_external):
             return None
         try:
             target = self.obj[name]  # soft links resolve inside the file
@@ -163,7 +165,9 @@ class ZarrNode:
                 return path
         return None
 
-    def child(self, name: str) -> ZarrNode | None:
+    def child(self, name: str, follow_external: bool = False) -> ZarrNode | None:
+        """The member ``name``; a link to another file counts as absent (NWB-Zarr links are followed inside the
+        store only)."""
         from .._zarr.nodes import join
 
         target = self._link(name)
