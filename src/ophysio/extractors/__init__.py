@@ -31,6 +31,7 @@ _LAZY = {
     "FemtonicsImagingExtractor": ".femtonics",
     "SbxImagingExtractor": ".scanbox",
     "NwbImagingExtractor": ".nwb",
+    "ZarrImagingExtractor": ".zarr",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

@@ -48,6 +48,8 @@ class FormatSpec:
     name : str
         The format's name as class names spell it (``"ScanImage"`` gives ``ScanImageImagingInterface``);
         by default the id with each word capitalised.
+    remote : bool
+        Whether the extractor also streams a URL (HTTP(S), S3, DANDI) given as its path.
     """
 
     id: str
@@ -60,6 +62,7 @@ class FormatSpec:
     writer: str | None = None
     extras: tuple[str, ...] = field(default=())
     name: str = ""
+    remote: bool = False
 
     @property
     def class_name(self) -> str:

@@ -14,19 +14,30 @@ Used as a context manager::
     with RangeServer(folder) as server:
         extractor = open_imaging(server.url("session.nwb"))
         print(server.requests, server.bytes_sent)
+
+:class:`ProcessRangeServer` runs the same server in a child process (``python -m
+ophysio.testing.http_server FOLDER``), with the same attributes read through its control URLs
+(``/__ophysio__/stats``, ``/__ophysio__/reset``, ``/__ophysio__/drop?count=N``, ``/__ophysio__/drop_all?on=1``):
+the client then does not share its process (threads, file descriptors, the GIL) with the server, as with a
+real one. Both listen on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.request import ProxyHandler, build_opener
 
-__all__ = ["RangeServer", "LoggedRequest"]
+__all__ = ["RangeServer", "ProcessRangeServer", "LoggedRequest"]
+_CONTROL = "/__ophysio__/"
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -79,9 +90,37 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
+    def _control(self, path: str, query: dict) -> None:
+        owner = self.server.owner
+        command = path[len(_CONTROL):]
+        if command == "reset":
+            owner.reset()
+        elif command == "drop":
+            owner.drop_next(int(query.get("count", ["1"])[0]))
+        elif command == "drop_all":
+            owner.drop_all = query.get("on", ["1"])[0] == "1"
+        elif command != "stats":
+            body = b"unknown command"
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        body = json.dumps({"requests": owner.requests, "bytes_sent": owner.bytes_sent,
+                           "log": [[e.path, e.range, e.status, e.nbytes] for e in owner.log]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def _serve(self, head: bool) -> None:
         owner = self.server.owner
-        path = unquote(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        if path.startswith(_CONTROL):
+            self._control(path, parse_qs(parts.query))
+            return
         if path.startswith("/redirect/"):
             self._reply(302, headers={"Location": "/" + quote(path[len("/redirect/"):])}, head=head)
             return
@@ -220,3 +259,108 @@ class RangeServer:
         """Forget the counted requests (faults are kept)."""
         with self._lock:
             self.log.clear()
+
+
+class ProcessRangeServer:
+    """:class:`RangeServer` in a child process (see the module documentation); the same attributes."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self._process: subprocess.Popen | None = None
+        self.base_url = ""
+
+    def start(self) -> ProcessRangeServer:
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._process = subprocess.Popen([sys.executable, "-m", "ophysio.testing.http_server", str(self.root)],
+                                         stdout=subprocess.PIPE, text=True, env=env)
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"the range server did not start (it said {line!r})")
+        self.base_url = line
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process.stdout.close()
+            self._process = None
+
+    def __enter__(self) -> ProcessRangeServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def url(self, relative: str | os.PathLike = "") -> str:
+        path = Path(relative)
+        if path.is_absolute():
+            path = path.resolve().relative_to(self.root)
+        return f"{self.base_url}/{quote(path.as_posix())}".rstrip("/")
+
+    def _command(self, command: str) -> dict:
+        opener = build_opener(ProxyHandler({}))  # our own server on 127.0.0.1: never through a proxy
+        with opener.open(f"{self.base_url}{_CONTROL}{command}", timeout=30) as reply:
+            return json.loads(reply.read())
+
+    @property
+    def requests(self) -> int:
+        return int(self._command("stats")["requests"])
+
+    @property
+    def bytes_sent(self) -> int:
+        return int(self._command("stats")["bytes_sent"])
+
+    @property
+    def log(self) -> list[LoggedRequest]:
+        return [LoggedRequest(*entry) for entry in self._command("stats")["log"]]
+
+    def stats(self) -> tuple[int, int]:
+        """``(requests, bytes_sent)`` at once."""
+        found = self._command("stats")
+        return int(found["requests"]), int(found["bytes_sent"])
+
+    def reset(self) -> None:
+        self._command("reset")
+
+    def drop_next(self, count: int = 1) -> None:
+        self._command(f"drop?count={int(count)}")
+
+    @property
+    def drop_all(self) -> bool:
+        return False
+
+    @drop_all.setter
+    def drop_all(self, on: bool) -> None:
+        self._command(f"drop_all?on={1 if on else 0}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a folder until terminated; print the base URL first."""
+    import signal
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m ophysio.testing.http_server FOLDER", file=sys.stderr)
+        return 2
+    server = RangeServer(args[0]).start()
+    print(server.base_url, flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

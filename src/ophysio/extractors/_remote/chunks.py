@@ -165,30 +165,40 @@ class ChunkedArray:
     def chunk_shape(self, coords: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(min(c, n - i * c) for i, c, n in zip(coords, self.chunks, self.shape))
 
-    def read(self, start: int, stop: int, target: np.ndarray) -> None:
-        """Copy samples ``start:stop`` (every other axis whole) into ``target`` (any strides)."""
+    def read(self, start: int, stop: int, target: np.ndarray, pick: dict[int, int] | None = None) -> None:
+        """Copy samples ``start:stop`` into ``target`` (any strides): every other axis whole, except the axes of
+        ``pick`` (axis -> index), of which only that index is read (those axes are not in ``target``)."""
         if stop <= start:
             return
-        rest = [range(g) for g in self.grid[1:]]
+        pick = dict(pick or {})
+        ranges = []
+        for axis in range(1, len(self.shape)):
+            if axis in pick:
+                ranges.append([pick[axis] // self.chunks[axis]])
+            else:
+                ranges.append(range(self.grid[axis]))
         row_bytes = self.dtype.itemsize * self.chunks[0] * math.prod(
-            g * c for g, c in zip(self.grid[1:], self.chunks[1:]))
+            len(r) * self.chunks[axis] for axis, r in enumerate(ranges, start=1))
         rows_per_batch = max(1, BATCH_BYTES // max(row_bytes, 1))
         first, last = start // self.chunks[0], (stop - 1) // self.chunks[0]
         for batch in range(first, last + 1, rows_per_batch):
             rows = range(batch, min(batch + rows_per_batch, last + 1))
-            keys = [(self.name, (t, *other)) for t in rows for other in itertools.product(*rest)]
+            keys = [(self.name, (t, *other)) for t in rows for other in itertools.product(*ranges)]
             chunks = self.cache.get_many(keys, self._load_key, self._prepare_keys if self._prepare else None)
             for key in keys:
                 coords = key[1]
                 chunk = chunks[key]
                 t0 = coords[0] * self.chunks[0]
                 a, b = max(start, t0), min(stop, t0 + chunk.shape[0])
-                source = [slice(a - t0, b - t0)]
-                destination = [slice(a - start, b - start)]
+                source: list = [slice(a - t0, b - t0)]
+                destination: list = [slice(a - start, b - start)]
                 for axis in range(1, len(self.shape)):
                     origin = coords[axis] * self.chunks[axis]
-                    source.append(slice(0, chunk.shape[axis]))
-                    destination.append(slice(origin, origin + chunk.shape[axis]))
+                    if axis in pick:
+                        source.append(pick[axis] - origin)
+                    else:
+                        source.append(slice(0, chunk.shape[axis]))
+                        destination.append(slice(origin, origin + chunk.shape[axis]))
                 target[tuple(destination)] = chunk[tuple(source)]
 
     def read_all(self) -> np.ndarray:

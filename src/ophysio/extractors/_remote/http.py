@@ -97,7 +97,8 @@ def _new_connection(scheme: str, netloc: str) -> tuple[http.client.HTTPConnectio
     on it must name the absolute URL (a plain HTTP proxy)."""
     parsed = urllib.parse.urlsplit(f"{scheme}://{netloc}")
     host, port = parsed.hostname or "", parsed.port
-    proxy = None if urllib.request.proxy_bypass(host) else urllib.request.getproxies().get(scheme)
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    proxy = None if loopback or urllib.request.proxy_bypass(host) else urllib.request.getproxies().get(scheme)
     if proxy:
         p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         if scheme == "https":

@@ -14,6 +14,7 @@ its client, any other fsspec protocol through fsspec.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import urllib.parse
@@ -63,8 +64,9 @@ def s3_to_https(url: str) -> str:
     return f"https://{bucket}.s3.amazonaws.com/{key}"
 
 
+@functools.lru_cache(maxsize=64)
 def _dandi_content_url(url: str) -> str:
-    """The S3 URL of the one asset ``url`` names, found by the ``dandi`` client."""
+    """The S3 URL of the one asset ``url`` names, found by the ``dandi`` client (remembered for the process)."""
     try:
         from dandi.dandiarchive import parse_dandi_url
     except ImportError:

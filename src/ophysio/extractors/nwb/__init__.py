@@ -23,6 +23,7 @@ SPEC = FormatSpec(
     "ophysio.extractors.nwb.reader:NwbImagingExtractor",
     "NWB photon series (TwoPhotonSeries, OnePhotonSeries; HDF5 or NWB-Zarr, local or a URL)",
     name="Nwb",
+    remote=True,
 )
 
 #: public name -> module of this package that defines it (imported on first use)

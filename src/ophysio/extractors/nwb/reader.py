@@ -46,7 +46,7 @@ LOCAL_BLOCK_BYTES = 32 * 1024**2
 
 def _source_kind(file_path: str, storage_options: dict | None) -> str:
     """``"hdf5"`` (a local file), ``"zarr"`` (a local folder or a URL of a store) or ``"hdf5-remote"``."""
-    from .._remote.urls import is_remote
+    from .._remote.urls import is_remote, resolve_url
 
     if not is_remote(file_path):
         path = Path(file_path)
@@ -55,8 +55,8 @@ def _source_kind(file_path: str, storage_options: dict | None) -> str:
         if not path.is_file():
             raise FileSetError(f"{file_path} does not exist")
         return "hdf5"
-    lowered = file_path.split("?", 1)[0].rstrip("/").lower()
-    if lowered.endswith((".zarr", ".nwb.zarr")) or file_path.split("?", 1)[0].endswith("/"):
+    path = resolve_url(file_path).split("?", 1)[0]  # where the bytes are: a DANDI asset URL ends in /download/
+    if path.rstrip("/").lower().endswith(".zarr") or path.endswith("/"):
         return "zarr"
     return "hdf5-remote"
 
