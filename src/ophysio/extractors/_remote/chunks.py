@@ -1,4 +1,4 @@
-"""Reading a time-first array by whole chunks through one bounded LRU of decoded chunks.
+"""Reading an array along its time axis by whole chunks through one bounded LRU of decoded chunks.
 
 A read of samples ``start:stop`` becomes the chunks it touches (the array's chunk grid: a read is aligned
 to the chunks as stored, so every fetched byte is used or cached); the chunks not in the cache are fetched
@@ -165,36 +165,44 @@ class ChunkedArray:
     def chunk_shape(self, coords: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(min(c, n - i * c) for i, c, n in zip(coords, self.chunks, self.shape))
 
-    def read(self, start: int, stop: int, target: np.ndarray, pick: dict[int, int] | None = None) -> None:
-        """Copy samples ``start:stop`` into ``target`` (any strides): every other axis whole, except the axes of
-        ``pick`` (axis -> index), of which only that index is read (those axes are not in ``target``)."""
+    def read(self, start: int, stop: int, target: np.ndarray, pick: dict[int, int] | None = None,
+             time_axis: int = 0) -> None:
+        """Copy samples ``start:stop`` along ``time_axis`` into ``target`` (any strides): every other axis whole,
+        except the axes of ``pick`` (axis -> index), of which only that index is read (those axes are not in
+        ``target``; the others keep their stored order)."""
         if stop <= start:
             return
         pick = dict(pick or {})
-        ranges = []
-        for axis in range(1, len(self.shape)):
-            if axis in pick:
+        ranges: list = []
+        for axis in range(len(self.shape)):
+            if axis == time_axis:
+                ranges.append(None)
+            elif axis in pick:
                 ranges.append([pick[axis] // self.chunks[axis]])
             else:
                 ranges.append(range(self.grid[axis]))
-        row_bytes = self.dtype.itemsize * self.chunks[0] * math.prod(
-            len(r) * self.chunks[axis] for axis, r in enumerate(ranges, start=1))
+        row_bytes = self.dtype.itemsize * self.chunks[time_axis] * math.prod(
+            len(r) * self.chunks[axis] for axis, r in enumerate(ranges) if r is not None)
         rows_per_batch = max(1, BATCH_BYTES // max(row_bytes, 1))
-        first, last = start // self.chunks[0], (stop - 1) // self.chunks[0]
+        step = self.chunks[time_axis]
+        first, last = start // step, (stop - 1) // step
         for batch in range(first, last + 1, rows_per_batch):
             rows = range(batch, min(batch + rows_per_batch, last + 1))
-            keys = [(self.name, (t, *other)) for t in rows for other in itertools.product(*ranges)]
+            axes = [rows if r is None else r for r in ranges]
+            keys = [(self.name, coords) for coords in itertools.product(*axes)]
             chunks = self.cache.get_many(keys, self._load_key, self._prepare_keys if self._prepare else None)
             for key in keys:
                 coords = key[1]
                 chunk = chunks[key]
-                t0 = coords[0] * self.chunks[0]
-                a, b = max(start, t0), min(stop, t0 + chunk.shape[0])
-                source: list = [slice(a - t0, b - t0)]
-                destination: list = [slice(a - start, b - start)]
-                for axis in range(1, len(self.shape)):
-                    origin = coords[axis] * self.chunks[axis]
-                    if axis in pick:
+                source: list = []
+                destination: list = []
+                for axis, index in enumerate(coords):
+                    origin = index * self.chunks[axis]
+                    if axis == time_axis:
+                        a, b = max(start, origin), min(stop, origin + chunk.shape[axis])
+                        source.append(slice(a - origin, b - origin))
+                        destination.append(slice(a - start, b - start))
+                    elif axis in pick:
                         source.append(pick[axis] - origin)
                     else:
                         source.append(slice(0, chunk.shape[axis]))

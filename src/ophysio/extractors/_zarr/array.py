@@ -51,6 +51,16 @@ class ZarrArray:
         if len(self.chunks) != len(self.shape) or (self.shape and 0 in self.chunks):
             raise FormatError(f"{self.where}: chunks {self.chunks} do not fit shape {self.shape}")
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_index_cache"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # ------------------------------------------------------------------ metadata
     def _setup_v2(self, meta: dict) -> None:
         where = self.where

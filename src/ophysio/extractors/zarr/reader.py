@@ -302,7 +302,7 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
         if dy and dx and dy > 0 and dx > 0:
             changes["pixel_size_um"] = (dy, dx)
             rows, columns = self.get_image_shape()
-            changes["field_of_view_um"] = (rows * dy, columns * dx)
+            changes["field_of_view_um"] = (float(f"{rows * dy:.12g}"), float(f"{columns * dx:.12g}"))
         dz = micrometers(scale, "Z")
         if dz and dz > 0 and self.is_volumetric:
             changes["plane_spacing_um"] = dz
@@ -330,7 +330,7 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
             pick[layout.dims.index("Z")] = layout.plane
         kept, target = layout.kept, layout.target
         view = out.transpose([target.index(letter) for letter in kept])  # out seen in the stored axis order
-        self._data.chunked(self._cache).read(start, stop, view, pick)
+        self._data.chunked(self._cache).read(start, stop, view, pick, time_axis=layout.dims.index("T"))
 
     def close(self) -> None:
         self._cache.clear()
