@@ -76,6 +76,9 @@ class ZarrTree:
         return f"{self.store.name}: {join(path, key) or key}"
 
     def _read_root(self) -> ZarrNode | None:
+        prefetch = getattr(self.store, "prefetch", None)
+        if prefetch is not None:  # both candidates of the root metadata in one round trip
+            prefetch(["zarr.json", ".zmetadata"])
         v3 = _json(self.store.get("zarr.json"), self._where("", "zarr.json"))
         if v3 is not None:
             self.zarr_format = 3
@@ -84,6 +87,8 @@ class ZarrTree:
                 self._consolidated = consolidated["metadata"]
             return self._v3_node("", v3)
         consolidated = _json(self.store.get(".zmetadata"), self._where("", ".zmetadata"))
+        if consolidated is None and prefetch is not None:
+            prefetch([".zgroup", ".zattrs", ".zarray"])
         if consolidated is not None and isinstance(consolidated.get("metadata"), dict):
             self._consolidated = consolidated["metadata"]
         self.zarr_format = 2
@@ -145,6 +150,42 @@ class ZarrTree:
         with self._lock:
             self._nodes[path] = node
         return node
+
+    def prefetch_values(self, paths: list[str], max_bytes: int = 1 << 16) -> None:
+        """Fetch at once the chunks of the small arrays under ``paths`` (groups, recursively, and arrays),
+        when the store can (a remote one); known only with consolidated metadata."""
+        prefetch = getattr(self.store, "prefetch", None)
+        if prefetch is None or self._consolidated is None:
+            return
+        keys = []
+        prefixes = [checked_key(p.strip("/"), self.store.name) for p in paths]
+        for key, meta in self._consolidated.items():
+            if not isinstance(meta, dict):
+                continue
+            name = key[: -len("/zarr.json")] if key.endswith("/zarr.json") else key
+            if self.zarr_format == 2:
+                if not key.endswith("/.zarray"):
+                    continue
+                name = key[: -len("/.zarray")]
+            elif meta.get("node_type") != "array":
+                continue
+            if not any(name == p or name.startswith(p + "/") or not p for p in prefixes):
+                continue
+            shape = meta.get("shape")
+            if not isinstance(shape, list) or not all(isinstance(n, int) for n in shape):
+                continue
+            count = 1
+            for n in shape:
+                count *= n
+            if count * 8 > max_bytes or count == 0:
+                continue
+            chunks = meta.get("chunks") if self.zarr_format == 2 else None
+            if self.zarr_format == 2 and isinstance(chunks, list) and all(
+                    isinstance(c, int) and c >= n for c, n in zip(chunks, shape)):
+                separator = meta.get("dimension_separator") or "."
+                keys.append(join(name, separator.join("0" for _ in shape) if shape else "0"))
+        if keys:
+            prefetch(keys)
 
     def children(self, path: str) -> list[str]:
         """Names of the groups and arrays directly under ``path`` (from the consolidated metadata, else by

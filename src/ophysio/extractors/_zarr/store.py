@@ -16,7 +16,7 @@ from typing import Protocol
 
 from ...errors import ContainmentError, FormatError, RemoteSourceError
 
-__all__ = ["ZarrStore", "LocalStore", "CachedStore", "FsspecStore", "checked_key", "open_store"]
+__all__ = ["ZarrStore", "LocalStore", "CachedStore", "FsspecStore", "PrefetchStore", "checked_key", "open_store"]
 
 
 class ZarrStore(Protocol):
@@ -183,13 +183,62 @@ class CachedStore:
         return self.store.size(key)
 
 
+class PrefetchStore:
+    """A store that can fetch many small objects at once (in parallel) and keeps them for their first read:
+    the metadata values of an NWB-Zarr file are one object each, and a remote open would otherwise wait
+    for them one after the other."""
+
+    def __init__(self, store):
+        self.store = store
+        self._kept: dict[str, bytes | None] = {}
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    def __getstate__(self):
+        return {"store": self.store}
+
+    def __setstate__(self, state):
+        self.__init__(state["store"])
+
+    def prefetch(self, keys: list[str]) -> None:
+        from .._remote.chunks import run_parallel
+
+        keys = [k for k in dict.fromkeys(keys) if k not in self._kept]
+        for key, value in zip(keys, run_parallel(self.store.get, keys)):
+            self._kept[key] = value
+
+    def get(self, key: str) -> bytes | None:
+        if key in self._kept:
+            return self._kept.pop(key)
+        return self.store.get(key)
+
+    def get_range(self, key: str, start: int, stop: int) -> bytes | None:
+        return self.store.get_range(key, start, stop)
+
+    def size(self, key: str) -> int | None:
+        return self.store.size(key)
+
+    def list_dir(self, key: str) -> list[str] | None:
+        lister = getattr(self.store, "list_dir", None)
+        return None if lister is None else lister(key)
+
+
 def open_store(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                storage_options: dict | None = None):
     """The store of a local folder or a URL (HTTP(S), S3, DANDI, fsspec), with a disk cache when asked."""
-    from .._remote.urls import is_remote, resolve_url
+    from .._remote.urls import is_remote
 
     if not is_remote(source):
         return LocalStore(Path(source))
+    store = _remote_store(source, cache_dir, storage_options)
+    return PrefetchStore(store)
+
+
+def _remote_store(source, cache_dir, storage_options):
+    from .._remote.urls import resolve_url
+
     url = resolve_url(os.fspath(source))
     if url.lower().startswith(("http://", "https://")) and not storage_options:
         from .._remote.http import HttpStore

@@ -104,11 +104,13 @@ class NwbImagingExtractor(ImagingExtractor):
         self._layout_facts()
 
     # ------------------------------------------------------------------ opening
-    def _setup(self, root, optical_series_name, check=None) -> None:
+    def _setup(self, root, optical_series_name, check=None, prefetch=None) -> None:
         path, node = choose_series(root, optical_series_name, self._file_path)
         if check is not None:  # where the data and times lead, before anything follows them
             check(f"{path}/data")
             check(f"{path}/timestamps")
+        if prefetch is not None:
+            prefetch(path, node)
         self._series = series_layout(path, node, self._file_path)
         self._header = series_header(root, path, node, self._series)
 
@@ -201,7 +203,13 @@ class NwbImagingExtractor(ImagingExtractor):
             raise FormatError(f"{self._file_path}: NWB-Zarr is Zarr v2 (as hdmf-zarr writes it); this store is Zarr "
                               f"v{tree.zarr_format}")
         root = ZarrNode(tree, tree.root)
-        self._setup(root, optical_series_name)
+
+        def prefetch(path, node):  # the small values the header reads, fetched at once (one object each)
+            plane = node.child("imaging_plane")
+            paths = [path, "session_start_time", "session_description", "identifier"]
+            tree.prefetch_values(paths + ([plane.path] if plane is not None else []))
+
+        self._setup(root, optical_series_name, prefetch=prefetch)
         self._tree = tree
         node = tree.node(self._series.data.strip("/"))
         self._zarr_data = ZarrArray(self._store, node)

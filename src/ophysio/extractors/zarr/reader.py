@@ -227,7 +227,7 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
 
     def _unit(self, letter: str) -> str | None:
         axes = (self._multiscale or {}).get("axes")
-        if not isinstance(axes, list) or len(axes) != len(self._data.shape):
+        if not isinstance(axes, list) or len(axes) != len(self._data.shape) or letter not in self._layout.dims:
             return None
         axis = axes[self._layout.dims.index(letter)]
         return str(axis.get("unit")).lower() if isinstance(axis, dict) and axis.get("unit") else None
@@ -293,8 +293,10 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
         changes: dict[str, Any] = {}
 
         def micrometers(values, letter):
+            if values is None or letter not in dims:
+                return None
             factor = SPACE_UNITS.get(self._unit(letter) or "micrometer")
-            if values is None or factor is None or letter not in dims:
+            if factor is None:
                 return None
             return float(f"{values[dims.index(letter)] * factor:.12g}")
 
