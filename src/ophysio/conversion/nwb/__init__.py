@@ -110,7 +110,7 @@ def write_nwb(
     photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
         NWB type of the series (default: TwoPhotonSeries, or what the metadata say).
     chunk_bytes : int
-        Target size of a chunk (whole samples; default about 10 MB).
+        Target size of a chunk (whole samples; default about 1 MiB, which streams well).
 
     Returns
     -------
