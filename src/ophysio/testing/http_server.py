@@ -6,7 +6,8 @@ HTTP/1.1 keep-alive and single byte-range requests (``bytes=a-b``, ``bytes=a-``,
 it sends (:attr:`RangeServer.requests`, :attr:`RangeServer.bytes_sent`, :attr:`RangeServer.log`), so that
 a test or a benchmark can say how many requests and bytes a read took. Faults for the error paths:
 ``drop_next(n)`` cuts the next ``n`` replies halfway through their body (the connection closes),
-``drop_all = True`` cuts every one; ``/redirect/<path>`` answers ``302`` to ``/<path>`` (a DANDI asset URL
+``drop_all = True`` cuts every one; ``set_latency(ms)`` delays every reply (a network's round trip);
+``/redirect/<path>`` answers ``302`` to ``/<path>`` (a DANDI asset URL
 redirects to its S3 object the same way).
 
 Used as a context manager::
@@ -30,6 +31,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,11 +67,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._serve(head=False)
 
-    def _reply(self, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False) -> None:
+    def _reply(self, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False,
+               length: int | None = None) -> None:
+        latency = self.server.owner.latency_s
+        if latency:
+            time.sleep(latency)
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         cut = self.server.owner._take_fault()
         sent = 0
@@ -99,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
             owner.drop_next(int(query.get("count", ["1"])[0]))
         elif command == "drop_all":
             owner.drop_all = query.get("on", ["1"])[0] == "1"
+        elif command == "latency":
+            owner.latency_s = float(query.get("ms", ["0"])[0]) / 1000.0
         elif command != "stats":
             body = b"unknown command"
             self.send_response(404)
@@ -134,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
                    "Content-Type": "application/octet-stream"}
         spec = self.headers.get("Range")
         if spec is None:
-            self._reply(200, b"" if head else target.read_bytes(), headers, head)
+            self._reply(200, b"" if head else target.read_bytes(), headers, head, length=size)
             return
         match = _RANGE.match(spec.strip())
         if match is None or match.group(1) == match.group(2) == "":
@@ -153,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
             fh.seek(start)
             body = fh.read(stop - start) if not head else b""
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        self._reply(206, body, headers, head)
+        self._reply(206, body, headers, head, length=stop - start)
 
 
 class _Server(ThreadingHTTPServer):
@@ -176,6 +184,8 @@ class RangeServer:
         self.log: list[LoggedRequest] = []
         self._drops = 0
         self.drop_all = False
+        #: seconds each reply waits before it is sent (a network's round trip; 0 on loopback)
+        self.latency_s = 0.0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -242,6 +252,10 @@ class RangeServer:
         """Cut the next ``count`` replies halfway through their body."""
         with self._lock:
             self._drops = int(count)
+
+    def set_latency(self, milliseconds: float) -> None:
+        """Make each reply wait ``milliseconds`` (a network's round trip)."""
+        self.latency_s = float(milliseconds) / 1000.0
 
     @property
     def requests(self) -> int:
@@ -332,6 +346,10 @@ class ProcessRangeServer:
 
     def drop_next(self, count: int = 1) -> None:
         self._command(f"drop?count={int(count)}")
+
+    def set_latency(self, milliseconds: float) -> None:
+        """Make each reply wait ``milliseconds`` (a network's round trip)."""
+        self._command(f"latency?ms={float(milliseconds)}")
 
     @property
     def drop_all(self) -> bool:

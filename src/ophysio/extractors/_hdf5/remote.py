@@ -29,6 +29,10 @@ __all__ = ["RemoteH5", "open_remote_h5", "RemoteDataset", "check_remote_object"]
 _DEFLATE, _SHUFFLE = 1, 2
 #: Bytes of the blocks of whole samples a contiguous dataset is read in.
 CONTIGUOUS_BLOCK_BYTES = 4 * 1024**2
+#: Chunks of one read stored next to each other (up to this gap) are fetched in one request of at most
+#: :data:`RUN_BYTES`: consecutive frames, which writers store in order, cost few requests.
+RUN_GAP_BYTES = 64 * 1024
+RUN_BYTES = 16 * 1024**2
 
 try:  # ISA-L inflates about twice as fast as zlib (ophysio depends on isal for its writer)
     from isal.isal_zlib import decompress as _inflate
@@ -128,6 +132,7 @@ class RemoteDataset:
 
         self.file, self.source, self.path, self.where, self.disk = file, source, path, where, disk
         self._locations: dict[tuple[int, ...], tuple[int, int, int] | None] = {}
+        self._raw: dict[tuple[int, ...], bytes] = {}  # chunks fetched together, waiting to be decoded
         self._lock = threading.Lock()
         with file.open() as remote:
             dset = remote.h5[path]
@@ -157,6 +162,7 @@ class RemoteDataset:
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_locations"] = {}
+        state["_raw"] = {}
         return state
 
     def __setstate__(self, state):
@@ -192,6 +198,51 @@ class RemoteDataset:
         self.locate([coords])
         with self._lock:
             return self._locations[coords]
+
+    def prepare(self, coords_list: list[tuple[int, ...]]) -> None:
+        """Before the chunks of a read are decoded (in parallel): find where they are and fetch those stored
+        next to each other in one request each, the runs in parallel."""
+        from .._remote.chunks import run_parallel
+
+        self.locate(coords_list)
+        with self._lock:
+            if len(self._raw) > 4096:  # left by reads that failed half way
+                self._raw.clear()
+            found = sorted((self._locations[c][0], self._locations[c][1], c) for c in coords_list
+                           if self._locations.get(c) is not None and c not in self._raw)
+        if self.disk is not None:  # chunks kept on disk by an earlier session need no request
+            kept = [(item, self.disk.get(f"range:{item[0]}:{item[0] + item[1]}", item[1])) for item in found]
+            with self._lock:
+                self._raw.update((item[2], data) for item, data in kept if data is not None)
+            found = [item for item, data in kept if data is None]
+        runs: list[list[tuple[int, int, tuple]]] = []
+        for item in found:
+            if runs:
+                last = runs[-1]
+                start, end = last[0][0], last[-1][0] + last[-1][1]
+                if 0 <= item[0] - end <= RUN_GAP_BYTES and item[0] + item[1] - start <= RUN_BYTES:
+                    last.append(item)
+                    continue
+            runs.append([item])
+        runs = [run for run in runs if len(run) > 1]  # a chunk alone is fetched by its loader, in parallel
+        if not runs:
+            return
+        size = self.source.size()
+
+        def fetch(run):
+            start, stop = run[0][0], run[-1][0] + run[-1][1]
+            if stop > size:
+                return []  # the loaders report the truncated file
+            data = self.source.read(start, stop)
+            pieces = [(c, data[offset - start : offset - start + length]) for offset, length, c in run]
+            if self.disk is not None:
+                for (offset, length, _), (_, piece) in zip(run, pieces):
+                    self.disk.put(f"range:{offset}:{offset + length}", piece)
+            return pieces
+
+        for pieces in run_parallel(fetch, runs):
+            with self._lock:
+                self._raw.update(pieces)
 
     # ------------------------------------------------------------------ reading
     def _fetch(self, start: int, stop: int) -> bytes:
@@ -249,14 +300,24 @@ class RemoteDataset:
         if offset + size > self.source.size():
             raise CorruptFileError(f"{self.where}: a chunk of dataset {self.path} (bytes {offset}-{offset + size - 1}) "
                                    f"lies past the end of the file ({self.source.size()} bytes): it is truncated")
-        return self._clip(self._decode(self._fetch(offset, offset + size), mask, coords), coords)
+        with self._lock:
+            raw = self._raw.pop(coords, None)
+        if raw is None:
+            raw = self._fetch(offset, offset + size)
+        return self._clip(self._decode(raw, mask, coords), coords)
 
     def chunked(self, cache: ChunkCache) -> ChunkedArray | None:
         """The dataset as a :class:`ChunkedArray` through ``cache``; None when only h5py can decode it."""
         if self.mode == "h5py":
             return None
         return ChunkedArray(self.shape, self.chunks, self.dtype, self.load, cache, name=self.path,
-                            prepare=self.locate if self.mode == "chunks" else None)
+                            prepare=self.prepare if self.mode == "chunks" else None)
+
+    def forget(self) -> None:
+        """Drop fetched chunks not yet decoded (and the chunk locations)."""
+        with self._lock:
+            self._raw.clear()
+            self._locations.clear()
 
     def read_h5py(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start:stop`` read by h5py over the block file (filters only HDF5 decodes)."""

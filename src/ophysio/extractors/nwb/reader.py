@@ -463,6 +463,8 @@ class NwbImagingExtractor(ImagingExtractor):
     def close(self) -> None:
         self._dataset_cache = None
         self._cache.clear()
+        if self._kind == "hdf5-remote":
+            self._remote.forget()
         super().close()
         if self._kind != "hdf5":
             from .._remote.http import close_connections
