@@ -68,29 +68,42 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(head=False)
 
     def _reply(self, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False,
-               length: int | None = None) -> None:
+               length: int | None = None, source: Path | None = None, offset: int = 0) -> None:
+        """Send a reply: ``body``, or ``length`` bytes of ``source`` from ``offset`` (sent in pieces, so that a
+        client that stops reading costs the server nothing more); the bytes sent are logged either way."""
         latency = self.server.owner.latency_s
         if latency:
             time.sleep(latency)
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
+        total = len(body) if length is None else length
+        self.send_header("Content-Length", str(total))
         self.end_headers()
         cut = self.server.owner._take_fault()
+        limit = total // 2 if cut else total
         sent = 0
-        if not head and body:
-            if cut:
-                half = body[: len(body) // 2]
-                self.wfile.write(half)
+        try:
+            if not head and total:
+                if source is None:
+                    self.wfile.write(body[:limit])
+                    sent = limit
+                else:
+                    with open(source, "rb") as fh:
+                        fh.seek(offset)
+                        while sent < limit:
+                            piece = fh.read(min(1 << 20, limit - sent))
+                            if not piece:
+                                break
+                            self.wfile.write(piece)
+                            sent += len(piece)
                 self.wfile.flush()
-                sent = len(half)
-                self.close_connection = True
-            else:
-                self.wfile.write(body)
-                sent = len(body)
-        self.server.owner._record(LoggedRequest(self.path, self.headers.get("Range"), status, sent))
+        except (BrokenPipeError, ConnectionResetError):  # the client went away
+            self.close_connection = True
+        finally:
+            self.server.owner._record(LoggedRequest(self.path, self.headers.get("Range"), status, sent))
         if cut:
+            self.close_connection = True
             try:
                 self.connection.shutdown(2)
             except OSError:
@@ -142,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
                    "Content-Type": "application/octet-stream"}
         spec = self.headers.get("Range")
         if spec is None:
-            self._reply(200, b"" if head else target.read_bytes(), headers, head, length=size)
+            self._reply(200, headers=headers, head=head, length=size, source=target)
             return
         match = _RANGE.match(spec.strip())
         if match is None or match.group(1) == match.group(2) == "":
@@ -157,16 +170,18 @@ class _Handler(BaseHTTPRequestHandler):
         if start >= size or stop <= start:
             self._reply(416, headers={"Content-Range": f"bytes */{size}"}, head=head)
             return
-        with open(target, "rb") as fh:
-            fh.seek(start)
-            body = fh.read(stop - start) if not head else b""
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        self._reply(206, body, headers, head, length=stop - start)
+        self._reply(206, headers=headers, head=head, length=stop - start, source=target, offset=start)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: RangeServer
+
+    def handle_error(self, request, client_address):  # a client that hangs up is no server error
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class RangeServer:

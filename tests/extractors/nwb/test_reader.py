@@ -352,3 +352,19 @@ def test_preview_reads_nwb_through_the_extractor(tmp_path):
     session = preview(path, tmp_path / "preview")
     assert session.index.exists()
     assert [s.name for s in session.streams] == ["Corrected"]
+
+
+def test_an_nwb_zarr_folder_is_detected_as_nwb_not_zarr(tmp_path):
+    """The root attributes decide (hdmf-zarr writes nwb_version there); reading NWB-Zarr is tested in CI's
+    nwb-zarr environment (test_nwb_zarr.py), which has hdmf-zarr to write the stores."""
+    from ophysio.extractors import get_format
+    from ophysio.extractors.registry import read_head
+
+    store = tmp_path / "session.nwb.zarr"
+    store.mkdir()
+    (store / ".zgroup").write_text('{"zarr_format": 2}')
+    (store / ".zattrs").write_text('{"nwb_version": "2.7.0", "neurodata_type": "NWBFile", "namespace": "core"}')
+    assert detect_format(store).id == "nwb"
+    assert get_format("zarr").check(store, read_head(store)) == "an NWB-Zarr store (read as nwb)"
+    (store / ".zattrs").write_text('{"multiscales": []}')
+    assert detect_format(store).id == "zarr"

@@ -418,7 +418,12 @@ class NwbImagingExtractor(ImagingExtractor):
             self._read_remote(start, stop, target)
 
     def _read_local(self, start: int, stop: int, target: np.ndarray) -> None:
+        """Blocks of whole chunk rows read by h5py into two reused buffers, the next block read (in a fetch
+        thread: libhdf5 decompresses without the GIL) while this one is transposed into ``target``."""
+        import threading
+
         from .._hdf5.reads import h5_read_errors
+        from .._remote.chunks import _executor
 
         shape = self._series.shape
         sample = math.prod(shape[1:]) * self._dtype.itemsize
@@ -426,18 +431,36 @@ class NwbImagingExtractor(ImagingExtractor):
         if self._chunks:
             step = max(self._chunks[0], step // self._chunks[0] * self._chunks[0])
         where = f"{self._file_path}: samples {start}:{stop} of {self._series.data}"
-        buffer = np.empty((min(step, stop - start), *shape[1:]), dtype=self._dtype)
+        blocks = [(a, min(a + step, stop)) for a in range(start, stop, step)]
+        count = 2 if len(blocks) > 1 else 1
+        buffers = [np.empty((min(step, stop - start), *shape[1:]), dtype=self._dtype) for _ in range(count)]
+        ahead = len(blocks) > 1 and not threading.current_thread().name.startswith("ophysio-fetch")
         with h5_read_errors(where), self._file.open() as h5:
             dset = self._dataset(h5)
             extent = self._extent
+
+            def read(index: int) -> np.ndarray:
+                a, b = blocks[index]
+                block = buffers[index % count][: b - a]
+                dset.read_direct(block, np.s_[a:b])
+                return block
+
             extent.check(extent.file_size(h5), start, stop)
+            pending = None
             try:
-                for a in range(start, stop, step):
-                    b = min(a + step, stop)
-                    block = buffer[: b - a]
-                    dset.read_direct(block, np.s_[a:b])
+                for index, (a, b) in enumerate(blocks):
+                    block = pending.result() if pending is not None else read(index)
+                    pending = None
+                    if ahead and index + 1 < len(blocks):
+                        pending = _executor().submit(read, index + 1)
                     target[a - start : b - start] = block
             except Exception:
+                if pending is not None:
+                    pending.cancel()
+                    try:
+                        pending.result()
+                    except Exception:  # noqa: BLE001 - the first failure is the one reported
+                        pass
                 extent.check(extent.file_size(h5), start, stop)  # a file cut short explains the failure best
                 raise
             extent.check(extent.file_size(h5), start, stop)
