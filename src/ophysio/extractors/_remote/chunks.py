@@ -209,6 +209,52 @@ class ChunkedArray:
                         destination.append(slice(origin, origin + chunk.shape[axis]))
                 target[tuple(destination)] = chunk[tuple(source)]
 
+    def read_indices(self, indices: np.ndarray, target: np.ndarray, pick: dict[int, int] | None = None,
+                     time_axis: int = 0) -> None:
+        """Copy the samples at ``indices`` (sorted, unique) into ``target``, the ``i``-th one at position ``i``
+        of the time axis: the chunks of all of them fetched together (in parallel), each once."""
+        if len(indices) == 0:
+            return
+        pick = dict(pick or {})
+        step = self.chunks[time_axis]
+        indices = np.asarray(indices, dtype=np.int64)
+        rows = np.unique(indices // step).tolist()
+        ranges: list = []
+        for axis in range(len(self.shape)):
+            if axis == time_axis:
+                ranges.append(None)
+            elif axis in pick:
+                ranges.append([pick[axis] // self.chunks[axis]])
+            else:
+                ranges.append(range(self.grid[axis]))
+        row_bytes = self.dtype.itemsize * step * math.prod(
+            len(r) * self.chunks[axis] for axis, r in enumerate(ranges) if r is not None)
+        rows_per_batch = max(1, BATCH_BYTES // max(row_bytes, 1))
+        kept = [axis for axis in range(len(self.shape)) if axis not in pick]
+        out_time = kept.index(time_axis)
+        for first in range(0, len(rows), rows_per_batch):
+            batch = rows[first : first + rows_per_batch]
+            keys = [(self.name, coords) for coords in itertools.product(*[batch if r is None else r for r in ranges])]
+            chunks = self.cache.get_many(keys, self._load_key, self._prepare_keys if self._prepare else None)
+            for key in keys:
+                coords = key[1]
+                chunk = chunks[key]
+                t0 = coords[time_axis] * step
+                where = np.flatnonzero((indices >= t0) & (indices < t0 + chunk.shape[time_axis]))
+                if where.size == 0:
+                    continue
+                view = chunk[tuple(pick[axis] - coords[axis] * self.chunks[axis] if axis in pick else slice(None)
+                                   for axis in range(len(self.shape)))]
+                source: list = [slice(None)] * view.ndim
+                destination: list = [slice(None)] * view.ndim
+                source[out_time] = indices[where] - t0
+                destination[out_time] = where
+                for position, axis in enumerate(kept):
+                    if axis != time_axis:
+                        origin = coords[axis] * self.chunks[axis]
+                        destination[position] = slice(origin, origin + view.shape[position])
+                target[tuple(destination)] = view[tuple(source)]
+
     def read_all(self) -> np.ndarray:
         """The whole array (for small arrays: timestamps, metadata values)."""
         out = np.empty(self.shape, dtype=self.dtype)

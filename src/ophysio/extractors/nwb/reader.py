@@ -417,6 +417,21 @@ class NwbImagingExtractor(ImagingExtractor):
         else:
             self._read_remote(start, stop, target)
 
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        """Scattered samples of a streamed file or a Zarr store: all their chunks fetched together."""
+        chunked = None
+        if self._kind == "zarr":
+            chunked = self._zarr_data.chunked(self._cache)
+        elif self._kind == "hdf5-remote":
+            chunked = self._remote.chunked(self._cache)
+        if chunked is None or len(indices) < 2:
+            super()._read_samples(indices, out)
+            return
+        from .._hdf5.reads import h5_read_errors
+
+        with h5_read_errors(f"{self._file_path}: {len(indices)} samples of {self._series.data}"):
+            chunked.read_indices(indices, out.swapaxes(1, 2))
+
     def _read_local(self, start: int, stop: int, target: np.ndarray) -> None:
         """Blocks of whole chunk rows read by h5py into two reused buffers, the next block read (in a fetch
         thread: libhdf5 decompresses without the GIL) while this one is transposed into ``target``."""

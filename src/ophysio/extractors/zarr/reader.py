@@ -334,6 +334,20 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
         view = out.transpose([target.index(letter) for letter in kept])  # out seen in the stored axis order
         self._data.chunked(self._cache).read(start, stop, view, pick, time_axis=layout.dims.index("T"))
 
+    def _read_samples(self, indices: np.ndarray, out: np.ndarray) -> None:
+        """Scattered samples: all their chunks fetched together (in parallel), each once."""
+        if len(indices) < 2:
+            super()._read_samples(indices, out)
+            return
+        layout = self._layout
+        pick = {}
+        if "C" in layout.dims:
+            pick[layout.dims.index("C")] = layout.channel
+        if layout.plane is not None:
+            pick[layout.dims.index("Z")] = layout.plane
+        view = out.transpose([layout.target.index(letter) for letter in layout.kept])
+        self._data.chunked(self._cache).read_indices(indices, view, pick, time_axis=layout.dims.index("T"))
+
     def close(self) -> None:
         self._cache.clear()
         super().close()
