@@ -241,3 +241,38 @@ def test_convert_to_nwb_and_back(tmp_path):
             np.testing.assert_array_equal(back.get_series(), extractor.get_series())
             assert back.get_acquisition_facts().pixel_size_um == pytest.approx((0.8, 0.6))
     interface.close()
+
+
+def test_a_chunk_that_decompresses_beyond_its_size_is_refused(tmp_path):
+    """A small chunk that would inflate to far more than its chunk (a damaged or hostile store) is refused before
+    it is inflated whole."""
+    import zlib
+
+    path = copy_source(_ome_v2("v2", 1, None), tmp_path)
+    (path / "0" / "0" / "0" / "0").write_bytes(zlib.compress(bytes(50_000_000), 9))  # 50 MB of zeros, ~50 kB
+    with ZarrImagingExtractor(path) as ex, pytest.raises(FormatError, match="more than the 1120 bytes"):
+        ex.get_series(0, 1)
+
+
+def test_bounded_decoders_refuse_what_exceeds_the_limit():
+    import numcodecs
+
+    from ophysio.extractors._hdf5.remote import _inflate
+    from ophysio.extractors._zarr.codecs import bounded_decode
+
+    raw = bytes(range(256)) * 40
+    for codec in (numcodecs.GZip(5), numcodecs.Zlib(5), numcodecs.Zstd(3), numcodecs.Blosc(), numcodecs.BZ2(),
+                  numcodecs.LZMA(), numcodecs.LZ4()):
+        encoded = codec.encode(raw)
+        assert bytes(memoryview(bounded_decode(codec, encoded, len(raw))).cast("B")) == raw, codec
+        with pytest.raises(ValueError):
+            bounded_decode(codec, encoded, len(raw) - 1)
+    import zlib
+
+    from ophysio.errors import CorruptFileError
+
+    assert _inflate(zlib.compress(raw), len(raw)) == raw
+    with pytest.raises(CorruptFileError, match="more than"):
+        _inflate(zlib.compress(bytes(10_000_000)), 4096)
+    with pytest.raises(CorruptFileError, match="ends early"):
+        _inflate(zlib.compress(raw)[:20], len(raw))

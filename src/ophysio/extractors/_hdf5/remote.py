@@ -35,9 +35,21 @@ RUN_GAP_BYTES = 64 * 1024
 RUN_BYTES = 16 * 1024**2
 
 try:  # ISA-L inflates about twice as fast as zlib (ophysio depends on isal for its writer)
-    from isal.isal_zlib import decompress as _inflate
+    from isal.isal_zlib import decompressobj as _inflater
 except ImportError:  # pragma: no cover
-    _inflate = zlib.decompress
+    _inflater = zlib.decompressobj
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    """A zlib stream inflated to at most ``limit`` bytes (a stream that would give more is refused, not
+    inflated: a small damaged or hostile chunk must not fill the memory)."""
+    inflater = _inflater()
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise CorruptFileError(f"inflates to more than the {limit} bytes of a chunk")
+    if not getattr(inflater, "eof", True):
+        raise CorruptFileError("the deflate stream ends early")
+    return out
 
 
 class RemoteH5:
@@ -259,19 +271,19 @@ class RemoteDataset:
     def _decode(self, raw: bytes, mask: int, coords) -> np.ndarray:
         data = raw
         where = f"{self.where}: the chunk at {tuple(c * n for c, n in zip(coords, self.chunks))} of dataset {self.path}"
+        expected = math.prod(self.chunks) * self.dtype.itemsize
         try:
             for index in reversed(range(len(self.filters))):
                 if mask >> index & 1:
                     continue  # this filter was skipped when the chunk was written
                 if self.filters[index] == _DEFLATE:
-                    data = _inflate(data)
+                    data = _inflate(data, expected)
                 elif self.filters[index] == _SHUFFLE:
                     data = _unshuffle(data, self.dtype.itemsize)
         except zlib.error as exc:
             raise CorruptFileError(f"{where} cannot be inflated; the file is damaged ({exc})") from exc
         except Exception as exc:  # noqa: BLE001 - isal raises its own error type
             raise CorruptFileError(f"{where} cannot be decoded; the file is damaged ({exc})") from exc
-        expected = math.prod(self.chunks) * self.dtype.itemsize
         if len(data) != expected:
             raise CorruptFileError(f"{where} decodes to {len(data)} bytes, not the {expected} of a chunk: the file is "
                                    "damaged")
@@ -297,6 +309,10 @@ class RemoteDataset:
                 f"{self.where}: the chunk of samples {first}:{first + self.chunks[0]} of dataset {self.path} was never "
                 "written (HDF5 would give fill values for it): the file is incomplete (its writer stopped early?)")
         offset, size, mask = location
+        raw_bytes = math.prod(self.chunks) * self.dtype.itemsize
+        if size > raw_bytes + raw_bytes // 100 + 1024:  # deflate adds at most ~0.03%; shuffle nothing
+            raise CorruptFileError(f"{self.where}: a chunk of dataset {self.path} is stored in {size} bytes, more than "
+                                   f"any encoding of its {raw_bytes} bytes takes: the chunk index is damaged")
         if offset + size > self.source.size():
             raise CorruptFileError(f"{self.where}: a chunk of dataset {self.path} (bytes {offset}-{offset + size - 1}) "
                                    f"lies past the end of the file ({self.source.size()} bytes): it is truncated")

@@ -59,12 +59,73 @@ def chunk_bytes_checked(shape: tuple[int, ...], itemsize: int, where: str) -> in
     return nbytes
 
 
+def bounded_decode(codec, data, limit: int):
+    """``codec.decode(data)`` giving at most ``limit`` bytes: a chunk that would decompress to more (a damaged or
+    hostile one, a "zip bomb") is refused before it fills the memory. gzip, zlib, bz2 and lzma are inflated
+    here with a bound; zstd and blosc into a buffer of ``limit`` bytes; lz4's size header is checked first."""
+    import bz2
+    import lzma
+    import zlib
+
+    name = getattr(codec, "codec_id", "")
+    raw = bytes(memoryview(data).cast("B")) if not isinstance(data, bytes) else data
+    if name in ("gzip", "zlib"):
+        inflater = zlib.decompressobj(47 if name == "gzip" else 15)  # 47: gzip or zlib header, auto-detected
+        out = inflater.decompress(raw, limit + 1)
+        if len(out) <= limit and not inflater.eof:
+            raise ValueError("the compressed stream ends early")
+    elif name in ("bz2", "lzma"):
+        inflater = bz2.BZ2Decompressor() if name == "bz2" else lzma.LZMADecompressor()
+        out = inflater.decompress(raw, limit + 1)
+        if len(out) > limit:
+            raise ValueError(f"it decompresses to more than the {limit} bytes of a chunk")
+        if not inflater.eof:
+            raise ValueError("the compressed stream ends early")
+        return out
+    elif name in ("zstd", "blosc"):
+        size = _zstd_content_size(raw) if name == "zstd" else (
+            int.from_bytes(raw[4:8], "little") if len(raw) >= 16 else None)
+        if size is None:  # a zstd frame that does not say its size (zarr's never): decoded, then checked
+            out = codec.decode(raw)
+            out = bytes(memoryview(out).cast("B")) if not isinstance(out, bytes) else out
+        else:
+            if size > limit:
+                raise ValueError(f"its header announces {size} bytes, more than the {limit} of a chunk")
+            buffer = np.empty(size, dtype=np.uint8)
+            codec.decode(raw, out=buffer)
+            return buffer
+    else:
+        if name == "lz4" and len(raw) >= 4 and int.from_bytes(raw[:4], "little") > limit:
+            raise ValueError(f"its header announces {int.from_bytes(raw[:4], 'little')} bytes")
+        out = codec.decode(raw)
+        out = bytes(memoryview(out).cast("B")) if not isinstance(out, bytes) else out
+    if len(out) > limit or (name in ("gzip", "zlib") and inflater.unconsumed_tail):
+        raise ValueError(f"it decompresses to more than the {limit} bytes of a chunk")
+    return out
+
+
+def _zstd_content_size(frame: bytes) -> int | None:
+    """The decompressed size a zstd frame header states (RFC 8878, 3.1.1.1), or None when it states none."""
+    if len(frame) < 6 or frame[:4] != b"\x28\xb5\x2f\xfd":
+        return None
+    descriptor = frame[4]
+    fcs_flag, single_segment, did_flag = descriptor >> 6, descriptor >> 5 & 1, descriptor & 3
+    position = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[did_flag]
+    width = (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
+    if width == 0 or len(frame) < position + width:
+        return None
+    value = int.from_bytes(frame[position : position + width], "little")
+    return value + 256 if width == 2 else value
+
+
 def decode_v2(data: bytes, compressor, filters: list, dtype: np.dtype, shape: tuple[int, ...], order: str,
               where: str) -> np.ndarray:
     """One stored v2 chunk as an array of ``shape`` (the full chunk, edges included)."""
     try:
         if compressor is not None:
-            data = compressor.decode(data)
+            limit = chunk_bytes_checked(shape, dtype.itemsize, where) if dtype.kind != "O" else MAX_CHUNK_BYTES
+            checksums = sum(getattr(f, "codec_id", "") in ("crc32", "crc32c", "adler32", "fletcher32") for f in filters)
+            data = bounded_decode(compressor, data, limit + 4 * checksums)
         for codec in reversed(filters):
             data = codec.decode(data)
     except Exception as exc:  # noqa: BLE001 - each codec raises its own errors on damaged input
@@ -192,9 +253,16 @@ class V3Chain:
 
     def decode(self, data: bytes, where: str) -> np.ndarray:
         """One stored chunk (bytes) as an array of :attr:`shape`."""
+        limit = MAX_CHUNK_BYTES
+        if self.byte_codecs:
+            encoded = self.shape
+            for order in self.transposes:
+                encoded = tuple(encoded[i] for i in order)
+            limit = chunk_bytes_checked(encoded, self.dtype.itemsize, where)
         try:
-            for _, codec in reversed(self.byte_codecs):
-                data = codec.decode(data)
+            for position, (name, codec) in reversed(list(enumerate(self.byte_codecs))):
+                later = sum(n == "crc32c" for n, _ in self.byte_codecs[:position])  # checksums decoded after
+                data = codec.decode(data) if name == "crc32c" else bounded_decode(codec, data, limit + 4 * later)
         except Exception as exc:  # noqa: BLE001
             raise CorruptFileError(f"{where} cannot be decoded; the chunk is damaged ({type(exc).__name__}: {exc})") \
                 from exc
