@@ -90,9 +90,10 @@ class ChunkCache:
             self._bytes -= dropped.nbytes
 
     def get_many(self, keys: Sequence[Hashable], load: Callable[[Hashable], np.ndarray],
-                 prepare: Callable[[list], None] | None = None) -> dict:
+                 prepare: Callable[[list], None] | None = None, keep: bool = True) -> dict:
         """The chunks of ``keys``: cached ones, ones another thread is loading, and the rest loaded (in parallel,
-        after ``prepare(keys to load)`` in the calling thread, e.g. to look up where they are stored)."""
+        after ``prepare(keys to load)`` in the calling thread, e.g. to look up where they are stored). With
+        ``keep=False`` the loaded chunks are not added to the cache (a long read passing through)."""
         found: dict[Hashable, np.ndarray] = {}
         mine: list[Hashable] = []
         waits: list[tuple[Hashable, threading.Event]] = []
@@ -119,7 +120,8 @@ class ChunkCache:
         with self._lock:
             for key, value in zip(mine, loaded):
                 value.flags.writeable = False  # shared between reads: never to be changed in place
-                self._insert(key, value)
+                if keep:
+                    self._insert(key, value)
                 found[key] = value
             self.loads += len(mine)
         for event in events:
@@ -190,7 +192,9 @@ class ChunkedArray:
             rows = range(batch, min(batch + rows_per_batch, last + 1))
             axes = [rows if r is None else r for r in ranges]
             keys = [(self.name, coords) for coords in itertools.product(*axes)]
-            chunks = self.cache.get_many(keys, self._load_key, self._prepare_keys if self._prepare else None)
+            # a long read keeps in the cache only its last batch (which the next read may continue)
+            keep = rows[-1] == last
+            chunks = self.cache.get_many(keys, self._load_key, self._prepare_keys if self._prepare else None, keep)
             for key in keys:
                 coords = key[1]
                 chunk = chunks[key]

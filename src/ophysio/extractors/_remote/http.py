@@ -354,3 +354,24 @@ class HttpStore:
             return file.size()
         except FileSetError:
             return None
+
+    def get_suffix(self, key: str, count: int) -> bytes | None:
+        """The last ``count`` bytes of object ``key`` (all of it when smaller), in one request; None when absent."""
+        url = self.key_url(key)
+        what = f"the last {count} bytes"
+        response = http_request(url, {**self.headers, "Range": f"bytes=-{count}"}, what)
+        if response.status in (403, 404):
+            return None
+        if response.status == 416:
+            return b""
+        if response.status != 206:
+            raise _refused(url, response, what) if response.status != 200 else RemoteSourceError(
+                f"{url}: the server ignored the range request for {what}; streaming needs Range requests")
+        match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+        if match is None or match.group(3) == "*" or int(match.group(2)) != int(match.group(3)) - 1 \
+                or len(response.body) != int(match.group(2)) - int(match.group(1)) + 1 \
+                or len(response.body) != min(count, int(match.group(3))):
+            raise RemoteSourceError(f"{url}: asked for {what}, the server sent "
+                                    f"{response.headers.get('content-range', 'no Content-Range')} and "
+                                    f"{len(response.body)} bytes")
+        return response.body

@@ -22,6 +22,10 @@ from .nodes import ZarrNode, join
 __all__ = ["ZarrArray"]
 
 _MISSING = 2**64 - 1
+#: Inner chunks of a shard stored next to each other (up to this gap) are fetched in one request of at most
+#: :data:`RUN_BYTES`.
+RUN_GAP_BYTES = 64 * 1024
+RUN_BYTES = 16 * 1024**2
 
 
 def _ints(value, where: str, what: str) -> tuple[int, ...]:
@@ -42,6 +46,7 @@ class ZarrArray:
         meta = node.meta
         self.shape = _ints(meta.get("shape"), self.where, "shape")
         self._index_cache: OrderedDict[str, np.ndarray | None] = OrderedDict()
+        self._raw: dict[tuple[int, ...], bytes] = {}  # inner chunks fetched together, waiting to be decoded
         self._lock = threading.Lock()
         self.sharded = False
         if node.zarr_format == 2:
@@ -55,6 +60,7 @@ class ZarrArray:
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_index_cache"] = OrderedDict()
+        state["_raw"] = {}
         return state
 
     def __setstate__(self, state):
@@ -175,9 +181,7 @@ class ZarrArray:
                 return self._index_cache[key]
         size = self._index_bytes
         if self._index_at_end:
-            total = self.store.size(key)
-            data = None if total is None else (
-                self.store.get_range(key, total - size, total) if total >= size else b"")
+            data = self.store.get_suffix(key, size)  # one request, without asking the shard's size first
         else:
             data = self.store.get_range(key, 0, size)
         if data is None:
@@ -203,16 +207,65 @@ class ZarrArray:
         offset, nbytes = (int(v) for v in index[local])
         if offset == _MISSING and nbytes == _MISSING:
             return self._filled(coords)
-        data = self.store.get_range(key, offset, offset + nbytes)
+        with self._lock:
+            data = self._raw.pop(coords, None)
+        if data is None:
+            data = self.store.get_range(key, offset, offset + nbytes)
         if data is None or len(data) != nbytes:
             raise CorruptFileError(f"{self.store.name}: shard {key} ends before its chunk {local} (bytes {offset}-"
                                    f"{offset + nbytes - 1})")
         return self._clip(self._chain.decode(data, f"{self.store.name}: chunk {local} of shard {key}"), coords)
 
+    def prepare(self, coords_list: list[tuple[int, ...]]) -> None:
+        """Before the inner chunks of a read are decoded (in parallel): read their shards' indexes (in parallel),
+        then fetch the chunks stored next to each other in a shard in one request each."""
+        from .._remote.chunks import run_parallel
+
+        by_shard: dict[str, list[tuple[int, ...]]] = {}
+        for coords in coords_list:
+            by_shard.setdefault(self._key(tuple(c // p for c, p in zip(coords, self._per_shard))), []).append(coords)
+        indexes = dict(zip(by_shard, run_parallel(self._shard_index, list(by_shard))))
+        runs: list[tuple[str, list[tuple[int, int, tuple]]]] = []
+        for key, members in by_shard.items():
+            index = indexes[key]
+            if index is None:
+                continue
+            found = []
+            for coords in members:
+                offset, nbytes = (int(v) for v in index[tuple(c % p for c, p in zip(coords, self._per_shard))])
+                if offset != _MISSING:
+                    found.append((offset, nbytes, coords))
+            found.sort()
+            for item in found:
+                if runs and runs[-1][0] == key:
+                    last = runs[-1][1]
+                    end = last[-1][0] + last[-1][1]
+                    if 0 <= item[0] - end <= RUN_GAP_BYTES and item[0] + item[1] - last[0][0] <= RUN_BYTES:
+                        last.append(item)
+                        continue
+                runs.append((key, [item]))
+        runs = [run for run in runs if len(run[1]) > 1]  # a chunk alone is fetched by its loader, in parallel
+        with self._lock:
+            if len(self._raw) > 4096:  # left by reads that failed half way
+                self._raw.clear()
+
+        def fetch(run):
+            key, items = run
+            start, stop = items[0][0], items[-1][0] + items[-1][1]
+            data = self.store.get_range(key, start, stop)
+            if data is None or len(data) != stop - start:
+                return []  # the loaders report what is missing
+            return [(c, data[offset - start : offset - start + length]) for offset, length, c in items]
+
+        for pieces in run_parallel(fetch, runs):
+            with self._lock:
+                self._raw.update(pieces)
+
     # ------------------------------------------------------------------ reads
     def chunked(self, cache: ChunkCache) -> ChunkedArray:
         """This array as a :class:`ChunkedArray` reading through ``cache``."""
-        return ChunkedArray(self.shape, self.chunks, self.dtype, self.load, cache, name=self.path)
+        return ChunkedArray(self.shape, self.chunks, self.dtype, self.load, cache, name=self.path,
+                            prepare=self.prepare if self.sharded else None)
 
     def read_all(self) -> np.ndarray:
         """The whole array (small arrays: metadata values, timestamps)."""

@@ -26,6 +26,8 @@ class ZarrStore(Protocol):
 
     def get_range(self, key: str, start: int, stop: int) -> bytes | None: ...
 
+    def get_suffix(self, key: str, count: int) -> bytes | None: ...
+
     def size(self, key: str) -> int | None: ...
 
 
@@ -93,6 +95,10 @@ class LocalStore:
         except OSError:
             return None
 
+    def get_suffix(self, key: str, count: int) -> bytes | None:
+        size = self.size(key)
+        return None if size is None else self.get_range(key, max(size - count, 0), size)
+
     def list_dir(self, key: str) -> list[str] | None:
         """Names in a folder of the store (local stores can be listed), None when it is not a folder."""
         try:
@@ -148,6 +154,10 @@ class FsspecStore:
     def size(self, key: str) -> int | None:
         return self._wrap(key, lambda fs, path: fs.size(path))
 
+    def get_suffix(self, key: str, count: int) -> bytes | None:
+        size = self.size(key)
+        return None if size is None else self.get_range(key, max(size - count, 0), size)
+
 
 class CachedStore:
     """A remote store whose objects (and object ranges) are also kept in a disk cache."""
@@ -181,6 +191,16 @@ class CachedStore:
 
     def size(self, key: str) -> int | None:
         return self.store.size(key)
+
+    def get_suffix(self, key: str, count: int) -> bytes | None:
+        name = f"suffix:{key}:{count}"
+        cached = self.disk.get(name)
+        if cached is not None:
+            return cached
+        data = self.store.get_suffix(key, count)
+        if data is not None:
+            self.disk.put(name, data)
+        return data
 
 
 class PrefetchStore:
@@ -219,6 +239,9 @@ class PrefetchStore:
 
     def size(self, key: str) -> int | None:
         return self.store.size(key)
+
+    def get_suffix(self, key: str, count: int) -> bytes | None:
+        return self.store.get_suffix(key, count)
 
     def list_dir(self, key: str) -> list[str] | None:
         lister = getattr(self.store, "list_dir", None)
