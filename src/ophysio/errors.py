@@ -27,6 +27,8 @@ __all__ = [
     "OutputExistsError",
     "ContainmentError",
     "ReadTooLargeError",
+    "RemoteSourceError",
+    "MissingDependencyError",
 ]
 
 
@@ -138,3 +140,14 @@ class ContainmentError(OphysioError, PermissionError):
 class ReadTooLargeError(OphysioError, MemoryError):
     """A read would need more memory than the machine has (often a damaged header's sizes); read fewer
     samples at a time."""
+
+
+class RemoteSourceError(OphysioError, ConnectionError):
+    """A remote source (an HTTP(S), S3 or DANDI URL) could not be read: the server refused, the connection
+    failed or was cut again after the retries. The message names the URL and the bytes or object asked for.
+    Never wrong pixels: a read either returns the stored bytes or raises this."""
+
+
+class MissingDependencyError(OphysioError, ImportError):
+    """A feature needs an optional dependency (an extra) that is not installed; the message names the
+    ``pip install 'ophysio[...]'`` that adds it."""

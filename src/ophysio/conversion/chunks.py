@@ -4,7 +4,11 @@ ophysio reads samples as (samples, rows, columns[, planes]); NWB stores photon s
 (frames, x, y[, z]), x being the column. The NWB shapes are defined here; chunks are transposed by
 :class:`ImagingChunkIterator` here and by :class:`ophysio.conversion.pipeline.TransposeToNWB`.
 
-Chunks hold whole frames (viewers fetch whole frames) and about 10 MB (:data:`DEFAULT_CHUNK_BYTES`).
+Chunks hold whole frames (viewers fetch whole frames) and about 1 MiB (:data:`DEFAULT_CHUNK_BYTES`): a
+reader streaming the file fetches whole chunks, so a frame read remotely costs its chunk; measured on a
+512 x 512 int16 series, 1 MiB chunks (2 frames) against 10 MiB ones (20 frames) take the first frame for
+0.8 MB instead of 5.6 MB and 100 scattered frames for 53 MB instead of 382 MB, with the same bytes for
+consecutive frames, the same file size and no slower a conversion (docs: streaming).
 :class:`ImagingChunkIterator`, an hdmf ``GenericDataChunkIterator``, serves callers who add a photon
 series to their own ``NWBFile`` and write it with their own ``NWBHDF5IO`` (HDF5 compresses, one core)
 and the NWB-Zarr backend; :func:`ophysio.write_nwb` fills NWB HDF5 datasets through the chunk pipeline
@@ -26,8 +30,8 @@ __all__ = [
     "ImagingChunkIterator",
 ]
 
-#: Target size of one chunk of a photon series.
-DEFAULT_CHUNK_BYTES = 10 * 1024**2
+#: Target size of one chunk of a photon series (whole frames: at least one).
+DEFAULT_CHUNK_BYTES = 1024**2
 
 
 def nwb_sample_shape(extractor) -> tuple[int, ...]:

@@ -18,7 +18,8 @@ How the facts become NWB metadata (lengths in meters, NWB's x, y, z order):
 - ``NWBFile.session_start_time``: the first stream's ``session_start_time``.
 - ``ImagingPlane``: ``grid_spacing`` from ``pixel_size_um`` (plus ``plane_spacing_um`` for a volume),
   ``origin_coords`` from ``origin_um``, ``reference_frame``, ``excitation_lambda`` from
-  ``excitation_wavelength_nm``; the description names the format, channel, ROI, plane and depths.
+  ``excitation_wavelength_nm``, ``indicator`` and ``location`` from ``indicator`` and ``brain_region`` (what
+  an NWB source records); the description names the format, channel, ROI, plane and depths.
 - ``OpticalChannel.emission_lambda`` from the channel's emission wavelength.
 - ``PhotonSeries``: ``field_of_view`` from ``field_of_view_um``, ``scan_line_rate`` from ``line_rate_hz``
   (two-photon only); the description says when a ROI's first line was scanned after the frame's time,
@@ -309,6 +310,10 @@ class ImagingInterface:
                 plane["imaging_rate"] = float(ex.get_sampling_frequency())
             if facts.excitation_wavelength_nm:
                 plane["excitation_lambda"] = float(facts.excitation_wavelength_nm)
+            if facts.indicator:
+                plane["indicator"] = facts.indicator
+            if facts.brain_region:
+                plane["location"] = facts.brain_region
             if facts.pixel_size_um is not None:
                 dy, dx = facts.pixel_size_um
                 spacing = [dx, dy] + ([facts.plane_spacing_um] if facts.plane_spacing_um else [])

@@ -51,6 +51,8 @@ _LAZY = {
     "InscopixImagingExtractor": ".inscopix",
     "HCImageImagingExtractor": ".hcimage",
     "CxdImagingExtractor": ".hcimage",
+    "NwbImagingExtractor": ".nwb",
+    "ZarrImagingExtractor": ".zarr",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

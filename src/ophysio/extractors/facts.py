@@ -118,6 +118,10 @@ class AcquisitionFacts:
         What ``origin_um`` is measured from.
     objective : str or None
         The objective lens, when the source names it.
+    indicator : str or None
+        The calcium (or voltage) indicator, when the source records it (an NWB file's ImagingPlane does).
+    brain_region : str or None
+        Where in the brain the imaging was, when the source records it (an NWB ImagingPlane's location).
     roi : StreamRoi or None
         The ROI this stream reads, when it is one of several scanned ROIs.
     processing : tuple of ProcessingStep
@@ -146,6 +150,8 @@ class AcquisitionFacts:
     field_of_view_um: tuple[float, ...] | None = None
     reference_frame: str | None = None
     objective: str | None = None
+    indicator: str | None = None
+    brain_region: str | None = None
     roi: StreamRoi | None = None
     processing: tuple[ProcessingStep, ...] = ()
     source_header: dict = field(default_factory=dict, repr=False, compare=False)

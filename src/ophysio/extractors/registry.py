@@ -57,9 +57,11 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "inscopix",
     "hcimage",
     "mat",
+    "nwb",
     "femtonics",
     "caiman",  # before hdf5: a CaImAn segmentation is an HDF5 file with estimates/ and params/ groups
     "hdf5",
+    "zarr",
     "suite2p",
     "minian",
     "numpy",
@@ -214,8 +216,18 @@ def resolve_source(
     """The format of a source and the path keyword(s) to open it with.
 
     A single path may be a file, a folder or a glob pattern. A folder that no format reads as a whole
-    (suite2p does) stands for its files that share the suffix of its naturally-first imaging file.
+    (suite2p does) stands for its files that share the suffix of its naturally-first imaging file. A URL
+    (``https://``, ``s3://``, ``dandi://``...) is read by a format that streams (NWB, Zarr), told apart by its
+    content.
     """
+    from ._remote.urls import is_remote
+
+    if isinstance(path_or_paths, str) and is_remote(path_or_paths):
+        return _resolve_url(path_or_paths, format)
+    if isinstance(path_or_paths, (list, tuple)) and any(is_remote(p) for p in path_or_paths):
+        if len(path_or_paths) != 1:
+            raise FileSetError(f"a URL is opened alone (got {len(path_or_paths)} sources: {path_or_paths[0]}, ...)")
+        return _resolve_url(path_or_paths[0], format)
     if isinstance(path_or_paths, (str, os.PathLike)):
         paths = _expand_source(path_or_paths)
     else:
@@ -245,6 +257,21 @@ def resolve_source(
     return spec, {spec.paths_argument: [os.fspath(p) for p in paths]}
 
 
+def _resolve_url(url: str, format: str | None) -> tuple[FormatSpec, dict[str, Any]]:
+    """The format of a URL: the one named, else NWB for an HDF5 file and Zarr (or NWB for NWB-Zarr) for a store."""
+    streaming = [spec.id for spec in FORMATS if spec.remote]
+    if format is not None:
+        spec = get_format(format)
+    else:
+        from ._remote.detect import remote_format
+
+        spec = get_format(remote_format(url))
+    if not spec.remote:
+        raise UnknownFormatError(f"{url}: the {spec.id} format is read from local files only; URLs are streamed for "
+                                 f"{', '.join(streaming)} (download the file to read it as {spec.id})")
+    return spec, {spec.path_argument: url}
+
+
 def open_imaging(
     path_or_paths: PathLike | Sequence[PathLike], format: str | None = None, **kwargs: Any
 ) -> ImagingExtractor:
@@ -253,12 +280,14 @@ def open_imaging(
     Parameters
     ----------
     path_or_paths : path or list of paths
-        A file, a folder (suite2p, or a folder of TIFF files), a glob pattern, or several files of one
-        series.
+        A file, a folder (suite2p, a Zarr store, or a folder of TIFF files), a glob pattern, several files
+        of one series, or a URL of an NWB file or a Zarr store (``https://...``, ``s3://bucket/key``,
+        ``dandi://DANDI/000123/sub-x/...``, a DANDI asset URL), streamed without downloading.
     format : str, optional
         A registry id (see ``ophysio formats``) to skip detection; required for raw binary.
     **kwargs
-        Passed on to the extractor (channel_name, plane_index, sampling_frequency, ...).
+        Passed on to the extractor (channel_name, plane_index, sampling_frequency, ...; for a URL
+        ``cache_dir=`` keeps the fetched bytes on disk).
     """
     spec, path_kwargs = resolve_source(path_or_paths, format)
     cls = spec.load_class()

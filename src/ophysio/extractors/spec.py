@@ -59,6 +59,8 @@ class FormatSpec:
         ``SPEC``) or a segmentation (a :class:`~ophysio.extractors.segmentation.SegmentationExtractor`,
         declared as ``SEGMENTATION_SPEC``). A format folder may declare both (suite2p writes a movie and
         the segmentation made from it), each with its own sniff and loader.
+    remote : bool
+        Whether the extractor also streams a URL (HTTP(S), S3, DANDI) given as its path.
     """
 
     id: str
@@ -73,6 +75,7 @@ class FormatSpec:
     name: str = ""
     photon_series_type: str = "TwoPhotonSeries"
     kind: str = "imaging"
+    remote: bool = False
 
     def __post_init__(self) -> None:
         if self.photon_series_type not in ("TwoPhotonSeries", "OnePhotonSeries"):

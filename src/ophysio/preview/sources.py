@@ -53,68 +53,38 @@ class _ExtractorStream(_Stream):
         return np.asarray(self.extractor.get_timestamps(), dtype=float)
 
 
-class _NWBStream(_Stream):
-    """A photon series of an NWB HDF5 file (NWB stores (samples, x, y[, z]); read back as rows, columns)."""
+def _is_nwb(path: str, format: str | None) -> bool:
+    """Whether ``path`` is an NWB file (HDF5 or NWB-Zarr, local or a URL), as detection says."""
+    if format is not None:
+        return format == "nwb"
+    from ..errors import OphysioError
+    from ..extractors.registry import resolve_source
 
-    def __init__(self, path: Path, series_path: str):
-        import h5py
-
-        self.path = path
-        self.series_path = series_path
-        self.name = series_path.rsplit("/", 1)[-1]
-        with h5py.File(path, "r") as f:
-            data = f[series_path]["data"]
-            shape = data.shape
-            self.num_samples = shape[0]
-            self.sample_shape = (shape[2], shape[1], *shape[3:])
-            self.dtype = data.dtype
-            self.chunks = str(data.chunks) + " in NWB layout (samples, x, y[, z])" if data.chunks else "contiguous"
-            opts = [data.compression or "none"]
-            if data.compression_opts is not None:
-                opts[0] += f" (level {data.compression_opts})"
-            if data.shuffle:
-                opts.append("shuffle")
-            self.compression = " + ".join(opts)
-
-    def _data(self, f):
-        return f[self.series_path]["data"]
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        import h5py
-
-        with h5py.File(self.path, "r") as f:
-            return np.ascontiguousarray(self._data(f)[start:stop].swapaxes(1, 2))
-
-    def read_samples(self, indices: np.ndarray) -> np.ndarray:
-        import h5py
-
-        with h5py.File(self.path, "r") as f:
-            return np.ascontiguousarray(self._data(f)[np.asarray(indices)].swapaxes(1, 2))
-
-    def timestamps(self) -> np.ndarray:
-        import h5py
-
-        with h5py.File(self.path, "r") as f:
-            group = f[self.series_path]
-            if "timestamps" in group:
-                return np.asarray(group["timestamps"][()], dtype=float)
-            start = group["starting_time"]
-            return float(start[()]) + np.arange(self.num_samples) / float(start.attrs["rate"])
+    try:
+        return resolve_source(path)[0].id == "nwb"
+    except (OphysioError, OSError):
+        return False
 
 
-def _nwb_series_paths(path: Path) -> list[str]:
-    import h5py
+def _nwb_streams(path: str, options: dict) -> tuple[list[_Stream], str, dict, dict]:
+    """Every photon series of an NWB file (acquisition and processing), read through the NWB extractor, and the
+    DANDI fields the file holds (local NWB HDF5 files)."""
+    from ..extractors.nwb.reader import NwbImagingExtractor
 
-    found = []
-    with h5py.File(path, "r") as f:
-        acquisition = f.get("acquisition")
-        if acquisition is not None:
-            for key, obj in acquisition.items():
-                kind = obj.attrs.get("neurodata_type", b"")
-                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-                if kind in ("TwoPhotonSeries", "OnePhotonSeries") and "data" in obj:
-                    found.append(f"/acquisition/{key}")
-    return found
+    names = [options.pop("optical_series_name")] if "optical_series_name" in options else \
+        NwbImagingExtractor.get_available_series(path, options.get("storage_options"))
+    if not names:
+        raise ValueError(f"{path} holds no TwoPhotonSeries or OnePhotonSeries (in /acquisition or /processing)")
+    streams = []
+    for name in names:
+        extractor = NwbImagingExtractor(path, name, **options)
+        streams.append(_ExtractorStream(extractor, extractor.photon_series_name))
+    fields: dict = {}
+    if Path(path).is_file():
+        from ..conversion.batch.dandi import nwb_dandi_fields
+
+        fields = nwb_dandi_fields(path)
+    return streams, str(path), fields, {}
 
 
 def _open_interface(paths: list[str], format: str | None, options: dict):
@@ -152,14 +122,8 @@ def _open_streams(source: Any, format: str | None = None,
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, ImagingExtractor) for s in source):
         return [_ExtractorStream(s, s.channel_name) for s in source], repr(source[0]), {}, {}
     paths = [str(p) for p in source] if isinstance(source, (list, tuple)) else [str(source)]
-    path = Path(paths[0])
-    if len(paths) == 1 and path.suffix.lower() == ".nwb" and path.is_file():
-        from ..conversion.batch.dandi import nwb_dandi_fields
-
-        series = _nwb_series_paths(path)
-        if not series:
-            raise ValueError(f"{path} holds no TwoPhotonSeries or OnePhotonSeries in /acquisition")
-        return [_NWBStream(path, s) for s in series], str(path), nwb_dandi_fields(path), {}
+    if len(paths) == 1 and _is_nwb(paths[0], format):
+        return _nwb_streams(paths[0], dict(options or {}))
     interface = _open_interface(paths, format, dict(options or {}))
     try:
         defaults = interface.get_metadata()

@@ -138,3 +138,25 @@ class TestHCImageInterface(_ExampleInterfaceTests):
         return {"NWBFile.session_start_time": datetime(2024, 5, 30, 15, 2, 49, 738000, tzinfo=timezone.utc),
                 "Ophys.PhotonSeries[0].type": "OnePhotonSeries",
                 "Ophys.Device[0].manufacturer": "Hamamatsu Photonics"}
+
+
+class TestNwbInterface(_ExampleInterfaceTests):
+    cases = ["nwb"]
+
+    def expected_metadata(self, case):
+        # what the example's ImagingPlane, Device and session record (ophysio._synth.nwb), back as metadata
+        return {"NWBFile.session_start_time": datetime(2024, 2, 3, 4, 5, 6, tzinfo=timezone.utc),
+                "Ophys.Device[0].name": "Mesoscope",
+                "Ophys.ImagingPlane[0].indicator": "GCaMP6f",
+                "Ophys.ImagingPlane[0].location": "VISp",
+                "Ophys.ImagingPlane[0].excitation_lambda": 920.0,
+                "Ophys.ImagingPlane[0].grid_spacing": [0.75e-6, 1.25e-6],
+                "Ophys.ImagingPlane[0].optical_channel[0].emission_lambda": 510.0}
+
+
+class TestZarrInterface(_ExampleInterfaceTests):
+    cases = ["zarr"]
+
+    def expected_metadata(self, case):
+        return {"Ophys.ImagingPlane[0].grid_spacing": [0.6e-6, 0.8e-6],
+                "Ophys.ImagingPlane[0].imaging_rate": 25.0}

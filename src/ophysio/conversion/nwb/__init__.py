@@ -116,7 +116,7 @@ def write_nwb(
         <ophysio.extractors.spec.FormatSpec>`: OnePhotonSeries for camera and miniscope formats,
         TwoPhotonSeries otherwise; or what the metadata say).
     chunk_bytes : int
-        Target size of a chunk (whole samples; default about 10 MB).
+        Target size of a chunk (whole samples; default about 1 MiB, which streams well).
 
     Returns
     -------

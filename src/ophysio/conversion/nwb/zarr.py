@@ -2,7 +2,7 @@
 
 An NWB-Zarr file is a folder (a Zarr v2 store, by convention named ``*.nwb.zarr``) holding the same NWB
 objects as an NWB HDF5 file; ``hdmf_zarr.NWBZarrIO`` reads it. The photon series data are streamed
-through :func:`ophysio.conversion.chunks.ImagingChunkIterator` (whole-frame chunks of about 10 MB, one
+through :func:`ophysio.conversion.chunks.ImagingChunkIterator` (whole-frame chunks of about 1 MiB, one
 buffer in memory at a time) into ``NWBZarrIO.write``, compressed by numcodecs. The folder is written
 beside the output path and renamed into place when complete
 (:func:`ophysio.conversion._atomic.atomic_output`).

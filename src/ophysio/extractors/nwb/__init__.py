@@ -1,0 +1,36 @@
+"""NWB files: the photon series (TwoPhotonSeries, OnePhotonSeries) of NWB HDF5 files and NWB-Zarr stores,
+local or streamed from a URL (HTTP(S), S3, DANDI).
+
+The format is declared here once (:data:`SPEC`); the reader (:mod:`.reader`) is imported on first use of
+one of its names, so that importing this package stays cheap. It comes before the generic ``hdf5`` format
+in the registry, whose sniff leaves an NWB file to this one.
+
+The folder holds what any NWB reader needs: :mod:`.tree` (NWB objects seen the same way in HDF5 and
+NWB-Zarr), :mod:`.series` (finding photon series, their layout and times), :mod:`.facts` (imaging plane,
+device and session facts); the segmentation half (``NwbSegmentationExtractor``: PlaneSegmentation,
+traces and images) builds on the same three modules in a ``segmentation.py`` beside :mod:`.reader`.
+"""
+
+from __future__ import annotations
+
+from ..spec import FormatSpec, lazy_attributes
+from .sniff import sniff_nwb
+
+SPEC = FormatSpec(
+    "nwb",
+    (".nwb", ".nwb.zarr"),
+    sniff_nwb,
+    "ophysio.extractors.nwb.reader:NwbImagingExtractor",
+    "NWB photon series (TwoPhotonSeries, OnePhotonSeries; HDF5 or NWB-Zarr, local or a URL)",
+    name="Nwb",
+    remote=True,
+)
+
+#: public name -> module of this package that defines it (imported on first use)
+_LAZY = {
+    "NwbImagingExtractor": ".reader",
+}
+
+__all__ = ["SPEC", *_LAZY]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
