@@ -61,7 +61,7 @@ def _open_interface(args: argparse.Namespace, folder: str):
     options = parse_key_values(args.option)
     if getattr(args, "channel", None):
         options["channel_name"] = args.channel
-    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else "TwoPhotonSeries"
+    kind = _series_type(args)
     split = getattr(args, "split_planes", False)
     if args.example:
         from ..examples import write_example
@@ -73,6 +73,14 @@ def _open_interface(args: argparse.Namespace, folder: str):
     if not args.paths:
         raise UsageError("give a PATH or --example NAME")
     return interface_from_paths(args.paths, args.format, split_planes=split, photon_series_type=kind, **options)
+
+
+def _series_type(args: argparse.Namespace) -> str | None:
+    """The NWB type ``--one-photon`` / ``--two-photon`` ask for; None leaves the format's default."""
+    one, two = getattr(args, "one_photon", False), getattr(args, "two_photon", False)
+    if one and two:
+        raise UsageError("--one-photon and --two-photon contradict each other; give one of them")
+    return "OnePhotonSeries" if one else "TwoPhotonSeries" if two else None
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -300,7 +308,10 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--example", metavar="NAME", help="use a built-in synthetic example (e.g. scanimage, numpy)")
     p.add_argument("--channel", metavar="NAME", help="convert only this channel (default: every channel)")
     p.add_argument("--split-planes", action="store_true", help="one photon series per plane of a volume")
-    p.add_argument("--one-photon", action="store_true", help="write OnePhotonSeries (widefield, miniscope)")
+    p.add_argument("--one-photon", action="store_true",
+                   help="write OnePhotonSeries (widefield, miniscope; the default of miniscope and video formats)")
+    p.add_argument("--two-photon", action="store_true",
+                   help="write TwoPhotonSeries (the default of laser-scanning formats)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
 

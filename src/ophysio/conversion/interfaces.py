@@ -42,6 +42,7 @@ __all__ = [
     "interface_from_paths",
     "interface_for_extractor",
     "complete_metadata",
+    "default_photon_series_type",
 ]
 
 
@@ -96,8 +97,9 @@ class ImagingInterface:
         bound to a format (``ScanImageImagingInterface``) takes the format's extractor keywords instead.
     split_planes : bool
         Write each plane of a volumetric source as its own photon series (with its own imaging plane).
-    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}
-        NWB type of the series.
+    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
+        NWB type of the series; by default the format's (its spec's ``photon_series_type``: one-photon for
+        miniscopes and cameras), TwoPhotonSeries for extractors of no registered format.
     split_rois : bool
         For a bound class: give each stream the extractor splits into (each ROI of a multi-ROI
         acquisition) its own photon series; False keeps the pages as stored.
@@ -110,7 +112,7 @@ class ImagingInterface:
     #: keyword naming one channel, if the format's extractor takes one
     channel_keyword: str | None = "channel_name"
 
-    def __init__(self, *args, split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+    def __init__(self, *args, split_planes: bool = False, photon_series_type: str | None = None,
                  split_rois: bool = True, **kwargs):
         if self.format_id is None:
             extractor = args[0] if args else kwargs.pop("extractor", None)
@@ -122,11 +124,13 @@ class ImagingInterface:
             extractors = self._build_extractors(args, kwargs, split_rois)
         self._wrap(extractors, split_planes, photon_series_type)
 
-    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str) -> None:
+    def _wrap(self, extractors: list, split_planes: bool, photon_series_type: str | None) -> None:
         if not extractors:
             raise ValueError("ImagingInterface needs at least one extractor")
         self.extractors = extractors
         self.split_planes = split_planes
+        if photon_series_type is None:
+            photon_series_type = default_photon_series_type(self.format_id or extractors[0].format_id)
         self.photon_series_type = photon_series_type
 
     # ------------------------------------------------------------------ building from keywords
@@ -416,6 +420,17 @@ class ImagingInterface:
         return f"{type(self).__name__}({', '.join(repr(e) for e in self.extractors)})"
 
 
+def default_photon_series_type(format_id: str | None) -> str:
+    """The NWB type a format's series are written as by default: its spec's ``photon_series_type``
+    (``"OnePhotonSeries"`` for miniscopes and cameras), ``"TwoPhotonSeries"`` for an unregistered format."""
+    from ..extractors.registry import FORMATS
+
+    for spec in FORMATS:
+        if spec.id == format_id:
+            return spec.photon_series_type
+    return "TwoPhotonSeries"
+
+
 _BOUND: dict[str, type[ImagingInterface]] = {}
 
 
@@ -438,7 +453,7 @@ def interface_for_format(format_id: str) -> type[ImagingInterface]:
 
 
 def interface_from_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], format: str | None = None,
-                         split_planes: bool = False, photon_series_type: str = "TwoPhotonSeries",
+                         split_planes: bool = False, photon_series_type: str | None = None,
                          **kwargs: Any) -> ImagingInterface:
     """The format's interface for a file, a folder or the files of one series (format detected from content).
 
@@ -460,7 +475,7 @@ def interface_for_extractor(extractor, **kwargs) -> ImagingInterface:
     format_id = extractors[0].format_id
     cls = interface_for_format(format_id) if format_id in known else ImagingInterface
     interface = cls.__new__(cls)
-    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", "TwoPhotonSeries"))
+    interface._wrap(extractors, kwargs.pop("split_planes", False), kwargs.pop("photon_series_type", None))
     if kwargs:
         raise TypeError(f"interface_for_extractor takes no option {', '.join(sorted(kwargs))}")
     return interface

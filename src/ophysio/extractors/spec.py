@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from .imaging import ImagingExtractor
 
-__all__ = ["FormatSpec", "lazy_attributes"]
+__all__ = ["FormatSpec", "lazy_attributes", "PHOTON_SERIES_TYPES"]
+
+#: The NWB types a photon series can be written as.
+PHOTON_SERIES_TYPES = ("TwoPhotonSeries", "OnePhotonSeries")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class FormatSpec:
     name : str
         The format's name as class names spell it (``"ScanImage"`` gives ``ScanImageImagingInterface``);
         by default the id with each word capitalised.
+    photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}
+        The NWB type a conversion writes the format's series as unless told otherwise: two-photon for
+        laser-scanning microscopes, ``"OnePhotonSeries"`` for one-photon cameras (miniscopes, widefield).
     """
 
     id: str
@@ -60,6 +66,12 @@ class FormatSpec:
     writer: str | None = None
     extras: tuple[str, ...] = field(default=())
     name: str = ""
+    photon_series_type: str = "TwoPhotonSeries"
+
+    def __post_init__(self) -> None:
+        if self.photon_series_type not in PHOTON_SERIES_TYPES:
+            raise ValueError(f"{self.id}: photon_series_type must be one of {PHOTON_SERIES_TYPES}, not "
+                             f"{self.photon_series_type!r}")
 
     @property
     def class_name(self) -> str:

@@ -31,7 +31,8 @@ class ConversionOptions(_Strict):
         "'zstd[:LEVEL]', 'blosc[:CNAME[:LEVEL]]', 'lzf' or 'none'.")
     timezone: str | None = Field(None, description="Zone of naive start times, e.g. 'Europe/Berlin' or '+02:00'.")
     stub_test: bool = Field(False, description="Write only the first samples of each session (a dry run).")
-    photon_series_type: str | None = Field(None, description="'TwoPhotonSeries' (default) or 'OnePhotonSeries'.")
+    photon_series_type: str | None = Field(
+        None, description="'TwoPhotonSeries' or 'OnePhotonSeries' (default: the format's).")
 
 
 class SessionEntry(_Strict):

@@ -108,7 +108,8 @@ def write_nwb(
         ``*.nwb.zarr``) written through hdmf-zarr (the ``nwb-zarr`` extra; see
         :mod:`ophysio.conversion.nwb.zarr`); ``max_workers`` and ``append`` apply to HDF5 only.
     photon_series_type : {"TwoPhotonSeries", "OnePhotonSeries"}, optional
-        NWB type of the series (default: TwoPhotonSeries, or what the metadata say).
+        NWB type of the series (default: the format's, see ``FormatSpec.photon_series_type``: OnePhotonSeries
+        for miniscopes and cameras, TwoPhotonSeries otherwise; or what the metadata say).
     chunk_bytes : int
         Target size of a chunk (whole samples; default about 10 MB).
 
