@@ -28,6 +28,7 @@ _LAZY = {
     "Suite2pImagingExtractor": ".suite2p",
     "Hdf5ImagingExtractor": ".hdf5",
     "MatImagingExtractor": ".mat",
+    "VideoImagingExtractor": ".video",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]
