@@ -106,6 +106,7 @@ def test_a_format_writer_has_the_reader_id():
     from ophysio.conversion.writers import WRITER_FORMATS, guess_writer_format
 
     writers = {spec.id: spec.writer for spec in FORMATS if spec.writer}
-    assert writers == {"ome_tiff": "ome_tiff", "tiff": "tiff", "mat": "mat", "hdf5": "hdf5", "suite2p": "suite2p"}
+    assert writers == {"ome_tiff": "ome_tiff", "tiff": "tiff", "mat": "mat", "hdf5": "hdf5", "suite2p": "suite2p",
+                       "video": "video"}
     assert all(writer in WRITER_FORMATS for writer in writers.values())
     assert guess_writer_format("x", "ome-tiff") == "ome_tiff" and guess_writer_format("x", "binary") == "suite2p"

@@ -143,7 +143,7 @@ def _format_from_suffix(args: argparse.Namespace, output: Path) -> str | None:
     except UnknownFormatError:
         raise UsageError(
             f"cannot tell the output format of {output}: name it .nwb (NWB; .nwb.zarr with --backend zarr), "
-            ".tif/.tiff, .ome.tif, .h5, .mat or .zarr, or pass --to FORMAT"
+            ".tif/.tiff, .ome.tif, .h5, .mat, .zarr or .mkv/.avi/.mp4 (video), or pass --to FORMAT"
         ) from None
     if args.metadata:
         raise UsageError(f"--metadata is for NWB output, but {output.name} names a {to} file; name the output "
@@ -339,7 +339,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("convert", help="convert a recording to NWB (or, with --to, another format)")
     _add_source_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file: .nwb (NWB), or .tif/.tiff, .ome.tif, .h5, .mat, .zarr (that format, as --to)")
+                   help="output file: .nwb (NWB), or .tif/.tiff, .ome.tif, .h5, .mat, .zarr, .mkv/.avi/.mp4 (that "
+                        "format, as --to)")
     p.add_argument("--metadata", action="append", default=[], metavar="META.yaml",
                    help="metadata file(s) (YAML or JSON), merged in order over the source's defaults")
     p.add_argument("--timezone", metavar="ZONE",
@@ -359,8 +360,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-dandi", action="store_true", help="do not require the subject fields DANDI needs")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress (a bar on a terminal, else a line per tenth written on stdout)")
-    p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome_tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
-                   help="write this format instead of NWB: tiff, ome_tiff (or ome-tiff), hdf5, mat, suite2p or zarr")
+    p.add_argument("--to", metavar="FORMAT",
+                   choices=("tiff", "ome_tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr", "video"),
+                   help="write this format instead of NWB: tiff, ome_tiff (or ome-tiff), hdf5, mat, suite2p, zarr or "
+                        "video (.mkv/.avi: lossless FFV1; .mp4/.mov: H.264 quick look)")
     p.add_argument("--writer-option", "-W", action="append", default=[], metavar="KEY=VALUE",
                    help="with --to: a keyword of ophysio.write_imaging or its format writer, e.g. "
                         "-W compression=zstd -W compression_level=10 (VALUE parsed as JSON if it can be)")

@@ -16,6 +16,7 @@ SPEC = FormatSpec(
     sniff_video,
     "ophysio.extractors.video.reader:VideoImagingExtractor",
     "movie file: AVI, Matroska/MKV, MP4/MOV (FFV1, raw, MJPEG, H.264... through PyAV)",
+    writer="video",
     extras=("video",),
     photon_series_type="OnePhotonSeries",
 )
