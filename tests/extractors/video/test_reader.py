@@ -176,7 +176,10 @@ class _CountingContainer:
         return getattr(self.container, name)
 
 
-def _counted(extractor):
+def _counted(extractor, forget: bool = True):
+    """Count the seeks and decoded frames of an extractor's container (its cached frames forgotten first)."""
+    if forget:
+        FRAMES.forget(extractor._video._owner)
     extractor._video.index()
     with extractor._video._file.open() as handle:
         counter = _CountingContainer(handle.container)
@@ -210,14 +213,21 @@ def test_chunked_and_sorted_scattered_reads_decode_on_without_seeking():
         assert counter.frames == frames
 
 
-def test_the_frame_cache_is_bounded_and_forgets_a_closed_file(monkeypatch):
+def test_the_frame_cache_is_bounded_and_shared_by_extractors_of_one_unchanged_file(monkeypatch, tmp_path):
     from ophysio.extractors._video import cache
 
     monkeypatch.setattr(cache, "MAX_CACHED_BYTES", 16 * 12 * 8)  # eight 16 x 12 uint8 frames
     with VideoImagingExtractor(_path("ffv1-gray8.mkv")) as ex:
         ex.get_series()
         assert FRAMES.nbytes <= 16 * 12 * 8
-    assert FRAMES.nbytes == 0 or all(key[0] != ex._video._owner for key in FRAMES._frames)
+    with VideoImagingExtractor(_path("ffv1-gray8.mkv")) as other:
+        counter = _counted(other, forget=False)
+        np.testing.assert_array_equal(other.get_series(20, 24), video_movie(24, 16, 12)[20:24])
+        assert counter.frames == 0  # the last frames read are still cached
+    copy = tmp_path / "copy.mkv"
+    shutil.copy(_path("ffv1-gray8.mkv"), copy)
+    with VideoImagingExtractor(copy) as elsewhere:
+        assert elsewhere._video._owner != ex._video._owner
 
 
 def test_the_index_is_built_once_and_pickled_with_the_extractor():

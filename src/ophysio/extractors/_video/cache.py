@@ -4,33 +4,27 @@ Decoding a frame of a long-GOP video means decoding every frame from the keyfram
 the Miniscope software writes it has one keyframe at the start of each file, and an FFV1 frame of a
 752 x 480 sensor takes tens of milliseconds. Every frame decoded on the way to a wanted one is kept here
 (as the numpy values it reads as), so reading another frame of the same group of pictures, or the same
-frame again, costs a copy. The cache holds at most :data:`MAX_CACHED_BYTES` over all video files of the
-process (least recently used frames go first); frames larger than an eighth of it are not kept.
+frame again, costs a copy, also from another extractor of the same file. The cache holds at most
+:data:`MAX_CACHED_BYTES` over all video files of the process (least recently used frames go first);
+frames larger than an eighth of it are not kept.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["MAX_CACHED_BYTES", "FrameCache", "FRAMES", "new_owner"]
+__all__ = ["MAX_CACHED_BYTES", "FrameCache", "FRAMES"]
 
 #: Bytes of decoded frames kept in the process (all video files together).
 MAX_CACHED_BYTES = 64 * 1024**2
 
-_owners = itertools.count(1)
-
-
-def new_owner() -> int:
-    """A key part unique to one VideoFile object (ids of collected objects are reused; these are not)."""
-    return next(_owners)
-
-
 class FrameCache:
-    """Least-recently-used decoded frames: ``(owner, component, frame index) -> array``."""
+    """Least-recently-used decoded frames: ``(file, component, frame index) -> array``, where ``file`` is
+    ``(real path, size, modification time)``: extractors of one unchanged file share its frames, and a file
+    that changed (rewritten, cut short) is another key."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -64,8 +58,8 @@ class FrameCache:
                 _, dropped = self._frames.popitem(last=False)
                 self._bytes -= dropped.nbytes
 
-    def forget(self, owner: int) -> None:
-        """Drop every frame of one owner (its file was closed or changed)."""
+    def forget(self, owner: tuple) -> None:
+        """Drop every frame of one file."""
         with self._lock:
             for key in [k for k in self._frames if k[0] == owner]:
                 self._bytes -= self._frames.pop(key).nbytes

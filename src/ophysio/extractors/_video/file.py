@@ -26,7 +26,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, FileSetError
 from .._handles import CachedFile
-from .cache import FRAMES, new_owner
+from .cache import FRAMES
 from .container import REAL_TIME_FORMATS, OpenVideo, VideoInfo, open_video, read_info
 from .index import VideoIndex, build_index
 from .pixels import LUMA, channel_names, frame_reader, pixel_family
@@ -60,6 +60,9 @@ class VideoFile:
             raise FileSetError(f"{self.path} does not exist (or is not a file)")
         self._file = CachedFile(self.path, opener=open_video)
         self._index: VideoIndex | None = None
+        stat = os.stat(self.path)
+        # the file's key in the frame cache: another extractor of the same unchanged file shares its frames
+        self._owner = (os.path.realpath(self.path), stat.st_size, stat.st_mtime_ns)
         self._setup()
         with self._file.open() as video, video.lock:
             self.info: VideoInfo = read_info(video)
@@ -72,7 +75,6 @@ class VideoFile:
     def _setup(self) -> None:
         self._lock = threading.Lock()
         self._readers: dict[str, tuple[np.dtype, Any]] = {}
-        self._owner = new_owner()  # this object's key in the frame cache
 
     # ------------------------------------------------------------------ facts
     @property
@@ -249,13 +251,12 @@ class VideoFile:
 
     # ------------------------------------------------------------------ resources
     def close(self) -> None:
-        """Close the container (it reopens on the next read) and forget its cached frames."""
+        """Close the container; it reopens on the next read (its decoded frames stay in the bounded cache)."""
         self._file.close()
-        FRAMES.forget(self._owner)
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "_file": self._file, "_index": self._index, "info": self.info,
-                "num_frames": self.num_frames}
+                "num_frames": self.num_frames, "_owner": self._owner}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

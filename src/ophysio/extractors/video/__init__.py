@@ -12,7 +12,7 @@ from .sniff import sniff_video
 
 SPEC = FormatSpec(
     "video",
-    (".avi", ".mkv", ".mp4", ".mov", ".webm", ".m4v"),
+    (".avi", ".mkv", ".mp4", ".mov"),
     sniff_video,
     "ophysio.extractors.video.reader:VideoImagingExtractor",
     "movie file: AVI, Matroska/MKV, MP4/MOV (FFV1, raw, MJPEG, H.264... through PyAV)",
