@@ -8,4 +8,4 @@ a dict of built-in examples ``name -> writer(folder) -> (path, open keywords)``.
 """
 
 #: The modules of this package that :mod:`ophysio.examples` gathers, in order.
-FORMAT_MODULES = ("scanimage", "tiff", "binary", "video")
+FORMAT_MODULES = ("scanimage", "tiff", "binary", "video", "miniscope")

@@ -29,6 +29,8 @@ _LAZY = {
     "Hdf5ImagingExtractor": ".hdf5",
     "MatImagingExtractor": ".mat",
     "VideoImagingExtractor": ".video",
+    "MiniscopeImagingExtractor": ".miniscope",
+    "MiniscopeMultiRecordingImagingExtractor": ".miniscope",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

@@ -46,6 +46,7 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "mat",
     "hdf5",
     "suite2p",
+    "miniscope",
     "video",
     "numpy",
     "binary",

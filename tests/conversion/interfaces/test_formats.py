@@ -66,3 +66,18 @@ class TestHdf5Interface(_ExampleInterfaceTests):
 
 class TestMatInterface(_ExampleInterfaceTests):
     cases = ["mat_v73"]
+
+
+class TestVideoInterface(_ExampleInterfaceTests):
+    cases = ["video"]
+
+    def expected_metadata(self, case):
+        return {"Ophys.PhotonSeries[0].type": "OnePhotonSeries", "Ophys.PhotonSeries[0].name": "OnePhotonSeries"}
+
+
+class TestMiniscopeInterface(_ExampleInterfaceTests):
+    cases = ["miniscope"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2022, 9, 19, 9, 18, 41, 7000),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries", "Ophys.Device[0].name": "Miniscope"}
