@@ -64,7 +64,7 @@ class VideoWriter(ImagingWriter):
     crf : int, optional
         H.264 quality, 0 (lossless) to 51 (worst); default 18.
     preset : str
-        x264 speed preset (``"ultrafast"`` ... ``"veryslow"``; default ``"medium"``).
+        x264 speed preset (``"ultrafast"`` ... ``"veryslow"``; default ``"veryfast"``: a quick look is quick).
     scaling : {"minmax", "percentile"} or (low, high)
         How H.264 maps a non-``uint8`` movie to 0-255 (see the module docstring).
     percentiles : (float, float)
@@ -83,7 +83,7 @@ class VideoWriter(ImagingWriter):
         *,
         codec: str | None = None,
         crf: int | None = None,
-        preset: str = "medium",
+        preset: str = "veryfast",
         scaling: str | tuple[float, float] = "minmax",
         percentiles: tuple[float, float] = (0.5, 99.5),
         gop: int | None = None,

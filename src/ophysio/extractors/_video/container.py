@@ -28,6 +28,11 @@ _IMAGE_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", 
 #: Top-level QuickTime atoms that can open a .mov without an ``ftyp`` (old QuickTime files).
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 
+#: Codecs whose frames decode on their own (or, for FFV1, are mostly read a few at a time from a keyframe):
+#: decoded with slice threads only (see :func:`open_video`).
+_INTRA_CODECS = frozenset({"ffv1", "mjpeg", "rawvideo", "png", "huffyuv", "ffvhuff", "utvideo", "ljpeg", "prores",
+                           "dnxhd", "jpeg2000", "v210", "r210", "qtrle", "tiff", "magicyuv"})
+
 #: Containers whose header states the number of frames reliably (AVI's stream header, MP4's sample table).
 RELIABLE_COUNT_FORMATS = ("avi", "mov")
 #: Containers whose packets carry real presentation times (AVI's are frame counters).
@@ -109,7 +114,9 @@ def open_video(path: str) -> OpenVideo:
             raise FormatError(f"{path} holds no video stream (streams: {kinds}); it is not a video, or its header is "
                               "damaged")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # slice and frame threads, as the codec allows
+        # Frame threads decode several frames at once, which pays on inter-frame codecs (H.264) but makes every
+        # seek decode frames ahead that the read throws away; intra-frame codecs get slice threads only.
+        stream.thread_type = "SLICE" if stream.codec_context.name in _INTRA_CODECS else "AUTO"
     except BaseException:
         container.close()
         raise

@@ -135,8 +135,8 @@ class VideoImagingExtractor(ImagingExtractor):
             return None
         times = self._video.times()
         rate = self._sampling_frequency
-        if rate is None or len(times) < 2:
-            return times if rate is None or (len(times) and times[0] != 0) else None
+        if rate is None:  # no rate: the times are all there is
+            return times
         tick = float(Fraction(*self._video.info.time_base))
         regular = np.arange(len(times), dtype=np.float64) / rate
         if np.max(np.abs(times - regular)) <= tick / 2 + 1e-9:
