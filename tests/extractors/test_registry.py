@@ -111,6 +111,6 @@ def test_a_format_writer_has_the_reader_id():
 
     writers = {spec.id: spec.writer for spec in FORMATS if spec.writer}
     assert writers == {"ome_tiff": "ome_tiff", "tiff": "tiff", "mat": "mat", "hdf5": "hdf5", "suite2p": "suite2p",
-                       "zarr": "zarr"}
+                       "zarr": "zarr", "video": "video"}
     assert all(writer in WRITER_FORMATS for writer in writers.values())
     assert guess_writer_format("x", "ome-tiff") == "ome_tiff" and guess_writer_format("x", "binary") == "suite2p"

@@ -102,7 +102,7 @@ def _open_interface(args: argparse.Namespace, folder: str, example: Any = None):
     options = parse_key_values(args.option)
     if getattr(args, "channel", None):
         options["channel_name"] = args.channel
-    kind = "OnePhotonSeries" if getattr(args, "one_photon", False) else None  # None: the format's default
+    kind = _series_type(args)
     split = getattr(args, "split_planes", False)
     if args.example:
         from ..examples import write_example
@@ -114,6 +114,14 @@ def _open_interface(args: argparse.Namespace, folder: str, example: Any = None):
     if not args.paths:
         raise UsageError("give a PATH or --example NAME")
     return interface_from_paths(args.paths, args.format, split_planes=split, photon_series_type=kind, **options)
+
+
+def _series_type(args: argparse.Namespace) -> str | None:
+    """The NWB type ``--one-photon`` / ``--two-photon`` ask for; None leaves the format's default."""
+    one, two = getattr(args, "one_photon", False), getattr(args, "two_photon", False)
+    if one and two:
+        raise UsageError("--one-photon and --two-photon contradict each other; give one of them")
+    return "OnePhotonSeries" if one else "TwoPhotonSeries" if two else None
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -201,7 +209,7 @@ def _format_from_suffix(args: argparse.Namespace, output: Path) -> str | None:
     except UnknownFormatError:
         raise UsageError(
             f"cannot tell the output format of {output}: name it .nwb (NWB; .nwb.zarr with --backend zarr), "
-            ".tif/.tiff, .ome.tif, .h5, .mat or .zarr, or pass --to FORMAT"
+            ".tif/.tiff, .ome.tif, .h5, .mat, .zarr or .mkv/.avi/.mp4 (video), or pass --to FORMAT"
         ) from None
     if args.metadata:
         raise UsageError(f"--metadata is for NWB output, but {output.name} names a {to} file; name the output "
@@ -367,8 +375,9 @@ def _add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", metavar="NAME", help="convert only this channel (default: every channel)")
     p.add_argument("--split-planes", action="store_true", help="one photon series per plane of a volume")
     p.add_argument("--one-photon", action="store_true",
-                   help="write OnePhotonSeries (widefield, miniscope); camera formats (Inscopix, HCImage...) "
-                        "write them without it")
+                   help="write OnePhotonSeries (widefield, miniscope; the default of miniscope and video formats)")
+    p.add_argument("--two-photon", action="store_true",
+                   help="write TwoPhotonSeries (the default of laser-scanning formats)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="extractor keyword, e.g. -O sampling_frequency=30 (VALUE parsed as JSON if it can be)")
     p.add_argument("--segmentation", metavar="PATH", nargs="?", const=True,
@@ -404,7 +413,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("convert", help="convert a recording to NWB (or, with --to, another format)")
     _add_source_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file: .nwb (NWB), or .tif/.tiff, .ome.tif, .h5, .mat, .zarr (that format, as --to)")
+                   help="output file: .nwb (NWB), or .tif/.tiff, .ome.tif, .h5, .mat, .zarr, .mkv/.avi/.mp4 (that "
+                        "format, as --to)")
     p.add_argument("--metadata", action="append", default=[], metavar="META.yaml",
                    help="metadata file(s) (YAML or JSON), merged in order over the source's defaults")
     p.add_argument("--timezone", metavar="ZONE",
@@ -424,8 +434,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-dandi", action="store_true", help="do not require the subject fields DANDI needs")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress (a bar on a terminal, else a line per tenth written on stdout)")
-    p.add_argument("--to", metavar="FORMAT", choices=("tiff", "ome_tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr"),
-                   help="write this format instead of NWB: tiff, ome_tiff (or ome-tiff), hdf5, mat, suite2p or zarr")
+    p.add_argument("--to", metavar="FORMAT",
+                   choices=("tiff", "ome_tiff", "ome-tiff", "hdf5", "mat", "suite2p", "zarr", "video"),
+                   help="write this format instead of NWB: tiff, ome_tiff (or ome-tiff), hdf5, mat, suite2p, zarr or "
+                        "video (.mkv/.avi: lossless FFV1; .mp4/.mov: H.264 quick look)")
     p.add_argument("--writer-option", "-W", action="append", default=[], metavar="KEY=VALUE",
                    help="with --to: a keyword of ophysio.write_imaging or its format writer, e.g. "
                         "-W compression=zstd -W compression_level=10 (VALUE parsed as JSON if it can be)")

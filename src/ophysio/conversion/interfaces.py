@@ -46,6 +46,7 @@ __all__ = [
     "interface_from_paths",
     "interface_for_extractor",
     "complete_metadata",
+    "default_photon_series_type",
 ]
 
 
@@ -164,11 +165,7 @@ class ImagingInterface:
     def default_photon_series_type(self, extractors: list) -> str:
         """The series type the format declares (:attr:`FormatSpec.photon_series_type`): of the bound format,
         else of the first extractor's format when it is registered; two-photon otherwise."""
-        from ..extractors.registry import FORMATS
-
-        format_id = self.format_id or getattr(extractors[0], "format_id", None)
-        spec = next((spec for spec in FORMATS if spec.id == format_id), None)
-        return spec.photon_series_type if spec is not None else "TwoPhotonSeries"
+        return default_photon_series_type(self.format_id or getattr(extractors[0], "format_id", None))
 
     # ------------------------------------------------------------------ building from keywords
     def _build_extractors(self, args: tuple, kwargs: dict, split_rois: bool) -> list:
@@ -462,6 +459,17 @@ class ImagingInterface:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(repr(e) for e in self.extractors)})"
+
+
+def default_photon_series_type(format_id: str | None) -> str:
+    """The NWB type a format's series are written as by default: its spec's ``photon_series_type``
+    (``"OnePhotonSeries"`` for miniscopes and cameras), ``"TwoPhotonSeries"`` for an unregistered format."""
+    from ..extractors.registry import FORMATS
+
+    for spec in FORMATS:
+        if spec.id == format_id:
+            return spec.photon_series_type
+    return "TwoPhotonSeries"
 
 
 _BOUND: dict[str, type[ImagingInterface]] = {}

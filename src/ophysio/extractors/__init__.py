@@ -53,6 +53,9 @@ _LAZY = {
     "CxdImagingExtractor": ".hcimage",
     "NwbImagingExtractor": ".nwb",
     "ZarrImagingExtractor": ".zarr",
+    "VideoImagingExtractor": ".video",
+    "MiniscopeImagingExtractor": ".miniscope",
+    "MiniscopeMultiRecordingImagingExtractor": ".miniscope",
 }
 
 __all__ = ["ImagingExtractor", "FORMATS", "FormatSpec", "detect_format", "get_format", "open_imaging", *_LAZY]

@@ -64,6 +64,8 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "zarr",
     "suite2p",
     "minian",
+    "miniscope",
+    "video",
     "numpy",
     "binary",
 )

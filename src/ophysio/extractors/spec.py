@@ -18,7 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .imaging import ImagingExtractor
     from .segmentation import SegmentationExtractor
 
-__all__ = ["FormatSpec", "lazy_attributes"]
+__all__ = ["FormatSpec", "lazy_attributes", "PHOTON_SERIES_TYPES"]
+
+#: The NWB types a photon series can be written as.
+PHOTON_SERIES_TYPES = ("TwoPhotonSeries", "OnePhotonSeries")
 
 
 @dataclass(frozen=True)

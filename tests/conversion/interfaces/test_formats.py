@@ -160,3 +160,18 @@ class TestZarrInterface(_ExampleInterfaceTests):
     def expected_metadata(self, case):
         return {"Ophys.ImagingPlane[0].grid_spacing": [0.6e-6, 0.8e-6],
                 "Ophys.ImagingPlane[0].imaging_rate": 25.0}
+
+
+class TestVideoInterface(_ExampleInterfaceTests):
+    cases = ["video"]
+
+    def expected_metadata(self, case):
+        return {"Ophys.PhotonSeries[0].type": "OnePhotonSeries", "Ophys.PhotonSeries[0].name": "OnePhotonSeries"}
+
+
+class TestMiniscopeInterface(_ExampleInterfaceTests):
+    cases = ["miniscope"]
+
+    def expected_metadata(self, case):
+        return {"NWBFile.session_start_time": datetime(2022, 9, 19, 9, 18, 41, 7000),
+                "Ophys.PhotonSeries[0].type": "OnePhotonSeries", "Ophys.Device[0].name": "Miniscope"}

@@ -1,4 +1,4 @@
-"""Writers of imaging movies to other formats: TIFF/BigTIFF, OME-TIFF, HDF5, MAT, suite2p binary, Zarr.
+"""Writers of imaging movies to other formats: TIFF/BigTIFF, OME-TIFF, HDF5, MAT, suite2p binary, Zarr, video.
 
 :func:`write_imaging` streams any extractor (or several, one per channel) into a file in bounded
 memory; :func:`open_writer` gives a writer that pipelines producing frames over time feed batch by
@@ -36,6 +36,7 @@ WRITER_FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "mat": (".mat", "MatWriter", (".mat",)),
     "suite2p": (".suite2p", "Suite2pWriter", ()),
     "zarr": (".zarr_v3", "ZarrWriter", (".zarr", ".ome.zarr")),
+    "video": (".video", "VideoWriter", (".mkv", ".avi", ".mp4", ".mov", ".m4v")),
 }
 
 #: other spellings scripts use: "ome-tiff" was the OME-TIFF writer's id, "binary" means suite2p's data.bin
@@ -91,8 +92,8 @@ def open_writer(
     path : str or os.PathLike
         Output file (a folder for ``suite2p`` and ``zarr``).
     format : str, optional
-        ``tiff``, ``ome_tiff`` (or ``ome-tiff``), ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from
-        the suffix.
+        ``tiff``, ``ome_tiff`` (or ``ome-tiff``), ``hdf5``, ``mat``, ``suite2p``, ``zarr`` or ``video``
+        (``.mkv``/``.avi`` FFV1, ``.mp4``/``.mov`` H.264); by default from the suffix.
     overwrite : bool
         Replace an existing output once the new one is complete.
     sampling_frequency : float, optional
@@ -186,8 +187,8 @@ def write_imaging(
     path : str or os.PathLike
         The output; it appears only when complete.
     format : str, optional
-        ``tiff``, ``ome_tiff`` (or ``ome-tiff``), ``hdf5``, ``mat``, ``suite2p`` or ``zarr``; by default from
-        the suffix.
+        ``tiff``, ``ome_tiff`` (or ``ome-tiff``), ``hdf5``, ``mat``, ``suite2p``, ``zarr`` or ``video``
+        (``.mkv``/``.avi`` FFV1, ``.mp4``/``.mov`` H.264); by default from the suffix.
     overwrite : bool
         Replace an existing output (only once the new one is complete).
     sampling_frequency : float, optional
