@@ -43,10 +43,12 @@ class CountingExtractor(NumpyImagingExtractor):
 def test_the_chunks_are_whole_samples_of_the_nwb_chunk_size():
     from ophysio.conversion.chunks import DEFAULT_CHUNK_BYTES, chunk_shape_for
 
-    assert DASK_CHUNK_BYTES == DEFAULT_CHUNK_BYTES == 10 * 1024**2
-    samples = np.zeros((1000, 128, 128), dtype="uint16")  # 32 KiB a sample: 320 samples in 10 MiB
+    assert DASK_CHUNK_BYTES == 10 * DEFAULT_CHUNK_BYTES == 10 * 1024**2
+    samples = np.zeros((1000, 128, 128), dtype="uint16")  # 32 KiB a sample: 32 in an NWB chunk, 320 in a dask one
     big = NumpyImagingExtractor(samples, sampling_frequency=10.0)
-    assert chunk_samples_for(big) == chunk_shape_for(big)[0] == 320
+    assert chunk_samples_for(big) == 10 * chunk_shape_for(big)[0] == 320
+    odd = NumpyImagingExtractor(np.zeros((1000, 100, 70), dtype="int16"), sampling_frequency=10.0)  # 14,000 B
+    assert chunk_samples_for(odd) % chunk_shape_for(odd)[0] == 0  # a whole number of NWB chunks
     array = big.to_dask()
     assert array.chunks == ((320, 320, 320, 40), (128,), (128,))
     assert big.to_dask(chunk_samples=400).chunks[0] == (400, 400, 200)

@@ -31,10 +31,12 @@ from ..errors import MissingExtraError
 
 __all__ = ["DASK_CHUNK_BYTES", "chunk_samples_for", "to_dask", "to_xarray", "facts_attrs", "MissingExtraError"]
 
-#: Bytes of one dask chunk by default: the size of ophysio's NWB chunks
-#: (``ophysio.conversion.chunks.DEFAULT_CHUNK_BYTES``), so that a chunk of the dask array is a chunk of the
-#: NWB photon series written from it (a test keeps the two equal).
-DASK_CHUNK_BYTES = 10 * 1024**2
+#: Bytes of one dask chunk by default: ten of ophysio's NWB chunks
+#: (``ophysio.conversion.chunks.DEFAULT_CHUNK_BYTES``, about 1 MiB of whole samples, sized for streaming
+#: reads), so that a dask chunk is a whole number of NWB chunks of the series written from it while a task
+#: still carries enough work for dask's scheduling cost (a test keeps the two in step).
+NWB_CHUNKS_PER_DASK_CHUNK = 10
+DASK_CHUNK_BYTES = NWB_CHUNKS_PER_DASK_CHUNK * 1024**2
 
 
 def _require(module: str, extra: str, what: str) -> Any:
@@ -52,10 +54,15 @@ def _require(module: str, extra: str, what: str) -> Any:
 def chunk_samples_for(extractor, chunk_bytes: int = DASK_CHUNK_BYTES) -> int:
     """Samples in one chunk of about ``chunk_bytes`` of whole samples (at least one, at most all of them).
 
-    The rule of the NWB chunks (:func:`ophysio.conversion.chunks.chunk_shape_for`): as many whole samples
+    By default a whole number of NWB chunks (:func:`ophysio.conversion.chunks.chunk_shape_for`: as many whole
+    samples as fit in about 1 MiB), :data:`NWB_CHUNKS_PER_DASK_CHUNK` of them; otherwise as many whole samples
     as fit in ``chunk_bytes``.
     """
-    per_chunk = max(1, int(chunk_bytes) // max(extractor.sample_nbytes, 1))
+    sample = max(extractor.sample_nbytes, 1)
+    if chunk_bytes == DASK_CHUNK_BYTES:
+        per_chunk = NWB_CHUNKS_PER_DASK_CHUNK * max(1, (DASK_CHUNK_BYTES // NWB_CHUNKS_PER_DASK_CHUNK) // sample)
+    else:
+        per_chunk = max(1, int(chunk_bytes) // sample)
     return max(1, min(per_chunk, extractor.get_num_samples()))
 
 
@@ -95,7 +102,7 @@ def to_dask(extractor, chunk_samples: int | None = None):
         Any extractor or view.
     chunk_samples : int, optional
         Samples per chunk along time; by default as many whole samples as fill
-        :data:`DASK_CHUNK_BYTES` (10 MiB, the NWB chunk size). Chunks always hold whole samples: a chunk
+        :data:`DASK_CHUNK_BYTES` (about 10 MiB: ten NWB chunks). Chunks always hold whole samples: a chunk
         is one ``get_series(start, stop)`` of the extractor.
 
     Returns

@@ -489,7 +489,7 @@ class ImagingExtractor(SampleTimes, ABC):
 
     # ------------------------------------------------------------------ arrays (dask, xarray)
     def to_dask(self, chunk_samples: int | None = None):
-        """The series as a lazy dask array: chunks of whole samples (about 10 MiB, as the NWB chunks, or
+        """The series as a lazy dask array: chunks of whole samples (about 10 MiB: ten NWB chunks, or
         ``chunk_samples`` each), each one ``get_series`` of this (pickled) extractor; needs ``ophysio[dask]``.
         See :func:`ophysio.extractors.arrays.to_dask`."""
         from .arrays import to_dask
