@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 
-from . import corrections as _corrections  # noqa: F401 - registers the correction views (imports views too)
-from . import segmentation_views as _segmentation_views  # noqa: F401 - registers SegmentationExtractor's views
 from . import views as _views  # noqa: F401 - registers the lazy views behind ImagingExtractor's view methods
 from .imaging import ImagingExtractor
 from .registry import FORMATS, FormatSpec, detect_format, get_format, open_imaging
+from .segmentation import views as _segmentation_views  # noqa: F401 - registers SegmentationExtractor's views
+from .views import corrections as _corrections  # noqa: F401 - registers the correction views
 
 # public name -> module (relative to this package) that defines it
 _LAZY = {
@@ -30,8 +30,8 @@ _LAZY = {
     "PlaneView": ".views",
     "BinnedSamplesView": ".views",
     "MultiImagingExtractor": ".views",
-    "ScanPhaseView": ".corrections",
-    "PlaneRegistrationView": ".corrections",
+    "ScanPhaseView": ".views.corrections",
+    "PlaneRegistrationView": ".views.corrections",
     "ChannelSet": ".channels",
     "open_channels": ".channels",
     "ScanImageImagingExtractor": ".scanimage",

@@ -30,7 +30,7 @@ __all__ = ["ImagingExtractor", "AcquisitionFacts", "DEFAULT_CHUNK_BYTES", "regis
 
 #: The lazy view class behind each view method (slice_samples, slice_field_of_view, select_plane,
 #: bin_samples, correct_scan_phase, register_planes). The views are extractors built on this class, so
-#: :mod:`ophysio.extractors.views` and :mod:`ophysio.extractors.corrections` import this module and register
+#: :mod:`ophysio.extractors.views` and :mod:`ophysio.extractors.views.corrections` import this module and register
 #: them here, never the other way round; ``ophysio.extractors`` imports them.
 _VIEWS: dict[str, type] = {}
 
@@ -466,7 +466,7 @@ class ImagingExtractor(SampleTimes, ABC):
         """A lazy view (a ``ScanPhaseView``) with the bidirectional scan-phase offset corrected.
 
         ``offset`` (pixels, per plane or one for all) is the shift applied to the odd scan lines; None
-        estimates it from a sample of the data (see :class:`~ophysio.extractors.corrections.ScanPhaseView`
+        estimates it from a sample of the data (see :class:`~ophysio.extractors.views.corrections.ScanPhaseView`
         for ``num_samples``, ``upsample``, ``max_offset``, ``per_plane``...). The estimate and its method are
         in the view's ``get_metadata()`` and acquisition facts, and go into the NWB series description.
         """
@@ -475,7 +475,7 @@ class ImagingExtractor(SampleTimes, ABC):
     def register_planes(self, shifts: Sequence[Sequence[float]] | None = None, **options: Any) -> ImagingExtractor:
         """A lazy view (a ``PlaneRegistrationView``) of a volume with each plane shifted (rigid x/y) onto a
         reference plane; ``shifts`` gives ``(dy, dx)`` per plane, None estimates them by phase correlation of
-        the planes' mean images (see :class:`~ophysio.extractors.corrections.PlaneRegistrationView`)."""
+        the planes' mean images (see :class:`~ophysio.extractors.views.corrections.PlaneRegistrationView`)."""
         return _VIEWS['register_planes'](self, shifts, **options)
 
     def _line_regions(self) -> list[tuple[int, int, int, int, int]]:

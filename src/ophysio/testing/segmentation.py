@@ -44,8 +44,8 @@ import pytest
 
 from ..errors import OphysioError, SelectionError
 from ..extractors._handles import open_handle_count
-from ..extractors._masks import pixel_masks_to_dense
 from ..extractors.segmentation import BACKGROUND_TRACES, SegmentationExtractor
+from ..extractors.segmentation.masks import pixel_masks_to_dense
 from .conformance import open_fd_count
 
 __all__ = ["SegmentationTests", "sorted_mask"]

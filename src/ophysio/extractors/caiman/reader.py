@@ -36,9 +36,9 @@ from ...errors import FileSetError, FormatError, MetadataError
 from .._handles import CachedFile
 from .._hdf5.reads import _open_h5, h5_read_errors
 from .._hdf5.storage import StoredExtent, stored_extent_at_open
-from .._masks import check_pixel_mask
 from ..checks import checked_rate
 from ..segmentation import SegmentationExtractor
+from ..segmentation.masks import check_pixel_mask
 
 __all__ = ["CaimanSegmentationExtractor"]
 

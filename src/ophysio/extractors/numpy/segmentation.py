@@ -16,9 +16,9 @@ import numpy as np
 from ...errors import FileSetError, FormatError, MetadataError
 from .._filearray import FileArray
 from .._handles import CachedFile
-from .._masks import check_pixel_mask, dense_to_pixel_masks, pixel_masks_to_dense
 from ..imaging import checked_rate
 from ..segmentation import BACKGROUND_TRACES, SegmentationExtractor
+from ..segmentation.masks import check_pixel_mask, dense_to_pixel_masks, pixel_masks_to_dense
 
 __all__ = ["NumpySegmentationExtractor"]
 

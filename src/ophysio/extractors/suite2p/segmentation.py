@@ -35,9 +35,9 @@ import numpy as np
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError, SelectionError
 from .._filearray import FileArray
 from .._handles import CachedFile
-from .._masks import check_pixel_mask
 from ..imaging import checked_rate
 from ..segmentation import SegmentationExtractor
+from ..segmentation.masks import check_pixel_mask
 from .reader import _load_ops, _plane_folders
 
 __all__ = ["Suite2pSegmentationExtractor"]

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import FormatError, SampleIndexError
-from .facts import AcquisitionFacts, binned_facts, crop_facts, plane_facts
-from .imaging import DEFAULT_CHUNK_BYTES, ImagingExtractor, register_view
+from ...errors import FormatError, SampleIndexError
+from ..facts import AcquisitionFacts, binned_facts, crop_facts, plane_facts
+from ..imaging import DEFAULT_CHUNK_BYTES, ImagingExtractor, register_view
 
 __all__ = [
     "SampleSliceView",

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SelectionError
-from ._masks import dense_to_pixel_masks, mask_centroids, mask_planes, pixel_masks_to_dense
-from ._traces import TraceArray
-from .facts import AcquisitionFacts
-from .timing import SampleTimes
+from ...errors import SelectionError
+from ..facts import AcquisitionFacts
+from ..timing import SampleTimes
+from .masks import dense_to_pixel_masks, mask_centroids, mask_planes, pixel_masks_to_dense
+from .traces import TraceArray
 
 __all__ = ["SegmentationExtractor", "TraceArray", "TRACE_NAMES", "BACKGROUND_TRACES"]
 
@@ -41,7 +41,7 @@ BACKGROUND_TRACES = frozenset({"background"})
 _CENTROIDS = "roi_centroids"
 
 #: The lazy view class behind each view method (slice_samples, select_rois, select_plane). The views are
-#: segmentation extractors built on this class, so :mod:`ophysio.extractors.segmentation_views` imports this
+#: segmentation extractors built on this class, so :mod:`ophysio.extractors.segmentation.views` imports this
 #: module and registers them here, never the other way round; ``ophysio.extractors`` imports both.
 _VIEWS: dict[str, type] = {}
 
@@ -405,9 +405,9 @@ class SegmentationExtractor(SampleTimes, ABC):
     # ------------------------------------------------------------------ resources
     def close(self) -> None:
         """Close every file this extractor holds open; it reopens them if used again."""
-        from ._filearray import FileArray
-        from ._handles import CachedFile
-        from .imaging import ImagingExtractor
+        from .._filearray import FileArray
+        from .._handles import CachedFile
+        from ..imaging import ImagingExtractor
 
         def close(value: Any) -> None:
             if isinstance(value, FileArray):

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import SampleIndexError, SelectionError
-from ._masks import pixel_masks_to_dense
-from .facts import AcquisitionFacts, plane_facts
-from .segmentation import BACKGROUND_TRACES, SegmentationExtractor, _key, register_view
+from ...errors import SampleIndexError, SelectionError
+from ..facts import AcquisitionFacts, plane_facts
+from . import BACKGROUND_TRACES, SegmentationExtractor, _key, register_view
+from .masks import pixel_masks_to_dense
 
 __all__ = ["SegmentationSampleSliceView", "RoiSelectionView", "SegmentationPlaneView"]
 

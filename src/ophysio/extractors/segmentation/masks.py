@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import FormatError
+from ...errors import FormatError
 
 __all__ = ["pixel_masks_to_dense", "dense_to_pixel_masks", "mask_centroids", "check_pixel_mask", "mask_planes"]
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, SampleIndexError
-from ._phasecorr import LineSpectrum, estimate_shift_2d, shift_columns, shift_image
-from .facts import AcquisitionFacts, ProcessingStep, processed_facts
-from .imaging import ImagingExtractor, register_view
-from .views import _ParentView
+from ...errors import FormatError, SampleIndexError
+from ..facts import AcquisitionFacts, ProcessingStep, processed_facts
+from ..imaging import ImagingExtractor, register_view
+from . import _ParentView
+from .phasecorr import LineSpectrum, estimate_shift_2d, shift_columns, shift_image
 
 __all__ = ["ScanPhaseView", "PlaneRegistrationView", "PROCESSING_KEY", "sample_indices_for"]
 
