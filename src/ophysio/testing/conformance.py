@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ..errors import OphysioError
 from ..extractors._handles import open_handle_count
 from ..extractors.imaging import ImagingExtractor
+from ._suite import SourceSuite, open_fd_count, run_in_threads
 
 __all__ = ["ExtractorTests", "open_fd_count", "copy_source"]
 
@@ -58,20 +58,8 @@ def copy_source(path: str | os.PathLike, tmp_path: str | os.PathLike) -> Path:
     return target / path.name
 
 
-def open_fd_count() -> int:
-    """Number of open file descriptors of this process (Linux/macOS), or -1 where unknown."""
-    for folder in ("/proc/self/fd", "/dev/fd"):
-        if os.path.isdir(folder):
-            return len(os.listdir(folder))
-    return -1
-
-
-class ExtractorTests:
+class ExtractorTests(SourceSuite):
     """Checks every extractor must pass; subclasses set ``cases`` and the hooks."""
-
-    cases: list[Any] = [None]
-    #: ids shown by pytest for the cases (default: str of each case, shortened)
-    case_ids: list[str] | None = None
 
     # ---- hooks -------------------------------------------------------------------------------
     def make_extractor(self, case: Any) -> ImagingExtractor:  # pragma: no cover - must be overridden
@@ -86,17 +74,23 @@ class ExtractorTests:
     def expected_sampling_frequency(self, case: Any) -> float | None:
         return None
 
-    # ---- parametrisation ---------------------------------------------------------------------
-    def pytest_generate_tests(self, metafunc):
-        if "case" in metafunc.fixturenames:
-            ids = self.case_ids or [os.path.basename(str(case))[:60] for case in self.cases]
-            metafunc.parametrize("case", self.cases, ids=ids)
+    # ---- what a read is, for the shared checks (pickling, handles, a source cut short) ----------
+    def _read_some(self, extractor: ImagingExtractor) -> None:
+        extractor.get_series(0, 1)
+        extractor.get_samples([-1])
 
-    @pytest.fixture
-    def extractor(self, case):
-        extractor = self.make_extractor(case)
-        yield extractor
-        extractor.close()
+    def _assert_same_reads(self, clone: ImagingExtractor, extractor: ImagingExtractor) -> None:
+        np.testing.assert_array_equal(clone.get_series(), extractor.get_series())
+        np.testing.assert_array_equal(clone.get_timestamps(), extractor.get_timestamps())
+        assert clone.get_sampling_frequency() == extractor.get_sampling_frequency()
+
+    def _reads_after_cut(self, case: Any, extractor: ImagingExtractor) -> list:
+        reference = self.expected_series(case)
+        if reference is None:  # the values of the untouched source
+            with self.make_extractor(case) as original:
+                reference = original.get_series()
+        extractor.get_series(0, 1)  # opened and read (a whole read would fill caches that hide the cut)
+        return [(extractor.get_series, reference), (lambda: extractor.get_samples([-1]), reference[-1:])]
 
     @pytest.fixture
     def full(self, extractor, case):
@@ -322,74 +316,6 @@ class ExtractorTests:
         assert array.attrs["format"] == extractor.format_id
 
     # ---- resources -----------------------------------------------------------------------------
-    def test_pickle_round_trip(self, extractor, full):
-        clone = pickle.loads(pickle.dumps(extractor))
-        try:
-            np.testing.assert_array_equal(clone.get_series(), full)
-            np.testing.assert_array_equal(clone.get_timestamps(), extractor.get_timestamps())
-            assert clone.get_sampling_frequency() == extractor.get_sampling_frequency()
-        finally:
-            clone.close()
-
-    # ---- a source that shrinks while it is read (self-contained block) ---------------------------
-    def make_shrinkable(self, case: Any, tmp_path: Path) -> tuple[ImagingExtractor, list] | None:
-        """``(extractor on copies of the case's files, the copies to cut)``; None only for in-memory cases."""
-        return None
-
-    def test_shrinking_source_is_an_error(self, case, tmp_path):
-        """Files cut to half after the extractor opened them: a read is an ophysio error naming one of them,
-        never zeros and never a crash. (When the cut spares every byte of the samples, as in a tiny file
-        whose metadata fill its second half, the samples read must be the expected ones.)"""
-        made = self.make_shrinkable(case, tmp_path)
-        if made is None:
-            extractor = self.make_extractor(case)
-            try:
-                paths = extractor.get_file_paths()
-            finally:
-                extractor.close()
-            if paths:
-                pytest.fail(f"{type(self).__name__} case {case!r} reads {paths}: implement make_shrinkable")
-            pytest.skip("in-memory source: no file to cut short")
-        extractor, paths = made
-        names = [os.path.basename(str(p)) for p in paths]
-        assert names, "make_shrinkable gave no file to cut"
-        reference = self.expected_series(case)
-        if reference is None:  # the values of the untouched source
-            with self.make_extractor(case) as original:
-                reference = original.get_series()
-        try:
-            extractor.get_series(0, 1)  # opened and read (a whole read would fill caches that hide the cut)
-            for path in paths:
-                with open(path, "r+b") as fh:
-                    fh.truncate(os.path.getsize(path) // 2)
-            for read, expected in ((extractor.get_series, reference),
-                                   (lambda: extractor.get_samples([-1]), reference[-1:])):
-                try:
-                    got = read()
-                except OphysioError as exc:
-                    assert any(name in str(exc) for name in names), f"{exc} names none of {names}"
-                else:
-                    np.testing.assert_array_equal(got, expected, err_msg="read after the cut gave other values")
-        finally:
-            extractor.close()
-
-    def test_no_handle_left_open_after_close(self, case):
-        # one read first: what a library sets up once per process on first use (a codec's thread pool, an
-        # event descriptor) is not this extractor's to close; what each extractor opens must be closed
-        with self.make_extractor(case) as warm:
-            warm.get_series(0, 1)
-        before_fds, before_handles = open_fd_count(), open_handle_count()
-        extractor = self.make_extractor(case)
-        extractor.get_series(0, 1)
-        extractor.get_samples([-1])
-        extractor.close()
-        assert open_handle_count() == before_handles
-        if before_fds >= 0:
-            assert open_fd_count() == before_fds
-        with self.make_extractor(case) as again:
-            again.get_series(0, 1)
-        assert open_handle_count() == before_handles
-
     # ---- threads -------------------------------------------------------------------------------
     #: Threads and reads per thread of the concurrency checks. Compressed TIFF pages read through one
     #: shared, unlocked tifffile handle gave wrong pixels or false CorruptFileErrors in about half of
@@ -425,18 +351,13 @@ class ExtractorTests:
 
     def _read_from_threads(self, extractor: ImagingExtractor, reference: np.ndarray, seed: int) -> None:
         """Read random ranges and keys from ``self.thread_count`` threads at once; compare with ``reference``."""
-        import threading
-
         n = len(reference)
         if n == 0:
             return
         plans = [self._thread_requests(np.random.default_rng([seed, i]), n, reference.shape[1:])
                  for i in range(self.thread_count)]
-        failures: list[str] = []
-        start = threading.Barrier(self.thread_count)
 
-        def run(number: int) -> None:
-            start.wait()
+        def work(number: int, failures: list[str]) -> None:
             for request in plans[number]:
                 try:
                     if request[0] == "series":
@@ -448,11 +369,7 @@ class ExtractorTests:
                 except Exception as exc:  # report every failure, not only the first thread's
                     failures.append(f"thread {number}: {request!r} raised {type(exc).__name__}: {exc}")
 
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(self.thread_count)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        failures = run_in_threads(self.thread_count, work)
         assert not failures, f"{len(failures)} of {self.thread_count * self.thread_reads} threaded reads failed:\n" + \
             "\n".join(failures[:10])
 

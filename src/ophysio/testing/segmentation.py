@@ -33,20 +33,15 @@ cut short while open is an error naming the file.
 
 from __future__ import annotations
 
-import os
-import pickle
-import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from ..errors import OphysioError, SelectionError
-from ..extractors._handles import open_handle_count
+from ..errors import SelectionError
 from ..extractors.segmentation import BACKGROUND_TRACES, SegmentationExtractor
 from ..extractors.segmentation.masks import pixel_masks_to_dense
-from .conformance import open_fd_count
+from ._suite import SourceSuite, run_in_threads
 
 __all__ = ["SegmentationTests", "sorted_mask"]
 
@@ -59,11 +54,9 @@ def sorted_mask(mask: np.ndarray) -> np.ndarray:
     return mask[order]
 
 
-class SegmentationTests:
+class SegmentationTests(SourceSuite):
     """Checks every segmentation extractor must pass; subclasses set ``cases`` and the hooks."""
 
-    cases: list[Any] = [None]
-    case_ids: list[str] | None = None
     thread_count = 8
     thread_reads = 30
 
@@ -101,20 +94,26 @@ class SegmentationTests:
     def expected_timestamps(self, case: Any) -> np.ndarray | None:
         return None
 
-    def make_shrinkable(self, case: Any, tmp_path: Path) -> tuple[SegmentationExtractor, list] | None:
-        return None
+    # ---- what a read is, for the shared checks (pickling, handles, a source cut short) ----------
+    def _read_some(self, extractor: SegmentationExtractor) -> None:
+        self._full_traces(extractor)
+        extractor.get_roi_pixel_masks()
+        extractor.get_images_dict()
 
-    # ---- parametrisation ---------------------------------------------------------------------
-    def pytest_generate_tests(self, metafunc):
-        if "case" in metafunc.fixturenames:
-            ids = self.case_ids or [os.path.basename(str(case))[:60] for case in self.cases]
-            metafunc.parametrize("case", self.cases, ids=ids)
+    def _assert_same_reads(self, clone: SegmentationExtractor, extractor: SegmentationExtractor) -> None:
+        assert clone.get_roi_ids() == extractor.get_roi_ids()
+        np.testing.assert_array_equal(clone.get_roi_image_masks(), extractor.get_roi_image_masks())
+        for name, values in self._full_traces(extractor).items():
+            np.testing.assert_array_equal(self._full_traces(clone)[name], values)
+        assert clone.get_sampling_frequency() == extractor.get_sampling_frequency()
 
-    @pytest.fixture
-    def extractor(self, case):
-        extractor = self.make_extractor(case)
-        yield extractor
-        extractor.close()
+    def _reads_after_cut(self, case: Any, extractor: SegmentationExtractor) -> list:
+        with self.make_extractor(case) as original:
+            reference = self._full_traces(original)
+        for name in extractor.get_trace_names():  # opened and read
+            extractor.get_traces(name=name, start_frame=0, end_frame=1)
+        return [(lambda name=name: self._full_traces(extractor)[name], expected)
+                for name, expected in reference.items()]
 
     def _full_traces(self, extractor: SegmentationExtractor) -> dict[str, np.ndarray]:
         return {name: extractor.get_traces(name=name, roi_ids=extractor.get_background_ids()
@@ -377,28 +376,6 @@ class SegmentationTests:
             np.testing.assert_array_equal(extractor.time_to_sample_indices(queries), expected)
 
     # ---- resources -----------------------------------------------------------------------------
-    def test_pickle_round_trip(self, extractor):
-        clone = pickle.loads(pickle.dumps(extractor))
-        try:
-            assert clone.get_roi_ids() == extractor.get_roi_ids()
-            np.testing.assert_array_equal(clone.get_roi_image_masks(), extractor.get_roi_image_masks())
-            for name, values in self._full_traces(extractor).items():
-                np.testing.assert_array_equal(self._full_traces(clone)[name], values)
-            assert clone.get_sampling_frequency() == extractor.get_sampling_frequency()
-        finally:
-            clone.close()
-
-    def test_no_handle_left_open_after_close(self, case):
-        before_fds, before_handles = open_fd_count(), open_handle_count()
-        extractor = self.make_extractor(case)
-        self._full_traces(extractor)
-        extractor.get_roi_pixel_masks()
-        extractor.get_images_dict()
-        extractor.close()
-        assert open_handle_count() == before_handles
-        if before_fds >= 0:
-            assert open_fd_count() == before_fds
-
     def test_reads_from_many_threads_match_a_serial_read(self, case):
         with self.make_extractor(case) as serial:
             names = serial.get_trace_names()
@@ -408,13 +385,10 @@ class SegmentationTests:
             masks = serial.get_roi_image_masks()
         if not names:
             return
-        failures: list[str] = []
         with self.make_extractor(case) as extractor:
-            start = threading.Barrier(self.thread_count)
 
-            def run(number: int) -> None:
+            def work(number: int, failures: list[str]) -> None:
                 rng = np.random.default_rng([3, number])
-                start.wait()
                 for _ in range(self.thread_reads):
                     name = names[int(rng.integers(len(names)))]
                     full = reference[name]
@@ -431,42 +405,6 @@ class SegmentationTests:
                     except Exception as exc:  # report every failure
                         failures.append(f"thread {number}: {type(exc).__name__}: {exc}")
 
-            threads = [threading.Thread(target=run, args=(i,)) for i in range(self.thread_count)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            failures = run_in_threads(self.thread_count, work)
         assert not failures, "\n".join(failures[:10])
 
-    def test_shrinking_source_is_an_error(self, case, tmp_path):
-        """The files cut to half after the extractor opened them: a read of the traces is an ophysio error
-        naming one of them, or gives the values of the untouched source; never other values or a crash."""
-        made = self.make_shrinkable(case, tmp_path)
-        if made is None:
-            extractor = self.make_extractor(case)
-            try:
-                paths = extractor.get_file_paths()
-            finally:
-                extractor.close()
-            if paths:
-                pytest.fail(f"{type(self).__name__} case {case!r} reads {paths}: implement make_shrinkable")
-            pytest.skip("in-memory source: no file to cut short")
-        extractor, paths = made
-        names = [os.path.basename(str(p)) for p in paths]
-        with self.make_extractor(case) as original:
-            reference = self._full_traces(original)
-        try:
-            for name in extractor.get_trace_names():
-                extractor.get_traces(name=name, start_frame=0, end_frame=1)
-            for path in paths:
-                with open(path, "r+b") as fh:
-                    fh.truncate(os.path.getsize(path) // 2)
-            for name, expected in reference.items():
-                try:
-                    got = self._full_traces(extractor)[name]
-                except OphysioError as exc:
-                    assert any(n in str(exc) for n in names), f"{exc} names none of {names}"
-                else:
-                    np.testing.assert_array_equal(got, expected, err_msg="a read after the cut gave other values")
-        finally:
-            extractor.close()

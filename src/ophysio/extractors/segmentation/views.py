@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import SampleIndexError, SelectionError
+from .._parent import ParentDelegation
 from ..facts import AcquisitionFacts, plane_facts
 from . import BACKGROUND_TRACES, SegmentationExtractor, _key, register_view
 from .masks import pixel_masks_to_dense
@@ -22,34 +23,14 @@ from .masks import pixel_masks_to_dense
 __all__ = ["SegmentationSampleSliceView", "RoiSelectionView", "SegmentationPlaneView"]
 
 
-class _ParentView(SegmentationExtractor):
+class _ParentView(ParentDelegation, SegmentationExtractor):
     """A view that answers what its parent answers unless it overrides it."""
 
     def __init__(self, parent: SegmentationExtractor):
         super().__init__()
-        if not isinstance(parent, SegmentationExtractor):
-            raise TypeError(f"a segmentation view needs a SegmentationExtractor, not {type(parent).__name__}")
-        self._parent = parent
-        self.format_id = parent.format_id
+        self._adopt_parent(parent, SegmentationExtractor, "a segmentation view")
         self.native_mask_type = parent.native_mask_type
         self._properties = dict(parent._properties)
-
-    @property
-    def parent(self) -> SegmentationExtractor:
-        """The extractor this view reads from."""
-        return self._parent
-
-    def get_image_shape(self) -> tuple[int, int]:
-        return self._parent.get_image_shape()
-
-    def get_num_planes(self) -> int:
-        return self._parent.get_num_planes()
-
-    def get_num_samples(self) -> int:
-        return self._parent.get_num_samples()
-
-    def get_sampling_frequency(self) -> float | None:
-        return self._parent.get_sampling_frequency()
 
     def get_roi_ids(self) -> list:
         return self._parent.get_roi_ids()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ...errors import FormatError, SampleIndexError
+from .._parent import ParentDelegation
 from ..facts import AcquisitionFacts, binned_facts, crop_facts, plane_facts
 from ..imaging import DEFAULT_CHUNK_BYTES, ImagingExtractor, register_view
 
@@ -29,29 +30,12 @@ __all__ = [
 ]
 
 
-class _ParentView(ImagingExtractor):
+class _ParentView(ParentDelegation, ImagingExtractor):
     """A view that keeps its parent's facts unless it overrides them."""
 
     def __init__(self, parent: ImagingExtractor):
         super().__init__()
-        if not isinstance(parent, ImagingExtractor):
-            raise TypeError(f"a view needs an ImagingExtractor, not {type(parent).__name__}")
-        self._parent = parent
-        self.format_id = parent.format_id
-
-    @property
-    def parent(self) -> ImagingExtractor:
-        """The extractor this view reads from."""
-        return self._parent
-
-    def get_num_samples(self) -> int:
-        return self._parent.get_num_samples()
-
-    def get_image_shape(self) -> tuple[int, int]:
-        return self._parent.get_image_shape()
-
-    def get_num_planes(self) -> int:
-        return self._parent.get_num_planes()
+        self._adopt_parent(parent, ImagingExtractor, "a view")
 
     @property
     def is_volumetric(self) -> bool:
@@ -59,9 +43,6 @@ class _ParentView(ImagingExtractor):
 
     def get_dtype(self) -> np.dtype:
         return self._parent.get_dtype()
-
-    def get_sampling_frequency(self) -> float | None:
-        return self._parent.get_sampling_frequency()
 
     @property
     def channel_name(self) -> str:
