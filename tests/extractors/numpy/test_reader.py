@@ -192,9 +192,11 @@ def test_select_plane_follows_python_indexing():
 
 
 def test_large_cropped_read_goes_in_blocks(monkeypatch):
+    import ophysio.extractors._indexing as indexing
     import ophysio.extractors.imaging as base
 
-    monkeypatch.setattr(base, "DEFAULT_CHUNK_BYTES", 9 * 7 * 2 * 2)  # two frames per block
+    for module in (base, indexing):  # the block size of iter_series and of the cropping slice
+        monkeypatch.setattr(module, "DEFAULT_CHUNK_BYTES", 9 * 7 * 2 * 2)  # two frames per block
     ex = NumpyImagingExtractor(PLANAR, sampling_frequency=30.0)
     calls = []
     original = ex._read_series

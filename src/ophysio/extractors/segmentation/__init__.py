@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import SelectionError
+from .._resources import HeldResources
 from ..facts import AcquisitionFacts
 from ..timing import SampleTimes
 from .masks import dense_to_pixel_masks, mask_centroids, mask_planes, pixel_masks_to_dense
@@ -56,7 +57,7 @@ def register_view(method: str):
     return register
 
 
-class SegmentationExtractor(SampleTimes, ABC):
+class SegmentationExtractor(HeldResources, SampleTimes, ABC):
     """ROIs, their traces and summary images, read lazily from one segmentation.
 
     A format implements:
@@ -401,35 +402,6 @@ class SegmentationExtractor(SampleTimes, ABC):
         if not self.is_volumetric:
             return [self]
         return [self.select_plane(p) for p in range(self.get_num_planes())]
-
-    # ------------------------------------------------------------------ resources
-    def close(self) -> None:
-        """Close every file this extractor holds open; it reopens them if used again."""
-        from .._filearray import FileArray
-        from .._handles import CachedFile
-        from ..imaging import ImagingExtractor
-
-        def close(value: Any) -> None:
-            if isinstance(value, FileArray):
-                value.close()
-                value.file.close()
-            elif isinstance(value, (CachedFile, ImagingExtractor, SegmentationExtractor)):
-                value.close()
-            elif isinstance(value, (list, tuple)):
-                for item in value:
-                    close(item)
-            elif isinstance(value, dict):
-                for item in value.values():
-                    close(item)
-
-        for value in list(vars(self).values()):
-            close(value)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         try:
