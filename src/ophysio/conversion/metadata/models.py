@@ -1,51 +1,16 @@
-"""Metadata of an NWB conversion as pydantic models.
+"""The pydantic models of a conversion's metadata (see :mod:`ophysio.conversion.metadata`)."""
 
-One :class:`Metadata` object describes a whole NWB file: the session (:class:`NWBFileMetadata`), the
-subject (:class:`SubjectMetadata`) and the optical-physiology objects (:class:`OphysMetadata`: devices,
-imaging planes with their optical channels, photon series). The layout follows neuroconv's metadata
-dictionaries so that existing YAML files read with few changes::
-
-    NWBFile: {session_start_time: 2024-05-01T10:00:00+02:00, session_description: ...}
-    Subject: {subject_id: m1, species: Mus musculus, sex: F, age: P90D}
-    Ophys:
-      Device: [{name: Microscope, manufacturer: Vidrio Technologies}]
-      ImagingPlane: [{name: ImagingPlane, excitation_lambda: 920.0, indicator: GCaMP6f, location: V1,
-                      device: Microscope, optical_channel: [{name: Channel1, emission_lambda: 510.0}]}]
-      PhotonSeries: [{name: TwoPhotonSeries, imaging_plane: ImagingPlane, type: TwoPhotonSeries}]
-      PlaneSegmentation: [{name: PlaneSegmentation, imaging_plane: ImagingPlane}]      # with a segmentation
-      RoiResponseSeries: [{name: RoiResponseSeries, plane_segmentation: PlaneSegmentation, trace: raw}]
-
-Rules:
-
-- Every field has a description (shown by ``ophysio metadata-template`` and :meth:`Metadata.json_schema`).
-- Unknown keys are rejected with the path of the offending field (``Ophys.ImagingPlane[0].excitation``).
-- Values the source cannot provide (excitation wavelength, indicator, location, subject...) may be left
-  out while metadata are assembled; :meth:`Metadata.check_complete` then names each missing value and
-  what to put there. Nothing is ever filled with placeholders.
-- A naive ``session_start_time`` (ScanImage records local time without a zone) is never given the
-  converting machine's zone: pass ``timezone=`` (``--timezone`` on the command line) or write an offset.
-- :func:`merge_metadata` merges field by field: dictionaries recursively, lists of named entries (devices,
-  planes, series, optical channels) by name, then in order; what the user leaves out, the source keeps.
-- neuroconv's layouts are read too: its keyed one (``Devices``, ``Ophys.ImagingPlanes``,
-  ``Ophys.MicroscopySeries``, keyed by metadata_key) and its earlier lists (``Ophys.TwoPhotonSeries``,
-  ``Ophys.OnePhotonSeries``); see :mod:`ophysio.conversion._neuroconv_layout`.
-"""
 
 from __future__ import annotations
 
-import copy
-import io
-import json
-import os
 import re
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import MetadataError
-from ._neuroconv_layout import to_ophysio_layout
+from ...errors import MetadataError
+from .._neuroconv_layout import to_ophysio_layout
 
 __all__ = [
     "Metadata",
@@ -58,10 +23,6 @@ __all__ = [
     "PlaneSegmentationMetadata",
     "RoiResponseSeriesMetadata",
     "OphysMetadata",
-    "merge_metadata",
-    "load_metadata",
-    "dump_metadata",
-    "apply_timezone",
 ]
 
 
@@ -385,186 +346,3 @@ def _explain(exc: ValidationError, source: str) -> str:
         else:
             lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
     return f"invalid {source}:\n  - " + "\n  - ".join(lines)
-
-
-# ---------------------------------------------------------------------- merging
-def merge_metadata(base: dict | Metadata | None, override: dict | Metadata | None) -> dict:
-    """Merge ``override`` over ``base``, field by field: what ``override`` does not say, ``base`` keeps.
-
-    Dictionaries merge recursively. Lists of entries (``Ophys.Device``, ``Ophys.ImagingPlane``,
-    ``Ophys.PhotonSeries``, a plane's ``optical_channel``) merge entry by entry: an entry merges into the
-    base entry of the same ``name``; the others, in order, into the base entries no name matched, and are
-    added when none is left; a list
-    holding one entry without a name is shared and merges into every base entry. A device or plane renamed
-    that way is renamed where it is referenced. Other lists and values are replaced. ``None`` values in
-    ``override`` do not erase what ``base`` gives.
-    """
-
-    def as_dict(value: Any) -> dict:
-        if value is None:
-            return {}
-        if isinstance(value, BaseModel):
-            return value.model_dump(exclude_none=True)
-        return copy.deepcopy(dict(to_ophysio_layout(value)))
-
-    return _merge(as_dict(base), as_dict(override))
-
-
-def _merge(a: dict, b: dict, path: str = "") -> dict:
-    out = dict(a)
-    if path == "Ophys":
-        out, b = _rename_references(out, b)
-    for key, value in b.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value, f"{path}.{key}" if path else key)
-        elif _entries(value) and _entries(out.get(key)):
-            out[key] = _merge_entries(out[key], value)[0]
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _entries(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _merge_entries(base: list[dict], over: list[dict]) -> tuple[list[dict], dict[str, str]]:
-    """``over`` merged into ``base`` by name, then in order; and the base names that changed (old -> new)."""
-    out = [copy.deepcopy(e) for e in base]
-    if len(over) == 1 and over[0].get("name") is None:  # one shared entry: over each of the source's
-        return [_merge(e, over[0]) for e in out], {}
-    by_name = {e["name"]: i for i, e in enumerate(out) if e.get("name") is not None}
-    claimed: set[int] = set()
-    pending = []
-    for entry in over:
-        i = by_name.get(entry.get("name"))
-        if i is not None and i not in claimed:
-            claimed.add(i)
-            out[i] = _merge(out[i], entry)
-        else:
-            pending.append(entry)
-    renames: dict[str, str] = {}
-    free = iter([i for i in range(len(base)) if i not in claimed])
-    for entry in pending:
-        i = next(free, None)
-        if i is None:
-            out.append(copy.deepcopy(entry))
-            continue
-        old = out[i].get("name")
-        out[i] = _merge(out[i], entry)
-        if old is not None and out[i].get("name") != old:
-            renames[old] = out[i]["name"]
-    return out, renames
-
-
-def _rename_references(ophys: dict, over: dict) -> tuple[dict, dict]:
-    """Merge the Device and ImagingPlane lists first, renaming references to a renamed device or plane."""
-    ophys, over = dict(ophys), dict(over)
-    references = (("Device", (("ImagingPlane", "device"),)),
-                  ("ImagingPlane", (("PhotonSeries", "imaging_plane"), ("PlaneSegmentation", "imaging_plane"))),
-                  ("PlaneSegmentation", (("RoiResponseSeries", "plane_segmentation"),)))
-    for kind, referrers in references:
-        if not (_entries(ophys.get(kind)) and _entries(over.get(kind))):
-            continue
-        ophys[kind], renames = _merge_entries(ophys[kind], over.pop(kind))
-        for referrer, field in referrers:
-            for entry in ophys.get(referrer) or []:
-                if isinstance(entry, dict) and entry.get(field) in renames:
-                    entry[field] = renames[entry[field]]
-    return ophys, over
-
-
-def apply_timezone(metadata: Metadata, timezone: str | None) -> Metadata:
-    """Give a naive session start time (and date of birth) the zone ``timezone`` (an IANA name or ±HH:MM)."""
-    if timezone is None:
-        return metadata
-    tz = _parse_timezone(timezone)
-    start = metadata.NWBFile.session_start_time
-    if start is not None and start.tzinfo is None:
-        metadata.NWBFile.session_start_time = start.replace(tzinfo=tz)
-    if metadata.Subject is not None and metadata.Subject.date_of_birth is not None:
-        dob = metadata.Subject.date_of_birth
-        if dob.tzinfo is None:
-            metadata.Subject.date_of_birth = dob.replace(tzinfo=tz)
-    return metadata
-
-
-def _parse_timezone(name: str):
-    from datetime import timedelta
-    from datetime import timezone as fixed
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    match = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2}):?(\d{2})?", name.strip())
-    if match:
-        sign = 1 if match.group(1) == "+" else -1
-        return fixed(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0)))
-    if name.strip().upper() in ("UTC", "Z"):
-        return fixed.utc
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MetadataError(
-            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Berlin' or 'America/New_York', "
-            "or an offset such as '+02:00'"
-        ) from None
-
-
-# ---------------------------------------------------------------------- files
-def _yaml():
-    from ruamel.yaml import YAML
-
-    return YAML(typ="safe", pure=True)
-
-
-def load_metadata(path: str | os.PathLike) -> dict:
-    """Read a metadata file (``.yaml``/``.yml`` through a safe YAML loader, or ``.json``) as a dictionary.
-
-    The result is checked for unknown keys and wrong types (:class:`MetadataError` names the field path).
-    """
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = _yaml().load(text)
-    except Exception as exc:
-        raise MetadataError(f"{path} could not be parsed: {_parse_problem(exc)}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise MetadataError(f"{path} must hold a mapping (NWBFile:, Subject:, Ophys:), not {type(data).__name__}")
-    Metadata.from_dict(data, source=str(path))  # validate early, with the file named
-    return to_ophysio_layout(data)  # neuroconv's layouts, as ophysio's lists
-
-
-def _parse_problem(exc: Exception) -> str:
-    """One line for a YAML or JSON syntax error: what is wrong and where (line, column)."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
-    problem = getattr(exc, "problem", None)
-    mark = getattr(exc, "problem_mark", None)
-    if problem and mark is not None:
-        context = getattr(exc, "context", None)
-        return f"{problem}{f' {context}' if context else ''} (line {mark.line + 1}, column {mark.column + 1})"
-    return " ".join(str(exc).split())
-
-
-def dump_metadata(metadata: Metadata | dict, path: str | os.PathLike | None = None, fmt: str | None = None) -> str:
-    """Write metadata as YAML (default) or JSON; return the text (and write it to ``path`` if given)."""
-    data = metadata.to_dict() if isinstance(metadata, Metadata) else Metadata.from_dict(metadata).to_dict()
-    if fmt is None:
-        fmt = "json" if path is not None and str(path).lower().endswith(".json") else "yaml"
-    if fmt == "json":
-        text = json.dumps(data, indent=2) + "\n"
-    else:
-        stream = io.StringIO()
-        yaml = _yaml()
-        yaml.default_flow_style = False
-        yaml.dump(data, stream)
-        text = stream.getvalue()
-    if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
-    return text
