@@ -31,13 +31,20 @@ How the facts become NWB metadata (lengths in meters, NWB's x, y, z order):
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import MetadataError
+from .facts_metadata import (
+    add_plane_facts,
+    clean_name,
+    describe_processing,
+    device_entry,
+    meters,
+    optical_channel_entry,
+)
 from .metadata import Metadata
 
 __all__ = [
@@ -48,12 +55,6 @@ __all__ = [
     "complete_metadata",
     "default_photon_series_type",
 ]
-
-
-def _clean_name(text: str) -> str:
-    """An NWB-friendly name part: letters and digits, words capitalised ('Channel 1' -> 'Channel1')."""
-    words = re.split(r"[^0-9A-Za-z]+", str(text))
-    return "".join(w[:1].upper() + w[1:] for w in words if w) or "Channel"
 
 
 def check_rates(extractors) -> None:
@@ -90,32 +91,6 @@ def complete_metadata(defaults: dict, metadata: dict | Metadata | None, num_seri
     if check:
         meta.check_complete(dandi=dandi, session=session)
     return meta
-
-
-def _describe_processing(entry: dict, facts) -> None:
-    """Say in a photon series entry what was done to its pixels on the way from the files (the facts'
-    processing steps: corrections, a stitched canvas): each step's sentence joins the description, and
-    when a step changed pixel values the comments say that the data are not raw."""
-    steps = facts.processing
-    if not steps:
-        return
-    entry["description"] += "; " + "; ".join(step.description for step in steps)
-    changed = [step.name for step in steps if step.changes_values]
-    if changed:
-        entry["comments"] = (
-            f"Processed, not raw: ophysio changed the recorded pixel values on the way to NWB ({', '.join(changed)}); "
-            "the description says how, and the scratch dataset source_metadata_<series name> lists each step with "
-            "its numbers under metadata.ophysio_processing."
-        )
-
-
-def _tidy(values) -> list[float]:
-    """Round away floating-point noise of unit conversions (12 significant digits)."""
-    return [float(f"{v:.12g}") for v in values]
-
-
-def _meters(micrometers) -> list[float]:
-    return _tidy(float(v) * 1e-6 for v in micrometers)
 
 
 class ImagingInterface:
@@ -255,10 +230,10 @@ class ImagingInterface:
     @staticmethod
     def _stream_part(facts) -> str:
         """The part of the series and imaging plane names that tells a stream apart: channel (and ROI)."""
-        part = _clean_name(facts.channel_name)
+        part = clean_name(facts.channel_name)
         roi = facts.roi
         if roi is not None and roi.count > 1:
-            part += "Roi" + _clean_name(roi.name or str(roi.index)).removeprefix("Roi")
+            part += "Roi" + clean_name(roi.name or str(roi.index)).removeprefix("Roi")
         return part
 
     def get_metadata(self) -> dict:
@@ -277,12 +252,7 @@ class ImagingInterface:
             base = ex.parent if plane_index is not None and hasattr(ex, "parent") else ex
             facts = ex.get_acquisition_facts()
             start_time = start_time or facts.session_start_time
-            device: dict[str, Any] = {"name": facts.device_name or "Microscope"}
-            if facts.device_description:
-                device["description"] = facts.device_description
-            if facts.manufacturer:
-                device["manufacturer"] = facts.manufacturer
-            devices.setdefault(device["name"], device)
+            device_name = device_entry(facts, devices)
             suffix = ""
             if several:
                 suffix = channel_parts[id(base)] if len(self.extractors) > 1 else ""
@@ -292,34 +262,15 @@ class ImagingInterface:
             rows, columns = ex.get_image_shape()
             channel = facts.channel_name if facts.channel_name is not None else ex.channel_name
             roi = facts.roi if facts.roi is not None and facts.roi.count > 1 else None
-            optical: dict[str, Any] = {"name": _clean_name(channel), "description": f"channel {channel} of the source"}
-            if facts.emission_wavelength_nm:
-                optical["emission_lambda"] = float(facts.emission_wavelength_nm)
             plane: dict[str, Any] = {
                 "name": plane_name,
                 "description": f"{self.format_id or ex.format_id} acquisition, channel {channel}"
                 + (f", ROI {roi.name!r} (index {roi.index})" if roi is not None else "")
                 + (f", plane {plane_index}" if plane_index is not None else ""),
-                "device": device["name"],
-                "optical_channel": [optical],
+                "device": device_name,
+                "optical_channel": [optical_channel_entry(channel, facts.emission_wavelength_nm)],
             }
-            if ex.get_sampling_frequency() is not None:
-                plane["imaging_rate"] = float(ex.get_sampling_frequency())
-            if facts.excitation_wavelength_nm:
-                plane["excitation_lambda"] = float(facts.excitation_wavelength_nm)
-            if facts.indicator:
-                plane["indicator"] = facts.indicator
-            if facts.brain_region:
-                plane["location"] = facts.brain_region
-            if facts.pixel_size_um is not None:
-                dy, dx = facts.pixel_size_um
-                spacing = [dx, dy] + ([facts.plane_spacing_um] if facts.plane_spacing_um else [])
-                plane["grid_spacing"] = _meters(spacing)
-            if facts.origin_um is not None:
-                y, x, *z = facts.origin_um
-                plane["origin_coords"] = _meters([x, y, *z])
-            if facts.reference_frame and ("grid_spacing" in plane or "origin_coords" in plane):
-                plane["reference_frame"] = facts.reference_frame
+            add_plane_facts(plane, facts, ex.get_sampling_frequency())
             depths = facts.plane_depths_um
             if depths and plane_index is not None:
                 plane["description"] += f" at z = {depths[0]:g} um"
@@ -332,10 +283,10 @@ class ImagingInterface:
             if roi is not None and roi.time_offset_s is not None:
                 entry["description"] += (f"; timestamps are the frames', the ROI's first line was scanned "
                                          f"{roi.time_offset_s * 1e3:.3f} ms later")
-            _describe_processing(entry, facts)
+            describe_processing(entry, facts)
             if facts.field_of_view_um is not None:
                 height, width, *depth = facts.field_of_view_um
-                entry["field_of_view"] = _meters([width, height, *depth])
+                entry["field_of_view"] = meters([width, height, *depth])
             if facts.line_rate_hz and self.photon_series_type == "TwoPhotonSeries":
                 entry["scan_line_rate"] = facts.line_rate_hz
             series.append(entry)

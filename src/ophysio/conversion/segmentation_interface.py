@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError
-from .interfaces import _clean_name, _meters, check_rates, complete_metadata
+from .facts_metadata import add_plane_facts, clean_name, device_entry, optical_channel_entry
+from .interfaces import check_rates, complete_metadata
 from .metadata import Metadata
 
 __all__ = ["SegmentationInterface", "segmentation_interface_for_format", "segmentation_interface_from_path"]
@@ -139,7 +140,7 @@ class SegmentationInterface:
         channels = len({ex.channel_name for ex in leads}) > 1
         suffixes = []
         for i, ex in enumerate(leads):
-            part = _clean_name(ex.channel_name) if channels else ""
+            part = clean_name(ex.channel_name) if channels else ""
             plane = getattr(ex, "plane_index", None)
             part += f"Plane{plane}" if plane is not None else ("" if channels else str(i))
             suffixes.append(part)
@@ -173,11 +174,11 @@ class SegmentationInterface:
             tables.append({"name": table_name, "imaging_plane": plane_name, "mask_type": self.mask_type,
                            "description": f"{lead.get_num_rois()} ROIs of the {where} ({volume} pixels)"})
             for m, ex in enumerate(group):
-                channel = _clean_name(ex.channel_name) if m else ""
+                channel = clean_name(ex.channel_name) if m else ""
                 for trace in ex.get_trace_names():
                     from .nwb.segmentation import TRACE_SERIES
 
-                    entry = {"name": f"{TRACE_SERIES.get(trace, _clean_name(trace))}{channel}{suffix}",
+                    entry = {"name": f"{TRACE_SERIES.get(trace, clean_name(trace))}{channel}{suffix}",
                              "plane_segmentation": table_name, "trace": trace}
                     if len(group) > 1:
                         entry["channel"] = ex.channel_name
@@ -192,36 +193,12 @@ class SegmentationInterface:
     @staticmethod
     def _imaging_plane(name: str, where: str, group: list, facts, devices: dict) -> dict:
         """The ImagingPlane (and device) of a table not linked to a movie's, from the source's facts."""
-        device: dict[str, Any] = {"name": facts.device_name or "Microscope"}
-        if facts.device_description:
-            device["description"] = facts.device_description
-        if facts.manufacturer:
-            device["manufacturer"] = facts.manufacturer
-        devices.setdefault(device["name"], device)
-        channels = []
-        for ex in group:
-            channel: dict[str, Any] = {"name": _clean_name(ex.channel_name),
-                                       "description": f"channel {ex.channel_name} of the source"}
-            emission = ex.get_acquisition_facts().emission_wavelength_nm
-            if emission:
-                channel["emission_lambda"] = float(emission)
-            channels.append(channel)
+        channels = [optical_channel_entry(ex.channel_name, ex.get_acquisition_facts().emission_wavelength_nm)
+                    for ex in group]
         plane: dict[str, Any] = {"name": name, "description": f"the imaging plane of the {where}",
-                                 "device": device["name"], "optical_channel": channels}
+                                 "device": device_entry(facts, devices), "optical_channel": channels}
         lead = group[0]
-        if lead.get_sampling_frequency() is not None:
-            plane["imaging_rate"] = float(lead.get_sampling_frequency())
-        if facts.excitation_wavelength_nm:
-            plane["excitation_lambda"] = float(facts.excitation_wavelength_nm)
-        if facts.pixel_size_um is not None:
-            dy, dx = facts.pixel_size_um
-            plane["grid_spacing"] = _meters([dx, dy] + ([facts.plane_spacing_um] if facts.plane_spacing_um
-                                                        and lead.is_volumetric else []))
-        if facts.origin_um is not None:
-            y, x, *z = facts.origin_um
-            plane["origin_coords"] = _meters([x, y, *z])
-        if facts.reference_frame and ("grid_spacing" in plane or "origin_coords" in plane):
-            plane["reference_frame"] = facts.reference_frame
+        add_plane_facts(plane, facts, lead.get_sampling_frequency(), plane_spacing=lead.is_volumetric)
         return plane
 
     def get_metadata_schema(self) -> dict:
