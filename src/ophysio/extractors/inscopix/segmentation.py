@@ -34,7 +34,7 @@ import numpy as np
 from ...errors import CorruptFileError, FileSetError, FormatError, MetadataError
 from .._handles import CachedFile
 from ..segmentation import SegmentationExtractor
-from .footer import CELL_SET, MOVIE, IMAGE, Footer, Timing, parse_timing, read_footer
+from .footer import CELL_SET, IMAGE, MOVIE, Footer, Timing, parse_timing, read_footer
 from .layout import extra_properties
 
 __all__ = ["InscopixSegmentationExtractor", "CellSetLayout", "cell_set_layout", "CELL_STATUSES"]
