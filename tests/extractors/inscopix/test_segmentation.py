@@ -342,3 +342,20 @@ def test_as_isx_reads_it(isx, case, tmp_path):
             np.testing.assert_array_equal(traces[:, k], cells.get_cell_trace_data(k))
         start = seg.get_acquisition_facts().session_start_time
         assert start.replace(tzinfo=None) == cells.timing.start.to_datetime()
+
+
+def test_a_footer_whose_keys_are_not_sorted_is_still_a_cell_set(tmp_path):
+    from ophysio.extractors.inscopix.sniff import sniff_isxd_cellset
+
+    data, header = _split(_synthetic())
+    ordered = {"type": header.pop("type"), **header}  # "type" first, not last
+    text = json.dumps(ordered).encode()
+    path = tmp_path / "unsorted.isxd"
+    path.write_bytes(data + text + b"\0" + struct.pack("<Q", len(text)))
+    assert sniff_isxd_cellset(path, read_head(path)) is True
+    with open_segmentation(path) as seg:
+        np.testing.assert_array_equal(seg.get_traces(), reference.cell_set(_synthetic())["traces"].T)
+    ordered["type"] = 0
+    text = json.dumps(ordered).encode()
+    path.write_bytes(data + text + b"\0" + struct.pack("<Q", len(text)))
+    assert "type 0" in sniff_isxd_cellset(path, read_head(path))

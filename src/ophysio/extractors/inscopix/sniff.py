@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from pathlib import Path
@@ -13,6 +14,8 @@ __all__ = ["sniff_isxd", "sniff_isxd_cellset"]
 
 #: bytes of the end of the footer looked at for its ``"type"`` key (nlohmann's sorted keys put it last)
 _TAIL = 4096
+#: largest footer parsed whole when its ``type`` is not its last key
+_PARSED_FOOTER = 4 << 20
 #: the data set type as the last key of the footer (``"type": 1`` then the closing brace)
 _LAST_TYPE = re.compile(rb'"type"\s*:\s*(\d+)\s*}\s*$')
 
@@ -43,8 +46,15 @@ def sniff_isxd_cellset(path: Path, head: bytes) -> bool | str:
     length = struct.unpack("<Q", read_at(path, head, size - 8, 8))[0]
     end = read_at(path, head, max(size - 9 - length, size - 9 - _TAIL), min(length, _TAIL))
     match = _LAST_TYPE.search(end)
-    if match is None:
-        return "its JSON footer does not end with the data set type"
-    if int(match.group(1)) != 1:
-        return f"an Inscopix data set of type {int(match.group(1))}, not a cell set (type 1)"
+    if match is not None:
+        kind = int(match.group(1))
+    else:  # keys not sorted (not written by isxcore): parse a footer of reasonable size
+        if length > _PARSED_FOOTER:
+            return "its JSON footer does not end with the data set type"
+        try:
+            kind = json.loads(read_at(path, head, size - 9 - length, length)).get("type")
+        except (ValueError, AttributeError):
+            return "its JSON footer does not parse"
+    if kind != 1:
+        return f"an Inscopix data set of type {kind}, not a cell set (type 1)"
     return True
