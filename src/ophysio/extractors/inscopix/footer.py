@@ -239,6 +239,6 @@ def check_movie(footer: Footer, path: str) -> None:
         raise FormatError(
             f"{path} is an Inscopix cell set (segmentation output: cell images and traces), not a movie; "
             "InscopixImagingExtractor reads .isxd movies: open a cell set with open_segmentation(path) "
-            "(InscopixSegmentationExtractor)")
+            "(InscopixSegmentationExtractor; on the command line, convert --segmentation PATH)")
     raise FormatError(f"{path} is an Inscopix {footer.type_name}, not a movie; InscopixImagingExtractor reads "
                       ".isxd movies")
