@@ -1,4 +1,5 @@
-"""Synthetic Inscopix ``.isxd`` movies, laid out as isxcore's ``MosaicMovieFile`` writes them.
+"""Synthetic Inscopix ``.isxd`` movies and cell sets, laid out as isxcore's ``MosaicMovieFile`` and
+``CellSetFile`` write them.
 
 The file is the stored frames in time order (dropped, cropped and blank samples are not stored), each
 between a 2560-value header and footer when ``frame_headers`` is set, then the JSON footer (indented by 4,
@@ -6,6 +7,10 @@ keys sorted, as nlohmann's ``std::setw(4)`` dump), one NUL byte, and the footer'
 little-endian uint64. Frame headers carry, one byte per value in the upper bits of the sensor's 12,
 the colour code at value 1256, the frame count at 1258, the LED powers at 1262 and 1266, the efocus at
 1270 and the time stamp counter (microseconds) at 1272, as isxcore decodes them.
+
+A cell set (:func:`write_isxd_cellset`) is, for each cell in order, its image (rows x columns float32, row by
+row) then its trace (``numTimes`` float32, NaN at dropped, cropped and blank samples), then the same kind
+of footer with the cell names, statuses (0 accepted, 1 undecided, 2 rejected), activity and colours.
 
 Pixel values of time index ``t`` come from :func:`ophysio.examples.movie` (``movie(num_times, ...)[t]``), so
 a test computes the expected frames of any stored subset independently of the reader.
@@ -22,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["write_isxd", "isxd_extra_properties", "encode_frame_header"]
+__all__ = ["write_isxd", "write_isxd_cellset", "cell_set_values", "isxd_extra_properties", "encode_frame_header"]
 
 #: numpy type -> ``dataType`` code
 _DATA_TYPES = {"uint16": 0, "float32": 1, "uint8": 2}
@@ -166,6 +171,112 @@ def write_isxd(
                            "start": {"secsSinceEpoch": {"den": start[1], "num": start[0]}, "utcOffset": utc_offset}},
             "type": data_set_type,
         }
+        text = json.dumps(footer, indent=4, sort_keys=True).encode()
+        fh.write(text + b"\0" + struct.pack("<Q", len(text)))
+    return path
+
+
+def _skipped(num_times: int, dropped: Sequence[int], cropped: Sequence[str], blank: Sequence[int]) -> np.ndarray:
+    """Whether each time index is dropped, cropped or blank."""
+    mask = np.zeros(num_times, dtype=bool)
+    mask[list(dropped)] = True
+    mask[list(blank)] = True
+    for text in cropped:
+        first, _, last = str(text).partition("-")
+        mask[int(first) : int(last or first) + 1] = True
+    return mask
+
+
+def cell_set_values(cells: int, num_times: int, rows: int, columns: int,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic cell images ``(cells, rows, columns)`` (a Gaussian blob per cell, zero far from it) and
+    traces ``(cells, num_times)``, float32."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:columns]
+    images = np.zeros((cells, rows, columns), dtype=np.float32)
+    for k in range(cells):
+        cy, cx = rng.uniform(0, rows - 1), rng.uniform(0, columns - 1)
+        blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * 1.5 ** 2))
+        blob[blob < 0.05] = 0
+        images[k] = (blob / blob.sum()).astype(np.float32)
+    traces = (rng.standard_normal((cells, num_times)) + np.arange(cells)[:, None]).astype(np.float32)
+    return images, traces
+
+
+def write_isxd_cellset(
+    path: str | os.PathLike,
+    images: np.ndarray | None = None,
+    traces: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
+    statuses: Sequence[int] | None = None,
+    cells: int = 5,
+    num_times: int = 30,
+    rows: int = 14,
+    columns: int = 11,
+    period: tuple[int, int] = (50_000, 1_000_000),
+    start: tuple[int, int] = (1_700_000_000_250_000, 1_000_000),
+    utc_offset: int = 0,
+    dropped: Sequence[int] = (),
+    cropped: Sequence[str] = (),
+    blank: Sequence[int] = (),
+    activity: Sequence[bool] | None = None,
+    file_version: int = 5,
+    extra_properties: dict | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write an ``.isxd`` cell set and return its path.
+
+    ``images`` ``(cells, rows, columns)`` and ``traces`` ``(cells, num_times)`` default to
+    :func:`cell_set_values`; the traces are written NaN at the ``dropped``, ``cropped`` (``"3"`` or
+    ``"3 - 5"``) and ``blank`` time indices, as isxcore writes them. ``names`` default to ``C0``, ``C1``...
+    and ``statuses`` (0 accepted, 1 undecided, 2 rejected) to accepted, undecided, rejected in turn. The
+    footer has the keys of ``file_version`` (``CellActivity`` from 1, ``CellColors`` from 2, the longitudinal
+    registration fields from 3, ``cellMetrics`` from 4).
+    """
+    if images is None or traces is None:
+        made_images, made_traces = cell_set_values(cells, num_times, rows, columns, seed)
+        images = made_images if images is None else images
+        traces = made_traces if traces is None else traces
+    images = np.asarray(images, dtype="<f4")
+    traces = np.array(traces, dtype="<f4")
+    cells, rows, columns = images.shape
+    if traces.ndim != 2 or traces.shape[0] != cells:
+        raise ValueError(f"traces must be (cells={cells}, samples), not {traces.shape}")
+    num_times = traces.shape[1]
+    traces[:, _skipped(num_times, dropped, cropped, blank)] = np.nan
+    names = [f"C{k}" for k in range(cells)] if names is None else list(names)
+    statuses = [(0, 1, 2)[k % 3] for k in range(cells)] if statuses is None else list(statuses)
+    activity = [True] * cells if activity is None else [bool(a) for a in activity]
+    path = Path(path)
+    with open(path, "wb") as fh:
+        for k in range(cells):
+            fh.write(images[k].tobytes())
+            fh.write(traces[k].tobytes())
+        footer: dict[str, Any] = {
+            "CellNames": names,
+            "CellStatuses": statuses,
+            "dataType": "float",
+            "efocusValues": [0],
+            "extraProperties": extra_properties,
+            "fileVersion": file_version,
+            "isRoiSet": False,
+            "producer": {"name": "isxcore", "version": [1, 9, 0]},
+            "spacingInfo": {"numPixels": {"x": columns, "y": rows},
+                            "pixelSize": {"x": {"den": 1, "num": 3}, "y": {"den": 1, "num": 3}},
+                            "topLeft": {"x": {"den": 1, "num": 0}, "y": {"den": 1, "num": 0}}},
+            "timingInfo": {"blank": sorted(blank), "cropped": list(cropped), "dropped": sorted(dropped),
+                           "numTimes": num_times, "period": {"den": period[1], "num": period[0]},
+                           "start": {"secsSinceEpoch": {"den": start[1], "num": start[0]}, "utcOffset": utc_offset}},
+            "type": 1,
+        }
+        if file_version >= 1:
+            footer["CellActivity"] = activity
+        if file_version >= 2:
+            footer["CellColors"] = [4294967295] * cells
+        if file_version >= 3:
+            footer.update({"SizeGlobalCS": 0, "Matches": [], "PairScores": [], "CentroidDistances": []})
+        if file_version >= 4:
+            footer["cellMetrics"] = None
         text = json.dumps(footer, indent=4, sort_keys=True).encode()
         fh.write(text + b"\0" + struct.pack("<Q", len(text)))
     return path

@@ -89,3 +89,21 @@ def expected(path, planes: int = 1, plane_index: int | None = None, cycle: tuple
             if (plane_index is None or t % planes == plane_index)
             and (channel is None or cycle[t % len(cycle)] == channel)]
     return pixels[keep], when[keep]
+
+
+def cell_set(path) -> dict:
+    """A cell set read from the layout isxcore's ``CellSetFile`` writes: per cell its image (numPixels y rows by x
+    columns, float32, row by row) then its trace (numTimes float32), then the footer; statuses 0 accepted,
+    1 undecided, 2 rejected."""
+    header, end = footer(path)
+    rows, columns = header["spacingInfo"]["numPixels"]["y"], header["spacingInfo"]["numPixels"]["x"]
+    num_times = header["timingInfo"]["numTimes"]
+    names = header["CellNames"]
+    values = np.fromfile(path, dtype="<f4", count=end // 4).reshape(len(names), rows * columns + num_times)
+    images = values[:, : rows * columns].reshape(len(names), rows, columns)
+    traces = values[:, rows * columns :]
+    words = {0: "accepted", 1: "undecided", 2: "rejected"}
+    statuses = [words[s] for s in header["CellStatuses"]]
+    return {"header": header, "images": images, "traces": traces, "names": names, "statuses": statuses,
+            "period": period(header), "shape": (rows, columns), "num_times": num_times,
+            "activity": header.get("CellActivity")}

@@ -29,7 +29,7 @@ from ..facts import AcquisitionFacts
 from ..imaging import ImagingExtractor
 from .layout import extra_properties
 
-__all__ = ["inscopix_facts", "microns_per_pixel"]
+__all__ = ["inscopix_facts", "footer_facts", "microns_per_pixel"]
 
 #: micrometres per sensor pixel at efocus 0 and at efocus 1000, by isxcore's base plate type number
 _SCALING = {
@@ -122,13 +122,13 @@ def _settings(props: dict, efocus: list) -> list[str]:
     return parts
 
 
-def inscopix_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
-    """The facts of one stream (one plane or volume, one colour) of an Inscopix movie."""
-    facts = ImagingExtractor.get_acquisition_facts(extractor)
-    header = extractor.get_metadata()
+def footer_facts(header: dict, timing, efocus: list, shape: tuple[int, int]) -> dict[str, Any]:
+    """The facts an .isxd footer records (movie or cell set), as changes to the base facts: device,
+    manufacturer, software, session start (``timing``: the footer's :class:`~.footer.Timing`) and, where
+    Inscopix calibrates the lens, the pixel size at the planes' ``efocus`` for a field of ``shape``."""
     props = extra_properties(header)
     scope = props.get("microscope") if isinstance(props.get("microscope"), dict) else {}
-    changes: dict[str, Any] = {"manufacturer": "Inscopix", "session_start_time": extractor.timing.start_datetime()}
+    changes: dict[str, Any] = {"manufacturer": "Inscopix", "session_start_time": timing.start_datetime()}
     kind = scope.get("type")
     name = f"Inscopix {kind}" if isinstance(kind, str) and kind else "Inscopix microscope"
     changes["device_name"] = name
@@ -137,7 +137,6 @@ def inscopix_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
         words.append(f"serial {scope['serial']}")
     if isinstance(scope.get("systemSerial"), str) and scope["systemSerial"]:
         words.append(f"acquisition box {scope['systemSerial']}")
-    efocus = extractor.get_plane_efocus()
     words.extend(_settings(props, efocus))
     probe = props.get("probe")
     if isinstance(probe, dict) and isinstance(probe.get("name"), str) and probe["name"] not in ("", "None"):
@@ -157,7 +156,15 @@ def inscopix_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
     sizes = {microns_per_pixel(props, e) for e in efocus}
     if len(sizes) == 1 and None not in sizes:
         size = sizes.pop()
-        rows, columns = extractor.get_image_shape()
+        rows, columns = shape
         changes["pixel_size_um"] = (size, size)
         changes["field_of_view_um"] = (rows * size, columns * size)
+    return changes
+
+
+def inscopix_facts(extractor: ImagingExtractor) -> AcquisitionFacts:
+    """The facts of one stream (one plane or volume, one colour) of an Inscopix movie."""
+    facts = ImagingExtractor.get_acquisition_facts(extractor)
+    changes = footer_facts(extractor.get_metadata(), extractor.timing, extractor.get_plane_efocus(),
+                           extractor.get_image_shape())
     return facts.replace(**changes)

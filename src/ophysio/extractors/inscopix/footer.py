@@ -238,6 +238,7 @@ def check_movie(footer: Footer, path: str) -> None:
     if kind == CELL_SET:
         raise FormatError(
             f"{path} is an Inscopix cell set (segmentation output: cell images and traces), not a movie; "
-            "InscopixImagingExtractor reads .isxd movies (open a cell set as segmentation)")
+            "InscopixImagingExtractor reads .isxd movies: open a cell set with open_segmentation(path) "
+            "(InscopixSegmentationExtractor; on the command line, convert --segmentation PATH)")
     raise FormatError(f"{path} is an Inscopix {footer.type_name}, not a movie; InscopixImagingExtractor reads "
                       ".isxd movies")
