@@ -317,7 +317,9 @@ def traces_to_dask(extractor, name: str = "raw", chunk_samples: int | None = Non
         chunk_samples = _per_chunk(rois * source.dtype.itemsize, samples)
     chunks = (_time_chunks(samples, chunk_samples), (rois,))
     dask_name = f"ophysio-{extractor.format_id}-{name}-{uuid.uuid4().hex}"
-    return da.from_array(source, chunks=chunks, name=dask_name, lock=False, asarray=False, fancy=False,
+    # fancy: TraceArray indexes each axis on its own (an integer array selects samples or ROIs), so dask
+    # may fold a selection into the chunk's read, which then reads only what is selected
+    return da.from_array(source, chunks=chunks, name=dask_name, lock=False, asarray=False, fancy=True,
                          meta=np.empty((0, 0), dtype=source.dtype), inline_array=False)
 
 
