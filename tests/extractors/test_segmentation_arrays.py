@@ -78,15 +78,16 @@ def minian_times(folder: Path) -> np.ndarray:
     return np.array([ms[int(i)] for i in frames]) / 1000.0
 
 
-def labels_by_loop(masks, shape) -> np.ndarray:
-    """The label image drawn ROI by ROI: a pixel goes to a later ROI only if it weighs it strictly more."""
-    labels = np.zeros(shape, dtype=np.int64)
+def labels_by_loop(masks, shape, labels=None) -> np.ndarray:
+    """The label image drawn ROI by ROI (label k + 1 for the k-th mask, or ``labels[k]``; given in increasing
+    order): a pixel goes to a later ROI only if it weighs it strictly more."""
+    image = np.zeros(shape, dtype=np.int64)
     best = np.zeros(shape)
     for k, (index, weights) in enumerate(masks):
         for where, weight in zip(zip(*index), weights):
             if weight > best[where]:
-                best[where], labels[where] = weight, k + 1
-    return labels
+                best[where], image[where] = weight, (k + 1 if labels is None else labels[k])
+    return image
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,12 @@ def test_every_example_opens_as_one_lazy_layer_per_stream(name, tmp_path, plugin
     monkeypatch.setattr(ImagingExtractor, "_read_into", lambda self, *a: reads.append(a) or original(self, *a))
     layers = read(path, plugin)
     assert reads == []  # opening reads no pixel
-    assert layers and all(kind == "image" for _, _, kind in layers)
+    # a segmentation's layers (an example of a movie with its segmentation) follow the movie's: see
+    # test_segmentation_reader.py; here the movie's layers
+    movie = [layer for layer in layers if layer[2] == "image" and "image" not in layer[1]["metadata"]["ophysio"]]
+    assert movie and all(a is b for a, b in zip(layers, movie))  # the movie first
+    assert all(kind in ("image", "labels") for _, _, kind in layers)
+    layers = movie
     channels = [keywords["metadata"]["ophysio"]["channel_name"] for _, keywords, _ in layers]
     for data, keywords, _ in layers:
         channel = keywords["metadata"]["ophysio"]["channel_name"]
