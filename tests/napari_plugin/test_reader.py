@@ -14,7 +14,7 @@ import pytest
 
 import ophysio.napari
 from ophysio.extractors import ImagingExtractor, open_imaging
-from ophysio.extractors.registry import FORMATS
+from ophysio.extractors.registry import FORMATS, SEGMENTATION_FORMATS
 
 npe2 = pytest.importorskip("npe2")
 pytest.importorskip("dask.array")
@@ -69,7 +69,7 @@ def test_the_distribution_declares_the_manifest_and_ships_it():
 
 def test_the_file_patterns_cover_every_format():
     (reader,) = npe2.PluginManifest.from_file(MANIFEST).contributions.readers
-    missing = [f"{spec.id}: {suffix}" for spec in FORMATS for suffix in spec.suffixes
+    missing = [f"{spec.id}: {suffix}" for spec in (*FORMATS, *SEGMENTATION_FORMATS) for suffix in spec.suffixes
                if not any(fnmatch.fnmatch(f"name{suffix}", pattern) for pattern in reader.filename_patterns)]
     assert not missing, f"napari.yaml's filename_patterns miss {missing}"
 
