@@ -286,7 +286,7 @@ def _per_chunk(item_nbytes: int, count: int, chunk_bytes: int = DASK_CHUNK_BYTES
 
 
 def _trace_source(extractor, name: str):
-    from .segmentation import BACKGROUND_TRACES, TraceArray
+    from .segmentation.traces import BACKGROUND_TRACES, TraceArray
 
     extractor._check_trace(name)
     background = name in BACKGROUND_TRACES
@@ -330,11 +330,14 @@ def _id_values(ids: list) -> np.ndarray:
     return values
 
 
+def _key(roi_id: Any) -> Any:
+    """A ROI id as a set member (numpy integers as Python ints), as the segmentation contract keys them."""
+    return int(roi_id) if isinstance(roi_id, np.integer) else roi_id
+
+
 def _roi_coordinates(extractor) -> dict[str, tuple]:
     """The ``roi`` coordinate (the ids) and what is known of each ROI as coordinates along it: ``accepted``,
     ``plane``, ``centroid_y``/``centroid_x`` (``centroid_z``), and every property of one value per ROI."""
-    from .segmentation import _key
-
     ids = extractor.get_roi_ids()
     n = len(ids)
     coords: dict[str, tuple] = {"roi": ("roi", _id_values(ids), {"long_name": "ROI id"})}
@@ -405,7 +408,7 @@ def traces_to_xarray(extractor, name: str | None = None, chunk_samples: int | No
     times, time_attrs, how = _time_coordinate(extractor)
     coords: dict[str, Any] = {"time": ("time", times, time_attrs)}
     coords.update(_roi_coordinates(extractor))
-    from .segmentation import BACKGROUND_TRACES
+    from .segmentation.traces import BACKGROUND_TRACES
 
     if any(trace in BACKGROUND_TRACES for trace in names):
         coords[BACKGROUND_DIM] = (BACKGROUND_DIM, _id_values(extractor.get_background_ids()),

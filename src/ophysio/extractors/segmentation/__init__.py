@@ -29,14 +29,10 @@ from ...errors import SelectionError
 from ..facts import AcquisitionFacts
 from ..timing import SampleTimes
 from .masks import dense_to_pixel_masks, mask_centroids, mask_planes, pixel_masks_to_dense
-from .traces import TraceArray
+from .traces import BACKGROUND_TRACES, TRACE_NAMES, TraceArray
 
 __all__ = ["SegmentationExtractor", "TraceArray", "TRACE_NAMES", "BACKGROUND_TRACES"]
 
-#: The usual trace names, in the order they are listed (a source may have others).
-TRACE_NAMES = ("raw", "dff", "neuropil", "deconvolved", "denoised", "baseline", "background")
-#: Traces whose columns are the background components, not the ROIs.
-BACKGROUND_TRACES = frozenset({"background"})
 
 _CENTROIDS = "roi_centroids"
 
