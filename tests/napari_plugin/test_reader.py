@@ -14,7 +14,7 @@ import pytest
 
 import ophysio.napari
 from ophysio.extractors import ImagingExtractor, open_imaging
-from ophysio.extractors.registry import FORMATS
+from ophysio.extractors.registry import FORMATS, SEGMENTATION_FORMATS
 
 npe2 = pytest.importorskip("npe2")
 pytest.importorskip("dask.array")
@@ -69,7 +69,7 @@ def test_the_distribution_declares_the_manifest_and_ships_it():
 
 def test_the_file_patterns_cover_every_format():
     (reader,) = npe2.PluginManifest.from_file(MANIFEST).contributions.readers
-    missing = [f"{spec.id}: {suffix}" for spec in FORMATS for suffix in spec.suffixes
+    missing = [f"{spec.id}: {suffix}" for spec in (*FORMATS, *SEGMENTATION_FORMATS) for suffix in spec.suffixes
                if not any(fnmatch.fnmatch(f"name{suffix}", pattern) for pattern in reader.filename_patterns)]
     assert not missing, f"napari.yaml's filename_patterns miss {missing}"
 
@@ -103,7 +103,12 @@ def test_every_example_opens_as_one_lazy_layer_per_stream(name, tmp_path, plugin
     monkeypatch.setattr(ImagingExtractor, "_read_into", lambda self, *a: reads.append(a) or original(self, *a))
     layers = read(path, plugin)
     assert reads == []  # opening reads no pixel
-    assert layers and all(kind == "image" for _, _, kind in layers)
+    # a segmentation's layers (an example of a movie with its segmentation) follow the movie's: see
+    # test_segmentation_reader.py; here the movie's layers
+    movie = [layer for layer in layers if layer[2] == "image" and "image" not in layer[1]["metadata"]["ophysio"]]
+    assert movie and all(a is b for a, b in zip(layers, movie))  # the movie first
+    assert all(kind in ("image", "labels") for _, _, kind in layers)
+    layers = movie
     channels = [keywords["metadata"]["ophysio"]["channel_name"] for _, keywords, _ in layers]
     for data, keywords, _ in layers:
         channel = keywords["metadata"]["ophysio"]["channel_name"]

@@ -27,8 +27,9 @@ check only the extractor's internal consistency:
 
 Every test runs for every case: facts against the data, dense masks against sparse ones, subsets of
 ROIs, slices of traces against the full traces, the lazy trace dictionary, views, properties and
-centroids, times, pickling, reads from many threads, no file left open after ``close()``, and a source
-cut short while open is an error naming the file.
+centroids, times, the traces, masks and label image as dask/xarray arrays (when installed), pickling,
+reads from many threads, no file left open after ``close()``, and a source cut short while open is an
+error naming the file.
 """
 
 from __future__ import annotations
@@ -374,6 +375,56 @@ class SegmentationTests(SourceSuite):
             queries = np.r_[shifted, shifted[0] - 1.0, shifted[-1] + 1.0]
             expected = np.maximum(np.searchsorted(shifted, queries, side="right") - 1, 0)
             np.testing.assert_array_equal(extractor.time_to_sample_indices(queries), expected)
+
+    # ---- arrays (dask, xarray; optional packages) ------------------------------------------------
+    def test_to_xarray_traces(self, extractor, case):
+        pytest.importorskip("xarray")
+        pytest.importorskip("dask.array")
+        import json
+
+        n = extractor.get_num_samples()
+        full = self._full_traces(extractor)
+        expected = self.expected_traces(case) or {}
+        data = extractor.to_xarray(chunk_samples=max(1, (n + 2) // 3))
+        assert sorted(data.data_vars) == sorted(full)
+        for name, values in full.items():
+            array = data[name]
+            assert type(array.data).__module__.startswith("dask")  # lazy
+            assert array.dims == ("time", "background_component" if name in BACKGROUND_TRACES else "roi")
+            assert array.dtype == values.dtype
+            np.testing.assert_array_equal(array.values, values)
+            if name in expected:
+                np.testing.assert_allclose(array.values, expected[name], rtol=1e-6, atol=0, equal_nan=True)
+            one = extractor.to_dask(name, chunk_samples=max(1, (n + 2) // 3))  # pickled, as to a worker
+            np.testing.assert_array_equal(pickle.loads(pickle.dumps(one)).compute(scheduler="sync"), values)
+        assert [str(i) for i in data["roi"].values] == [str(i) for i in extractor.get_roi_ids()]
+        accepted = {str(i) for i in extractor.get_accepted_list()}
+        assert list(data["accepted"].values) == [str(i) in accepted for i in extractor.get_roi_ids()]
+        if extractor.get_sampling_frequency() is not None or extractor.has_recorded_times():
+            np.testing.assert_array_equal(data["time"].values, extractor.get_timestamps())
+            times = self.expected_timestamps(case)
+            if times is not None:
+                np.testing.assert_allclose(data["time"].values, times, rtol=0, atol=1e-9)
+        else:
+            np.testing.assert_array_equal(data["time"].values, np.arange(n))
+        json.dumps(data.attrs)
+        assert data.attrs["format"] == extractor.format_id
+
+    def test_masks_to_xarray_and_label_image(self, extractor):
+        pytest.importorskip("xarray")
+        dense = np.asarray(extractor.get_roi_image_masks())
+        masks = extractor.masks_to_xarray(chunk_rois=max(1, (extractor.get_num_rois() + 1) // 2))
+        assert masks.dims == (("roi", "y", "x", "z") if extractor.is_volumetric else ("roi", "y", "x"))
+        np.testing.assert_allclose(masks.values, np.moveaxis(dense, -1, 0), rtol=1e-6)
+        # each pixel labelled 1 + the ROI of the largest positive weight there (the first on a tie), else 0
+        labels = extractor.get_label_image()
+        assert labels.shape == tuple(extractor._mask_shape()) and np.issubdtype(labels.dtype, np.integer)
+        if dense.shape[-1]:
+            weights = np.where(np.isnan(dense), 0, dense).astype(np.float64)
+            expected = np.where(weights.max(axis=-1) > 0, weights.argmax(axis=-1) + 1, 0)
+        else:
+            expected = np.zeros(labels.shape, dtype=np.int64)
+        np.testing.assert_array_equal(labels, expected)
 
     # ---- resources -----------------------------------------------------------------------------
     def test_reads_from_many_threads_match_a_serial_read(self, case):

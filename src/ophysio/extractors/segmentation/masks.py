@@ -14,7 +14,8 @@ import numpy as np
 
 from ...errors import FormatError
 
-__all__ = ["pixel_masks_to_dense", "dense_to_pixel_masks", "mask_centroids", "check_pixel_mask", "mask_planes"]
+__all__ = ["pixel_masks_to_dense", "dense_to_pixel_masks", "mask_centroids", "check_pixel_mask", "mask_planes",
+           "label_image"]
 
 
 def check_pixel_mask(mask, shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -92,3 +93,37 @@ def mask_planes(masks: Sequence[np.ndarray]) -> np.ndarray:
             if len(values) == 1:
                 planes[i] = int(values[0])
     return planes
+
+
+def label_image(masks: Sequence[np.ndarray], shape: tuple[int, ...], labels: Sequence[int] | None = None,
+                dtype=np.int32) -> np.ndarray:
+    """One integer image of ``shape`` from sparse masks: each pixel holds the label of the mask that weighs it
+    most (0 where no mask has a positive weight).
+
+    ``labels`` are the masks' labels (by default ``1, 2, ...`` in order). Where masks overlap, the pixel goes
+    to the mask of the largest weight there, and between equal weights to the smallest label; pixels of
+    zero, negative or NaN weight belong to no mask.
+    """
+    labels = np.arange(1, len(masks) + 1) if labels is None else np.asarray(labels, dtype=np.int64)
+    if len(labels) != len(masks):
+        raise ValueError(f"{len(labels)} labels for {len(masks)} masks")
+    out = np.zeros(shape, dtype=dtype)
+    pixels, weights, owners = [], [], []
+    for mask, label in zip(masks, labels):
+        mask = np.asarray(mask, dtype=np.float64)
+        if not len(mask):
+            continue
+        keep = mask[:, -1] > 0
+        coords = tuple(mask[keep, axis].astype(np.intp) for axis in range(len(shape)))
+        pixels.append(np.ravel_multi_index(coords, shape))
+        weights.append(mask[keep, -1])
+        owners.append(np.full(int(keep.sum()), label, dtype=np.int64))
+    if not pixels:
+        return out
+    pixel, weight, owner = (np.concatenate(parts) for parts in (pixels, weights, owners))
+    order = np.lexsort((owner, -weight, pixel))  # by pixel, then the largest weight, then the smallest label
+    pixel, owner = pixel[order], owner[order]
+    first = np.ones(len(pixel), dtype=bool)
+    first[1:] = pixel[1:] != pixel[:-1]
+    out.reshape(-1)[pixel[first]] = owner[first]
+    return out

@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TraceArray"]
+__all__ = ["TraceArray", "TRACE_NAMES", "BACKGROUND_TRACES"]
+
+#: The usual trace names, in the order they are listed (a source may have others).
+TRACE_NAMES = ("raw", "dff", "neuropil", "deconvolved", "denoised", "baseline", "background")
+#: Traces whose columns are the background components, not the ROIs.
+BACKGROUND_TRACES = frozenset({"background"})
 
 
 def _time_range(key: Any, n: int) -> tuple[int, int, Any]:
