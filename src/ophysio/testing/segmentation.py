@@ -34,6 +34,7 @@ error naming the file.
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
