@@ -23,6 +23,8 @@ _LAZY = {
     "TraceArray": ".segmentation",
     "Suite2pSegmentationExtractor": ".suite2p",
     "MinianSegmentationExtractor": ".minian",
+    "ExtractSegmentationExtractor": ".extract",
+    "CnmfeSegmentationExtractor": ".cnmfe",
     "open_segmentation": ".registry",
     "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",
