@@ -41,7 +41,7 @@ __all__ = ["MatLayout", "Traces", "MatStructSegmentation"]
 
 @dataclass(frozen=True)
 class Traces:
-    """Where one trace is: the HDF5 path, and which stored axis is the ROIs (``"sparse"``: a ``K x T`` sparse matrix)."""
+    """Where one trace is: its HDF5 path, and which stored axis holds the ROIs (``"sparse"``: a K x T sparse matrix)."""
 
     path: str
     roi_axis: int | str = 0
