@@ -265,3 +265,17 @@ def test_conversion_to_nwb_reads_back_and_passes_the_inspector(tmp_path):
     bad = [m for m in messages if m.importance in (Importance.ERROR, Importance.CRITICAL,
                                                    Importance.BEST_PRACTICE_VIOLATION)]
     assert bad == [], [(m.check_function_name, m.object_name, m.message) for m in bad]
+
+
+def test_the_mat_movie_format_leaves_segmentation_results_to_their_formats(tmp_path):
+    from ophysio import open_imaging
+    from ophysio.errors import UnknownFormatError
+    from ophysio.testing.synthetic import write_cnmfe_segmentation
+
+    cnmfe = write_cnmfe_segmentation(tmp_path / "cnmfe.mat")
+    for path, which in ((_real(), "extract"), (CASES["legacy"][0](), "extract"), (cnmfe, "cnmfe")):
+        with pytest.raises(UnknownFormatError, match=f"mat: a MAT v7.3 file of {which} results"):
+            detect_format(path)
+        assert detect_format(path, kind="segmentation").id == which
+    with open_imaging(_real(), format="mat", variable="output.spatial_weights") as movie:  # still readable as asked
+        assert movie.get_num_samples() == 20
