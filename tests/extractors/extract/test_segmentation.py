@@ -41,6 +41,7 @@ CASES = {
     "legacy-named": (lambda: _once("named", layout="legacy", struct_name="myRun", preprocess=False, images=False,
                                    rows=9, columns=31, cells=3, frames=17, seed=4), {"sampling_frequency": 7.0}),
     "one-cell": (lambda: _once("one", cells=1, rows=11, columns=13, frames=30, seed=2), {"sampling_frequency": 5.0}),
+    "no-cells": (lambda: _once("none", cells=0, rows=8, columns=6, frames=12), {"sampling_frequency": 5.0}),
 }
 
 
@@ -66,11 +67,16 @@ def _expected(case) -> dict:
     with h5py.File(make(), "r") as f:
         name, new = _struct(f)
         s = f[name]
-        stored = s["spatial_weights" if new else "filters"][()]
-        # MATLAB h x w x K is stored (K, w, h); one cell (h x w) is stored (w, h)
-        dense = stored.T if stored.ndim == 3 else stored.T[:, :, np.newaxis]
-        # new: temporal_weights T x K stored (K, T); legacy: traces K x T stored (T, K)
-        traces = s["temporal_weights"][()].T if new else s["traces"][()]
+        footprints, trace = s["spatial_weights" if new else "filters"], s["temporal_weights" if new else "traces"]
+        if footprints.attrs.get("MATLAB_empty"):  # no cells: MATLAB stores the empty arrays' sizes
+            dense = np.zeros(tuple(footprints[()]))
+            traces = np.zeros((int(trace[()][0 if new else 1]), 0))
+        else:
+            stored = footprints[()]
+            # MATLAB h x w x K is stored (K, w, h); one cell (h x w) is stored (w, h)
+            dense = stored.T if stored.ndim == 3 else stored.T[:, :, np.newaxis]
+            # new: temporal_weights T x K stored (K, T); legacy: traces K x T stored (T, K)
+            traces = trace[()].T if new else trace[()]
         preprocess = "config" in s and "preprocess" in s["config"] and bool(s["config/preprocess"][()].ravel()[0])
         images = {}
         for ours, theirs in (("summary", "summary_image"), ("max", "max_image"), ("baseline", "F_per_pixel")):

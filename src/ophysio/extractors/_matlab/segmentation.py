@@ -34,7 +34,7 @@ from .._hdf5.reads import _open_h5, h5_read_errors
 from .._hdf5.storage import StoredExtent, stored_extent_at_open
 from ..segmentation import SegmentationExtractor
 from ..segmentation.masks import check_pixel_mask
-from .v73 import is_empty, is_sparse, matlab_class
+from .v73 import is_empty, is_sparse, matlab_class, matlab_shape
 
 __all__ = ["MatLayout", "Traces", "MatStructSegmentation"]
 
@@ -136,6 +136,9 @@ class MatStructSegmentation(SegmentationExtractor):
             return len(jc) - 1, (rows, cols)
         dset = h5.get(where)
         if is_empty(dset):  # no ROIs: MATLAB stores the empty array's size
+            size = matlab_shape(dset)
+            if layout.image_shape is None and layout.mask_form == "images" and len(size) == 3 and min(size[:2]) > 0:
+                return 0, (size[0], size[1])
             if layout.image_shape is None:
                 raise self._format_error(f"{where} (the footprints) is empty and nothing else gives the field of view")
             return 0, tuple(layout.image_shape)
@@ -183,13 +186,18 @@ class MatStructSegmentation(SegmentationExtractor):
                 self._extent(h5, f"{trace.path}/{key}", 0)
         else:
             dset = self._dataset(h5, trace.path, f"the {name} traces")
-            if dset.ndim == 1 or (dset.ndim == 2 and self._num_rois == 0 and 0 in dset.shape):
-                rois, samples = 0, 0
+            if is_empty(dset):  # MATLAB's empty array: its stored dimensions, as MATLAB sizes
+                stored = matlab_shape(dset)[::-1]
+                if len(stored) != 2 or 0 not in stored:
+                    raise self._format_error(f"{trace.path} (the {name} traces) is an empty array of size "
+                                             f"{'x'.join(map(str, stored[::-1]))}")
+                rois, samples = int(stored[trace.roi_axis]), int(stored[1 - int(trace.roi_axis)])
+                self._empty_traces = {*getattr(self, "_empty_traces", ()), trace.path}
             elif dset.ndim != 2:
                 raise self._format_error(f"{trace.path} (the {name} traces) has {dset.ndim} dimensions, not 2")
             else:
                 rois, samples = int(dset.shape[trace.roi_axis]), int(dset.shape[1 - trace.roi_axis])
-            self._extent(h5, trace.path, 1 - int(trace.roi_axis))
+                self._extent(h5, trace.path, 1 - int(trace.roi_axis))
         if rois != self._num_rois:
             raise self._format_error(f"{trace.path} (the {name} traces) has {rois} cells but the footprints "
                                      f"{self._num_rois}")
@@ -232,6 +240,8 @@ class MatStructSegmentation(SegmentationExtractor):
     def _trace_dtype(self, name: str) -> np.dtype:
         trace = self._mat_layout.traces[name]
         path = f"{trace.path}/data" if trace.roi_axis == "sparse" else trace.path
+        if path in getattr(self, "_empty_traces", ()):
+            return np.dtype(np.float64)  # no ROIs: nothing is read (an empty array stores its size, not its class's type)
         with h5_read_errors(f"{self._file_path}: {path}"), self._file.open() as h5:
             return h5[path].dtype
 
