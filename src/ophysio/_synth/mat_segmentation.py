@@ -11,7 +11,8 @@ A v7.3 MAT-file is HDF5 behind a 512-byte user block that starts with the ``MATL
 - ``None`` or an array with a zero dimension as MATLAB's empty: a ``uint64`` dataset of its dimensions
   marked ``MATLAB_empty``;
 - a scipy sparse matrix as a MATLAB sparse matrix: a group marked ``MATLAB_sparse`` (the row count) with
-  ``data``, ``ir`` (0-based rows) and ``jc`` (column pointers), both indices ``uint64``;
+  ``data``, ``ir`` (0-based rows) and ``jc`` (column pointers), both indices ``uint64`` (a matrix of zeros
+  has ``jc`` only);
 - :class:`MatObject` as a classdef object: a ``uint32`` reference marked with the class name and
   ``MATLAB_object_decode`` 3 (its contents live in MATLAB's opaque ``#subsystem#`` store, not written here).
 
@@ -81,8 +82,9 @@ def _write_value(parent, name: str, value: Any, compress: bool) -> None:
         _set_class(group, "logical" if matrix.dtype == bool else "double")
         group.attrs["MATLAB_sparse"] = np.uint64(matrix.shape[0])
         data = matrix.data.astype(np.uint8 if matrix.dtype == bool else np.float64)
-        group.create_dataset("data", data=data)
-        group.create_dataset("ir", data=matrix.indices.astype(np.uint64))
+        if matrix.nnz:  # a matrix of zeros has its column pointers only
+            group.create_dataset("data", data=data)
+            group.create_dataset("ir", data=matrix.indices.astype(np.uint64))
         group.create_dataset("jc", data=matrix.indptr.astype(np.uint64))
         return
     if value is None or (isinstance(value, np.ndarray) and 0 in value.shape):

@@ -148,6 +148,26 @@ def test_layouts_mask_forms_and_detection():
         assert type(open_segmentation(path, **CASES[case][1])).__name__ == "CnmfeSegmentationExtractor"
 
 
+def test_a_sparse_matrix_of_zeros_reads_as_zeros(tmp_path):
+    import scipy.sparse
+
+    from ophysio.testing.synthetic import write_mat_v73_tree
+
+    path = tmp_path / "silent.mat"
+    write_cnmfe_segmentation(path, cells=3, frames=20)
+    with h5py.File(path, "r") as f:
+        a = _matrix(f["neuron_results/A"])
+        c = f["neuron_results/C"][()].T  # MATLAB K x T
+    write_mat_v73_tree(path, {"neuron_results": {"A": scipy.sparse.csc_matrix(a), "C": c,
+                                                  "S": scipy.sparse.csc_matrix((3, 20)), "Fs": 5.0,
+                                                  "options": {"d1": 18.0, "d2": 26.0}}})
+    with h5py.File(path, "r") as f:
+        assert sorted(f["neuron_results/S"]) == ["jc"]  # no data, no ir
+    with CnmfeSegmentationExtractor(path) as ex:
+        np.testing.assert_array_equal(ex.get_traces(name="deconvolved"), np.zeros((20, 3)))
+        np.testing.assert_array_equal(ex.get_traces(name="denoised"), c.T)
+
+
 def test_an_unset_rate_is_unknown_until_given():
     from ophysio.errors import RateUnknownError
 

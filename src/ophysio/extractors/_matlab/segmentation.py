@@ -123,7 +123,7 @@ class MatStructSegmentation(SegmentationExtractor):
         where = layout.masks
         if layout.mask_form == "sparse":
             group = h5.get(where)
-            if not is_sparse(group) or not all(k in group for k in ("data", "ir", "jc")):
+            if not is_sparse(group) or "jc" not in group:
                 raise self._format_error(f"{where} (the footprints) is not a MATLAB sparse matrix (data, ir, jc)")
             rows, cols = layout.image_shape
             pixels = int(np.asarray(group.attrs["MATLAB_sparse"]).ravel()[0])
@@ -131,7 +131,8 @@ class MatStructSegmentation(SegmentationExtractor):
                 raise self._format_error(f"{where} has {pixels} rows (pixels) but the field of view is {rows}x{cols}")
             jc = self._sparse_pointers(h5, where, "the footprints")
             for key in ("data", "ir"):
-                self._extent(h5, f"{where}/{key}", 0)
+                if key in group:
+                    self._extent(h5, f"{where}/{key}", 0)
             self._mask_jc = jc
             return len(jc) - 1, (rows, cols)
         dset = h5.get(where)
@@ -164,11 +165,19 @@ class MatStructSegmentation(SegmentationExtractor):
         return count, shape
 
     def _sparse_pointers(self, h5, where: str, what: str) -> np.ndarray:
+        import h5py
+
         group = h5[where]
         jc = np.asarray(group["jc"][()]).ravel()
-        nnz = group["data"].shape[0] if group["data"].ndim == 1 else -1
+        data, ir = group.get("data"), group.get("ir")
+        if data is None and ir is None:  # MATLAB stores no data and ir for a matrix of zeros
+            nnz, stored = 0, True
+        else:
+            stored = isinstance(data, h5py.Dataset) and isinstance(ir, h5py.Dataset) and data.dtype.kind in "fiub"
+            nnz = data.shape[0] if stored and data.ndim == 1 else -1
+            stored = stored and ir.shape == (nnz,)
         if (jc.dtype.kind not in "iu" or len(jc) < 1 or jc[0] != 0 or np.any(np.diff(jc.astype(np.int64)) < 0)
-                or int(jc[-1]) != nnz or group["ir"].shape != (nnz,) or group["data"].dtype.kind not in "fiub"):
+                or int(jc[-1]) != nnz or not stored):
             raise self._format_error(f"{where} ({what}) is not a consistent MATLAB sparse matrix (data, ir and jc "
                                      "disagree)")
         return jc.astype(np.int64)
@@ -176,14 +185,15 @@ class MatStructSegmentation(SegmentationExtractor):
     def _check_traces(self, h5, name: str, trace: Traces) -> None:
         if trace.roi_axis == "sparse":
             group = h5.get(trace.path)
-            if not is_sparse(group) or not all(k in group for k in ("data", "ir", "jc")):
+            if not is_sparse(group) or "jc" not in group:
                 raise self._format_error(f"{trace.path} (the {name} traces) is not a MATLAB sparse matrix")
             rois = int(np.asarray(group.attrs["MATLAB_sparse"]).ravel()[0])
             jc = self._sparse_pointers(h5, trace.path, f"the {name} traces")
             samples = len(jc) - 1
             self._sparse_jc[trace.path] = jc
             for key in ("data", "ir"):
-                self._extent(h5, f"{trace.path}/{key}", 0)
+                if key in group:
+                    self._extent(h5, f"{trace.path}/{key}", 0)
         else:
             dset = self._dataset(h5, trace.path, f"the {name} traces")
             if is_empty(dset):  # MATLAB's empty array: its stored dimensions, as MATLAB sizes
@@ -239,9 +249,11 @@ class MatStructSegmentation(SegmentationExtractor):
 
     def _trace_dtype(self, name: str) -> np.dtype:
         trace = self._mat_layout.traces[name]
-        path = f"{trace.path}/data" if trace.roi_axis == "sparse" else trace.path
+        if trace.roi_axis == "sparse":
+            return self._sparse_dtype(trace.path)
+        path = trace.path
         if path in getattr(self, "_empty_traces", ()):
-            return np.dtype(np.float64)  # no ROIs: nothing is read (an empty array stores its size, not its class's type)
+            return np.dtype(np.float64)  # no ROIs, nothing read: an empty array stores its size, not its type
         with h5_read_errors(f"{self._file_path}: {path}"), self._file.open() as h5:
             return h5[path].dtype
 
@@ -267,9 +279,16 @@ class MatStructSegmentation(SegmentationExtractor):
         block = self._checked(trace.path, start, stop, read)
         return np.ascontiguousarray(block[:, inverse])
 
+    def _sparse_dtype(self, where: str) -> np.dtype:
+        """The dtype of a sparse matrix's values (double when MATLAB stored none: a matrix of zeros)."""
+        with h5_read_errors(f"{self._file_path}: {where}"), self._file.open() as h5:
+            return h5[f"{where}/data"].dtype if "data" in h5[where] else np.dtype(np.float64)
+
     def _read_sparse_traces(self, where: str, start: int, stop: int, positions: np.ndarray) -> np.ndarray:
         jc = self._sparse_jc[where]
         a, b = int(jc[start]), int(jc[stop])
+        if a == b:
+            return np.zeros((stop - start, len(positions)), dtype=self._sparse_dtype(where))
         data = self._checked(f"{where}/data", a, b, lambda h5: h5[f"{where}/data"][a:b])
         rows = self._checked(f"{where}/ir", a, b, lambda h5: h5[f"{where}/ir"][a:b]).astype(np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= self._num_rois):
@@ -319,6 +338,8 @@ class MatStructSegmentation(SegmentationExtractor):
         rows = self._shape[0]
         where, jc = layout.masks, self._mask_jc
         lo, hi = int(jc[int(positions.min())]), int(jc[int(positions.max()) + 1])
+        if lo == hi:
+            return [np.zeros((0, 3)) for _ in positions]
         data = self._checked(f"{where}/data", lo, hi, lambda h5: h5[f"{where}/data"][lo:hi])
         index = self._checked(f"{where}/ir", lo, hi, lambda h5: h5[f"{where}/ir"][lo:hi]).astype(np.int64)
         result = []
