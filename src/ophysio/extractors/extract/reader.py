@@ -8,7 +8,8 @@ named ``output`` and saved to a v7.3 MAT-file, with:
 - ``temporal_weights``: the traces, ``T x K`` in MATLAB (stored ``(K, T)``). With ``config.preprocess`` on
   (the default) EXTRACT works on the movie in units of dF/F, so the traces are named ``dff``; otherwise ``raw``
   (roiextractors' choice too);
-- ``info``: ``summary_image`` (the summary image of cell finding), ``max_image`` (the maximum projection of the
+- ``info``: ``summary_image`` (cell finding's summary image: at each pixel, the mean of its neighbours at the
+  frame where the pixel peaks), ``max_image`` (the maximum projection of the
   preprocessed movie), ``F_per_pixel`` (the per-pixel baseline the movie was divided by), ``version``,
   ``runtime``, ``cellcheck`` (``is_bad``, ``is_attr_bad``, ``metrics`` per cell) and the run's ``summary``;
 - ``config``: the settings of the run.
