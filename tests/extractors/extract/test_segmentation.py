@@ -285,3 +285,19 @@ def test_the_mat_movie_format_leaves_segmentation_results_to_their_formats(tmp_p
         assert detect_format(path, kind="segmentation").id == which
     with open_imaging(_real(), format="mat", variable="output.spatial_weights") as movie:  # still readable as asked
         assert movie.get_num_samples() == 20
+
+
+def test_legacy_traces_saved_frames_by_cells_are_read_too(tmp_path):
+    """CIAtah's readers accept ``traces`` either way round (K x T or T x K); so does this one, by the cell count
+    of ``filters``."""
+    from ophysio.testing.synthetic import write_mat_v73_tree
+
+    rng = np.random.default_rng(0)
+    filters = rng.random((9, 7, 3)).astype(np.float32)  # h x w x K
+    traces = rng.random((40, 3)).astype(np.float32)  # T x K: the other way round
+    path = write_mat_v73_tree(tmp_path / "tk.mat", {"extractAnalysisOutput": {
+        "filters": filters, "traces": traces, "time": {"totalTime": 4.0}}})
+    with ExtractSegmentationExtractor(path) as ex:
+        assert ex.get_num_rois() == 3 and ex.get_num_samples() == 40 and ex.get_sampling_frequency() == 10.0
+        np.testing.assert_array_equal(ex.get_traces(name="raw"), traces)
+        np.testing.assert_array_equal(ex.get_roi_image_masks(), filters)
