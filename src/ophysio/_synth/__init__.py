@@ -9,4 +9,4 @@ a dict of built-in examples ``name -> writer(folder) -> (path, open keywords)``.
 
 #: The modules of this package that :mod:`ophysio.examples` gathers, in order.
 FORMAT_MODULES = ("scanimage", "tiff", "binary", "femtonics", "scanbox", "thor", "micromanager", "inscopix",
-                  "hcimage", "segmentation", "bruker", "nwb", "zarr", "video", "miniscope")
+                  "hcimage", "segmentation", "mat_segmentation", "bruker", "nwb", "zarr", "video", "miniscope")

@@ -24,6 +24,8 @@ _LAZY = {
     "Suite2pSegmentationExtractor": ".suite2p",
     "MinianSegmentationExtractor": ".minian",
     "InscopixSegmentationExtractor": ".inscopix",
+    "ExtractSegmentationExtractor": ".extract",
+    "CnmfeSegmentationExtractor": ".cnmfe",
     "open_segmentation": ".registry",
     "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",

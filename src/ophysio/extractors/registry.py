@@ -56,6 +56,8 @@ FORMAT_PACKAGES: tuple[str, ...] = (
     "scanbox",
     "inscopix",
     "hcimage",
+    "extract",  # before mat: EXTRACT's output is a MAT v7.3 file with an output/extractAnalysisOutput struct
+    "cnmfe",  # before mat: CNMF-E's results are a MAT v7.3 file with a struct holding A and C
     "mat",
     "nwb",
     "femtonics",
