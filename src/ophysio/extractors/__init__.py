@@ -23,6 +23,7 @@ _LAZY = {
     "TraceArray": ".segmentation",
     "Suite2pSegmentationExtractor": ".suite2p",
     "MinianSegmentationExtractor": ".minian",
+    "NwbSegmentationExtractor": ".nwb",
     "open_segmentation": ".registry",
     "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",
