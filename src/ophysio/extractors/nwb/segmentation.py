@@ -27,7 +27,8 @@ and ophysio writes them (:mod:`ophysio.conversion.nwb.segmentation` draws the la
 - the field of view: the image masks' shape; for pixel and voxel masks the photon series of the same
   imaging plane, else the summary images, else the size ophysio writes into the table's description,
   else the masks' extent;
-- facts: the linked ``ImagingPlane`` (grid spacing, origin, indicator, device...) as for a photon series.
+- facts: the linked ``ImagingPlane`` (grid spacing, origin, indicator, device...) as for a photon series;
+  the channels are its optical channels (named as the source named them when ophysio wrote the file).
 """
 
 from __future__ import annotations
@@ -317,7 +318,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
                                 {"starting_time": self._lead["starting_time"], "rate": self._lead["rate"]})
         self._header = header
         channels = (header.get("imaging_plane") or {}).get("optical_channels") or []
-        self._channel_names = tuple(c["name"] for c in channels) or ("OpticalChannel",)
+        self._channel_names = tuple(_channel_name(c) for c in channels) or ("OpticalChannel",)
         self._channel_name = self._channel_names[0]
         self._rate_memo: tuple | None = None
 
@@ -946,6 +947,13 @@ def _trace_name(container_kind: str, series_name: str, suffix: str, siblings: in
     if container_kind == "DfOverF":
         return "dff" if siblings == 1 else f"dff_{base}"
     return base
+
+
+def _channel_name(channel: dict) -> str:
+    """An optical channel's name; the source's own when ophysio recorded it in the description ("channel chan2 of
+    the source": NWB names are cleaned of characters the source's may have)."""
+    match = re.fullmatch(r"channel (.+) of the source", channel.get("description") or "")
+    return match.group(1) if match else channel["name"]
 
 
 def _safe_call(function, default=None):
