@@ -216,3 +216,28 @@ def test_pickled_extractor_reads_the_same():
             np.testing.assert_array_equal(clone.get_traces(name="background", roi_ids=clone.get_background_ids()),
                                           ex.get_traces(name="background", roi_ids=ex.get_background_ids()))
 
+
+
+def test_an_external_link_out_of_the_folder_is_refused(tmp_path):
+    """A trace whose data are an external link to a file outside the NWB file's folder is not followed."""
+    from ophysio.errors import ContainmentError
+
+    c = case("pynwb:pixel-timestamps")
+    inside = tmp_path / "session"
+    inside.mkdir()
+    copy = inside / "linked.nwb"
+    shutil.copy(c.path, copy)
+    outside = tmp_path / "elsewhere.h5"
+    with h5py.File(outside, "w") as f:
+        f["data"] = np.zeros((120, 7))
+    with h5py.File(copy, "r+") as f:
+        del f["processing/ophys/Fluorescence/RoiResponseSeries/data"]
+        f["processing/ophys/Fluorescence/RoiResponseSeries/data"] = h5py.ExternalLink(str(outside), "/data")
+    with pytest.raises(ContainmentError, match="elsewhere.h5"):
+        NwbSegmentationExtractor(copy)
+    shutil.move(outside, inside / "elsewhere.h5")  # inside the folder: followed
+    with h5py.File(copy, "r+") as f:
+        del f["processing/ophys/Fluorescence/RoiResponseSeries/data"]
+        f["processing/ophys/Fluorescence/RoiResponseSeries/data"] = h5py.ExternalLink("elsewhere.h5", "/data")
+    with NwbSegmentationExtractor(copy) as ex:
+        np.testing.assert_array_equal(ex.get_traces(name="raw"), np.zeros((120, 7)))

@@ -207,8 +207,12 @@ class NwbSegmentationExtractor(SegmentationExtractor):
 
     # ------------------------------------------------------------------ opening
     def _open_local(self, name) -> None:
+        from pathlib import Path
+
+        from .._contain import ReferencePolicy
         from .._handles import CachedFile
         from .._hdf5.reads import _open_h5, h5_read_errors
+        from .._hdf5.refs import check_object
         from .._hdf5.storage import stored_extent_at_open
         from .tree import H5Node
 
@@ -217,7 +221,8 @@ class NwbSegmentationExtractor(SegmentationExtractor):
         self._file = CachedFile(self._file_path, _open_h5)
         try:
             with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its NWB structure"):
-                self._scan(H5Node(h5["/"], ""), name)
+                policy = ReferencePolicy.for_dataset(Path(self._file_path).parent, False, self._file_path)
+                self._scan(H5Node(h5["/"], ""), name, lambda path: check_object(h5, path, policy, self._file_path))
                 for trace in self._traces.values():
                     trace.extent = stored_extent_at_open(h5, h5[trace.data], self._file_path, trace.data, 0,
                                                          f"{self._file_path}: dataset {trace.data}")
@@ -236,7 +241,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
 
         from .._handles import CachedFile
         from .._hdf5.reads import h5_read_errors
-        from .._hdf5.remote import open_remote_h5
+        from .._hdf5.remote import check_remote_object, open_remote_h5
         from .._remote import open_range_source
         from .._remote.blocks import BLOCK_BYTES
         from .tree import H5Node
@@ -251,7 +256,8 @@ class NwbSegmentationExtractor(SegmentationExtractor):
                                                                     cache_dir=self._cache_dir))
         try:
             with self._file.open() as remote, h5_read_errors(f"{self._file_path}: its NWB structure"):
-                self._scan(H5Node(remote.h5["/"], ""), name)
+                self._scan(H5Node(remote.h5["/"], ""), name,
+                           lambda path: check_remote_object(remote.h5, path, self._file_path))
         except BaseException:
             self._file.close()
             raise
@@ -281,7 +287,22 @@ class NwbSegmentationExtractor(SegmentationExtractor):
             return function(H5Node(h5["/"], ""))
 
     # ------------------------------------------------------------------ the structure
-    def _scan(self, root, name) -> None:
+    def _scan(self, root, name, check=None) -> None:
+        """Find the table, its background, traces, times, images and facts. ``check(path)`` refuses a dataset
+        whose reading would open another file the containment policy does not allow (HDF5 external links,
+        virtual datasets, external storage; none at all from a URL): every dataset read is checked first."""
+        self._check = check or (lambda path: None)
+        try:
+            self._scan_tree(root, name)
+        finally:
+            self._check = None
+
+    def _whole(self, node) -> np.ndarray:
+        """A dataset read whole, after the containment check."""
+        self._check(node.path)
+        return _array(node)
+
+    def _scan_tree(self, root, name) -> None:
         found = find_plane_segmentations(root)
         backgrounds = _backgrounds(found)
         candidates = [(p, n) for p, n in found if p not in backgrounds.values()]
@@ -347,13 +368,13 @@ class NwbSegmentationExtractor(SegmentationExtractor):
         id_node = node.child("id")
         if id_node is None or id_node.is_group or len(id_node.shape) != 1 or id_node.dtype.kind not in "iu":
             raise FormatError(f"{where} has no id column of integers")
-        ids_stored = _array(id_node).astype(np.int64)
+        ids_stored = self._whole(id_node).astype(np.int64)
         n = len(ids_stored)
         ids: list = [int(i) for i in ids_stored]
         names = None
         name_node = node.child("roi_name")
         if name_node is not None and not name_node.is_group and name_node.shape == (n,):
-            names = _texts(_array(name_node))
+            names = _texts(self._whole(name_node))
         if names is not None and names != [str(i) for i in ids] and ids == list(range(n)) and len(set(names)) == n:
             # ophysio wrote positions as ids: the source's ids were not distinct non-negative integers
             ids = [int(v) if re.fullmatch(r"-?\d+", v) else v for v in names]
@@ -366,6 +387,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
         if mask is None:
             raise FormatError(f"{where} has none of the mask columns image_mask, pixel_mask, voxel_mask")
         data = node.child(mask)
+        self._check(data.path)
         shape = tuple(int(s) for s in data.shape)
         table = _Table(path, ids, mask.split("_")[0], data.path, shape, names=names)
         if mask == "image_mask":
@@ -376,7 +398,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
             index = node.child(f"{mask}_index")
             if index is None or index.is_group or index.shape != (n,):
                 raise FormatError(f"{where}/{mask}_index is missing or does not hold one end per ROI")
-            ends = _array(index).astype(np.int64)
+            ends = self._whole(index).astype(np.int64)
             if n and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] != shape[0]):
                 raise FormatError(f"{where}/{mask}_index does not increase to the {shape[0]} rows of {mask}")
             table.ends = ends
@@ -403,7 +425,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
             try:
                 if not child.shape or child.shape[0] != n or child.dtype.names is not None:
                     continue
-                values = _array(child)
+                values = self._whole(child)
             except (OphysioError, OSError, TypeError, ValueError):
                 self._notes.append(f"column {column} could not be read")
                 continue
@@ -420,7 +442,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
         for column, key in (("Accepted", "is_accepted"), ("Rejected", "is_rejected")):
             child = node.child(column)
             if column in columns and child is not None and not child.is_group and child.shape == (n,):
-                values = _array(child)
+                values = self._whole(child)
                 if values.dtype.kind in "biuf":
                     self.set_property(key, values.astype(bool),
                                       description=text(_safe_call(child.attrs, {}).get("description")) or "")
@@ -484,13 +506,14 @@ class NwbSegmentationExtractor(SegmentationExtractor):
 
     def _trace_of(self, node, name: str, rois, count: int, background: bool) -> _Trace | None:
         path = node.path
+        self._check(f"{path}/data")
         data = node.child("data", follow_external=self._kind == "hdf5")
         if data is None or data.is_group or data.dtype.kind not in "biuf" or len(data.shape) not in (1, 2):
             self._notes.append(f"{path}: no data of numbers (time, ROIs); left out")
             return None
         shape = tuple(int(s) for s in data.shape)
         shape = shape if len(shape) == 2 else (shape[0], 1)
-        regions = _array(rois).astype(np.int64).ravel() if rois is not None else np.arange(count)
+        regions = self._whole(rois).astype(np.int64).ravel() if rois is not None else np.arange(count)
         if len(regions) != shape[1] or np.any(regions < 0) or np.any(regions >= max(count, 1)):
             self._notes.append(f"{path}: its rois do not match its {shape[1]} columns; left out")
             return None
@@ -505,6 +528,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
 
     def _timing(self, node, trace: _Trace) -> dict:
         where = f"{self._file_path}: {trace.path}"
+        self._check(f"{trace.path}/timestamps")
         timestamps = node.child("timestamps", follow_external=self._kind == "hdf5")
         if timestamps is not None:
             if timestamps.is_group or len(timestamps.shape) != 1 or timestamps.dtype.kind not in "iuf":
@@ -535,7 +559,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
             from .series import find_photon_series
 
             for _, series in find_photon_series(root):
-                plane, data = series.child("imaging_plane"), series.child("data", follow_external=True)
+                plane, data = series.child("imaging_plane"), series.child("data")
                 if plane is None or data is None or plane.path.strip("/") != self._plane_path.strip("/"):
                     continue
                 shape = tuple(int(s) for s in data.shape)
@@ -573,6 +597,7 @@ class NwbSegmentationExtractor(SegmentationExtractor):
                         continue
                     if len(node.shape) != 2 or node.dtype.kind not in "biuf":
                         continue
+                    self._check(node.path)
                     key = re.sub(rf"_{re.escape(own)}(?=$|_plane\d+$)", "", name)
                     if key == name and any(re.search(rf"_{re.escape(o)}(?=$|_plane\d+$)", name) for o in others):
                         continue  # another table's image
