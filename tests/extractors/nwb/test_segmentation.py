@@ -241,3 +241,40 @@ def test_an_external_link_out_of_the_folder_is_refused(tmp_path):
         f["processing/ophys/Fluorescence/RoiResponseSeries/data"] = h5py.ExternalLink("elsewhere.h5", "/data")
     with NwbSegmentationExtractor(copy) as ex:
         np.testing.assert_array_equal(ex.get_traces(name="raw"), np.zeros((120, 7)))
+
+
+def test_pixel_masks_take_the_field_of_view_of_the_movie_of_their_imaging_plane(tmp_path, capsys):
+    """Movie and segmentation in one file, pixel masks in a corner of the frame, no images, the table's
+    description not ophysio's: the field of view is the photon series' of the same imaging plane; ophysio info
+    describes the movie unless asked for the segmentation."""
+    from ophysio.cli import main
+    from ophysio.conversion.converter import NWBConverter
+    from ophysio.conversion.interfaces import interface_from_paths
+    from ophysio.conversion.segmentation_interface import SegmentationInterface
+    from ophysio.extractors import NumpySegmentationExtractor
+
+    from ._segmentation_cases import USER
+
+    rng = np.random.default_rng(9)
+    np.save(tmp_path / "movie.npy", rng.integers(0, 100, (30, 20, 24), dtype=np.uint16))
+    masks = np.zeros((20, 24, 3), dtype=np.float32)
+    masks[2:5, 3:6, 0], masks[6:8, 1:4, 1], masks[9, 9, 2] = 1.0, 0.5, 0.25
+    seg = NumpySegmentationExtractor(image_masks=masks, raw=rng.random((30, 3)).astype(np.float32),
+                                     sampling_frequency=10.0)
+    converter = NWBConverter({"Imaging": interface_from_paths(tmp_path / "movie.npy", sampling_frequency=10.0),
+                              "Segmentation": SegmentationInterface(seg, mask_type="pixel")})
+    path = converter.run_conversion(tmp_path / "session.nwb", USER)
+    with h5py.File(path, "r+") as f:
+        table = f["processing/ophys/ImageSegmentation/PlaneSegmentation"]
+        assert "pixel_mask" in table
+        table.attrs["description"] = "cells"
+    with NwbSegmentationExtractor(path) as ex:
+        assert ex.get_image_shape() == (20, 24)
+        np.testing.assert_array_equal(ex.get_roi_image_masks(), masks)
+        assert ex.get_metadata()["mask_type"] == "pixel"
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    assert "20 x 24" in capsys.readouterr().out
+    assert main(["info", str(path), "--segmentation"]) == 0
+    out = capsys.readouterr().out
+    assert "ROIs:        3" in out and "NwbSegmentationExtractor" in out
