@@ -278,3 +278,17 @@ def test_pixel_masks_take_the_field_of_view_of_the_movie_of_their_imaging_plane(
     assert main(["info", str(path), "--segmentation"]) == 0
     out = capsys.readouterr().out
     assert "ROIs:        3" in out and "NwbSegmentationExtractor" in out
+
+
+def test_a_field_of_view_no_imaging_has_is_refused(tmp_path):
+    """Pixel masks alone (no movie, no images, no size in the description) give the field of view by their
+    extent: a coordinate of billions is a damaged table, not a reason to allocate."""
+    c = case("pynwb:voxel-rate")
+    copy = tmp_path / "huge.nwb"
+    shutil.copy(c.path, copy)
+    with h5py.File(copy, "r+") as f:
+        rows = f["processing/ophys/ImageSegmentation/PlaneSegmentation/voxel_mask"][:]
+        rows["y"][3] = 3_000_000_000
+        f["processing/ophys/ImageSegmentation/PlaneSegmentation/voxel_mask"][...] = rows
+    with pytest.raises(FormatError, match="field of view of 3000000001"):
+        NwbSegmentationExtractor(copy)

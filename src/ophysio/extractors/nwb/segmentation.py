@@ -56,6 +56,8 @@ __all__ = ["NwbSegmentationExtractor", "find_plane_segmentations"]
 SERIES_TRACES = {"RoiResponseSeries": "raw", "Neuropil": "neuropil", "Deconvolved": "deconvolved",
                  "Denoised": "denoised", "Baseline": "baseline", "DfOverF": "dff", "Background": "background"}
 _MASK_COLUMNS = ("image_mask", "pixel_mask", "voxel_mask")
+#: Most pixels on a side (or planes) of a field of view: more is a damaged table, not a segmentation.
+MAX_SIDE = 1 << 16
 _SKIPPED_COLUMNS = {"roi_name", "Accepted", "Rejected", "ROICentroids", *_MASK_COLUMNS}
 _SIZE = re.compile(r"\((\d+)x(\d+)(?:x(\d+))? pixels\)")
 _PLANE = re.compile(r"^(.*)_plane(\d+)$")
@@ -320,6 +322,9 @@ class NwbSegmentationExtractor(SegmentationExtractor):
         if plane is not None:
             self._plane_path = plane.path
         self._shape, self._planes = self._field_of_view(root, node)
+        if min(*self._shape, self._planes) < 1 or max(self._shape) > MAX_SIDE or self._planes > MAX_SIDE:
+            raise FormatError(f"{self._file_path}: {path} has a field of view of {self._shape[0]} x {self._shape[1]} "
+                              f"pixels x {self._planes} planes, which no imaging has: the table is damaged")
         self._volumetric = self._planes > 1
         self._images_found = self._find_images(root, [p for p, _ in candidates])
         layout = SimpleNamespace(neurodata_type="PlaneSegmentation", shape=self._table.mask_shape,
