@@ -292,3 +292,35 @@ def test_a_field_of_view_no_imaging_has_is_refused(tmp_path):
         f["processing/ophys/ImageSegmentation/PlaneSegmentation/voxel_mask"][...] = rows
     with pytest.raises(FormatError, match="field of view of 3000000001"):
         NwbSegmentationExtractor(copy)
+
+
+@pytest.mark.parametrize("name", ["ophysio:caiman", "pynwb:image-rate", "pynwb:pixel-timestamps"])
+def test_an_nwb_segmentation_converts_to_nwb_again(tmp_path, name):
+    """NWB read back and written again (the segmentation interface on the NWB reader) reads back the same."""
+    from ophysio.conversion.segmentation_interface import SegmentationInterface
+
+    from ._segmentation_cases import USER
+
+    c = case(name)
+    with NwbSegmentationExtractor(c.path, c.table) as first:
+        interface = SegmentationInterface(first)
+        path = interface.run_conversion(tmp_path / "again.nwb", USER)
+        with NwbSegmentationExtractor(path) as again:
+            assert again.get_roi_ids() == first.get_roi_ids()
+            assert again.get_background_ids() == first.get_background_ids()
+            np.testing.assert_allclose(again.get_roi_image_masks(), first.get_roi_image_masks(), rtol=1e-6)
+            np.testing.assert_allclose(again.get_background_image_masks(), first.get_background_image_masks(),
+                                       rtol=1e-6)
+            assert again.get_trace_names() == first.get_trace_names()
+            for trace in first.get_trace_names():
+                ids = first.get_background_ids() if trace == "background" else None
+                np.testing.assert_array_equal(again.get_traces(ids, name=trace), first.get_traces(ids, name=trace))
+            assert sorted(again.get_images_dict()) == sorted(first.get_images_dict())
+            for key, image in first.get_images_dict().items():
+                np.testing.assert_array_equal(again.get_image(key), image)
+            assert again.get_accepted_list() == first.get_accepted_list()
+            assert again.get_rejected_list() == first.get_rejected_list()
+            np.testing.assert_allclose(again.get_timestamps(), first.get_timestamps(), rtol=0, atol=1e-9)
+            for key in first.get_property_keys():
+                if key != "roi_centroids":
+                    np.testing.assert_array_equal(again.get_property(key), first.get_property(key), err_msg=key)
