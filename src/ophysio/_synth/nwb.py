@@ -6,6 +6,11 @@ width) and y its row: a movie of (samples, rows, columns[, planes]) is handed to
 or more TwoPhotonSeries / OnePhotonSeries, planar or volumetric, timed by ``rate`` (and
 ``starting_time``) or by ``timestamps``, in ``/acquisition`` or in a processing module, with an
 ImagingPlane (grid spacing, origin, indicator, location, excitation), one OpticalChannel and a Device.
+
+:func:`write_nwb_segmentation` writes a PlaneSegmentation as pynwb documents it: image masks (ROI, x, y[,
+z]), pixel masks as (x, y, weight) rows or voxel masks as (x, y, z, weight) rows, ROI ids, extra columns,
+RoiResponseSeries (time, ROIs) in ``Fluorescence`` / ``DfOverF`` timed by rate or timestamps, and
+GrayscaleImages (x, y) in an ``Images`` container.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 
 from .movie import movie
 
-__all__ = ["NwbSeriesSpec", "write_nwb_series", "EXAMPLES"]
+__all__ = ["NwbSeriesSpec", "write_nwb_series", "NwbSegmentationSpec", "write_nwb_segmentation", "EXAMPLES"]
 
 
 @dataclass
@@ -106,6 +111,94 @@ def write_nwb_series(path: str | os.PathLike, series: list[NwbSeriesSpec],
             module = nwbfile.processing.get(spec.module) or nwbfile.create_processing_module(
                 name=spec.module, description=f"{spec.module} (synthetic)")
             module.add(photon_series)
+    path = Path(path)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+@dataclass
+class NwbSegmentationSpec:
+    """A synthetic segmentation, in ophysio's orientation (handed to pynwb transposed into NWB's).
+
+    ``masks`` is dense, (rows, columns[, planes], ROIs); ``mask_type`` ``image``, ``pixel`` or ``voxel``
+    (the nonzero pixels listed). ``traces`` maps a series name to ``(container, (samples, ROIs) array)``,
+    ``container`` being ``Fluorescence`` or ``DfOverF``; ``rois`` (optional) the table rows each series'
+    columns are, in order. ``images`` maps a GrayscaleImage name to a (rows, columns) image. ``columns``
+    maps an extra column name to one value per ROI.
+    """
+
+    masks: np.ndarray
+    mask_type: str = "image"
+    ids: list | None = None
+    traces: dict = field(default_factory=dict)
+    rois: dict = field(default_factory=dict)
+    rate: float | None = 15.0
+    starting_time: float = 0.0
+    timestamps: np.ndarray | None = None
+    images: dict = field(default_factory=dict)
+    columns: dict = field(default_factory=dict)
+    table_name: str = "PlaneSegmentation"
+    imaging_rate: float = 15.0
+    chunks: tuple | None = None
+
+
+def write_nwb_segmentation(path: str | os.PathLike, spec: NwbSegmentationSpec,
+                           session_start_time: datetime = datetime(2024, 2, 3, 4, 5, 6, tzinfo=timezone.utc)) -> Path:
+    """Write ``spec`` into a new NWB HDF5 file at ``path`` with pynwb; return the path."""
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.base import Images
+    from pynwb.image import GrayscaleImage
+    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+
+    nwbfile = NWBFile(session_description="synthetic segmentation written with pynwb", identifier="synthetic-seg",
+                      session_start_time=session_start_time)
+    device = nwbfile.create_device(name="Microscope", description="Microscope (synthetic)")
+    plane = nwbfile.create_imaging_plane(
+        name="ImagingPlane", optical_channel=[OpticalChannel(name="Green", description="green channel",
+                                                             emission_lambda=510.0)],
+        description="the imaged plane", device=device, excitation_lambda=920.0, imaging_rate=spec.imaging_rate,
+        indicator="GCaMP6f", location="VISp", grid_spacing=[1.5e-6, 2e-6], grid_spacing_unit="meters")
+    module = nwbfile.create_processing_module(name="ophys", description="processed data (synthetic)")
+    segmentation = ImageSegmentation(name="ImageSegmentation")
+    module.add(segmentation)
+    table = segmentation.create_plane_segmentation(name=spec.table_name, description="synthetic ROIs",
+                                                   imaging_plane=plane)
+    for name in spec.columns:
+        table.add_column(name=name, description=f"the {name} of each ROI")
+    masks = np.asarray(spec.masks)
+    count = masks.shape[-1]
+    ids = list(range(count)) if spec.ids is None else list(spec.ids)
+    for k in range(count):
+        mask = masks[..., k]
+        extra = {name: values[k] for name, values in spec.columns.items()}
+        if spec.mask_type == "image":
+            table.add_roi(id=ids[k], image_mask=np.ascontiguousarray(mask.swapaxes(0, 1)), **extra)
+            continue
+        coords = np.nonzero(mask)
+        weights = mask[coords]
+        if spec.mask_type == "pixel":
+            rows = [(int(c), int(r), float(w)) for r, c, w in zip(coords[0], coords[1], weights)]
+            table.add_roi(id=ids[k], pixel_mask=rows, **extra)
+        else:
+            rows = [(int(c), int(r), int(z), float(w)) for r, c, z, w in zip(*coords, weights)]
+            table.add_roi(id=ids[k], voxel_mask=rows, **extra)
+    containers: dict = {}
+    for name, (container, data) in spec.traces.items():
+        if container not in containers:
+            containers[container] = (DfOverF if container == "DfOverF" else Fluorescence)(name=container)
+            module.add(containers[container])
+        region = table.create_roi_table_region(region=list(spec.rois.get(name, range(count))),
+                                               description="the ROIs of the series")
+        timing = {"timestamps": spec.timestamps} if spec.timestamps is not None else {
+            "rate": float(spec.rate), "starting_time": float(spec.starting_time)}
+        values = data if spec.chunks is None else H5DataIO(data, chunks=spec.chunks, compression="gzip")
+        containers[container].add_roi_response_series(RoiResponseSeries(
+            name=name, data=values, rois=region, unit="n.a.", **timing))
+    if spec.images:
+        module.add(Images(name="SegmentationImages", description="summary images", images=[
+            GrayscaleImage(name=name, data=np.ascontiguousarray(image.T)) for name, image in spec.images.items()]))
     path = Path(path)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)

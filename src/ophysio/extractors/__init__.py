@@ -26,6 +26,7 @@ _LAZY = {
     "InscopixSegmentationExtractor": ".inscopix",
     "ExtractSegmentationExtractor": ".extract",
     "CnmfeSegmentationExtractor": ".cnmfe",
+    "NwbSegmentationExtractor": ".nwb",
     "open_segmentation": ".registry",
     "SEGMENTATION_FORMATS": ".registry",
     "SampleSliceView": ".views",

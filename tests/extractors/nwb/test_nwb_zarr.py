@@ -132,3 +132,73 @@ def test_nwb_zarr_streams_over_http(tmp_path, nwbzarrio):
         # each small value (start time, wavelengths...) is an object of its own, fetched together
         assert not [e for e in opened if e.path.endswith((".zattrs", ".zarray", ".zgroup"))], opened
         assert sum(e.path.endswith(".zmetadata") for e in opened) <= 2, opened
+
+
+# ---------------------------------------------------------------------- segmentations
+SEGMENTATION_METADATA = {
+    "NWBFile": {"session_start_time": "2024-05-01T10:00:00+02:00", "session_description": "a session"},
+    "Subject": {"subject_id": "m1", "species": "Mus musculus", "sex": "F", "age": "P90D"},
+    "Ophys": {"ImagingPlane": [{"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location": "VISp",
+                                "optical_channel": [{"emission_lambda": 510.0}]}]},
+}
+
+
+def _segmentation_source():
+    from ophysio.extractors import NumpySegmentationExtractor
+
+    rng = np.random.default_rng(5)
+    n, samples = 7, 40
+    masks = np.zeros((18, 22, n), dtype=np.float32)
+    for k in range(n):
+        r, c = int(rng.integers(0, 16)), int(rng.integers(0, 20))
+        masks[r : r + 3, c : c + 2, k] = rng.random((3, 2)).astype(np.float32) + 0.1
+    raw = rng.normal(10, 1, (samples, n)).astype(np.float32)
+    times = 1.0 + np.cumsum(rng.uniform(0.09, 0.11, samples))
+    return NumpySegmentationExtractor(image_masks=masks, raw=raw, dff=(raw / 10 - 1).astype(np.float64),
+                                      images={"mean": rng.random((18, 22)).astype(np.float32)},
+                                      roi_ids=[5, 6, 7, 8, 9, 10, 11], rejected_list=[6, 9], timestamps=times)
+
+
+@pytest.mark.parametrize("mask_type", ["image", "pixel"])
+def test_ophysio_written_nwb_zarr_segmentation_reads_back(tmp_path, nwbzarrio, mask_type):
+    """A segmentation written to NWB-Zarr by ophysio reads back with NwbSegmentationExtractor equal to the
+    source and to hdmf-zarr's read of the same store, locally and over HTTP."""
+    from ophysio.conversion.segmentation_interface import SegmentationInterface
+    from ophysio.extractors import NwbSegmentationExtractor, open_segmentation
+    from ophysio.testing.segmentation import sorted_mask
+
+    source = _segmentation_source()
+    path = SegmentationInterface(source, mask_type=mask_type).run_conversion(
+        tmp_path / "seg.nwb.zarr", SEGMENTATION_METADATA, backend="zarr")
+    assert detect_format(path, "segmentation").id == "nwb"
+    with nwbzarrio(str(path), mode="r") as io:
+        nwbfile = io.read()
+        ophys = nwbfile.processing["ophys"]
+        table = ophys["ImageSegmentation"].plane_segmentations["PlaneSegmentation"]
+        ids = list(table.id[:])
+        rejected = [i for i, flag in zip(ids, table["Rejected"].data[:]) if flag]
+        if mask_type == "image":
+            masks = [np.column_stack([*np.nonzero(m.T), m.T[np.nonzero(m.T)]]) for m in table["image_mask"].data[:]]
+        else:
+            masks = [np.array([(p[1], p[0], p[2]) for p in table["pixel_mask"][k]], dtype=np.float64)
+                     for k in range(len(ids))]
+        series = ophys["Fluorescence"].roi_response_series["RoiResponseSeries"]
+        raw, times = series.data[:], np.asarray(series.timestamps[:])
+        dff = ophys["DfOverF"].roi_response_series["DfOverF"].data[:]
+        mean = np.asarray(ophys["SegmentationImages"].images["mean_image"].data[:]).T
+    with source, open_segmentation(path) as ex:
+        assert type(ex) is NwbSegmentationExtractor
+        assert ex.get_roi_ids() == ids == source.get_roi_ids()
+        assert ex.get_rejected_list() == rejected == source.get_rejected_list()
+        for got, expected, original in zip(ex.get_roi_pixel_masks(), masks, source.get_roi_pixel_masks()):
+            np.testing.assert_array_equal(sorted_mask(got), sorted_mask(expected))
+            np.testing.assert_allclose(sorted_mask(got), sorted_mask(original), rtol=1e-6)
+        np.testing.assert_array_equal(ex.get_traces(name="raw"), raw)
+        np.testing.assert_array_equal(ex.get_traces(name="raw"), source.get_traces(name="raw"))
+        np.testing.assert_array_equal(ex.get_traces([10, 5], 3, 9, name="dff"), dff[3:9][:, [5, 0]])
+        np.testing.assert_array_equal(ex.get_timestamps(), times)
+        np.testing.assert_array_equal(ex.get_image("mean"), mean)
+        with RangeServer(tmp_path) as server, NwbSegmentationExtractor(server.url(path)) as streamed:
+            np.testing.assert_array_equal(streamed.get_traces(name="dff"), ex.get_traces(name="dff"))
+            np.testing.assert_array_equal(streamed.get_roi_image_masks(), ex.get_roi_image_masks())
+            np.testing.assert_array_equal(streamed.get_timestamps(), times)

@@ -259,6 +259,27 @@ class ChunkedArray:
                         destination[position] = slice(origin, origin + view.shape[position])
                 target[tuple(destination)] = view[tuple(source)]
 
+    def read_box(self, box: Sequence[tuple[int, int]], target: np.ndarray) -> None:
+        """Copy ``array[a0:b0, a1:b1, ...]`` (one ``(start, stop)`` per axis, inside the array) into ``target``:
+        the chunks the box touches, fetched together, each once (a time range of some columns of a 2-D
+        array: the segmentation traces of a few ROIs)."""
+        if any(b <= a for a, b in box):
+            return
+        ranges = [range(a // c, (b - 1) // c + 1) for (a, b), c in zip(box, self.chunks)]
+        keys = [(self.name, coords) for coords in itertools.product(*ranges)]
+        chunks = self.cache.get_many(keys, self._load_key, self._prepare_keys if self._prepare else None)
+        for key in keys:
+            chunk = chunks[key]
+            source: list = []
+            destination: list = []
+            for axis, index in enumerate(key[1]):
+                origin = index * self.chunks[axis]
+                a, b = box[axis]
+                lo, hi = max(a, origin), min(b, origin + chunk.shape[axis])
+                source.append(slice(lo - origin, hi - origin))
+                destination.append(slice(lo - a, hi - a))
+            target[tuple(destination)] = chunk[tuple(source)]
+
     def read_all(self) -> np.ndarray:
         """The whole array (for small arrays: timestamps, metadata values)."""
         out = np.empty(self.shape, dtype=self.dtype)

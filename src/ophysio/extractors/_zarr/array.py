@@ -71,13 +71,22 @@ class ZarrArray:
     def _setup_v2(self, meta: dict) -> None:
         where = self.where
         dtype = meta.get("dtype")
-        if not isinstance(dtype, str):
-            raise FormatError(f"{where}: dtype {dtype!r} is not a simple type (structured types are not read)")
-        try:
-            self.dtype = np.dtype(dtype)
-        except TypeError as exc:
-            raise FormatError(f"{where}: dtype {dtype!r} is not a numpy type") from exc
-        if self.dtype.kind not in "biufcO" or self.dtype.names is not None:
+        structured = isinstance(dtype, list)
+        if structured:  # fields of numbers (hdmf-zarr's compound datasets: NWB pixel and voxel masks)
+            try:
+                self.dtype = np.dtype([(str(f[0]), str(f[1])) for f in dtype])
+            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                raise FormatError(f"{where}: structured dtype {dtype!r} is not a numpy type") from exc
+            if any(self.dtype[name].kind not in "biuf" for name in self.dtype.names):
+                raise FormatError(f"{where}: structured dtype {dtype!r} has fields that are not numbers")
+        elif not isinstance(dtype, str):
+            raise FormatError(f"{where}: dtype {dtype!r} is neither a simple type nor fields of numbers")
+        else:
+            try:
+                self.dtype = np.dtype(dtype)
+            except TypeError as exc:
+                raise FormatError(f"{where}: dtype {dtype!r} is not a numpy type") from exc
+        if not structured and (self.dtype.kind not in "biufcO" or self.dtype.names is not None):
             raise FormatError(f"{where}: dtype {dtype!r} is not numeric (nor text)")
         self.chunks = _ints(meta.get("chunks"), where, "chunks")
         self.order = meta.get("order", "C")
@@ -91,7 +100,8 @@ class ZarrArray:
         self.filters = [v2_codec(f, where) for f in (meta.get("filters") or [])]
         if self.dtype.kind == "O" and not any(getattr(f, "codec_id", "").startswith("vlen") for f in self.filters):
             raise FormatError(f"{where}: an object array without a vlen-utf8 or vlen-bytes filter is not read")
-        self.fill = fill_value(meta.get("fill_value"), self.dtype, where)
+        self.fill = np.zeros((), self.dtype)[()] if structured else \
+            fill_value(meta.get("fill_value"), self.dtype, where)
 
     def _setup_v3(self, meta: dict) -> None:
         where = self.where

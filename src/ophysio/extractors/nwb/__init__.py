@@ -7,14 +7,14 @@ in the registry, whose sniff leaves an NWB file to this one.
 
 The folder holds what any NWB reader needs: :mod:`.tree` (NWB objects seen the same way in HDF5 and
 NWB-Zarr), :mod:`.series` (finding photon series, their layout and times), :mod:`.facts` (imaging plane,
-device and session facts); the segmentation half (``NwbSegmentationExtractor``: PlaneSegmentation,
-traces and images) builds on the same three modules in a ``segmentation.py`` beside :mod:`.reader`.
+device and session facts); the segmentation half (:data:`SEGMENTATION_SPEC`, ``NwbSegmentationExtractor``:
+PlaneSegmentation, traces and images) builds on the same three modules in :mod:`.segmentation`.
 """
 
 from __future__ import annotations
 
 from ..spec import FormatSpec, lazy_attributes
-from .sniff import sniff_nwb
+from .sniff import sniff_nwb, sniff_nwb_segmentation
 
 SPEC = FormatSpec(
     "nwb",
@@ -26,11 +26,24 @@ SPEC = FormatSpec(
     remote=True,
 )
 
+SEGMENTATION_SPEC = FormatSpec(
+    "nwb",
+    (".nwb", ".nwb.zarr"),
+    sniff_nwb_segmentation,
+    "ophysio.extractors.nwb.segmentation:NwbSegmentationExtractor",
+    "NWB segmentation (PlaneSegmentation with its RoiResponseSeries and summary images; HDF5 or NWB-Zarr, local "
+    "or a URL)",
+    name="Nwb",
+    kind="segmentation",
+    remote=True,
+)
+
 #: public name -> module of this package that defines it (imported on first use)
 _LAZY = {
     "NwbImagingExtractor": ".reader",
+    "NwbSegmentationExtractor": ".segmentation",
 }
 
-__all__ = ["SPEC", *_LAZY]
+__all__ = ["SPEC", "SEGMENTATION_SPEC", *_LAZY]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -14,7 +14,7 @@ from pathlib import Path
 from .._head import memo_of
 from ..hdf5.sniff import NWB_MEMO, has_hdf5_signature
 
-__all__ = ["sniff_nwb", "NWB_MEMO", "nwb_zarr_attributes"]
+__all__ = ["sniff_nwb", "sniff_nwb_segmentation", "NWB_MEMO", "nwb_zarr_attributes"]
 
 
 def _text(value) -> str | None:
@@ -73,3 +73,30 @@ def sniff_nwb(path: Path, head: bytes) -> bool | str:
             f"HDF5 whose root could not be read ({type(exc).__name__}: {exc})"
     memo[NWB_MEMO] = verdict is True
     return verdict
+
+
+def sniff_nwb_segmentation(path: Path, head: bytes) -> bool | str:
+    """An NWB file (as :func:`sniff_nwb`) holding a PlaneSegmentation in ``/processing``."""
+    verdict = sniff_nwb(path, head)
+    if verdict is not True:
+        return verdict
+    from .segmentation import find_plane_segmentations
+
+    try:
+        if path.is_dir():
+            from .._zarr.nodes import ZarrTree
+            from .._zarr.store import open_store
+            from .tree import ZarrNode
+
+            tree = ZarrTree(open_store(str(path), None, None))
+            found = find_plane_segmentations(ZarrNode(tree, tree.root))
+        else:
+            import h5py
+
+            from .tree import H5Node
+
+            with h5py.File(path, "r") as f:
+                found = find_plane_segmentations(H5Node(f["/"], ""))
+    except Exception as exc:  # noqa: BLE001 - a damaged file: declined with the reason
+        return f"NWB whose processing modules could not be listed ({type(exc).__name__}: {exc})"
+    return True if found else "NWB without a PlaneSegmentation in /processing (no segmentation)"

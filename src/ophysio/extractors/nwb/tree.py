@@ -10,7 +10,8 @@ is written once:
   entries whose ``source`` is the file itself); a link to another file only when the caller asks
   (``follow_external=True``, after checking where it leads: the reader does for the data it reads);
 - ``children()``: the member names;
-- ``value()``: a small dataset read whole (hdmf-zarr's one-element "scalar" arrays as the scalar).
+- ``value()``: a small dataset read whole (hdmf-zarr's one-element "scalar" arrays as the scalar);
+- ``slice(start, stop)``: rows of a dataset; ``reference(name)``: where an object-reference attribute points.
 """
 
 from __future__ import annotations
@@ -85,6 +86,19 @@ class H5Node:
                 continue
             result[key] = python_value(value)
         return result
+
+    def reference(self, name: str) -> str | None:
+        """The in-file path an object-reference attribute ``name`` points to (a DynamicTableRegion's ``table``);
+        None when there is none or it cannot be resolved."""
+        import h5py
+
+        try:
+            value = self.obj.attrs[name]
+            if isinstance(value, h5py.Reference) and value:
+                return self.obj.file[value].name
+        except (KeyError, OSError, TypeError, ValueError):
+            pass
+        return None
 
     def child(self, name: str, follow_external: bool = False) -> H5Node | None:
         """The member ``name``; an external link is followed only with ``follow_external`` (the caller checked
@@ -164,6 +178,16 @@ class ZarrNode:
                     return False
                 return path
         return None
+
+    def reference(self, name: str) -> str | None:
+        """The in-store path an object-reference attribute ``name`` points to (hdmf-zarr writes
+        ``{"zarr_dtype": "object", "value": {"source": ".", "path": ...}}``); None for none or another file."""
+        entry = self.node.attrs.get(name)
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if not isinstance(value, dict) or value.get("source", ".") not in (".", "", None):
+            return None
+        path = value.get("path")
+        return "/" + path.strip("/") if isinstance(path, str) else None
 
     def child(self, name: str, follow_external: bool = False) -> ZarrNode | None:
         """The member ``name``; a link to another file counts as absent (NWB-Zarr links are followed inside the
