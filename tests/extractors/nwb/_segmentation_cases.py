@@ -4,8 +4,9 @@ Two families:
 
 - ``pynwb:*``: files written by pynwb directly (:func:`ophysio._synth.nwb.write_nwb_segmentation`): image,
   pixel and voxel masks, traces timed by rate and by timestamps, a series whose ROIs are in another order;
-- ``ophysio:*``: each segmentation format ophysio reads (numpy arrays, the real suite2p, CaImAn and Minian
-  samples) written to NWB by ophysio (``write_nwb`` / the segmentation interface).
+- ``ophysio:*``: each segmentation format ophysio reads (numpy arrays, the real suite2p, CaImAn, Minian,
+  EXTRACT and Inscopix samples, a synthetic CNMF-E file) written to NWB by ophysio (``write_nwb`` / the
+  segmentation interface).
 
 The expected values of every case are the NWB file read with h5py as NWB documents the layout (image masks
 (ROI, x, y[, z]); pixel mask rows (x, y, weight), voxel rows (x, y, z, weight) split by their index; traces
@@ -232,6 +233,60 @@ def _minian() -> Case:
                 background=f"{SEG}/BackgroundPlaneSegmentation", source=source, accepted=False)
 
 
+def _written(name: str, source, accepted: bool) -> Case:
+    """A source written with the interface's default names (traces by TRACE_SERIES, images ``<name>_image``)."""
+    from ophysio.conversion.nwb.segmentation import TRACE_SERIES
+
+    path = _write(source(), f"seg_{name}.nwb")
+    with source() as ex:
+        names = ex.get_trace_names()
+        images = {k: f"{OPHYS}/SegmentationImages/{k}_image" for k in ex.get_images_dict()}
+    traces = {k: f"{OPHYS}/DfOverF/DfOverF" if k == "dff" else f"{OPHYS}/Fluorescence/{TRACE_SERIES[k]}"
+              for k in names}
+    return Case(path, "PlaneSegmentation", traces, images, source=source, accepted=accepted)
+
+
+def _extract() -> Case:
+    from ophysio.testing.data import sample_file
+
+    file = sample_file("segmentation/extract/extract_public_output.mat")
+
+    def source():
+        from ophysio.extractors import ExtractSegmentationExtractor
+
+        return ExtractSegmentationExtractor(file, sampling_frequency=20.0)  # the file records no rate
+
+    return _written("extract", source, accepted=True)
+
+
+def _inscopix() -> Case:
+    from ophysio.testing.data import sample_file
+
+    file = sample_file("segmentation/inscopix/cellset.isxd")
+
+    def source():
+        from ophysio.extractors import InscopixSegmentationExtractor
+
+        return InscopixSegmentationExtractor(file)
+
+    return _written("inscopix", source, accepted=True)
+
+
+def _cnmfe() -> Case:
+    from ophysio._synth.mat_segmentation import write_cnmfe_segmentation
+
+    file = FOLDER / "cnmfe_source.mat"
+    if not file.exists():
+        write_cnmfe_segmentation(file)
+
+    def source():
+        from ophysio.extractors import CnmfeSegmentationExtractor
+
+        return CnmfeSegmentationExtractor(file, sampling_frequency=10.0)
+
+    return _written("cnmfe", source, accepted=True)
+
+
 MAKERS = {
     "pynwb:image-rate": _pynwb_image,
     "pynwb:pixel-timestamps": _pynwb_pixel,
@@ -243,6 +298,9 @@ MAKERS = {
     "ophysio:suite2p-plane1": lambda: _suite2p(1),
     "ophysio:caiman": _caiman,
     "ophysio:minian": _minian,
+    "ophysio:extract": _extract,
+    "ophysio:inscopix": _inscopix,
+    "ophysio:cnmfe": _cnmfe,
 }
 _MADE: dict[str, Case] = {}
 
