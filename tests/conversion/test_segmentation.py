@@ -352,3 +352,25 @@ def test_two_segmentations_in_one_file_keep_their_names_apart(tmp_path):
                                       np.load(root / "plane1" / "F.npy").T)
         images = sorted(f[f"{OPHYS}/SegmentationImages"])
         assert "mean_image" in images and "mean_image_PlaneSegmentationP1" in images
+
+
+def test_a_lone_segmentation_path_converts_as_a_segmentation(tmp_path, capsys):
+    """``ophysio convert caiman.hdf5 -o x.nwb``: the path is a segmentation with no movie (as ``ophysio info``
+    says), so it converts as ``--segmentation PATH`` would, not as a movie of some HDF5 array."""
+    from ophysio.cli import main
+
+    source = sample_file("segmentation/caiman/caiman_analysis.hdf5")
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("NWBFile: {session_start_time: '2024-05-01T10:00:00+02:00', session_description: s}\n"
+                    "Subject: {subject_id: m1, species: Mus musculus, sex: F, age: P90D}\n"
+                    "Ophys:\n  ImagingPlane: [{excitation_lambda: 920.0, indicator: GCaMP6f, location: VISp, "
+                    "optical_channel: [{emission_lambda: 510.0}]}]\n")
+    out = tmp_path / "caiman.nwb"
+    assert main(["convert", str(source), "-o", str(out), "--metadata", str(meta), "--no-progress"]) == 0
+    assert "PlaneSegmentation" in capsys.readouterr().out
+    with h5py.File(source, "r") as f:
+        raw = f["estimates/C"][()].T + f["estimates/YrA"][()].T  # CaImAn's raw traces: C + YrA, (time, ROI)
+    with h5py.File(out, "r") as f:
+        assert "acquisition" not in f or not list(f["acquisition"])
+        written = f[f"{OPHYS}/Fluorescence/RoiResponseSeries/data"][()]
+    np.testing.assert_allclose(written, raw.astype(written.dtype), rtol=1e-6)

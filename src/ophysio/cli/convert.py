@@ -75,7 +75,14 @@ def _open_segmentation(args: argparse.Namespace, example: Any = None):
 
 
 def _open_source(args: argparse.Namespace, folder: str):
-    """What ``convert`` writes: the movie's interface, the segmentation's, or a converter holding both."""
+    """What ``convert`` writes: the movie's interface, the segmentation's, or a converter holding both. A lone
+    PATH that is a segmentation with no movie (a CaImAn file, a cell set, a suite2p folder without data.bin)
+    converts as ``--segmentation PATH`` would, as ``ophysio info`` describes it."""
+    from .info import is_segmentation_source
+
+    if not getattr(args, "segmentation", None) and not args.example and args.format is None \
+            and len(args.paths) == 1 and is_segmentation_source(args.paths[0]):
+        args.segmentation, args.paths = args.paths[0], []
     if not getattr(args, "segmentation", None):
         return _open_interface(args, folder)
     example = None

@@ -193,7 +193,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             paths = args.paths
         else:
             raise UsageError("give a PATH or --example NAME")
-        if len(paths) == 1 and (args.segmentation or (args.format is None and _is_segmentation(paths[0]))):
+        if len(paths) == 1 and (args.segmentation or (args.format is None and is_segmentation_source(paths[0]))):
             return _info_segmentation(args, paths[0])
         kwargs.update(parse_key_values(args.option))
         # through the format's interface: a multi-channel source gives one stream per channel
@@ -210,7 +210,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_segmentation(path: str) -> bool:
+def is_segmentation_source(path: str) -> bool:
     """Whether a path is a segmentation with no movie beside it (a suite2p folder without data.bin...)."""
     from ..errors import OphysioError
     from ..extractors.registry import detect_format, resolve_source
