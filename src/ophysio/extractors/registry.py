@@ -301,6 +301,21 @@ def open_imaging(
     return cls(**path_kwargs, **kwargs)
 
 
+def _open_remote_segmentation(url: str, format: str | None, kwargs: dict[str, Any]) -> SegmentationExtractor:
+    """A segmentation streamed from a URL: NWB is the one segmentation format read remotely."""
+    from ._remote.detect import remote_format
+    from ._remote.urls import display_url
+
+    found = format or remote_format(url)
+    if found != "nwb":
+        raise UnknownFormatError(f"{display_url(url)} holds {found}, not an NWB file: only NWB segmentations are "
+                                 "read from a URL (download the files of other formats and open the folder)")
+    spec = get_format("nwb", "segmentation")
+    cls = spec.load_class()
+    refuse_unknown_options(cls, kwargs, f"{display_url(url)} was opened as nwb")
+    return cls(**{spec.path_argument: url}, **kwargs)
+
+
 def refuse_unknown_options(cls: type, kwargs: dict[str, Any], what: str, detected: bool = False) -> None:
     """Raise :class:`OptionError` for keywords that ``cls(...)`` does not take (say which, and why
     ``what``), rather than the bare TypeError of the call; nothing when ``cls`` takes ``**kwargs``."""
@@ -322,12 +337,17 @@ def open_segmentation(path: PathLike, format: str | None = None, **kwargs: Any) 
     ----------
     path : path
         A file or folder of a segmentation format (``ophysio formats`` lists them), e.g. a suite2p output
-        folder.
+        folder, or the URL of an NWB file (``https://...``, ``s3://...``, ``dandi://...``), streamed as
+        :func:`open_imaging` streams movies.
     format : str, optional
         A segmentation format id, to skip detection.
     **kwargs
         Passed on to the extractor (``channel_name``, ``plane_name``, ``sampling_frequency``...).
     """
+    from ._remote.urls import is_remote
+
+    if isinstance(path, str) and is_remote(path):
+        return _open_remote_segmentation(path, format, kwargs)
     path = Path(os.fspath(path))
     if not path.exists():
         raise FileSetError(f"{path} does not exist")

@@ -122,3 +122,21 @@ def test_a_slice_of_a_few_rois_fetches_a_few_chunks(tmp_path):
     np.testing.assert_array_equal(got, raw[1000:1100, [1500, 1501]])
     assert sent < raw.nbytes / 20, srv.log  # one tile (500 x 100 floats, compressed) and a few index blocks
     assert requests <= 6, srv.log
+
+
+def test_open_segmentation_streams_a_url_and_refuses_a_zarr_movie(tmp_path):
+    """``open_segmentation(url)`` streams an NWB segmentation as ``open_imaging(url)`` streams a movie; a URL of
+    something that is not NWB is refused with the URL named."""
+    from ophysio import open_segmentation
+    from ophysio.errors import UnknownFormatError
+
+    c = case("ophysio:caiman")
+    want = expected(c)
+    with open_segmentation(server().url(c.path), plane_segmentation_name=c.table) as ex:
+        assert type(ex).__name__ == "NwbSegmentationExtractor"
+        assert list(ex.get_roi_ids()) == list(want["ids"])
+        np.testing.assert_array_equal(ex.get_traces(name="raw"), want["traces"]["raw"])
+    other = FOLDER / "not_nwb.bin"
+    other.write_bytes(b"not an HDF5 file" * 64)
+    with pytest.raises(UnknownFormatError, match="not_nwb.bin"):
+        open_segmentation(server().url(other))
