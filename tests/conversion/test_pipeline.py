@@ -44,7 +44,8 @@ def _chunk(dtype, shape):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "float16", "int32", "float32", "float64", "complex64"])
-@pytest.mark.parametrize("shape", [(4, 20, 20), (3, 130, 77), (2, 200, 300), (2, 70, 90, 3), (1, 33, 1000)])
+@pytest.mark.parametrize("shape", [(4, 20, 20), (3, 130, 77), (2, 200, 300), (2, 70, 90, 3), (1, 33, 1000),
+                                   (2, 128, 192), (2, 512, 512), (3, 130, 200, 2), (1, 1000, 64)])  # tiles, edges
 def test_transpose_matches_numpy(dtype, shape):
     chunk = _chunk(dtype, shape)
     step = TransposeToNWB()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["TransposeToNWB", "ShuffleBytes", "RawBytes", "Deflate", "ChunkPipeline", "transpose_into"]
 
@@ -31,22 +32,40 @@ class _ThreadBuffers:
         return buffer
 
 
-#: Rows and columns of one transpose tile: source and destination tiles stay in L1 while it is copied.
-_TILE = 32
+#: Rows and columns of one transpose tile: a tile of the source and of the destination stay in cache while
+#: it is copied.
+_TILE = 64
 
 
 def transpose_into(out: np.ndarray, chunk: np.ndarray) -> None:
-    """``out[...] = chunk`` with axes 1 and 2 swapped (NWB layout), copied in cache-sized tiles.
+    """``out[...] = chunk`` with axes 1 and 2 swapped (NWB layout), copied tile by tile.
 
-    A plain strided copy of a 512 x 512 frame walks down columns and costs about three times as much.
+    A plain strided copy walks down the columns of a frame. Here the frame is seen as a grid of tiles (a
+    6-dimensional view of both arrays, no copy) and numpy copies it in one call, tile after tile: one call
+    per chunk, so the GIL is released for the whole copy (a Python loop over tiles held it between its
+    small copies, and chunks of a frame or two were mostly loop; the encoder threads then took turns).
+    The rows and columns past the last whole tile are copied plainly.
     """
     rows, columns = chunk.shape[1], chunk.shape[2]
-    if rows * columns <= 4 * _TILE * _TILE:
+    t = _TILE
+    whole_rows, whole_columns = rows // t * t, columns // t * t
+    if not whole_rows or not whole_columns:
         np.copyto(out, chunk.swapaxes(1, 2))
         return
-    for r in range(0, rows, _TILE):
-        for c in range(0, columns, _TILE):
-            np.copyto(out[:, c : c + _TILE, r : r + _TILE], chunk[:, r : r + _TILE, c : c + _TILE].swapaxes(1, 2))
+    rest, rest_src, rest_dst = chunk.shape[3:], chunk.strides[3:], out.strides[3:]
+    s0, s1, s2 = chunk.strides[:3]
+    d0, d1, d2 = out.strides[:3]
+    n = chunk.shape[0]
+    # source (sample, row tile, row, column tile, column), read as (sample, column tile, column, row tile, row)
+    source = as_strided(chunk, (n, whole_columns // t, t, whole_rows // t, t, *rest),
+                        (s0, t * s2, s2, t * s1, s1, *rest_src), writeable=False)
+    target = as_strided(out, (n, whole_columns // t, t, whole_rows // t, t, *rest),
+                        (d0, t * d1, d1, t * d2, d2, *rest_dst))
+    np.copyto(target, source)
+    if whole_columns < columns:
+        np.copyto(out[:, whole_columns:], chunk[:, :, whole_columns:].swapaxes(1, 2))
+    if whole_rows < rows:
+        np.copyto(out[:, :whole_columns, whole_rows:], chunk[:, whole_rows:, :whole_columns].swapaxes(1, 2))
 
 
 class TransposeToNWB:
