@@ -5,11 +5,12 @@ the main test environment; the reader itself is tested through npe2 in ``test_re
 ``pip install -e ".[napari]" pyqt5 pytest``, then ``OPHYSIO_REQUIRE_NAPARI_VIEWER=1 QT_API=pyqt5
 QT_QPA_PLATFORM=offscreen xvfb-run -a python -m pytest -s tests/napari_plugin/test_viewer.py`` (needs the
 system's xvfb); ``OPHYSIO_REQUIRE_NAPARI_VIEWER=1`` turns a missing napari, Qt binding or display into an
-error instead of a skip. It is not in ``.ci/run`` yet: the install takes about six minutes and xvfb is a
-system package, not something README's commands install. Qt's offscreen platform gets its OpenGL context from the X
-display (Mesa's software rasteriser); without one napari cannot draw.
+error instead of a skip. ``.ci/run`` does this in an environment of its own, built while the main tests
+run, with xvfb from the system's packages. Qt's offscreen platform gets its OpenGL context from the X display
+(Mesa's software rasteriser); without one napari cannot draw.
 
-The screenshot is written under pytest's temporary folder and its path printed (``pytest -s`` shows it).
+The screenshots are written to ``$OPHYSIO_ARTEFACTS`` when it is set (``.ci/run`` keeps them in
+``.ci/artefacts/`` to look at), else under pytest's temporary folder; their paths are printed (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ import pytest
 from ophysio.extractors import open_imaging
 
 REQUIRED = bool(os.environ.get("OPHYSIO_REQUIRE_NAPARI_VIEWER"))
+
+
+def _artefact(tmp_path, name: str):
+    """Where a screenshot goes: ``$OPHYSIO_ARTEFACTS`` (kept after the run) or the test's temporary folder."""
+    from pathlib import Path
+
+    folder = Path(os.environ["OPHYSIO_ARTEFACTS"]) if os.environ.get("OPHYSIO_ARTEFACTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt starts: no window on any screen
 
 
@@ -75,7 +85,7 @@ def test_a_two_channel_source_in_a_napari_viewer(shared_data, tmp_path):
         np.testing.assert_array_equal(shown, open_imaging(path, channel_name="FITC").get_series(3, 4)[0])
         viewer.reset_view()
         image = _canvas_image(viewer)
-        artefact = tmp_path / "napari_ophysio_pmmp_demo_tc.png"
+        artefact = _artefact(tmp_path, "napari_ophysio_pmmp_demo_tc.png")
         from napari.utils.io import imsave
 
         imsave(str(artefact), image)
@@ -98,11 +108,38 @@ def test_a_volume_series_in_a_napari_viewer(shared_data, tmp_path):
         np.testing.assert_allclose(layer.scale[1:], (2.0, 0.84375, 0.84375))
         viewer.reset_view()
         image = _canvas_image(viewer)
-        artefact = tmp_path / "napari_ophysio_scanimage_volume.png"
+        artefact = _artefact(tmp_path, "napari_ophysio_scanimage_volume.png")
         from napari.utils.io import imsave
 
         imsave(str(artefact), image)
         print(f"\nnapari screenshot: {artefact}")
         assert np.unique(image[..., :3].reshape(-1, 3), axis=0).shape[0] > 10
+    finally:
+        viewer.close()
+
+
+def test_a_segmentation_in_a_napari_viewer(shared_data, tmp_path):
+    """A CaImAn file dropped on the viewer: one labels layer, its labels those drawn from CaImAn's ``A`` read
+    with h5py and scipy (Fortran order), each ROI's label its position + 1, drawn on the canvas."""
+    napari = _napari()
+    from ..extractors.test_segmentation_arrays import caiman_expected, labels_by_loop
+
+    path = shared_data / "segmentation" / "caiman" / "caiman_analysis.hdf5"
+    dense = caiman_expected(path)["dense"]
+    viewer = napari.Viewer(show=True)
+    try:
+        (layer,) = viewer.open(str(path), plugin="ophysio")
+        assert type(layer).__name__ == "Labels" and tuple(layer.axis_labels) == ("y", "x")
+        masks = [(np.nonzero(m), m[np.nonzero(m)]) for m in dense]
+        np.testing.assert_array_equal(np.asarray(layer.data), labels_by_loop(masks, dense.shape[1:]))
+        assert list(layer.features["label"]) == list(range(dense.shape[0] + 1))
+        viewer.reset_view()
+        image = _canvas_image(viewer)
+        artefact = _artefact(tmp_path, "napari_ophysio_caiman_labels.png")
+        from napari.utils.io import imsave
+
+        imsave(str(artefact), image)
+        print(f"\nnapari screenshot: {artefact}")
+        assert np.unique(image[..., :3].reshape(-1, 3), axis=0).shape[0] > 20, "the canvas shows no labels"
     finally:
         viewer.close()
