@@ -383,37 +383,37 @@ class SegmentationExtractor(HeldResources, SampleTimes, ABC):
     def to_dask(self, name: str = "raw", chunk_samples: int | None = None):
         """Trace ``name`` as a lazy ``(samples, ROIs)`` dask array: chunks of samples of every ROI, each one
         ``get_traces`` of this (pickled) extractor; needs ``ophysio[dask]``.
-        See :func:`ophysio.extractors.arrays.traces_to_dask`."""
-        from ..arrays import traces_to_dask
+        See :func:`ophysio.extractors.segmentation.arrays.traces_to_dask`."""
+        from .arrays import traces_to_dask
 
         return traces_to_dask(self, name, chunk_samples)
 
     def to_xarray(self, name: str | None = None, chunk_samples: int | None = None):
         """The traces as lazy xarray: a ``Dataset`` of every trace (``name=None``) or one ``DataArray``, dims
         (time, roi), times in seconds, ROI ids with their accepted flag, plane, centroid and properties along
-        ``roi``; needs ``ophysio[xarray]``. See :func:`ophysio.extractors.arrays.traces_to_xarray`."""
-        from ..arrays import traces_to_xarray
+        ``roi``; needs ``ophysio[xarray]``. See :func:`ophysio.extractors.segmentation.arrays.traces_to_xarray`."""
+        from .arrays import traces_to_xarray
 
         return traces_to_xarray(self, name, chunk_samples)
 
     def masks_to_xarray(self, background: bool = False, chunk_rois: int | None = None):
         """The masks as a lazy xarray ``DataArray`` (roi, y, x[, z]); needs ``ophysio[xarray]``.
-        See :func:`ophysio.extractors.arrays.masks_to_xarray`."""
-        from ..arrays import masks_to_xarray
+        See :func:`ophysio.extractors.segmentation.arrays.masks_to_xarray`."""
+        from .arrays import masks_to_xarray
 
         return masks_to_xarray(self, background, chunk_rois)
 
     def images_to_xarray(self) -> dict:
         """The summary images as xarray ``DataArray``s (y, x[, z]) by name; needs ``ophysio[xarray]``.
-        See :func:`ophysio.extractors.arrays.images_to_xarray`."""
-        from ..arrays import images_to_xarray
+        See :func:`ophysio.extractors.segmentation.arrays.images_to_xarray`."""
+        from .arrays import images_to_xarray
 
         return images_to_xarray(self)
 
     def get_label_image(self, roi_ids: Sequence | None = None) -> np.ndarray:
         """The ROIs as one integer image (rows, columns[, planes]): each pixel the 1 + position of the ROI
-        that weighs it most, 0 elsewhere. See :func:`ophysio.extractors.arrays.roi_label_image`."""
-        from ..arrays import roi_label_image
+        that weighs it most, 0 elsewhere. See :func:`ophysio.extractors.segmentation.arrays.roi_label_image`."""
+        from .arrays import roi_label_image
 
         return roi_label_image(self, roi_ids)
 
