@@ -6,10 +6,12 @@ import math
 import os
 from typing import Any
 
-from ...errors import MetadataError
+import numpy as np
+
+from ...errors import MetadataError, SelectionError
 from .header import ScanImageHeader, read_scanimage_header
 
-__all__ = ["read_header_of", "saved_channels", "stack_facts", "roi_layout_from"]
+__all__ = ["read_header_of", "saved_channels", "stack_facts", "roi_layout_from", "slice_selection", "frame_table"]
 
 
 def read_header_of(file_path: str | os.PathLike) -> ScanImageHeader:
@@ -166,3 +168,49 @@ def roi_layout_from(frame_data: dict, roi_groups: dict, page_rows: int, page_col
         entry["time_offset_s"] = row * float(line_period) if isinstance(line_period, (int, float)) else None
         row += entry["rows"] + flyto
     return entries
+
+
+def slice_selection(volumetric: bool, frames_per_slice: int, slice_sample: int | None, interleave: bool,
+                    name: str) -> tuple[int | None, bool]:
+    """``(slice_sample, interleave)`` a reader uses: a stack with several frames per slice needs one of them
+    (``slice_sample``) or all of them as their own samples (``interleave``); anything else takes neither."""
+    if volumetric and frames_per_slice > 1:
+        if slice_sample is not None:
+            if not 0 <= int(slice_sample) < frames_per_slice:
+                raise SelectionError(
+                    f"slice_sample={slice_sample} is out of range: {name} has {frames_per_slice} frames "
+                    f"per slice (0 to {frames_per_slice - 1})"
+                )
+            return int(slice_sample), False
+        if interleave:
+            return None, True
+        raise SelectionError(
+            f"{name} has {frames_per_slice} frames per slice: pass slice_sample= (0 to "
+            f"{frames_per_slice - 1}) to read one of them, or interleave_slice_samples=True to read "
+            "each as its own sample"
+        )
+    if slice_sample not in (None, 0):
+        raise SelectionError(
+            f"slice_sample={slice_sample} is out of range: {name} has 1 frame per slice"
+            + ("" if volumetric else " (planar data)")
+        )
+    return None, False
+
+
+def frame_table(total_pages: int, channels: int, channel_index: int, planes: int, frames_per_slice: int,
+                flyback: int, volumetric: bool, interleave: bool, slice_sample: int | None) -> np.ndarray:
+    """The frame-to-IFD table of one channel: ``(samples, planes)`` global IFD indices (int64). A cycle is
+    ``(planes * frames_per_slice + flyback) * channels`` pages; an incomplete last cycle is left out."""
+    per_cycle = (planes * frames_per_slice + flyback) * channels
+    cycles = total_pages // per_cycle
+    if not volumetric:
+        return (np.arange(cycles, dtype=np.int64) * per_cycle + channel_index)[:, None]
+    if interleave:
+        cycle = np.repeat(np.arange(cycles, dtype=np.int64), frames_per_slice)
+        within = np.tile(np.arange(frames_per_slice, dtype=np.int64), cycles)
+    else:
+        cycle = np.arange(cycles, dtype=np.int64)
+        within = np.full(cycles, slice_sample or 0, dtype=np.int64)
+    plane = np.arange(planes, dtype=np.int64)
+    return (cycle[:, None] * per_cycle + ((plane[None, :] * frames_per_slice + within[:, None]) * channels)
+            + channel_index)

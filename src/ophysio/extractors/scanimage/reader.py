@@ -58,7 +58,7 @@ from ..imaging import ImagingExtractor, checked_rate
 from .canvas import ROI_MODES, build_canvas, checked_fill, read_canvas
 from .files import check_files_exist, find_series_files
 from .header import epoch_to_iso, parse_key_values, read_scanimage_header
-from .layout import read_header_of, roi_layout_from, saved_channels, stack_facts
+from .layout import frame_table, read_header_of, roi_layout_from, saved_channels, slice_selection, stack_facts
 from .pages import TIMESTAMP, ScanImagePages
 
 __all__ = ["ScanImageImagingExtractor", "read_header_of"]
@@ -160,29 +160,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
         volumetric, planes, frames_per_slice, flyback = stack_facts(fd_, str(first))
         self._frames_per_slice = frames_per_slice
         self.num_flyback_frames_per_channel = flyback
-        self._slice_sample = None
-        self._interleave = False
-        if volumetric and frames_per_slice > 1:
-            if slice_sample is not None:
-                if not 0 <= int(slice_sample) < frames_per_slice:
-                    raise SelectionError(
-                        f"slice_sample={slice_sample} is out of range: {first.name} has {frames_per_slice} frames "
-                        f"per slice (0 to {frames_per_slice - 1})"
-                    )
-                self._slice_sample = int(slice_sample)
-            elif interleave_slice_samples:
-                self._interleave = True
-            else:
-                raise SelectionError(
-                    f"{first.name} has {frames_per_slice} frames per slice: pass slice_sample= (0 to "
-                    f"{frames_per_slice - 1}) to read one of them, or interleave_slice_samples=True to read "
-                    "each as its own sample"
-                )
-        elif slice_sample not in (None, 0):
-            raise SelectionError(
-                f"slice_sample={slice_sample} is out of range: {first.name} has 1 frame per slice"
-                + ("" if volumetric else " (planar data)")
-            )
+        self._slice_sample, self._interleave = slice_selection(volumetric, frames_per_slice, slice_sample,
+                                                               interleave_slice_samples, first.name)
 
         if file_paths is None:
             paths = find_series_files(first, fd_, volumetric, on_missing_files)
@@ -217,22 +196,8 @@ class ScanImageImagingExtractor(ImagingExtractor):
                                         str(first))
             self._rows, self._columns = self._canvas.rows, self._canvas.columns
 
-        # frame-to-IFD table: (samples, planes) of global IFD indices (int64)
-        channels = len(names)
-        per_cycle = (planes * frames_per_slice + flyback) * channels
-        cycles = self._pages.total // per_cycle
-        if volumetric:
-            if self._interleave:
-                cycle = np.repeat(np.arange(cycles, dtype=np.int64), frames_per_slice)
-                within = np.tile(np.arange(frames_per_slice, dtype=np.int64), cycles)
-            else:
-                cycle = np.arange(cycles, dtype=np.int64)
-                within = np.full(cycles, self._slice_sample or 0, dtype=np.int64)
-            plane = np.arange(planes, dtype=np.int64)
-            table = (cycle[:, None] * per_cycle + ((plane[None, :] * frames_per_slice + within[:, None]) * channels)
-                     + self._channel_index)
-        else:
-            table = (np.arange(cycles, dtype=np.int64) * per_cycle + self._channel_index)[:, None]
+        table = frame_table(self._pages.total, len(names), self._channel_index, planes, frames_per_slice, flyback,
+                            volumetric, self._interleave, self._slice_sample)
         self._num_planes = planes
         self._stack_planes = planes
         self._volumetric = volumetric
