@@ -35,10 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from _common import call_worker, emit, fastest, peak_mb
-
-SESSION = {"session_description": "benchmark", "session_start_time": "2024-03-14T09:26:53+00:00"}
-SUBJECT = {"subject_id": "bench", "species": "Mus musculus", "sex": "U", "age": "P90D"}
-PLANE = {"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location": "VISp"}
+from bench_stages import SESSION, SUBJECT, fill_metadata
 
 
 def write_inputs(folder: Path, scale: float) -> dict[str, Path]:
@@ -80,14 +77,7 @@ def _interface(tool: str, dataset: str, first: str):
 
 def _convert(tool: str, interface, output: str) -> None:
     if tool == "ophysio":
-        meta = interface.get_metadata()
-        for plane in meta["Ophys"]["ImagingPlane"]:
-            plane.update(PLANE)
-            for channel in plane["optical_channel"]:
-                channel["emission_lambda"] = 510.0
-        meta["NWBFile"] = dict(SESSION)
-        meta["Subject"] = dict(SUBJECT)
-        interface.run_conversion(output, meta, overwrite=True)
+        interface.run_conversion(output, fill_metadata(interface.get_metadata()), overwrite=True)
         return
     meta = interface.get_metadata()
     meta["NWBFile"].update(SESSION)

@@ -53,7 +53,11 @@ def complete_metadata(path: str) -> dict:
     import ophysio
     from ophysio.conversion.interfaces import interface_for_extractor
 
-    meta = interface_for_extractor(ophysio.open_imaging(path)).get_metadata()
+    return fill_metadata(interface_for_extractor(ophysio.open_imaging(path)).get_metadata())
+
+
+def fill_metadata(meta: dict) -> dict:
+    """An ophysio interface's metadata completed with the benchmark's session, subject and imaging plane."""
     for plane in meta["Ophys"]["ImagingPlane"]:
         plane.update(PLANE)
         for channel in plane["optical_channel"]:
