@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import emit, peak_mb, rss_mb, run_worker
 
 METHODS = ("ophysio iter_series", "ophysio to_dask, threads", "ophysio to_dask, LocalCluster",
            "ophysio to_dask, LocalCluster, malloc", "ophysio to_dask 64 MiB, LocalCluster",
@@ -202,8 +201,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         method, files, out = args.worker
-        print(json.dumps(run_method(method, json.loads(Path(files).read_text()), args.repeats, out,
-                                    args.tifffile_cluster)))
+        emit(run_method(method, json.loads(Path(files).read_text()), args.repeats, out, args.tifffile_cluster))
         return
     t0 = time.perf_counter()
     files = write_input(Path(args.folder), args.scale)
@@ -231,15 +229,12 @@ def main() -> None:
                 env.pop("PYTHONPATH", None)
             worker_method = "tifffile aszarr, threads" if method.startswith("tifffile") else method
             out = Path(scratch) / f"{len(rows)}.npy"
-            command = [python, str(here / "bench_arrays.py"), "--repeats", str(args.repeats), "--worker",
-                       worker_method, str(listing), str(out)]
-            if method == "tifffile aszarr, LocalCluster":
-                command.insert(2, "--tifffile-cluster")
-            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(here))
-            if done.returncode:
-                print(f"{method} failed:\n{done.stderr[-3000:]}")
+            options = ["--tifffile-cluster"] if method == "tifffile aszarr, LocalCluster" else []
+            row = run_worker(here / "bench_arrays.py", [*options, "--repeats", args.repeats, "--worker", worker_method,
+                                                        listing, out], python=python, env=env, cwd=here, label=method,
+                             tail=3000)
+            if row is None:
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
             row["method"] = method
             rows.append(row)
             means[method] = np.load(out)

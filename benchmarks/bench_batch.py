@@ -36,13 +36,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from _common import emit, last_json, worker_command
 
 SESSION = {"session_description": "benchmark session", "session_start_time": "2024-03-14T09:26:53+00:00",
            "experimenter": ["Bench, Mark"], "institution": "Bench", "lab": "Bench",
@@ -173,8 +174,8 @@ def run(config: str, spec: Path, output: Path) -> dict:
 
     shutil.rmtree(output, ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cmd = [sys.executable, __file__, "--worker", config, str(spec), str(output)]
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = psutil.Popen(worker_command(__file__, ["--worker", config, spec, output]), stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
     peak = [0.0]
     done = threading.Event()
 
@@ -192,9 +193,9 @@ def run(config: str, spec: Path, output: Path) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     shutil.rmtree(output, ignore_errors=True)
-    if proc.returncode != 0:
+    result = last_json(out) if proc.returncode == 0 else None
+    if result is None:
         return {"config": config, "error": err.strip().splitlines()[-3:]}
-    result = json.loads(out.strip().splitlines()[-1])
     return {"config": config, **result, "peak_tree_rss_mb": peak[0], "cpu_seconds": cpu,
             "cores_used": cpu / result["seconds"]}
 
@@ -215,7 +216,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, metavar=("CONFIG", "SPEC", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker)))
+        emit(worker(*args.worker))
         return
     folder = Path(args.folder)
     t0 = time.perf_counter()

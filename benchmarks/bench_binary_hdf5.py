@@ -18,22 +18,17 @@ ratio of ``--paired`` alternating baseline/ophysio passes in one process (robust
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import alternate, emit, peak_mb, rss_mb, run_worker
 
 ROWS = COLUMNS = 512
 DTYPE = np.dtype("<u2")
 H5_CHUNKS = (32, ROWS, COLUMNS)
-
-
 
 
 def write_inputs(folder: Path, frames: int) -> tuple[Path, Path, Path]:
@@ -189,23 +184,18 @@ def paired_worker(kinds: str, path: str, frames: int, chunk: int, repeats: int) 
     """Alternate baseline and ophysio passes in one process; the median of per-pair time ratios is
     robust to the slow drifts of a shared machine (load, page cache pressure) that move both alike."""
     baseline, candidate = kinds.split("+")
-    runs = [_iterate(baseline, path, frames, chunk), _iterate(candidate, path, frames, chunk)]
-    ratios = []
-    for _ in range(repeats):
-        times = []
-        for run in runs:
-            t0 = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t0)
-        ratios.append(times[1] / times[0])
+    times = alternate({"baseline": _iterate(baseline, path, frames, chunk),
+                       "candidate": _iterate(candidate, path, frames, chunk)}, repeats)
+    ratios = [ours / theirs for theirs, ours in zip(times["baseline"], times["candidate"])]
     return {"kind": kinds, "median_ratio": float(np.median(ratios)), "ratios": ratios}
 
 
 def _spawn(kind: str, path: Path, frames: int, chunk: int, repeats: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--path", str(path), "--frames", str(frames),
-           "--chunk-frames", str(chunk), "--repeats", str(repeats)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_worker(__file__, ["--worker", kind, "--path", path, "--frames", frames, "--chunk-frames", chunk,
+                                   "--repeats", repeats], label=kind)
+    if result is None:
+        raise SystemExit(1)
+    return result
 
 
 def main() -> None:
@@ -225,7 +215,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         work = paired_worker if "+" in args.worker else worker
-        print(json.dumps(work(args.worker, args.path, args.frames, args.chunk_frames, args.repeats)))
+        emit(work(args.worker, args.path, args.frames, args.chunk_frames, args.repeats))
         return
     frame_bytes = ROWS * COLUMNS * DTYPE.itemsize
     frames = int(args.size_gb * 1024**3 // frame_bytes)

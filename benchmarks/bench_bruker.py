@@ -40,17 +40,14 @@ runs longer than ``--timeout`` seconds is reported as such (that is its result).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import as_ratio, call_worker, emit, paired_ratio, peak_mb, ratio, rss_mb
 
 DATASETS = {
     "single": dict(rows=32, columns=32),
@@ -196,15 +193,8 @@ def worker(tool: str, name: str, dataset: Path, task: str) -> dict:
         raw = RawReader(dataset)
         raw_out = np.empty((len(raw.pages), *raw.shape), raw.dtype)
         raw_out.fill(0)
-        ours, theirs = [], []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            raw.get_series(out=raw_out)
-            theirs.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            extractor.get_series(out=out)
-            ours.append(time.perf_counter() - t0)
-        result["paired_vs_raw"] = min(ours) / min(theirs)
+        result["paired_vs_raw"] = paired_ratio(lambda: extractor.get_series(out=out),
+                                               lambda: raw.get_series(out=raw_out), 3)
     return result
 
 
@@ -229,7 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         tool, name, dataset, task = args.worker
-        print(json.dumps(worker(tool, name, Path(dataset), task)))
+        emit(worker(tool, name, Path(dataset), task))
         return
     folder = Path(args.folder)
     free = shutil.disk_usage(folder.parent if not folder.exists() else folder).free
@@ -245,23 +235,18 @@ def main() -> None:
                         continue  # no extractor: their page lists are made outside the timed read
                     if task == "full_out" and tool.startswith("roiext"):
                         continue  # roiextractors has no out=
-                    command = [sys.executable, __file__, "--worker", tool, name, str(inputs[name]), task]
-                    t0 = time.perf_counter()
-                    try:
-                        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-                    except subprocess.TimeoutExpired:
-                        rows.append({"tool": tool, "dataset": name, "task": task,
-                                     "failed": f"timeout after {args.timeout:g} s"})
+                    run = call_worker(__file__, ["--worker", tool, name, inputs[name], task], timeout=args.timeout)
+                    if run.returncode is None:
+                        rows.append({"tool": tool, "dataset": name, "task": task, "failed": run.why()})
                         print(f"{name} {task} {tool}: timeout", flush=True)
                         continue
-                    if done.returncode:
-                        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+                    if run.result is None:
+                        last = (run.last_lines(1) or ["?"])[0]
                         rows.append({"tool": tool, "dataset": name, "task": task, "failed": last[:150],
-                                     "wall_s": time.perf_counter() - t0})
-                        print(f"{name} {task} {tool}: failed after {time.perf_counter() - t0:.1f} s: {last[:300]}",
-                              flush=True)
+                                     "wall_s": run.seconds})
+                        print(f"{name} {task} {tool}: failed after {run.seconds:.1f} s: {last[:300]}", flush=True)
                         continue
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                    row = run.result
                     rows.append(row)
                     print(f"{name} {task} {tool}: {row['seconds']:.3f} s (construct {row['construct_s']:.3f} s), "
                           f"peak +{row['peak_growth_mb']:.0f} MB" + (f", sum {row['sum']}" if "sum" in row else ""),
@@ -284,12 +269,12 @@ def report(rows: list[dict]) -> None:
             continue
         raw = index.get((*key, "raw"))
         ours = index.get((*key, "ophysio"))
-        vs_raw = f"{row['seconds'] / raw['seconds']:.2f}x" if raw and "seconds" in raw else "-"
-        vs_ours = f"{row['seconds'] / ours['seconds']:.2f}x" if ours and "seconds" in ours else "-"
+        vs_raw = ratio(row["seconds"], (raw or {}).get("seconds"))
+        vs_ours = ratio(row["seconds"], (ours or {}).get("seconds"))
         agrees = "-"
         if "sum" in row and ours and "sum" in ours:
             agrees = "yes" if row["sum"] == ours["sum"] else "NO"
-        paired = f"{row['paired_vs_raw']:.2f}x" if "paired_vs_raw" in row else "-"
+        paired = as_ratio(row.get("paired_vs_raw"))
         print(f"{row['dataset']:10} {row['task']:9} {row['tool']:11} {row['seconds']:9.3f}s {vs_raw:>8} {paired:>7} "
               f"{vs_ours:>10} {row['peak_growth_mb']:8.0f} {agrees:>10}")
 

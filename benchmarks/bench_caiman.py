@@ -23,18 +23,15 @@ is compared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb
+from _common import SRC, emit, peak_mb, ratio, run_worker
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 NAMES = ("raw", "dff", "deconvolved", "denoised")
 
 
@@ -115,7 +112,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run(*args.worker)))
+        emit(run(*args.worker))
         return
     inputs = []
     real = Path(os.environ.get("OPHYSIO_TEST_DATA", "/work/shared/data")) / "segmentation/caiman/caiman_analysis.hdf5"
@@ -127,17 +124,14 @@ def main() -> None:
               f"load {os.getloadavg()[0]:.2f}")
         rows = []
         for tool in ("raw", "roiextractors", "ophysio"):
-            done = subprocess.run([sys.executable, __file__, "--worker", tool, str(path)], capture_output=True,
-                                  text=True)
-            if done.returncode:
-                print(f"{tool} failed:\n{done.stderr[-2000:]}")
-                continue
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            row = run_worker(__file__, ["--worker", tool, path], label=tool)
+            if row is not None:
+                rows.append(row)
         base = next((r for r in rows if r["tool"] == "roiextractors"), None)
         print(f"{'tool':14} {'open':>9} {'full read':>10} {'vs roiextractors':>17} {'peak RSS':>9}  checksum")
         for r in rows:
-            ratio = f"{(r['open_s'] + r['read_s']) / (base['open_s'] + base['read_s']):.2f}x" if base else "-"
-            print(f"{r['tool']:14} {r['open_s'] * 1e3:7.1f}ms {r['read_s']:9.3f}s {ratio:>17} {r['peak_mb']:7.0f}MB"
+            vs = ratio(r["open_s"] + r["read_s"], base and base["open_s"] + base["read_s"])
+            print(f"{r['tool']:14} {r['open_s'] * 1e3:7.1f}ms {r['read_s']:9.3f}s {vs:>17} {r['peak_mb']:7.0f}MB"
                   f"  {r['checksum']:.6g}")
 
 

@@ -29,18 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _common import peak_mb
-
-SESSION = {"session_description": "benchmark", "session_start_time": "2024-03-14T09:26:53+00:00"}
-SUBJECT = {"subject_id": "bench", "species": "Mus musculus", "sex": "U", "age": "P90D"}
-PLANE = {"excitation_lambda": 920.0, "indicator": "GCaMP6f", "location": "VISp"}
-
+from _common import call_worker, emit, fastest, peak_mb
+from bench_stages import SESSION, SUBJECT, fill_metadata
 
 
 def write_inputs(folder: Path, scale: float) -> dict[str, Path]:
@@ -82,14 +77,7 @@ def _interface(tool: str, dataset: str, first: str):
 
 def _convert(tool: str, interface, output: str) -> None:
     if tool == "ophysio":
-        meta = interface.get_metadata()
-        for plane in meta["Ophys"]["ImagingPlane"]:
-            plane.update(PLANE)
-            for channel in plane["optical_channel"]:
-                channel["emission_lambda"] = 510.0
-        meta["NWBFile"] = dict(SESSION)
-        meta["Subject"] = dict(SUBJECT)
-        interface.run_conversion(output, meta, overwrite=True)
+        interface.run_conversion(output, fill_metadata(interface.get_metadata()), overwrite=True)
         return
     meta = interface.get_metadata()
     meta["NWBFile"].update(SESSION)
@@ -116,11 +104,10 @@ def worker(tool: str, dataset: str, first: str, task: str, output: str) -> dict:
 
 # ------------------------------------------------------------------------------------------- driver
 def _run(tool: str, dataset: str, first: Path, task: str, output: Path) -> dict:
-    cmd = [sys.executable, __file__, "--worker", tool, dataset, str(first), task, str(output)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"tool": tool, "dataset": dataset, "task": task, "error": proc.stderr.strip().splitlines()[-1:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    run = call_worker(__file__, ["--worker", tool, dataset, first, task, output])
+    if run.result is None:
+        return {"tool": tool, "dataset": dataset, "task": task, "error": run.last_lines(1)}
+    return run.result
 
 
 def main() -> None:
@@ -138,7 +125,7 @@ def main() -> None:
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker)))
+        emit(worker(*args.worker))
         return
     t0 = time.perf_counter()
     inputs = write_inputs(Path(args.folder), args.scale)
@@ -150,8 +137,7 @@ def main() -> None:
         for tool in ("ophysio", "neuroconv"):
             runs = [_run(tool, dataset, inputs[dataset], task, Path(args.folder) / f"out_{tool}.nwb")
                     for _ in range(args.repeats)]
-            ok = [r for r in runs if "error" not in r]
-            pair[tool] = min(ok, key=lambda r: r["seconds"]) if ok else runs[0]
+            pair[tool] = fastest(runs)
             rows.append(pair[tool])
             print(json.dumps(pair[tool]), flush=True)
         o, n = pair["ophysio"], pair["neuroconv"]

@@ -25,18 +25,15 @@ h5py read alternately (``paired``), the steadier comparison on a shared machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import SRC, alternate, best_of, emit, peak_mb, rss_mb, run_worker
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
@@ -107,15 +104,6 @@ def _make(tool: str, path: str, case: str):
     return FemtonicsImagingExtractor(path, **KWARGS[case])
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def worker(tool: str, case: str, path: str, task: str, repeats: int) -> dict:
     import gc
 
@@ -129,7 +117,7 @@ def worker(tool: str, case: str, path: str, task: str, repeats: int) -> dict:
         def construct():
             made.append(_make(tool, path, case))
 
-        result["seconds"] = _best(construct, repeats)
+        result["seconds"] = best_of(construct, repeats)
         result["peak_growth_mb"] = peak_mb() - rss0
         return result
     extractor = _make(tool, path, case)
@@ -142,17 +130,13 @@ def worker(tool: str, case: str, path: str, task: str, repeats: int) -> dict:
         checksum.append(int(data[:, ::64, ::64].sum(dtype=np.uint64)))
         result["output_mb"] = data.nbytes / 1e6
 
-    result["seconds"] = _best(full, repeats)
+    result["seconds"] = best_of(full, repeats)
     result["peak_growth_mb"] = peak_mb() - rss0
     result["checksum"] = checksum[-1]
     if tool == "ophysio":  # the machine is shared: time the h5py read and ophysio alternately here too
-        raw = H5pyReader(path, DATASET[case])
-        ratios = []
-        for _ in range(repeats):
-            theirs = _best(raw.get_series, 1)
-            ours = _best(extractor.get_series, 1)
-            ratios.append(ours / theirs)
-        result["paired_vs_h5py"] = float(np.median(ratios))
+        times = alternate({"h5py": H5pyReader(path, DATASET[case]).get_series, "ophysio": extractor.get_series},
+                          repeats)
+        result["paired_vs_h5py"] = float(np.median([o / t for o, t in zip(times["ophysio"], times["h5py"])]))
     return result
 
 
@@ -169,7 +153,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=4, metavar=("TOOL", "CASE", "PATH", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.repeats)))
+        emit(worker(*args.worker, args.repeats))
         return
     from ophysio.testing.data import sample_file
 
@@ -182,13 +166,10 @@ def main() -> None:
     for case in ("p29", "large"):
         for task in ("construct", "full"):
             for tool in TOOLS:
-                command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, case,
-                           str(inputs[case]), task]
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode:
-                    print(f"{tool} {case} {task} failed:\n{done.stderr[-2000:]}")
-                    continue
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                row = run_worker(__file__, ["--repeats", args.repeats, "--worker", tool, case, inputs[case], task],
+                                 label=f"{tool} {case} {task}")
+                if row is not None:
+                    rows.append(row)
     index = {(r["case"], r["task"], r["tool"]): r for r in rows}
     print(f"\n{'input':6} {'task':10} {'tool':14} {'time':>11} {'vs h5py':>8} {'paired':>7} {'vs roiext':>10} "
           f"{'peak+MB':>8} {'out MB':>8}")

@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import alternate, best_of, emit, peak_mb, ratio, rss_mb, run_worker, seconds_cell
 
 TOOLS = ("raw", "ophysio", "roiextractors")
 RANDOM_READS = 100
@@ -105,15 +103,6 @@ def _make(tool: str, path: str):
     return InscopixImagingExtractor(file_path=path)
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _picks(n: int) -> np.ndarray:
     """The scattered frames of the random tasks (sorted, distinct)."""
     return np.sort(np.random.default_rng(0).choice(n, min(n, RANDOM_READS), replace=False))
@@ -155,8 +144,7 @@ def worker(tool: str, path: str, task: str, repeats: int) -> dict:
     result["construct_s"] = time.perf_counter() - t0
     n = extractor.get_num_samples()
     if task == "construct":
-        result["seconds"] = min([result["construct_s"]] + [_best(lambda: _make(tool, path), 1)
-                                                            for _ in range(repeats - 1)])
+        result["seconds"] = min(result["construct_s"], best_of(lambda: _make(tool, path), repeats - 1))
         result["peak_growth_mb"] = peak_mb() - rss0
         return result
     job = _task(tool, extractor, task, n)
@@ -164,7 +152,7 @@ def worker(tool: str, path: str, task: str, repeats: int) -> dict:
         return {**result, "seconds": None}
     fn, divisor = job
     first = fn()  # warm up, and the values for the equality check
-    result["seconds"] = _best(fn, repeats) / divisor
+    result["seconds"] = best_of(fn, repeats) / divisor
     result["peak_growth_mb"] = peak_mb() - rss0
     if task in ("full", "random_batch") and tool != "raw":
         reference = RawReader(path)
@@ -190,14 +178,11 @@ def paired(path: str, task: str, repeats: int) -> dict:
     n = extractors["raw"].get_num_samples()
     jobs = {tool: _task(tool, ex, task, n if tool != "roiextractors" else ex.get_num_samples())
             for tool, ex in extractors.items()}
-    jobs = {tool: job for tool, job in jobs.items() if job is not None}
-    best = {tool: float("inf") for tool in jobs}
-    for job in jobs.values():
-        job[0]()  # warm up
-    for _ in range(repeats):
-        for tool, (fn, _) in jobs.items():
-            best[tool] = min(best[tool], _best(fn, 1))
-    return {"task": task, "paired": best}
+    fns = {tool: job[0] for tool, job in jobs.items() if job is not None}
+    for fn in fns.values():
+        fn()  # warm up
+    times = alternate(fns, repeats)
+    return {"task": task, "paired": {tool: min(each, default=float("inf")) for tool, each in times.items()}}
 
 
 def main() -> None:
@@ -209,8 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         tool, path, task = args.worker
-        result = paired(path, task, args.repeats) if tool == "paired" else worker(tool, path, task, args.repeats)
-        print(json.dumps(result))
+        emit(paired(path, task, args.repeats) if tool == "paired" else worker(tool, path, task, args.repeats))
         return
     t0 = time.perf_counter()
     inputs = write_inputs(Path(args.folder), args.scale)
@@ -219,19 +203,14 @@ def main() -> None:
     for dataset, path in inputs.items():
         for task in ("construct", "full", "random", "random_batch", "timestamps"):
             if task in ("full", "random"):
-                command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", "paired", str(path),
-                           task]
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode == 0:
-                    pairs[(dataset, task)] = json.loads(done.stdout.strip().splitlines()[-1])["paired"]
+                got = run_worker(__file__, ["--repeats", args.repeats, "--worker", "paired", path, task],
+                                 label=f"paired {dataset} {task}")
+                if got is not None:
+                    pairs[(dataset, task)] = got["paired"]
             for tool in TOOLS:
-                command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, str(path), task]
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode:
-                    print(f"{tool} {dataset} {task} failed:\n{done.stderr[-2000:]}")
-                    continue
-                row = json.loads(done.stdout.strip().splitlines()[-1])
-                if row.get("seconds") is not None:
+                row = run_worker(__file__, ["--repeats", args.repeats, "--worker", tool, path, task],
+                                 label=f"{tool} {dataset} {task}")
+                if row is not None and row.get("seconds") is not None:
                     rows.append({**row, "dataset": dataset})
     print()
     print(f"{'dataset':10} {'task':13} {'tool':14} {'time':>10} {'vs raw':>8} {'vs roiext':>10} {'peak+MB':>8} "
@@ -242,14 +221,12 @@ def main() -> None:
             continue  # the raw baseline's footer parse is not a reader's construction
         raw = index.get((row["dataset"], row["task"], "raw"))
         roi = index.get((row["dataset"], "random" if row["task"] == "random_batch" else row["task"], "roiextractors"))
-        ratio_raw = f"{row['seconds'] / raw['seconds']:.2f}x" if raw and row["task"] != "construct" else "-"
-        ratio_roi = f"{row['seconds'] / roi['seconds']:.4f}x" if roi else "-"
-        unit = "ms" if row["seconds"] < 1 else "s"
-        value = row["seconds"] * (1000 if unit == "ms" else 1)
+        ratio_raw = ratio(row["seconds"], raw["seconds"] if raw and row["task"] != "construct" else None)
+        ratio_roi = ratio(row["seconds"], roi and roi["seconds"], 4)
         same = {True: "yes", False: "NO"}.get(row.get("equal_to_raw"), "")
         if row.get("zero_frames"):
             same += f" +{row['zero_frames']} zero frames"
-        print(f"{row['dataset']:10} {row['task']:13} {row['tool']:14} {value:8.2f}{unit:>2} {ratio_raw:>8} "
+        print(f"{row['dataset']:10} {row['task']:13} {row['tool']:14} {seconds_cell(row['seconds'])} {ratio_raw:>8} "
               f"{ratio_roi:>10} {row['peak_growth_mb']:8.0f} {row.get('output_mb', 0):7.0f}  {same}")
     print("\npaired (all tools timed in turn in one process, best of the rounds):")
     for (dataset, task), best in pairs.items():

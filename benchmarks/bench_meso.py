@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import subprocess
 import sys
 import time
 import types
@@ -51,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import call_worker, emit, peak_mb, rss_mb
 
 ROI_ROWS, ROI_COLUMNS, ROIS, FLYTO = 512, 128, 4, 16
 DISPLACEMENT = 1.5
@@ -236,12 +235,10 @@ def worker(tool: str, task: str, source: str, out: str) -> dict:
 
 # ------------------------------------------------------------------------------------------- driver
 def run(python: str, tool: str, task: str, source: Path, out: Path) -> dict:
-    command = [python, __file__, "--worker", tool, task, str(source), str(out)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in done.stdout.strip().splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        return {"tool": tool, "task": task, "error": (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
-    return json.loads(lines[-1])
+    run = call_worker(__file__, ["--worker", tool, task, source, out], python=python)
+    if run.result is None:
+        return {"tool": tool, "task": task, "error": (run.last_lines(1) or ["?"])[0][:200]}
+    return run.result
 
 
 def _comb(movie: np.ndarray) -> float:
@@ -288,7 +285,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         tool, task, source, out = args.worker
-        print(json.dumps(worker(tool, task, source, out)))
+        emit(worker(tool, task, source, out))
         return
     inputs = write_inputs(args.folder, args.frames)
     plan = [("stitch", ("ophysio", "mbo_utilities")), ("estimate", ("ophysio", "mbo_utilities")),

@@ -35,14 +35,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import as_ratio, best_of, emit, paired_ratio, peak_mb, ratio, rss_mb, run_worker, seconds_cell
 
 ROWS = COLUMNS = 512
 RANDOM_READS = 200
@@ -130,15 +128,6 @@ def _make(tool: str, folder: Path):
     return MicroManagerTiffImagingExtractor(folder_path=folder)
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _fresh_times(tool, extractor):
     if tool == "ophysio":
         extractor._native_timestamps_cache = None
@@ -163,7 +152,7 @@ def worker(tool: str, folder: Path, task: str, repeats: int) -> dict:
                 ex.get_timestamps()
             return ex
 
-        result["seconds"] = _best(build, repeats)
+        result["seconds"] = best_of(build, repeats)
         result["peak_growth_mb"] = peak_mb() - rss0
         return result
     extractor = _make(tool, folder)
@@ -175,7 +164,7 @@ def worker(tool: str, folder: Path, task: str, repeats: int) -> dict:
             data = extractor.get_series(0, n)
             sums.append(int(data.sum(dtype=np.uint64)))
 
-        result["seconds"] = _best(full, repeats)
+        result["seconds"] = best_of(full, repeats)
         result["sum"] = sums[-1]
         result["output_mb"] = n * ROWS * COLUMNS * 2 / 1e6
     elif task == "chunks":
@@ -183,7 +172,7 @@ def worker(tool: str, folder: Path, task: str, repeats: int) -> dict:
             for a in range(0, n, 100):
                 extractor.get_series(a, min(a + 100, n))
 
-        result["seconds"] = _best(chunks, repeats)
+        result["seconds"] = best_of(chunks, repeats)
     elif task == "random":
         picks = np.random.default_rng(0).integers(0, n, RANDOM_READS).tolist()
 
@@ -191,16 +180,16 @@ def worker(tool: str, folder: Path, task: str, repeats: int) -> dict:
             for i in picks:
                 extractor.get_series(i, i + 1)
 
-        result["seconds"] = _best(randoms, repeats) / RANDOM_READS
+        result["seconds"] = best_of(randoms, repeats) / RANDOM_READS
     elif task == "timestamps":
         if tool not in ("ophysio", "roiextractors"):
             return {**result, "seconds": None}
-        result["seconds"] = _best(lambda: _fresh_times(tool, extractor), repeats)
+        result["seconds"] = best_of(lambda: _fresh_times(tool, extractor), repeats)
         result["first"] = float(_fresh_times(tool, extractor)[1])
     elif task == "times-fulljson":
         if tool != "ophysio":
             return {**result, "seconds": None}
-        result["seconds"] = _best(lambda: _full_json_times(extractor), repeats)
+        result["seconds"] = best_of(lambda: _full_json_times(extractor), repeats)
         assert np.array_equal(_full_json_times(extractor), extractor.get_timestamps())
     else:
         raise ValueError(task)
@@ -211,11 +200,7 @@ def worker(tool: str, folder: Path, task: str, repeats: int) -> dict:
         jobs = {"full": lambda x: x.get_series(0, n),
                 "chunks": lambda x: [x.get_series(a, min(a + 100, n)) for a in range(0, n, 100)] and None,
                 "random": lambda x: [x.get_series(i, i + 1) for i in range(0, n, max(1, n // RANDOM_READS))]}
-        ours, theirs = [], []
-        for _ in range(repeats):
-            theirs.append(_best(lambda: jobs[task](raw), 1))
-            ours.append(_best(lambda: jobs[task](extractor), 1))
-        result["paired_vs_raw"] = min(ours) / min(theirs)
+        result["paired_vs_raw"] = paired_ratio(lambda: jobs[task](extractor), lambda: jobs[task](raw), repeats)
     return result
 
 
@@ -231,7 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         tool, folder, task = args.worker
-        print(json.dumps(worker(tool, Path(folder), task, args.repeats)))
+        emit(worker(tool, Path(folder), task, args.repeats))
         return
     t0 = time.perf_counter()
     folder = write_input(Path(args.folder), args.frames, args.images_per_file, args.scope_properties)
@@ -248,13 +233,9 @@ def main() -> None:
                 continue
             if task == "timestamps" and tool not in ("ophysio", "roiextractors"):
                 continue
-            command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, str(folder), task]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                print(f"{tool} {task} failed:\n{done.stderr[-2000:]}")
-                continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            if row.get("seconds") is not None:
+            row = run_worker(__file__, ["--repeats", args.repeats, "--worker", tool, folder, task],
+                             label=f"{tool} {task}")
+            if row is not None and row.get("seconds") is not None:
                 rows.append(row)
     index = {(r["task"], r["tool"]): r for r in rows}
     print()
@@ -263,13 +244,11 @@ def main() -> None:
         raw, roi = index.get((row["task"], "raw")), index.get((row["task"], "roiextractors"))
         if row["task"] in ("construct+times", "times-fulljson"):
             roi = None
-        seconds = row["seconds"]
-        unit, value = ("ms", seconds * 1000) if seconds < 1 else ("s", seconds)
-        vs_raw = f"{seconds / raw['seconds']:.2f}x" if raw else "-"
-        vs_roi = f"{seconds / roi['seconds']:.3f}x" if roi else "-"
+        vs_raw = ratio(row["seconds"], raw and raw["seconds"])
+        vs_roi = ratio(row["seconds"], roi and roi["seconds"], 3)
         note = f"sum {row['sum']}" if "sum" in row else ""
-        paired = f"{row['paired_vs_raw']:.2f}x" if "paired_vs_raw" in row else "-"
-        print(f"{row['task']:16} {row['tool']:14} {value:8.2f}{unit:>2} {vs_raw:>8} {paired:>7} {vs_roi:>10} "
+        paired = as_ratio(row.get("paired_vs_raw"))
+        print(f"{row['task']:16} {row['tool']:14} {seconds_cell(row['seconds'])} {vs_raw:>8} {paired:>7} {vs_roi:>10} "
               f"{row['peak_growth_mb']:8.0f}  {note}")
     sums = {r["sum"] for r in rows if "sum" in r}
     print("full-read sums agree" if len(sums) == 1 else f"FULL-READ SUMS DIFFER: {sums}")

@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-SRC = HERE.parent / "src"
+from _common import best_run, emit, peak_mb, ratio, with_src
+
 TRACES = {"denoised": "C", "deconvolved": "S", "baseline": "b0"}
 
 
@@ -89,10 +86,7 @@ def write_input(folder: Path, units: int, frames: int) -> Path:
 
 
 def run_task(tool: str, task: str, folder: str) -> dict:
-    sys.path.insert(0, str(HERE))
     import zarr  # imports are not timed: both tools import zarr (and roiextractors pandas)
-
-    from _common import peak_mb
 
     if tool == "ophysio":
         from ophysio.extractors import MinianSegmentationExtractor as Extractor
@@ -141,25 +135,17 @@ def main() -> None:
     parser.add_argument("--incumbent", default="/tmp/venv-bench-tiff/bin/python")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_task(*args.worker)))
+        emit(run_task(*args.worker))
         return
     source = write_input(Path(args.folder), args.units, args.frames)
     print(f"input: {source} ({args.units} units, {args.frames} frames, 608 x 608)")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = with_src(keep=False)
     results: dict = {}
     for task in ("construct", "full"):
         for tool in ("raw", "ophysio", "roiextractors"):
             python = args.incumbent if tool == "roiextractors" else sys.executable
-            best = None
-            for _ in range(args.repeats):
-                done = subprocess.run([python, __file__, "--worker", tool, task, str(source)], env=env,
-                                      capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(f"{tool} {task} failed: {done.stderr.strip().splitlines()[-1:]}")
-                    break
-                got = json.loads(done.stdout.strip().splitlines()[-1])
-                best = got if best is None or got["seconds"] < best["seconds"] else best
-            results[(tool, task)] = best
+            results[(tool, task)] = best_run(__file__, ["--worker", tool, task, source], args.repeats, python=python,
+                                             env=env, label=f"{tool} {task}")
     print(f"{'task':<10} {'tool':<14} {'seconds':>9} {'peak MB':>9} {'vs roiext':>10} {'vs raw':>8}")
     for task in ("construct", "full"):
         theirs, raw = results.get(("roiextractors", task)), results.get(("raw", task))
@@ -167,8 +153,8 @@ def main() -> None:
             r = results.get((tool, task))
             if r is None:
                 continue
-            vs = f"{r['seconds'] / theirs['seconds']:.2f}x" if theirs else "-"
-            vr = f"{r['seconds'] / raw['seconds']:.2f}x" if raw else "-"
+            vs = ratio(r["seconds"], theirs and theirs["seconds"])
+            vr = ratio(r["seconds"], raw and raw["seconds"])
             print(f"{task:<10} {tool:<14} {r['seconds']:>9.3f} {r['peak_mb']:>9.0f} {vs:>10} {vr:>8}")
 
 

@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb
+from _common import best_run, emit, peak_mb
 
 ROWS = COLUMNS = 608
 FRAMES_PER_FILE = 1000
@@ -154,30 +151,18 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "TASK", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run(*args.child)))
+        emit(run(*args.child))
         return
     device = write_input(Path(args.folder), args.frames)
     size = sum(p.stat().st_size for p in device.glob("*.avi"))
     print(f"input: {device} ({args.frames} frames of {ROWS}x{COLUMNS} uint8 in "
           f"{len(list(device.glob('*.avi')))} FFV1 AVI files, {size / 1e6:.0f} MB on disk, "
           f"{args.frames * ROWS * COLUMNS / 1e6:.0f} MB decoded); best of {args.repeats}")
-    env = dict(os.environ)
     results: dict[tuple[str, str], dict] = {}
     tasks = [t for t in TASKS if t in args.tasks.split(",")]
     for task in tasks:
         for tool in args.tools.split(","):
-            best = None
-            for _ in range(args.repeats):
-                out = subprocess.run([sys.executable, __file__, "--child", tool, task, str(device)],
-                                     capture_output=True, text=True, env=env)
-                if out.returncode != 0:
-                    print(f"{tool} {task}: failed\n{out.stderr[-2000:]}")
-                    break
-                result = json.loads(out.stdout.strip().splitlines()[-1])
-                if not result:
-                    break
-                if best is None or result["seconds"] < best["seconds"]:
-                    best = result
+            best = best_run(__file__, ["--child", tool, task, device], args.repeats, label=f"{tool} {task}")
             if best is not None:
                 results[(tool, task)] = best
     print(f"{'task':<11}{'tool':<15}{'seconds':>9}{'x ophysio':>11}{'peak RSS MB':>13}  sum")

@@ -35,12 +35,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from _common import emit, peak_mb, run_worker, with_src
+
 META = {
     "NWBFile": {"session_description": "benchmark", "session_start_time": "2024-03-14T09:26:53+00:00"},
     "Subject": {"subject_id": "bench", "species": "Mus musculus", "sex": "U", "age": "P90D"},
@@ -182,9 +182,6 @@ def remote_worker(reader: str, url: str, base: str, task: str, frames: list[int]
 def local_worker(reader: str, path: str) -> dict:
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import peak_mb
-
     t0 = time.perf_counter()
     if reader == "ophysio":
         from ophysio.extractors import NwbImagingExtractor
@@ -209,17 +206,10 @@ def local_worker(reader: str, path: str) -> dict:
 
 # ------------------------------------------------------------------------------------------- driver
 def _run(python: str, arguments: list[str], ophysio_path: bool = True) -> dict | None:
-    env = dict(os.environ)
-    if ophysio_path:
-        env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    else:
-        env.pop("PYTHONPATH", None)
-    proc = subprocess.run([python, __file__, *arguments], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        print(f"  failed: {' '.join(arguments[:2])}: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
-        return None
-    lines = proc.stdout.strip().splitlines()
-    return json.loads(lines[-1]) if lines else None
+    """A worker's result (this script's worker modes, under ``python``): with this checkout's ophysio first on
+    ``PYTHONPATH``, or (the incumbents') with no ``PYTHONPATH``."""
+    env = with_src() if ophysio_path else {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return run_worker(__file__, arguments, python=python, env=env, label=f"  {' '.join(arguments[:2])}")
 
 
 def _needed_bytes(path: Path, frames: list[int]) -> int:
@@ -249,14 +239,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.remote_worker:
         reader, url, base, task, frames = args.remote_worker
-        print(json.dumps(remote_worker(reader, url, base, task, json.loads(frames))))
+        emit(remote_worker(reader, url, base, task, json.loads(frames)))
         return
     if args.local_worker:
-        print(json.dumps(local_worker(*args.local_worker)))
+        emit(local_worker(*args.local_worker))
         return
     if args.neuroconv_convert:
         neuroconv_convert(*args.neuroconv_convert)
-        print("{}")
+        emit({})
         return
 
     import numpy as np

@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import as_ratio, best_of, emit, paired_ratio, peak_mb, ratio, rss_mb, run_worker, seconds_cell
 
 TOOLS = ("raw", "ophysio", "roiextractors", "sbxreader")
 TASKS = ("construct", "full", "full_out", "chunks", "random")
@@ -167,15 +165,6 @@ def _task(tool: str, ex, task: str, n: int, two: bool):
     raise ValueError(task)
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def worker(tool: str, dataset: str, path: str, task: str, repeats: int) -> dict:
     two = dataset == "two_pmts"
     rss0 = rss_mb()
@@ -188,8 +177,7 @@ def worker(tool: str, dataset: str, path: str, task: str, repeats: int) -> dict:
     result["construct_s"] = time.perf_counter() - t0
     n = _n(tool, ex)
     if task == "construct":
-        result["seconds"] = min([result["construct_s"]] + [_best(lambda: _make(tool, path, two), 1)
-                                                            for _ in range(repeats - 1)])
+        result["seconds"] = min(result["construct_s"], best_of(lambda: _make(tool, path, two), repeats - 1))
         result["peak_growth_mb"] = peak_mb() - rss0
         return result
     job = _task(tool, ex, task, n, two)
@@ -201,15 +189,11 @@ def worker(tool: str, dataset: str, path: str, task: str, repeats: int) -> dict:
         result["output_mb"] = data.nbytes / 1e6
         result["hash"] = hashlib.sha1(np.ascontiguousarray(data[[0, -1]]).tobytes()).hexdigest()[:12]
         del data
-    result["seconds"] = _best(fn, repeats) / divisor
+    result["seconds"] = best_of(fn, repeats) / divisor
     result["peak_growth_mb"] = peak_mb() - rss0
     if tool == "ophysio":  # time ophysio and the raw read alternately in this process as well
         raw_fn = _task("raw", Raw(path, 2 if two else 1), task, n, two)[0]
-        ours, theirs = [], []
-        for _ in range(repeats):
-            theirs.append(_best(raw_fn, 1))
-            ours.append(_best(fn, 1))
-        result["paired_vs_raw"] = min(ours) / min(theirs)
+        result["paired_vs_raw"] = paired_ratio(fn, raw_fn, repeats)
     return result
 
 
@@ -223,7 +207,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=4, metavar=("TOOL", "DATASET", "PATH", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.repeats)))
+        emit(worker(*args.worker, args.repeats))
         return
     folder = Path(args.folder)
     need = 2 * args.frames * ROWS * COLUMNS * 2
@@ -241,13 +225,10 @@ def main() -> None:
                 for tool in TOOLS:
                     if task == "construct" and tool == "raw":
                         continue
-                    command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, dataset,
-                               str(path), task]
-                    done = subprocess.run(command, capture_output=True, text=True)
-                    if done.returncode:
-                        print(f"{tool} {dataset} {task} failed:\n{done.stderr[-2000:]}")
+                    row = run_worker(__file__, ["--repeats", args.repeats, "--worker", tool, dataset, path, task],
+                                     label=f"{tool} {dataset} {task}")
+                    if row is None:
                         continue
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
                     if row.get("error") and task == "construct":
                         print(f"{tool} {dataset}: {row['error']}")
                     rows.append(row)
@@ -258,17 +239,15 @@ def main() -> None:
     print(f"{'dataset':9} {'task':9} {'tool':14} {'time':>10} {'vs raw':>8} {'paired':>7} {'vs roiext':>10} "
           f"{'vs sbxr':>8} {'peak+MB':>8} {'out MB':>7}")
     index = {(r["dataset"], r["task"], r["tool"]): r for r in rows if r.get("seconds") is not None}
-    def ratio(row: dict, other_tool: str, digits: int = 2) -> str:
+    def vs(row: dict, other_tool: str, digits: int = 2) -> str:
         task = row["task"] if other_tool == "raw" or row["task"] != "full_out" else "full"  # theirs has no out=
         other = index.get((row["dataset"], task, other_tool))
-        return f"{row['seconds'] / other['seconds']:.{digits}f}x" if other and other is not row else "-"
+        return ratio(row["seconds"], other["seconds"] if other and other is not row else None, digits)
 
     for (dataset, task, tool), row in index.items():
-        unit = "ms" if row["seconds"] < 1 else "s"
-        value = row["seconds"] * (1000 if unit == "ms" else 1)
-        paired = f"{row['paired_vs_raw']:.2f}x" if "paired_vs_raw" in row else "-"
-        print(f"{dataset:9} {task:9} {tool:14} {value:8.2f}{unit:>2} {ratio(row, 'raw'):>8} {paired:>7} "
-              f"{ratio(row, 'roiextractors', 3):>10} {ratio(row, 'sbxreader', 3):>8} {row['peak_growth_mb']:8.0f} "
+        paired = as_ratio(row.get("paired_vs_raw"))
+        print(f"{dataset:9} {task:9} {tool:14} {seconds_cell(row['seconds'])} {vs(row, 'raw'):>8} {paired:>7} "
+              f"{vs(row, 'roiextractors', 3):>10} {vs(row, 'sbxreader', 3):>8} {row['peak_growth_mb']:8.0f} "
               f"{row.get('output_mb', 0):7.0f}")
     for dataset in inputs:
         hashes = {r["tool"]: r["hash"] for r in rows if r["dataset"] == dataset and r.get("hash")}

@@ -23,21 +23,16 @@ construction is not timed).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import as_ratio, best_of, emit, paired_ratio, peak_mb, ratio, rss_mb, run_worker, seconds_cell
 
 TOOLS = ("raw", "ophysio", "roiextractors")
 RANDOM_READS = 200
-
-
 
 
 def write_inputs(folder: Path, scale: float) -> dict[str, Path]:
@@ -109,15 +104,6 @@ def _make(tool: str, first: str, two_channels: bool):
     return ScanImageImagingExtractor(file_path=first, **kwargs)
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _task(tool: str, extractor, task: str, n: int):
     """(function running the task once, divisor of its time) or None when the tool lacks the task."""
     if task == "full":
@@ -179,26 +165,21 @@ def worker(tool: str, dataset: str, first: str, task: str, repeats: int, limit: 
     result["construct_s"] = time.perf_counter() - t0
     n = extractor.get_num_samples() if limit is None else min(limit, extractor.get_num_samples())
     if task == "construct":
-        result["seconds"] = min([result["construct_s"]] + [_best(lambda: _make(tool, first, two), 1)
-                                                            for _ in range(repeats - 1)])
+        result["seconds"] = min(result["construct_s"], best_of(lambda: _make(tool, first, two), repeats - 1))
         result["peak_growth_mb"] = peak_mb() - rss0
         return result
     job = _task(tool, extractor, task, n)
     if job is None:
         return {**result, "seconds": None}
     fn, divisor = job
-    result["seconds"] = _best(fn, repeats) / divisor
+    result["seconds"] = best_of(fn, repeats) / divisor
     if task.startswith("full"):
         result["output_mb"] = extractor.get_series(0, 1).nbytes * n / 1e6
     result["peak_growth_mb"] = peak_mb() - rss0
     if tool == "ophysio" and task != "timestamps":
         # the machine is shared: time ophysio and the raw read alternately in this process as well
         raw_job = _task("raw", RawReader(first), task, n)
-        ours, theirs = [], []
-        for _ in range(repeats):
-            theirs.append(_best(raw_job[0], 1))
-            ours.append(_best(fn, 1))
-        result["paired_vs_raw"] = min(ours) / min(theirs)
+        result["paired_vs_raw"] = paired_ratio(fn, raw_job[0], repeats)
     return result
 
 
@@ -215,7 +196,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         tool, dataset, first, task, limit = args.worker
-        print(json.dumps(worker(tool, dataset, first, task, args.repeats, int(limit) or None)))
+        emit(worker(tool, dataset, first, task, args.repeats, int(limit) or None))
         return
     t0 = time.perf_counter()
     inputs = write_inputs(Path(args.folder), args.scale)
@@ -229,14 +210,9 @@ def main() -> None:
         for tool in TOOLS:
             if task == "timestamps" and tool == "raw":
                 continue
-            command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, dataset,
-                       str(inputs[dataset]), task, str(limit)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                print(f"{tool} {dataset} {task} failed:\n{done.stderr[-2000:]}")
-                continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            if row.get("seconds") is not None:
+            row = run_worker(__file__, ["--repeats", args.repeats, "--worker", tool, dataset, inputs[dataset], task,
+                                        limit], label=f"{tool} {dataset} {task}")
+            if row is not None and row.get("seconds") is not None:
                 rows.append(row)
     print()
     print(f"{'dataset':8} {'task':10} {'tool':14} {'time':>10} {'vs raw':>8} {'paired':>7} {'vs roiext':>10} "
@@ -249,13 +225,11 @@ def main() -> None:
         roi = index.get((row["dataset"], row["task"], "roiextractors"))
         if row["task"] in ("full_out", "chunks_out"):
             roi = index.get((row["dataset"], row["task"][:-4], "roiextractors"))
-        ratio_raw = f"{row['seconds'] / raw['seconds']:.2f}x" if raw else "-"
-        ratio_roi = f"{row['seconds'] / roi['seconds']:.3f}x" if roi else "-"
-        unit = "ms" if row["seconds"] < 1 else "s"
-        value = row["seconds"] * (1000 if unit == "ms" else 1)
-        paired = f"{row['paired_vs_raw']:.2f}x" if "paired_vs_raw" in row else "-"
-        print(f"{row['dataset']:8} {row['task']:10} {row['tool']:14} {value:8.2f}{unit:>2} {ratio_raw:>8} {paired:>7} "
-              f"{ratio_roi:>10} {row['peak_growth_mb']:8.0f} {row.get('output_mb', 0):8.0f}")
+        ratio_raw = ratio(row["seconds"], raw and raw["seconds"])
+        ratio_roi = ratio(row["seconds"], roi and roi["seconds"], 3)
+        paired = as_ratio(row.get("paired_vs_raw"))
+        print(f"{row['dataset']:8} {row['task']:10} {row['tool']:14} {seconds_cell(row['seconds'])} {ratio_raw:>8} "
+              f"{paired:>7} {ratio_roi:>10} {row['peak_growth_mb']:8.0f} {row.get('output_mb', 0):8.0f}")
     ours = {k[:2]: v for k, v in index.items() if k[2] == "ophysio"}
     for dataset in ("single", "series"):
         for kind in ("", "_out"):

@@ -28,7 +28,6 @@ correlation images.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -37,9 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb
+from _common import SRC, emit, peak_mb, ratio, run_worker
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
@@ -150,7 +148,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, metavar=("TOOL", "FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(convert(*args.worker)))
+        emit(convert(*args.worker))
         return
     folder = Path(args.folder)
     t0 = time.perf_counter()
@@ -165,18 +163,16 @@ def main() -> None:
         if out.exists():
             out.unlink()
         subprocess.run(["sync"])
-        done = subprocess.run([sys.executable, __file__, "--worker", tool, str(source), str(out)],
-                              capture_output=True, text=True)
-        if done.returncode:
-            print(f"{tool} failed:\n{done.stderr[-3000:]}")
+        row = run_worker(__file__, ["--worker", tool, source, out], label=tool, tail=3000)
+        if row is None:
             continue
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        rows.append(row)
         outputs[tool] = out
     base = next((r for r in rows if r["tool"] == "neuroconv"), None)
     print(f"\n{'tool':10} {'time':>9} {'vs neuroconv':>13} {'peak RSS':>10} {'output':>9}")
     for row in rows:
-        ratio = f"{row['seconds'] / base['seconds']:.2f}x" if base else "-"
-        print(f"{row['tool']:10} {row['seconds']:8.1f}s {ratio:>13} {row['peak_mb']:8.0f}MB "
+        vs = ratio(row["seconds"], base and base["seconds"])
+        print(f"{row['tool']:10} {row['seconds']:8.1f}s {vs:>13} {row['peak_mb']:8.0f}MB "
               f"{row['output_gb']:7.2f}GB")
     if set(outputs) == {"ophysio", "neuroconv"}:
         t0 = time.perf_counter()

@@ -39,10 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import peak_mb
+from _common import SRC, call_worker, emit, fastest, peak_mb, with_src
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE.parent / "src"
 #: ``ophysio`` on the command line, with the source tree of PYTHONPATH (the console script may point elsewhere)
 CLI = ["-c", "import sys; from ophysio.cli import main; sys.exit(main(sys.argv[1:]))"]
 SESSION = {"session_description": "benchmark", "session_start_time": "2024-03-14T09:26:53+00:00"}
@@ -54,7 +53,11 @@ def complete_metadata(path: str) -> dict:
     import ophysio
     from ophysio.conversion.interfaces import interface_for_extractor
 
-    meta = interface_for_extractor(ophysio.open_imaging(path)).get_metadata()
+    return fill_metadata(interface_for_extractor(ophysio.open_imaging(path)).get_metadata())
+
+
+def fill_metadata(meta: dict) -> dict:
+    """An ophysio interface's metadata completed with the benchmark's session, subject and imaging plane."""
     for plane in meta["Ophys"]["ImagingPlane"]:
         plane.update(PLANE)
         for channel in plane["optical_channel"]:
@@ -144,16 +147,14 @@ def stage(name: str, path: str, threads: int, scratch: str) -> dict:
 
 
 def _run_stage(name: str, path: Path, threads: int, scratch: Path, src: Path = SRC) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    cmd = [sys.executable, __file__, "--stage", name, str(path), str(threads), str(scratch)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        return {"stage": name, "error": proc.stderr.strip().splitlines()[-3:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    run = call_worker(__file__, ["--stage", name, path, threads, scratch], env=with_src(src=src, keep=False))
+    if run.result is None:
+        return {"stage": name, "error": run.last_lines(3)}
+    return run.result
 
 
 def _cli_convert(path: Path, threads: int, scratch: Path, src: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = with_src(src=src, keep=False)
     meta = scratch / "meta.json"
     code = f"import json,sys; sys.path.insert(0, {str(HERE)!r}); from bench_stages import complete_metadata; " \
            f"json.dump(complete_metadata({str(path)!r}), open({str(meta)!r}, 'w'), default=str)"
@@ -171,7 +172,7 @@ def _cli_convert(path: Path, threads: int, scratch: Path, src: Path) -> float:
 
 
 def _startup(path: Path, src: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = with_src(src=src, keep=False)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-X", "importtime", *CLI, "info", str(path)],
                           capture_output=True, text=True, env=env)
@@ -194,7 +195,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.stage:
         name, path, threads, scratch = args.stage
-        print(json.dumps(stage(name, path, int(threads), scratch)))
+        emit(stage(name, path, int(threads), scratch))
         return
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ophysio-bench-stages-"))
     try:
@@ -216,9 +217,7 @@ def main() -> None:
         results: dict[str, dict] = {}
 
         def best(name: str, src: Path = SRC) -> dict:
-            runs = [_run_stage(name, path, args.threads, folder, src) for _ in range(args.repeats)]
-            good = [r for r in runs if "error" not in r]
-            result = min(good, key=lambda r: r["seconds"]) if good else runs[0]
+            result = fastest([_run_stage(name, path, args.threads, folder, src) for _ in range(args.repeats)])
             print(json.dumps(result), flush=True)
             return result
 

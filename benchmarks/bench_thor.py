@@ -29,16 +29,12 @@ tool was imported (imports are neither timed nor counted), over the whole task, 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb, rss_mb
+from _common import best_of, emit, peak_mb, ratio, rss_mb, run_worker, seconds_cell
 
 TOOLS = ("raw", "ophysio", "roiextractors")
 #: Bytes of the chunks of the ``chunks`` task (about 64 MB, as ophysio's default chunk).
@@ -161,27 +157,22 @@ def worker(tool: str, dataset: str, folder: str, task: str, repeats: int) -> dic
     n = extractor.get_num_samples()
     chunk = max(1, CHUNK_BYTES // extractor.get_series(0, 1)[0].nbytes) if task == "chunks" else n
     if task == "construct":
-        times = [construct]
-        for _ in range(repeats - 1):
-            t0 = time.perf_counter()
-            _make(tool, cls, dataset, folder)
-            times.append(time.perf_counter() - t0)
-        result["seconds"] = min(times)
+        result["seconds"] = min(construct, best_of(lambda: _make(tool, cls, dataset, folder), repeats - 1))
     else:
-        best, total = float("inf"), None
-        for _ in range(repeats):
-            t0 = time.perf_counter()
+        sums = []
+
+        def read():
             if task == "full":
                 data = extractor.get_series(0, n)
-                total = int(data.sum(dtype=np.uint64))
+                sums.append(int(data.sum(dtype=np.uint64)))
                 del data
             elif tool == "ophysio":
-                total = sum(int(block.sum(dtype=np.uint64)) for block in extractor.iter_series(chunk))
+                sums.append(sum(int(block.sum(dtype=np.uint64)) for block in extractor.iter_series(chunk)))
             else:
-                total = sum(int(extractor.get_series(a, min(a + chunk, n)).sum(dtype=np.uint64))
-                            for a in range(0, n, chunk))
-            best = min(best, time.perf_counter() - t0)
-        result["seconds"], result["sum"] = best, total
+                sums.append(sum(int(extractor.get_series(a, min(a + chunk, n)).sum(dtype=np.uint64))
+                                for a in range(0, n, chunk)))
+
+        result["seconds"], result["sum"] = best_of(read, repeats), sums[-1] if sums else None
     result["samples"] = n
     result["peak_growth_mb"] = peak_mb() - rss0
     return result
@@ -200,7 +191,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=4, metavar=("TOOL", "DATASET", "FOLDER", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.repeats)))
+        emit(worker(*args.worker, args.repeats))
         return
     inputs = write_inputs(Path(args.folder), args)
     rows = []
@@ -209,14 +200,9 @@ def main() -> None:
             for tool in TOOLS:
                 if task == "construct" and tool == "raw":
                     continue
-                command = [sys.executable, __file__, "--repeats", str(args.repeats), "--worker", tool, dataset,
-                           str(inputs[dataset]), task]
-                done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
-                if done.returncode:
-                    print(f"{tool} {dataset} {task} failed:\n{done.stderr[-1500:]}", flush=True)
-                    continue
-                row = json.loads(done.stdout.strip().splitlines()[-1])
-                if row.get("seconds") is not None:
+                row = run_worker(__file__, ["--repeats", args.repeats, "--worker", tool, dataset, inputs[dataset],
+                                            task], label=f"{tool} {dataset} {task}", tail=1500)
+                if row is not None and row.get("seconds") is not None:
                     rows.append(row)
                     print(f"  {dataset:9} {task:9} {tool:13} {row['seconds']:9.3f} s  "
                           f"peak+{row['peak_growth_mb']:.0f} MB", flush=True)
@@ -226,11 +212,9 @@ def main() -> None:
     for row in rows:
         raw = index.get((row["dataset"], row["task"], "raw"))
         roi = index.get((row["dataset"], row["task"], "roiextractors"))
-        ratio_raw = f"{row['seconds'] / raw['seconds']:.2f}x" if raw else "-"
-        ratio_roi = f"{row['seconds'] / roi['seconds']:.3f}x" if roi else "-"
-        unit = "ms" if row["seconds"] < 1 else "s"
-        value = row["seconds"] * (1000 if unit == "ms" else 1)
-        print(f"{row['dataset']:10} {row['task']:10} {row['tool']:14} {value:8.2f}{unit:>2} {ratio_raw:>8} "
+        ratio_raw = ratio(row["seconds"], raw and raw["seconds"])
+        ratio_roi = ratio(row["seconds"], roi and roi["seconds"], 3)
+        print(f"{row['dataset']:10} {row['task']:10} {row['tool']:14} {seconds_cell(row['seconds'])} {ratio_raw:>8} "
               f"{ratio_roi:>10} {row['peak_growth_mb']:8.0f}")
     sums = {}
     for row in rows:

@@ -27,19 +27,15 @@ included) and its growth over the RSS before opening the file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import status_mb
+from _common import best_run, emit, status_mb
 
 ROWS = COLUMNS = 512
-
 
 
 def frame(k: int) -> np.ndarray:
@@ -140,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         tool, path, chunk = args.child
-        print(json.dumps(run_tool(tool, path, int(chunk))))
+        emit(run_tool(tool, path, int(chunk)))
         return
 
     path = write_input(Path(args.folder), args.size_gb, compressed=not args.uncompressed)
@@ -155,16 +151,7 @@ def main() -> None:
           f"best of {args.repeats}")
     results = {}
     for tool in args.tools.split(","):
-        best = None
-        for _ in range(args.repeats):
-            out = subprocess.run([sys.executable, __file__, "--child", tool, str(path), str(args.chunk_frames)],
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"{tool}: failed\n{out.stderr[-2000:]}")
-                break
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            if best is None or result["seconds"] < best["seconds"]:
-                best = result
+        best = best_run(__file__, ["--child", tool, path, args.chunk_frames], args.repeats, label=tool)
         if best is not None:
             results[tool] = best
     reference = results.get("ophysio")

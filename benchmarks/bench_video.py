@@ -25,16 +25,12 @@ by ``cv2.VideoWriter`` (grey, ``isColor=False``), from frames in memory.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb
+from _common import best_run, emit, peak_mb
 
 SIZE = 512
 RANDOM_FRAMES = 100
@@ -175,19 +171,7 @@ def child(args: list[str]) -> dict:
 
 
 def run(command: list[str], repeats: int) -> dict | None:
-    best = None
-    for _ in range(repeats):
-        out = subprocess.run([sys.executable, __file__, "--child", *command], capture_output=True, text=True,
-                             env=dict(os.environ))
-        if out.returncode != 0:
-            print(f"{' '.join(command)}: failed\n{out.stderr[-1500:]}")
-            return None
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        if not result:
-            return None
-        if best is None or result["seconds"] < best["seconds"]:
-            best = result
-    return best
+    return best_run(__file__, ["--child", *command], repeats, label=" ".join(command), tail=1500)
 
 
 def main() -> None:
@@ -199,7 +183,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child)))
+        emit(child(args.child))
         return
     paths = write_inputs(Path(args.folder), args.frames)
     print(f"inputs: {args.frames} frames of {SIZE}x{SIZE}: " + ", ".join(

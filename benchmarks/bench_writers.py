@@ -22,17 +22,15 @@ after each run. The Zarr writer needs zarr>=3, which the benchmark venv (zarr 2 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import peak_mb
+from _common import call_worker, emit, peak_mb
 
 ROWS = COLUMNS = 512
 DTYPE = np.dtype("<i2")
@@ -40,7 +38,6 @@ RATE = 30.0
 SUFFIX = {"tiff": "out.tif", "ome-tiff": "out.ome.tif", "hdf5": "out.h5", "hdf5-gzip": "out-gzip.h5", "mat": "out.mat",
           "mat-v5": "out-v5.mat",
           "suite2p": "suite2p", "zarr": "out.zarr"}
-
 
 
 def write_input(folder: Path, frames: int) -> Path:
@@ -128,13 +125,12 @@ def worker(tool: str, fmt: str, path: str, out: str, chunk_mb: float) -> dict:
 
 
 def _spawn(python: str, tool: str, fmt: str, path: Path, out: Path, chunk_mb: float) -> dict | str:
-    cmd = [python, __file__, "--worker", tool, "--format-one", fmt, "--path", str(path), "--out", str(out),
-           "--chunk-mb", str(chunk_mb)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            return proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        run = call_worker(__file__, ["--worker", tool, "--format-one", fmt, "--path", path, "--out", out,
+                                     "--chunk-mb", chunk_mb], python=python)
+        if run.result is None:
+            return (run.last_lines(1) or [run.why()])[0]
+        return run.result
     finally:
         if out.is_dir():
             shutil.rmtree(out, ignore_errors=True)
@@ -157,7 +153,7 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.format_one, args.path, args.out, args.chunk_mb)))
+        emit(worker(args.worker, args.format_one, args.path, args.out, args.chunk_mb))
         return
     frame_bytes = ROWS * COLUMNS * DTYPE.itemsize
     frames = int(args.size_gb * 1024**3 // frame_bytes)

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import peak_mb  # noqa: E402
+from _common import emit, peak_mb, run_worker, with_src  # noqa: E402
+from bench_nwb_remote import _cells, _control  # noqa: E402 - the same frames, the same test server
 
 CONSECUTIVE = (500, 600)
 
@@ -35,7 +34,6 @@ CONSECUTIVE = (500, 600)
 def make_inputs(folder: Path, frames: int) -> dict[str, Path]:
     import numpy as np
 
-    from bench_nwb_remote import _cells
     from ophysio.conversion.writers import write_imaging
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,13 +49,6 @@ def make_inputs(folder: Path, frames: int) -> dict[str, Path]:
         write_imaging(movie, path, format="zarr", sampling_frequency=30.0, **options)
         print(f"wrote {path.name} in {time.perf_counter() - t0:.1f} s", flush=True)
     return stores
-
-
-def _control(base: str, command: str) -> dict:
-    from urllib.request import ProxyHandler, build_opener
-
-    with build_opener(ProxyHandler({})).open(f"{base}/__ophysio__/{command}", timeout=60) as reply:
-        return json.loads(reply.read())
 
 
 def worker(reader: str, where: str, base: str, task: str, frames: list[int]) -> dict:
@@ -119,14 +110,7 @@ def worker(reader: str, where: str, base: str, task: str, frames: list[int]) -> 
 
 
 def _run(arguments: list[str]) -> dict | None:
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        print(f"  failed: {arguments[:4]}: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, arguments, env=with_src(), label=f"  {' '.join(arguments[:4])}")
 
 
 def main() -> None:
@@ -137,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         reader, where, base, task, frames = args.worker
-        print(json.dumps(worker(reader, where, base, task, json.loads(frames))))
+        emit(worker(reader, where, base, task, json.loads(frames)))
         return
 
     import numpy as np
