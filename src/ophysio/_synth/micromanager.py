@@ -41,9 +41,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
+
+from . import _micromanager_metadata as meta
 
 __all__ = ["write_mmstack", "mmstack_expected", "mmstack_elapsed_ms", "MMStackDataset"]
 
@@ -56,7 +57,6 @@ COMMENTS_HEADER = 84720485
 SUMMARY_MD_HEADER = 2355492
 DISPLAY_SETTINGS_BYTES_PER_CHANNEL = 256
 
-_PIXEL_TYPES = {"uint8": ("GRAY8", 8), "uint16": ("GRAY16", 16)}
 _AXES = ("channel", "z", "position", "time")  # Micro-Manager's default order, fastest first
 
 
@@ -113,151 +113,6 @@ def _acquisition_order(frames, channels, slices, positions, axis_order):
     for values in itertools.product(*(range(sizes[a]) for a in slow_first)):
         coords = dict(zip(slow_first, values))
         yield coords["time"], coords["channel"], coords["z"], coords["position"]
-
-
-def _summary_2(prefix, names, frames, slices, positions, axis_order, interval_ms, z_step_um, start_time, dtype, rows,
-               columns, position_names, version):
-    pixel_type, _ = _PIXEL_TYPES[dtype]
-    return {
-        "Prefix": prefix, "UserName": "lab", "ProfileName": "Default user",
-        "MicroManagerVersion": version, "MetadataVersion": "12.0.0", "ComputerName": "rig-2p",
-        "Directory": "D:\\data\\2024-03-05", "ChannelGroup": "Channel", "ChNames": list(names),
-        "z-step_um": z_step_um, "Interval_ms": interval_ms, "CustomIntervals_ms": [],
-        "AxisOrder": list(axis_order),
-        "TimeFirst": axis_order.index("time") < axis_order.index("position"),
-        "SlicesFirst": axis_order.index("z") < axis_order.index("channel"),
-        "IntendedDimensions": {"time": frames, "position": positions, "z": slices, "channel": len(names)},
-        "Frames": frames, "Positions": positions, "Slices": slices, "Channels": len(names),
-        "StartTime": start_time,
-        "StagePositions": [{"Label": name, "GridRow": 0, "GridCol": p, "DefaultXYStage": "XY",
-                            "DefaultZStage": "Z",
-                            "DevicePositions": [{"Device": "XY", "Position_um": [p * 100.0, 0.0]}]}
-                           for p, name in enumerate(position_names)],
-        "KeepShutterOpenSlices": False, "KeepShutterOpenChannels": False,
-        "PixelType": pixel_type, "Width": columns, "Height": rows, "UserData": {},
-    }
-
-
-def _summary_14(prefix, names, frames, slices, positions, axis_order, interval_ms, z_step_um, start_time, dtype,
-                rows, columns, pixel_size_um, version):
-    pixel_type, bits = _PIXEL_TYPES[dtype]
-    return {
-        "Prefix": prefix, "Source": "Micro-Manager", "MicroManagerVersion": version, "MetadataVersion": 10,
-        "ComputerName": "rig-2p", "UserName": "lab", "Directory": "C:\\data", "Channels": len(names),
-        "ChNames": list(names), "ChColors": [-1] * len(names), "ChContrastMin": [0] * len(names),
-        "ChContrastMax": [65535] * len(names), "Slices": slices, "Frames": frames, "Positions": positions,
-        "Interval_ms": interval_ms, "z-step_um": z_step_um, "PixelSize_um": pixel_size_um, "PixelAspect": 1,
-        "Time": start_time, "TimeFirst": axis_order.index("time") < axis_order.index("position"),
-        "SlicesFirst": axis_order.index("z") < axis_order.index("channel"), "Width": columns, "Height": rows,
-        "PixelType": pixel_type, "BitDepth": bits, "IJType": 1 if bits == 16 else 0, "Depth": 2 if bits == 16 else 1,
-        "KeepShutterOpenSlices": False, "KeepShutterOpenChannels": False, "Comment": "",
-    }
-
-
-def _scope_data(camera: str, exposure_ms: float, z_um: float, extra: int = 0) -> dict[str, str]:
-    """Device properties as Micro-Manager stores them with each image (``extra`` more, as a rig with many
-    devices has: real per-image JSON is often 5-20 KB)."""
-    return {**{f"Device{i // 8}-Property{i % 8}": f"{i * 0.5:.4f}" for i in range(extra)},
-        "Core-Camera": camera, "Core-Focus": "Z", "Core-XYStage": "XY", "Core-Shutter": "Shutter",
-        f"{camera}-Name": "HamamatsuHam_DCAM", f"{camera}-CameraName": "C13440-20CU",
-        f"{camera}-CameraID": "S/N: 301234", f"{camera}-Description": "Hamamatsu DCAM camera",
-        f"{camera}-Exposure": f"{exposure_ms:.4f}", f"{camera}-Binning": "1x1", "Z-Position": f"{z_um:.4f}",
-    }
-
-
-def _image_json(flavour, t, c, z, p, k, *, names, camera, dtype, rows, columns, pixel_size_um, elapsed, z_um,
-                start_time, position_name, file_name, exposure_ms=10.0, scope_properties=0):
-    pixel_type, bits = _PIXEL_TYPES[dtype]
-    scope = _scope_data(camera, exposure_ms, z_um, scope_properties)
-    if flavour == "1.4":
-        record = {"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p, "Channel": names[c],
-                  "Slice": z, "Frame": t, "Camera": camera, "Width": columns, "Height": rows,
-                  "PixelType": pixel_type, "BitDepth": bits, "PixelSizeUm": pixel_size_um,
-                  "Exposure-ms": exposure_ms, "ElapsedTime-ms": elapsed, "Time": start_time,
-                  "ImageNumber": str(k), "ZPositionUm": z_um,
-                  "XPositionUm": p * 100.0, "YPositionUm": 0.0, "PositionName": position_name, "Source": camera,
-                  "FileName": file_name, "UUID": str(uuid.uuid4()), **scope}
-    else:
-        record = {"Width": columns, "Height": rows, "PixelType": pixel_type,
-                  "completeCoords": {"time": t, "position": p, "z": z, "channel": c},
-                  "Frame": t, "FrameIndex": t, "PositionIndex": p, "Slice": z, "SliceIndex": z, "ChannelIndex": c,
-                  "UUID": str(uuid.uuid4()), "Camera": camera, "Binning": 1, "ROI": f"0-0-{columns}-{rows}",
-                  "BitDepth": bits, "Exposure-ms": exposure_ms, "ElapsedTime-ms": elapsed, "ImageNumber": str(k),
-                  "ReceivedTime": start_time, "PixelSizeUm": pixel_size_um,
-                  "PixelSizeAffine": f"{pixel_size_um};0.0;0.0;0.0;{pixel_size_um};0.0", "PixelAspect": 1.0,
-                  "PositionName": position_name, "XPositionUm": p * 100.0, "YPositionUm": 0.0, "ZPositionUm": z_um,
-                  **scope, "ScopeDataKeys": list(scope), "UserData": {}, "FileName": file_name}
-    if elapsed is None:
-        del record["ElapsedTime-ms"]
-    return record
-
-
-def _display_settings_json(names: Sequence[str], fps: float) -> dict:
-    channel = [{"Channel": {"type": "STRING", "scalar": name},
-                "Color": {"type": "COLOR", "scalar": -1},
-                "Visible": {"type": "BOOLEAN", "scalar": True}} for name in names]
-    return {"encoding": "UTF-8", "format": "Micro-Manager Property Map", "major_version": 2, "minor_version": 0,
-            "map": {"PlaybackFPS": {"type": "DOUBLE", "scalar": fps},
-                    "ColorMode": {"type": "STRING", "scalar": "COMPOSITE" if len(names) > 1 else "GRAYSCALE"},
-                    "Autostretch": {"type": "BOOLEAN", "scalar": True},
-                    "ChannelSettings": {"type": "PROPERTY_MAP", "array": channel}}}
-
-
-def _ome_xml(names, frames, slices, rows, columns, dtype, axis_order, pixel_size_um, z_step_um, interval_ms,
-             positions_planes, position_names, acquisition_date, prefix) -> str:
-    """The dataset's OME-XML as Micro-Manager's OMEMetadata writes it: one Image per position."""
-    order = "XYZCT" if axis_order.index("z") < axis_order.index("channel") else "XYCZT"
-    ns = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
-    images = []
-    for p, planes in positions_planes.items():
-        channels = "".join(f'<Channel ID="Channel:{p}:{c}" Name={quoteattr(n)} SamplesPerPixel="1"><LightPath/>'
-                           "</Channel>" for c, n in enumerate(names))
-        tiff_data = "".join(
-            f'<TiffData FirstC="{c}" FirstT="{t}" FirstZ="{z}" IFD="{ifd}" PlaneCount="1">'
-            f"<UUID FileName={quoteattr(name)}>{file_uuid}</UUID></TiffData>"
-            for (t, c, z, ifd, name, file_uuid, _, _) in planes)
-        plane_xml = "".join(
-            f'<Plane DeltaT="{elapsed}" DeltaTUnit="ms" ExposureTime="10.0" ExposureTimeUnit="ms" '
-            f'PositionX="{p * 100.0}" PositionXUnit="µm" PositionY="0.0" PositionYUnit="µm" PositionZ="{z_um}" '
-            f'PositionZUnit="µm" TheC="{c}" TheT="{t}" TheZ="{z}"/>' if elapsed is not None else
-            f'<Plane TheC="{c}" TheT="{t}" TheZ="{z}"/>'
-            for (t, c, z, _, _, _, elapsed, z_um) in planes)
-        physical_z = f' PhysicalSizeZ="{abs(z_step_um)}" PhysicalSizeZUnit="µm"' if z_step_um else ""
-        increment = f' TimeIncrement="{interval_ms}" TimeIncrementUnit="ms"' if interval_ms > 0 else ""
-        images.append(
-            f'<Image ID="Image:{p}" Name={quoteattr(f"{prefix}_MMStack_{position_names[p]}")}>'
-            f"<AcquisitionDate>{escape(acquisition_date)}</AcquisitionDate>"
-            f'<InstrumentRef ID="Instrument:0"/>'
-            f'<Pixels BigEndian="false" DimensionOrder="{order}" ID="Pixels:{p}" Interleaved="false" '
-            f'PhysicalSizeX="{pixel_size_um}" PhysicalSizeXUnit="µm" PhysicalSizeY="{pixel_size_um}" '
-            f'PhysicalSizeYUnit="µm"{physical_z} SignificantBits="{_PIXEL_TYPES[dtype][1]}" SizeC="{len(names)}" '
-            f'SizeT="{frames}" SizeX="{columns}" SizeY="{rows}" SizeZ="{slices}"{increment} Type="{dtype}">'
-            f"{channels}{tiff_data}{plane_xml}</Pixels>"
-            f'<StageLabel Name={quoteattr(position_names[p])} X="{p * 100.0}" XUnit="µm" Y="0.0" YUnit="µm"/></Image>')
-    return (f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{ns}" '
-            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            f'UUID="urn:uuid:{uuid.uuid4()}" xsi:schemaLocation="{ns} {ns}/ome.xsd">'
-            '<Instrument ID="Instrument:0"><Detector ID="Detector:0:0" Manufacturer="HamamatsuHam_DCAM" '
-            'Model="C13440-20CU" SerialNumber="S/N: 301234"/></Instrument>' + "".join(images) + "</OME>")
-
-
-def _ij_description(channels, slices, frames, z_step_um, slices_first) -> str:
-    lines = ["ImageJ=1.54f"]
-    if channels > 1:
-        lines.append(f"channels={channels}")
-    if slices > 1:
-        lines.append(f"slices={slices}")
-    if frames > 1:
-        lines.append(f"frames={frames}")
-    if frames > 1 or slices > 1 or channels > 1:
-        lines.append("hyperstack=true")
-    if channels > 1 and slices > 1 and slices_first:
-        lines.append("order=zct")
-    lines.append("unit=um")
-    if slices > 1:
-        lines.append(f"spacing={z_step_um}")
-    lines.append("mode=composite" if channels > 1 else "min=0\nmax=65535")
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -458,7 +313,7 @@ def write_mmstack(
         More device properties in each image's JSON (about 40 bytes each), to make it as large as a real
         rig's.
     """
-    if dtype not in _PIXEL_TYPES:
+    if dtype not in meta.PIXEL_TYPES:
         raise ValueError(f"Micro-Manager stacks hold uint8 or uint16 images, not {dtype}")
     if sorted(axis_order) != sorted(_AXES):
         raise ValueError(f"axis_order must order {_AXES}")
@@ -470,11 +325,11 @@ def write_mmstack(
     version = "1.4.23 20160628" if flavour == "1.4" else "2.0.3 20240305"
     declared = planned_frames or frames
     if flavour == "1.4":
-        summary = _summary_14(prefix, names, declared, slices, positions, axis_order, interval_ms, z_step_um,
+        summary = meta.summary_14(prefix, names, declared, slices, positions, axis_order, interval_ms, z_step_um,
                               "2024-03-05 Tue 14:22:31 -0800", dtype, rows, columns, pixel_size_um, version)
     else:
-        summary = _summary_2(prefix, names, declared, slices, positions, axis_order, interval_ms, z_step_um, start_time,
-                             dtype, rows, columns, position_names, version)
+        summary = meta.summary_2(prefix, names, declared, slices, positions, axis_order, interval_ms, z_step_um,
+                                 start_time, dtype, rows, columns, position_names, version)
     summary_text = json.dumps(summary, indent=2, ensure_ascii=False)
     elapsed_of = (lambda t, c, z, p: mmstack_elapsed_ms(t, c, z, p, interval_ms, len(names), slices)) \
         if elapsed_ms is True else elapsed_ms
@@ -509,16 +364,16 @@ def write_mmstack(
         for ifd, (t, c, z, p) in enumerate(chunk):
             elapsed = None if elapsed_of is None else round(float(elapsed_of(t, c, z, p)), 4)
             positions_planes[p].append((t, c, z, ifd, path.name, file_uuid, elapsed, z_start_um + z * z_step_um))
-    xml = _ome_xml(names, frames, slices, rows, columns, dtype, axis_order, pixel_size_um, z_step_um, interval_ms,
+    xml = meta.ome_xml(names, frames, slices, rows, columns, dtype, axis_order, pixel_size_um, z_step_um, interval_ms,
                    positions_planes, position_names, "2024-03-05T14:22:31", prefix) if ome_xml else None
-    ij = _ij_description(len(names), slices, frames, z_step_um, axis_order.index("z") < axis_order.index("channel"))
-    display = json.dumps(_display_settings_json(names, playback_fps))
+    ij = meta.ij_description(len(names), slices, frames, z_step_um, axis_order.index("z") < axis_order.index("channel"))
+    display = json.dumps(meta.display_settings_json(names, playback_fps))
     comments = json.dumps({"Summary": "synthetic MMStack", **{f"{c}_{z}_{t}_{p}": "" for t, c, z, p in order[:4]}})
     def images(path: Path, chunk, first_number: int):
         for k, (t, c, z, p) in enumerate(chunk, first_number):
             plane = frame_of(t, c, z, p)
             elapsed = None if elapsed_of is None else round(float(elapsed_of(t, c, z, p)), 4)
-            record = _image_json(flavour, t, c, z, p, k, names=names, camera=camera, dtype=dtype, rows=rows,
+            record = meta.image_json(flavour, t, c, z, p, k, names=names, camera=camera, dtype=dtype, rows=rows,
                                  columns=columns, pixel_size_um=pixel_size_um, elapsed=elapsed,
                                  z_um=z_start_um + z * z_step_um, start_time=start_time,
                                  position_name=position_names[p], file_name=path.name,
@@ -531,8 +386,8 @@ def write_mmstack(
                     comments, len(names), index_slack, pixel_size_um, finished)
         number += len(chunk)
     if display_settings_file:
-        (folder / "DisplaySettings.json").write_text(json.dumps(_display_settings_json(names, playback_fps), indent=1),
-                                                     encoding="utf-8")
+        settings = meta.display_settings_json(names, playback_fps)
+        (folder / "DisplaySettings.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")
     return MMStackDataset(folder, files, summary, position_names, order)
 
 
