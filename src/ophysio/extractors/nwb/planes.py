@@ -160,7 +160,6 @@ def _safe_call(function, default=None):
         return default
 
 
-
 def _node_at(root, path: str):
     """The node at ``path`` (external links followed: checked at opening); FormatError when it is missing."""
     node = node_at(root, path, follow_external=True)
