@@ -140,3 +140,16 @@ def test_open_segmentation_streams_a_url_and_refuses_a_zarr_movie(tmp_path):
     other.write_bytes(b"not an HDF5 file" * 64)
     with pytest.raises(UnknownFormatError, match="not_nwb.bin"):
         open_segmentation(server().url(other))
+
+
+@pytest.mark.parametrize("extractor", ["NwbImagingExtractor", "NwbSegmentationExtractor"])
+def test_a_url_neither_hdf5_nor_zarr_is_refused_the_same_way(extractor):
+    """Both NWB extractors open a URL through the same source (nwb/source.py): bytes that do not start as HDF5
+    are tried as a Zarr store, and a URL that is neither is a FormatError that says so."""
+    import ophysio.extractors as extractors
+    from ophysio.errors import FormatError
+
+    other = FOLDER / f"neither_hdf5_nor_zarr_{extractor}.nwb"  # one file each: rewriting one changes its validator
+    other.write_bytes(b"not an HDF5 file" * 64)
+    with pytest.raises(FormatError, match="is neither an NWB HDF5 file .* nor a Zarr store"):
+        getattr(extractors, extractor)(server().url(other))

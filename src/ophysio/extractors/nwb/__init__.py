@@ -5,10 +5,13 @@ The format is declared here once (:data:`SPEC`); the reader (:mod:`.reader`) is 
 one of its names, so that importing this package stays cheap. It comes before the generic ``hdf5`` format
 in the registry, whose sniff leaves an NWB file to this one.
 
-The folder holds what any NWB reader needs: :mod:`.tree` (NWB objects seen the same way in HDF5 and
-NWB-Zarr), :mod:`.series` (finding photon series, their layout and times), :mod:`.facts` (imaging plane,
-device and session facts); the segmentation half (:data:`SEGMENTATION_SPEC`, ``NwbSegmentationExtractor``:
-PlaneSegmentation, traces and images) builds on the same three modules in :mod:`.segmentation`.
+The folder holds what any NWB reader needs: :mod:`.source` (the file opened locally, at a URL or as
+NWB-Zarr, its root node on demand, times, closing and pickling: what both extractors share), :mod:`.tree`
+(NWB objects seen the same way in HDF5 and NWB-Zarr), :mod:`.series` (finding photon series, their layout
+and times), :mod:`.facts` (imaging plane, device and session facts); the segmentation half
+(:data:`SEGMENTATION_SPEC`, ``NwbSegmentationExtractor``: PlaneSegmentation, traces and images) builds on
+the same modules in :mod:`.segmentation`, with :mod:`.planes` (finding the tables) and :mod:`.plane_scan`
+(reading a table's structure, traces and images at opening).
 """
 
 from __future__ import annotations

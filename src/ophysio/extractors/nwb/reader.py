@@ -25,43 +25,24 @@ from __future__ import annotations
 import functools
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
-from ...errors import FileSetError, FormatError, MetadataError, OphysioError
-from .._remote.chunks import CHUNK_CACHE_BYTES, ChunkCache
+from ...errors import OphysioError
+from .._remote.chunks import CHUNK_CACHE_BYTES
 from ..facts import AcquisitionFacts
 from ..imaging import ImagingExtractor
 from .facts import facts_from_header, series_header
 from .series import choose_series, series_layout
+from .source import RATE_TIMESTAMPS, NwbSource, list_in_file, node_at  # noqa: F401 - the rate limit named above
 
 __all__ = ["NwbImagingExtractor"]
 
-#: Timestamps read to find the rate of a series that has timestamps.
-RATE_TIMESTAMPS = 4096
 #: Bytes of the buffer a local read transposes through.
 LOCAL_BLOCK_BYTES = 32 * 1024**2
 
 
-def _source_kind(file_path: str, storage_options: dict | None) -> str:
-    """``"hdf5"`` (a local file), ``"zarr"`` (a local folder or a URL of a store) or ``"hdf5-remote"``."""
-    from .._remote.urls import is_remote, resolve_url
-
-    if not is_remote(file_path):
-        path = Path(file_path)
-        if path.is_dir():
-            return "zarr"
-        if not path.is_file():
-            raise FileSetError(f"{file_path} does not exist")
-        return "hdf5"
-    path = resolve_url(file_path).split("?", 1)[0]  # where the bytes are: a DANDI asset URL ends in /download/
-    if path.rstrip("/").lower().endswith(".zarr") or path.endswith("/"):
-        return "zarr"
-    return "hdf5-remote"
-
-
-class NwbImagingExtractor(ImagingExtractor):
+class NwbImagingExtractor(NwbSource, ImagingExtractor):
     """A photon series of an NWB file (HDF5 or NWB-Zarr, local or streamed from a URL), read lazily.
 
     Parameters
@@ -88,131 +69,57 @@ class NwbImagingExtractor(ImagingExtractor):
                  cache_dir: str | os.PathLike | None = None, cache_bytes: int = CHUNK_CACHE_BYTES,
                  storage_options: dict | None = None):
         super().__init__()
-        self._file_path = file_path if isinstance(file_path, str) else os.fspath(file_path)
-        self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
-        self._storage_options = storage_options
-        self._cache = ChunkCache(cache_bytes)
-        self._kind = _source_kind(self._file_path, storage_options)
         self._rate_memo: tuple | None = None
-        self._timestamps_full: np.ndarray | None = None
-        if self._kind == "hdf5":
-            self._open_local_hdf5(optical_series_name)
-        elif self._kind == "hdf5-remote":
-            self._open_remote_hdf5(optical_series_name)
-        else:
-            self._open_zarr(optical_series_name)
+        self._open_source(file_path, optical_series_name, cache_dir, cache_bytes, storage_options)
         self._layout_facts()
 
     # ------------------------------------------------------------------ opening
-    def _setup(self, root, optical_series_name, check=None, prefetch=None) -> None:
+    def _scan(self, root, optical_series_name, check) -> None:
         path, node = choose_series(root, optical_series_name, self._file_path)
         if check is not None:  # where the data and times lead, before anything follows them
             check(f"{path}/data")
             check(f"{path}/timestamps")
-        if prefetch is not None:
-            prefetch(path, node)
+        if self._kind == "zarr":  # the small values the header reads, fetched at once (one object each)
+            plane = node.child("imaging_plane")
+            paths = [path, "session_start_time", "session_description", "identifier"]
+            self._tree.prefetch_values(paths + ([plane.path] if plane is not None else []))
         self._series = series_layout(path, node, self._file_path)
         self._header = series_header(root, path, node, self._series)
 
-    def _open_local_hdf5(self, optical_series_name) -> None:
-        from .._contain import ReferencePolicy
-        from .._handles import CachedFile
+    def _opened_local(self, h5):
+        """The extent of the data checked by every read; a larger chunk cache when a chunk row needs one."""
         from .._hdf5.reads import CHUNK_CACHE_BYTES as H5_CACHE
-        from .._hdf5.reads import MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes, h5_read_errors
-        from .._hdf5.refs import check_object
+        from .._hdf5.reads import MAX_CHUNK_CACHE_BYTES, _open_h5, chunk_row_bytes
         from .._hdf5.storage import stored_extent_at_open
-        from .tree import H5Node
 
-        self._file = CachedFile(self._file_path, _open_h5)
-        cache = 0
-        try:
-            with self._file.open() as h5, h5_read_errors(f"{self._file_path}: its NWB structure"):
-                policy = ReferencePolicy.for_dataset(Path(self._file_path).parent, False, self._file_path)
-                self._setup(H5Node(h5["/"], ""), optical_series_name,
-                            lambda path: check_object(h5, path, policy, self._file_path))
-                dset = h5[self._series.data]
-                self._extent = stored_extent_at_open(h5, dset, self._file_path, self._series.data, 0,
-                                                     f"{self._file_path}: dataset {self._series.data}")
-                self._chunks = dset.chunks
-                filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
-                row = chunk_row_bytes(tuple(dset.shape), dset.chunks, 0, dset.dtype.itemsize)
-                if filtered and row > H5_CACHE:
-                    cache = min(int(row * 1.05) + 1024**2, MAX_CHUNK_CACHE_BYTES)
-        except OphysioError:
-            self._file.close()
-            raise
-        except OSError as exc:
-            self._file.close()
-            raise FormatError(f"{self._file_path} could not be read as an NWB (HDF5) file: {exc}") from exc
-        except BaseException:
-            self._file.close()
-            raise
-        if cache:
-            self._file.close()
-            self._file = CachedFile(self._file_path, functools.partial(_open_h5, rdcc_nbytes=cache))
+        dset = h5[self._series.data]
+        self._extent = stored_extent_at_open(h5, dset, self._file_path, self._series.data, 0,
+                                             f"{self._file_path}: dataset {self._series.data}")
+        self._chunks = dset.chunks
+        filtered = dset.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
+        row = chunk_row_bytes(tuple(dset.shape), dset.chunks, 0, dset.dtype.itemsize)
+        if filtered and row > H5_CACHE:
+            return functools.partial(_open_h5, rdcc_nbytes=min(int(row * 1.05) + 1024**2, MAX_CHUNK_CACHE_BYTES))
+        return None
 
-    def _open_remote_hdf5(self, optical_series_name) -> None:
-        from .._handles import CachedFile
+    def _opened_remote(self) -> None:
         from .._hdf5.reads import h5_read_errors
-        from .._hdf5.remote import RemoteDataset, check_remote_object, open_remote_h5
-        from .._remote import open_range_source
-        from .._remote.blocks import BLOCK_BYTES, DiskCache
-        from .tree import H5Node
+        from .._hdf5.remote import RemoteDataset
+        from .._remote.blocks import DiskCache
 
-        source = open_range_source(self._file_path, self._storage_options)
-        head = source.head(BLOCK_BYTES)  # the first block h5py reads too (kept by the source for it)
-        if head[:8] != b"\x89HDF\r\n\x1a\n":
-            from .._zarr.nodes import ZarrTree
-            from .._zarr.store import open_store
-
-            try:  # not HDF5 at its start: an NWB-Zarr store at a URL without a .zarr name?
-                ZarrTree(open_store(self._file_path, None, self._storage_options))
-            except OphysioError:
-                raise FormatError(f"{self._file_path} is neither an NWB HDF5 file (no HDF5 signature at its start) "
-                                  "nor a Zarr store") from None
-            self._kind = "zarr"
-            self._open_zarr(optical_series_name)
-            return
-        self._source = source
-        self._file = CachedFile(self._file_path, functools.partial(open_remote_h5, source=source,
-                                                                    cache_dir=self._cache_dir))
-        try:
-            with self._file.open() as remote, h5_read_errors(f"{self._file_path}: its NWB structure"):
-                self._setup(H5Node(remote.h5["/"], ""), optical_series_name,
-                            lambda path: check_remote_object(remote.h5, path, self._file_path))
-            disk = None
-            if self._cache_dir is not None:
-                disk = DiskCache(self._cache_dir, f"hdf5:{source.name}:{source.size()}:"
-                                                  f"{getattr(source, 'validator', None)}")
-            with h5_read_errors(f"{self._file_path}: dataset {self._series.data}"):
-                self._remote = RemoteDataset(self._file, source, self._series.data, self._file_path, disk)
-        except BaseException:
-            self._file.close()
-            raise
+        source = self._source
+        disk = None
+        if self._cache_dir is not None:
+            disk = DiskCache(self._cache_dir, f"hdf5:{source.name}:{source.size()}:"
+                                              f"{getattr(source, 'validator', None)}")
+        with h5_read_errors(f"{self._file_path}: dataset {self._series.data}"):
+            self._remote = RemoteDataset(self._file, source, self._series.data, self._file_path, disk)
         self._chunks = self._remote.chunks
 
-    def _open_zarr(self, optical_series_name) -> None:
+    def _opened_zarr(self) -> None:
         from .._zarr.array import ZarrArray
-        from .._zarr.nodes import ZarrTree
-        from .._zarr.store import open_store
-        from .tree import ZarrNode
 
-        self._store = open_store(self._file_path, self._cache_dir, self._storage_options)
-        tree = ZarrTree(self._store)
-        if tree.zarr_format != 2:
-            raise FormatError(f"{self._file_path}: NWB-Zarr is Zarr v2 (as hdmf-zarr writes it); this store is Zarr "
-                              f"v{tree.zarr_format}")
-        root = ZarrNode(tree, tree.root)
-
-        def prefetch(path, node):  # the small values the header reads, fetched at once (one object each)
-            plane = node.child("imaging_plane")
-            paths = [path, "session_start_time", "session_description", "identifier"]
-            tree.prefetch_values(paths + ([plane.path] if plane is not None else []))
-
-        self._setup(root, optical_series_name, prefetch=prefetch)
-        self._tree = tree
-        node = tree.node(self._series.data.strip("/"))
-        self._zarr_data = ZarrArray(self._store, node)
+        self._zarr_data = ZarrArray(self._store, self._tree.node(self._series.data.strip("/")))
         self._chunks = self._zarr_data.chunks
 
     def _layout_facts(self) -> None:
@@ -231,31 +138,7 @@ class NwbImagingExtractor(ImagingExtractor):
         """Paths of the photon series of an NWB file (``/acquisition/TwoPhotonSeries``...), in file order."""
         from .series import find_photon_series
 
-        file_path = file_path if isinstance(file_path, str) else os.fspath(file_path)
-        kind = _source_kind(file_path, storage_options)
-        if kind == "zarr":
-            from .._zarr.nodes import ZarrTree
-            from .._zarr.store import open_store
-            from .tree import ZarrNode
-
-            tree = ZarrTree(open_store(file_path, None, storage_options))
-            return [path for path, _ in find_photon_series(ZarrNode(tree, tree.root))]
-        from .._hdf5.reads import h5_read_errors
-        from .tree import H5Node
-
-        if kind == "hdf5":
-            import h5py
-
-            with h5py.File(file_path, "r") as h5, h5_read_errors(f"{file_path}: its NWB structure"):
-                return [path for path, _ in find_photon_series(H5Node(h5["/"], ""))]
-        from .._hdf5.remote import open_remote_h5
-
-        remote = open_remote_h5(file_path)
-        try:
-            with h5_read_errors(f"{file_path}: its NWB structure"):
-                return [path for path, _ in find_photon_series(H5Node(remote.h5["/"], ""))]
-        finally:
-            remote.close()
+        return list_in_file(file_path, storage_options, find_photon_series)
 
     # ------------------------------------------------------------------ facts
     def get_num_samples(self) -> int:
@@ -302,18 +185,8 @@ class NwbImagingExtractor(ImagingExtractor):
     def _rate_from_timestamps(self) -> float | None:
         stated = (self._header.get("imaging_plane") or {}).get("imaging_rate")
         stated = stated if stated is not None and stated > 0 else None
-        times = self._read_timestamps(0, min(self.get_num_samples(), RATE_TIMESTAMPS))
-        steps = np.diff(times)
-        steps = steps[np.isfinite(steps) & (steps > 0)]
-        if not steps.size:
-            if stated is None:
-                return self._rate_unknown(f"{self._file_path}: {self._series.path} has timestamps that do not advance "
-                                          "and its imaging plane states no imaging_rate")
-            return float(stated)
-        measured = 1.0 / float(np.median(steps))
-        if stated is not None and abs(measured - stated) <= self.RATE_TOLERANCE * stated:
-            return float(stated)
-        return measured
+        return self._rate_of_timestamps(stated, f"{self._file_path}: {self._series.path} has timestamps that do not "
+                                               "advance and its imaging plane states no imaging_rate")
 
     def get_acquisition_facts(self) -> AcquisitionFacts:
         base = super().get_acquisition_facts()
@@ -335,7 +208,7 @@ class NwbImagingExtractor(ImagingExtractor):
 
         name = f"scratch/source_metadata_{self.photon_series_name}"
         try:
-            raw = self._with_root(lambda root: _node_at(root, name).value() if _node_at(root, name) else None)
+            raw = self._with_root(lambda root: node_at(root, name).value() if node_at(root, name) else None)
         except OphysioError:
             return None
         if isinstance(raw, list) and len(raw) == 1:
@@ -352,44 +225,20 @@ class NwbImagingExtractor(ImagingExtractor):
             return None
         return {k: record[k] for k in ("format", "files", "metadata") if k in record}
 
-    def _with_root(self, function):
-        """``function(root node)`` with the file open."""
-        from .._hdf5.reads import h5_read_errors
-        from .tree import H5Node, ZarrNode
-
-        if self._kind == "zarr":
-            return function(ZarrNode(self._tree, self._tree.root))
-        with self._file.open() as handle, h5_read_errors(f"{self._file_path}: its NWB structure"):
-            h5 = handle if self._kind == "hdf5" else handle.h5
-            return function(H5Node(h5["/"], ""))
-
     # ------------------------------------------------------------------ time
-    def _read_timestamps(self, start: int, stop: int) -> np.ndarray:
-        """Recorded times of samples ``start:stop`` (only those are read), checked to be finite."""
-        if self._timestamps_full is not None:
-            return self._timestamps_full[start:stop]
-        path = self._series.timestamps
-        where = f"{self._file_path}: {path}"
+    def _times_path(self) -> str:
+        return self._series.timestamps
+
+    def _times_slice(self, path: str, start: int, stop: int) -> np.ndarray:
         if self._kind == "zarr":
-            node = self._tree.node(path.strip("/"))
             from .tree import ZarrNode
 
-            values = ZarrNode(self._tree, node).slice(start, stop)
-        else:
-            from .._hdf5.reads import h5_read_errors
+            return ZarrNode(self._tree, self._tree.node(path.strip("/"))).slice(start, stop)
+        from .._hdf5.reads import h5_read_errors
 
-            with self._file.open() as handle, h5_read_errors(where):
-                h5 = handle if self._kind == "hdf5" else handle.h5
-                values = np.asarray(h5[path][start:stop])
-        values = values.astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            raise MetadataError(f"{where}: the time of sample {start + int(bad[0])} is {values[bad[0]]}, not a finite "
-                                "number of seconds; the time records are damaged")
-        if start == 0 and stop == self.get_num_samples():
-            values.flags.writeable = False
-            self._timestamps_full = values
-        return values
+        with self._file.open() as handle, h5_read_errors(f"{self._file_path}: {path}"):
+            h5 = handle if self._kind == "hdf5" else handle.h5
+            return np.asarray(h5[path][start:stop])
 
     def get_native_timestamps(self, start_sample: int | None = None, end_sample: int | None = None):
         """Times the file records: ``timestamps`` (only the samples asked for are read), or ``starting_time +
@@ -498,25 +347,10 @@ class NwbImagingExtractor(ImagingExtractor):
                 target[...] = self._remote.read_h5py(start, stop)
 
     # ------------------------------------------------------------------ resources
-    def close(self) -> None:
+    _TRANSIENT = ("_dataset_cache",)
+
+    def _forget(self) -> None:
         self._dataset_cache = None
-        self._cache.clear()
         if self._kind == "hdf5-remote":
             self._remote.forget()
-        super().close()
-        if self._kind != "hdf5":
-            from .._remote.http import close_connections
 
-            close_connections()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_dataset_cache"] = None
-        return state
-
-
-def _node_at(root, path: str):
-    node = root
-    for part in path.strip("/").split("/"):
-        node = node.child(part) if node is not None else None
-    return node

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import FormatError, MetadataError, SelectionError
+from ...errors import FormatError, MetadataError
+from .source import choose_named
 from .tree import number, text
 
 __all__ = ["PHOTON_SERIES_TYPES", "find_photon_series", "choose_series", "SeriesLayout", "series_layout"]
@@ -55,26 +56,9 @@ def find_photon_series(root) -> list[tuple[str, object]]:
 
 def choose_series(root, name: str | None, where: str) -> tuple[str, object]:
     """The photon series ``name`` (its name, or its path in the file), or the only one when ``name`` is None."""
-    found = find_photon_series(root)
-    listing = ", ".join(path for path, _ in found) or "none"
-    if name is None:
-        if len(found) == 1:
-            return found[0]
-        if not found:
-            raise SelectionError(f"{where} holds no TwoPhotonSeries or OnePhotonSeries (in /acquisition or "
-                                 "/processing)")
-        raise SelectionError(f"{where} holds {len(found)} photon series ({listing}): pass optical_series_name= with "
-                             "one of them")
-    wanted = str(name).strip("/")
-    exact = [item for item in found if item[0].strip("/") == wanted]
-    by_name = [item for item in found if item[0].rsplit("/", 1)[-1] == wanted]
-    matches = exact or by_name
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise SelectionError(f"{where}: {len(matches)} photon series are named {name!r} "
-                             f"({', '.join(p for p, _ in matches)}): pass the path of one")
-    raise SelectionError(f"{where} has no photon series {name!r}; photon series: {listing}")
+    return choose_named(find_photon_series(root), name, where, one="photon series", many="photon series",
+                        argument="optical_series_name",
+                        none=f"{where} holds no TwoPhotonSeries or OnePhotonSeries (in /acquisition or /processing)")
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def sniff_nwb_segmentation(path: Path, head: bytes) -> bool | str:
     verdict = sniff_nwb(path, head)
     if verdict is not True:
         return verdict
-    from .segmentation import find_plane_segmentations
+    from .planes import find_plane_segmentations
 
     try:
         if path.is_dir():
