@@ -118,3 +118,48 @@ def test_ifds_with_differing_tag_lists_match_tifffile(tmp_path):
         np.testing.assert_array_equal(out, data)
     finally:
         os.close(fd)
+
+
+def test_pages_an_ifd_apart_read_in_one_call_and_a_cut_names_its_page(tmp_path, monkeypatch):
+    """read_pages_into gathers pages that follow each other with bytes between them (ScanImage: an IFD and its
+    description) into one preadv, the gaps into scratch; the values are each page's bytes at its offset (read
+    here with plain file reads), whatever the order asked, and a file cut inside a group still names the page
+    whose data is cut off."""
+    import ophysio.extractors._tiff.read as engine
+    from ophysio.errors import CorruptFileError
+
+    rng = np.random.default_rng(5)
+    size, count = 96, 12
+    gaps = rng.integers(0, 40, count)  # between pages: 0 (back to back) to 39 bytes
+    gaps[7] = 5000  # wider than a page: that page starts a new group
+    blob, offsets = bytearray(b"H" * 64), []
+    for k in range(count):
+        offsets.append(len(blob))
+        blob += rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        blob += b"\xee" * int(gaps[k])
+    path = tmp_path / "pages.bin"
+    path.write_bytes(bytes(blob))
+    calls = []
+    monkeypatch.setattr(engine, "_PREADV", lambda fd, buffers, offset: calls.append(len(buffers))
+                        or os.preadv(fd, buffers, offset))
+    order = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 3, 2])  # in file order, then two back again
+    wanted = np.asarray(offsets, dtype=np.int64)[order]
+    out = np.zeros((len(order), size), dtype=np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        engine.read_pages_into(fd, str(path), wanted, out, order)
+        for row, k in zip(out, order):
+            with open(path, "rb") as fh:
+                fh.seek(offsets[k])
+                assert row.tobytes() == fh.read(size)
+        assert len(calls) <= 5  # pages 0-7, 8-11 and the two out of order: not one call a page
+    finally:
+        os.close(fd)
+    os.truncate(path, offsets[5] + size // 2)  # cut inside page 5, in the first group
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(CorruptFileError, match="IFD 5 .*cut off after 48 bytes"):
+            engine.read_pages_into(fd, str(path), np.asarray(offsets, dtype=np.int64), np.zeros((count, size),
+                                   dtype=np.uint8), np.arange(count))
+    finally:
+        os.close(fd)

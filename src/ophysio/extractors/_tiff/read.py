@@ -1,7 +1,8 @@
 """Bulk reads of page data: positional reads straight into the output, decoded pages, volume blocks.
 
 - :func:`read_pages_into` reads equal-sized page data into the rows of a caller's array with
-  ``os.preadv`` (one call per run of back-to-back pages, one copy), checking every read for a short count;
+  ``os.preadv`` (one call per group of pages that follow each other closely, one copy), checking every read
+  for a short count;
 - :class:`TiffPageSource` reads any list of pages of one or several files of one size and type: direct
   reads where a page is stored plainly, zlib or tifffile decoding (:mod:`.decode`) in a thread pool
   otherwise, so that no file is ever loaded whole;
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 _PREADV = getattr(os, "preadv", None)
+#: Largest gap between two pages' data that one read spans (the scratch buffer takes it).
+_MAX_GAP = 256 * 1024
+#: Most pages one ``preadv`` reads (two buffers each, below the system's IOV_MAX of 1024).
+_GROUP = 256
 
 
 def _runs(offsets: np.ndarray, size: int) -> list[tuple[int, int]]:
@@ -45,8 +50,46 @@ def _runs(offsets: np.ndarray, size: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def _gathered(offsets: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """[a, b) groups of entries read by one ``preadv``: each next entry starts at most :data:`_MAX_GAP` bytes
+    (and no more than one entry's size) after the previous one ends, as ScanImage's frames follow each other
+    with an IFD and its description between them; at most :data:`_GROUP` entries a group."""
+    n = len(offsets)
+    if n <= 1:
+        return [(0, n)]
+    gaps = offsets[1:] - (offsets[:-1] + size)
+    joined = (gaps >= 0) & (gaps <= min(_MAX_GAP, size))
+    groups, a = [], 0
+    for i in range(1, n):
+        if not joined[i - 1] or i - a >= _GROUP:
+            groups.append((a, i))
+            a = i
+    groups.append((a, n))
+    return groups
+
+
+def _read_gathered(fd: int, memory: memoryview, offs: list[int], a: int, b: int, size: int) -> bool:
+    """Entries a..b-1 (one group of :func:`_gathered`) in one ``preadv``: their data into ``memory``, the bytes
+    between them into a scratch buffer; False when the read came up short (the caller then reads them one
+    by one, which says where the file ends)."""
+    gaps = [offs[i + 1] - offs[i] - size for i in range(a, b - 1)]
+    scratch = memoryview(bytearray(max(gaps, default=0)))
+    vectors = []
+    for i in range(a, b):
+        vectors.append(memory[i * size : (i + 1) * size])
+        if i < b - 1 and gaps[i - a]:
+            vectors.append(scratch[: gaps[i - a]])
+    want = (b - a) * size + sum(gaps)
+    return _PREADV(fd, vectors, offs[a]) == want
+
+
 def read_pages_into(fd: int, path: str, offsets: np.ndarray, out: np.ndarray, pages: np.ndarray | None = None) -> None:
     """Read ``len(offsets)`` equal-sized data runs straight into the rows of ``out`` (one copy).
+
+    Pages that follow each other in the file with little between them (back to back, or an IFD apart) are
+    read with one ``preadv`` per group, the bytes between them into a scratch buffer: a read of many pages
+    makes few system calls (each one also a release and a retake of the GIL, which threads encoding
+    beside the reader make costly).
 
     Parameters
     ----------
@@ -69,22 +112,27 @@ def read_pages_into(fd: int, path: str, offsets: np.ndarray, out: np.ndarray, pa
     size = rows.shape[1]
     memory = memoryview(rows.reshape(-1))
     offs = offsets.tolist()
-    for a, b in _runs(offsets, size):
-        want, done, offset = (b - a) * size, 0, offs[a]
-        while done < want:
-            if _PREADV is not None:
-                got = _PREADV(fd, [memory[a * size + done : b * size]], offset + done)
-            else:  # pragma: no cover - platforms without preadv
-                data = os.pread(fd, want - done, offset + done)
-                got = len(data)
-                memory[a * size + done : a * size + done + got] = data
-            if got <= 0:
-                page = a + done // size
-                raise CorruptFileError(
-                    f"{path}: the image data of IFD {page if pages is None else int(pages[page])} ({size} bytes at "
-                    f"offset {offs[page]}) is cut off after {done % size} bytes: the file is truncated"
-                )
-            done += got
+    groups = _gathered(offsets, size) if _PREADV is not None else [(i, i + 1) for i in range(n)]
+    for g, h in groups:
+        if h - g > 1 and _read_gathered(fd, memory, offs, g, h, size):
+            continue
+        for a, b in _runs(offsets[g:h], size):  # one page (or back-to-back run) at a time, checked
+            a, b = a + g, b + g
+            want, done, offset = (b - a) * size, 0, offs[a]
+            while done < want:
+                if _PREADV is not None:
+                    got = _PREADV(fd, [memory[a * size + done : b * size]], offset + done)
+                else:  # pragma: no cover - platforms without preadv
+                    data = os.pread(fd, want - done, offset + done)
+                    got = len(data)
+                    memory[a * size + done : a * size + done + got] = data
+                if got <= 0:
+                    page = a + done // size
+                    raise CorruptFileError(
+                        f"{path}: the image data of IFD {page if pages is None else int(pages[page])} ({size} bytes "
+                        f"at offset {offs[page]}) is cut off after {done % size} bytes: the file is truncated"
+                    )
+                done += got
 
 
 def read_spans(fd: int, offsets: np.ndarray, size: int) -> list[bytes]:
