@@ -275,12 +275,12 @@ def fill_dataset(
 ) -> None:
     """Write samples ``start:stop`` of ``extractor`` into the empty h5py ``dataset`` (NWB layout).
 
-    A reader thread reads runs of whole chunks (about :data:`RUN_BYTES`) into ``2 * max_workers + 2`` reused
-    buffers (enough for every encoder to find a run waiting when it finishes one). With gzip (with the shuffle filter or without) each run's chunks are transposed, shuffled and
+    A reader thread reads runs of whole chunks (about :data:`RUN_BYTES`) into ``max_workers + 2`` reused
+    buffers. With gzip (with the shuffle filter or without) each run's chunks are transposed, shuffled and
     deflated by ``compression`` (default: zlib at the dataset's level; its deflate engine and level must
     match the dataset's) in one of ``max_workers`` threads and stored with ``write_direct_chunk`` by the
     calling thread, in order, as they come; otherwise HDF5's own filters run (one core) while the next run
-    is read. Memory in use is about ``5 * max_workers + 2`` runs.
+    is read. Memory in use is about ``4 * max_workers + 2`` runs.
     """
     stop = extractor.get_num_samples() if stop is None else stop
     total = stop - start
@@ -313,7 +313,7 @@ def fill_dataset(
     # the reader and the encoders work in runs of whole chunks of about RUN_BYTES (a chunk of a frame or two
     # is too little work for a hand-off between threads); HDF5's own filters take a run in one write
     run = per_chunk * max(1, RUN_BYTES // max(per_chunk * extractor.sample_nbytes, 1))
-    reader = ReadAhead(extractor, start, stop, run, 2 * workers + 2)
+    reader = ReadAhead(extractor, start, stop, run, workers + 2)
     writeback = Writeback(dataset)
     try:
         if filters is None:  # HDF5's own filters (lzf, zstd, blosc, none) compress; we transpose
