@@ -88,13 +88,10 @@ def test_compression_is_parsed_once_per_conversion(tmp_path, monkeypatch):
     assert calls == ["gzip:3"]
 
 
-@pytest.mark.parametrize("chunks_per_run", [1, 2])
-def test_peak_memory_of_the_overlapped_fill_stays_a_few_runs(tmp_path, monkeypatch, chunks_per_run):
+def test_peak_memory_of_the_overlapped_fill_stays_a_few_chunks(tmp_path):
     frames, rows, columns = 240, 96, 128
     data = movie(frames, rows, columns, dtype="int16")
     chunk = 4 * rows * columns * 2  # 4 frames a chunk: 60 chunks
-    run = chunks_per_run * chunk
-    monkeypatch.setattr(pipeline, "RUN_BYTES", run)  # the reader and encoders work in runs of this many bytes
     ex = NumpyImagingExtractor(data, sampling_frequency=5.0)
     with h5py.File(tmp_path / "m.h5", "w") as f:
         dataset = f.create_dataset("d", shape=(frames, columns, rows), dtype="int16", chunks=(4, columns, rows),
@@ -102,7 +99,6 @@ def test_peak_memory_of_the_overlapped_fill_stays_a_few_runs(tmp_path, monkeypat
         _, peak = traced_peak(lambda: pipeline.fill_dataset(dataset, ex, max_workers=2))
     with h5py.File(tmp_path / "m.h5", "r") as f:
         np.testing.assert_array_equal(f["d"][()], data.swapaxes(1, 2))
-    # read buffers (workers + 2 runs), per-thread transpose and shuffle buffers (a chunk each), encoded runs
-    # waiting (2 * workers)
-    assert peak < 16 * run, (peak, run)
+    # read buffers (workers + 2), per-thread transpose and shuffle buffers, encoded chunks waiting (2 * workers)
+    assert peak < 16 * chunk, (peak, chunk)
     assert peak < data.nbytes / 3

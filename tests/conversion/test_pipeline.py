@@ -124,7 +124,7 @@ def test_fill_dataset_equals_the_source(tmp_path, compression):
 
 class _Failing(NumpyImagingExtractor):
     def get_series(self, start=None, end=None, out=None):
-        if end is None or end > 8:  # samples from 8 on are on a disk that went away
+        if start >= 8:
             raise OSError("the disk went away")
         return super().get_series(start, end, out=out)
 

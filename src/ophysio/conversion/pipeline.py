@@ -56,9 +56,6 @@ __all__ = [
 
 ProgressCallback = Callable[[int, int], Any]
 
-#: Bytes of samples the reader reads and an encoder thread encodes at a time (whole chunks of the dataset).
-RUN_BYTES = 8 * 1024**2
-
 
 # ---------------------------------------------------------------------- encoding in threads, writing in order
 class ChunkWriter:
@@ -87,42 +84,18 @@ class ChunkWriter:
             if release is not None:
                 release()
 
-    def _encode_run(self, block: np.ndarray, per_chunk: int, chunks: int,
-                    release: Callable[[], Any] | None) -> list[bytes]:
-        try:
-            return [self.pipeline.encode(block[i * per_chunk : (i + 1) * per_chunk]) for i in range(chunks)]
-        finally:
-            if release is not None:
-                release()
-
     def submit(self, first: int | tuple[int, ...], array: np.ndarray, count: int | None = None,
                release: Callable[[], Any] | None = None) -> None:
         """Queue the chunk that starts at sample ``first`` (or at the offset ``first``, a tuple) with ``count``
         real samples (default all)."""
         self.drain(2 * self.workers)
         future = self._pool.submit(self._encode, array, release)
-        self._pending.append((first, array.shape[0] if count is None else count, future, 0))
-
-    def submit_run(self, first: int, block: np.ndarray, per_chunk: int, count: int,
-                   release: Callable[[], Any] | None = None) -> None:
-        """Queue the consecutive whole chunks of ``per_chunk`` samples in ``block`` (starting at sample
-        ``first``; ``count`` real samples, the rest of the last chunk padding) as one task: one thread encodes
-        them in turn, so that chunks of a frame or two do not each cost a hand-off between threads."""
-        self.drain(2 * self.workers)
-        chunks = -(-count // per_chunk)
-        future = self._pool.submit(self._encode_run, block, per_chunk, chunks, release)
-        self._pending.append((first, count, future, per_chunk))
+        self._pending.append((first, array.shape[0] if count is None else count, future))
 
     def drain(self, limit: int = 0) -> None:
-        """Write encoded chunks, oldest first, until at most ``limit`` tasks wait."""
+        """Write encoded chunks, oldest first, until at most ``limit`` wait."""
         while len(self._pending) > limit:
-            first, count, future, per_chunk = self._pending.popleft()
-            if per_chunk:  # a run of whole chunks, each reported as written
-                for i, encoded in enumerate(future.result()):
-                    self.dataset.id.write_direct_chunk((first + i * per_chunk, *self._zeros), encoded)
-                    if self.on_written is not None:
-                        self.on_written(min(per_chunk, count - i * per_chunk))
-                continue
+            first, count, future = self._pending.popleft()
             offset = first if isinstance(first, tuple) else (first, *self._zeros)
             self.dataset.id.write_direct_chunk(offset, future.result())
             if self.on_written is not None:
@@ -137,7 +110,7 @@ class ChunkWriter:
 
     def cancel(self) -> None:
         """Drop what is pending (after a failure) and stop the threads."""
-        for _, _, future, _ in self._pending:
+        for _, _, future in self._pending:
             future.cancel()
         self._pending.clear()
         self._pool.shutdown(cancel_futures=True)
@@ -275,12 +248,12 @@ def fill_dataset(
 ) -> None:
     """Write samples ``start:stop`` of ``extractor`` into the empty h5py ``dataset`` (NWB layout).
 
-    A reader thread reads runs of whole chunks (about :data:`RUN_BYTES`) into ``max_workers + 2`` reused
-    buffers. With gzip (with the shuffle filter or without) each run's chunks are transposed, shuffled and
-    deflated by ``compression`` (default: zlib at the dataset's level; its deflate engine and level must
-    match the dataset's) in one of ``max_workers`` threads and stored with ``write_direct_chunk`` by the
-    calling thread, in order, as they come; otherwise HDF5's own filters run (one core) while the next run
-    is read. Memory in use is about ``4 * max_workers + 2`` runs.
+    A reader thread reads chunk after chunk into ``max_workers + 2`` reused buffers. With gzip (with the
+    shuffle filter or without) the chunks are transposed, shuffled and deflated by ``compression``
+    (default: zlib at the dataset's level; its deflate engine and level must match the dataset's) in
+    ``max_workers`` threads and stored with ``write_direct_chunk`` by the calling thread, in order, as
+    they come; otherwise HDF5's own filters run (one core) while the next chunk is read. Memory in use is
+    about ``4 * max_workers + 2`` chunks.
     """
     stop = extractor.get_num_samples() if stop is None else stop
     total = stop - start
@@ -310,10 +283,7 @@ def fill_dataset(
         if progress_callback is not None:
             progress_callback(done, total)
 
-    # the reader and the encoders work in runs of whole chunks of about RUN_BYTES (a chunk of a frame or two
-    # is too little work for a hand-off between threads); HDF5's own filters take a run in one write
-    run = per_chunk * max(1, RUN_BYTES // max(per_chunk * extractor.sample_nbytes, 1))
-    reader = ReadAhead(extractor, start, stop, run, workers + 2)
+    reader = ReadAhead(extractor, start, stop, per_chunk, workers + 2)
     writeback = Writeback(dataset)
     try:
         if filters is None:  # HDF5's own filters (lzf, zstd, blosc, none) compress; we transpose
@@ -327,7 +297,7 @@ def fill_dataset(
         writer = ChunkWriter(dataset, filters.pipeline(extractor.dtype, transpose=True), workers, advance)
         try:
             for a, count, buffer in reader:
-                writer.submit_run(a - start, buffer, per_chunk, count, release=lambda b=buffer: reader.release(b))
+                writer.submit(a - start, buffer, count, release=lambda b=buffer: reader.release(b))
             writer.close()
         except BaseException:
             writer.cancel()
