@@ -24,7 +24,10 @@ in its own subprocess:
   were imported (they must not be).
 
 ``--compare-src`` runs ``convert`` a second time with another source tree first on ``sys.path`` (e.g. an
-older commit exported with ``git archive``), for before/after numbers in the same run.
+older commit exported with ``git archive``), for before/after numbers in the same run. ``--rounds N``
+instead alternates compress alone, the conversion and the other tree's conversion N times and reports
+medians: on a shared machine whose speed drifts by 20% within minutes, best-of-2 numbers taken one
+after the other are not comparable.
 """
 
 from __future__ import annotations
@@ -184,6 +187,30 @@ def _startup(path: Path, src: Path) -> dict:
             "returncode": proc.returncode}
 
 
+def _rounds(path: Path, args, folder: Path) -> None:
+    """Alternate the measurements ``args.rounds`` times, so that a machine whose speed drifts during the run
+    (a shared host) weighs on each alike; report each one's runs and median, and the ratios of the medians."""
+    import statistics
+
+    plan = [("compress", SRC), ("convert", SRC)] + ([("convert", args.compare_src)] if args.compare_src else [])
+    runs: dict[tuple[str, Path], list[float]] = {key: [] for key in plan}
+    peaks: dict[tuple[str, Path], float] = {}
+    for _ in range(args.rounds):
+        for name, src in plan:
+            result = _run_stage(name, path, args.threads, folder, src)
+            if "seconds" in result:
+                runs[(name, src)].append(result["seconds"])
+                peaks[(name, src)] = max(peaks.get((name, src), 0.0), result.get("peak_rss_mb", 0.0))
+    median = {key: statistics.median(values) for key, values in runs.items() if values}
+    for (name, src), values in runs.items():
+        print(f"{name:8} {str(src):40} median {median.get((name, src), float('nan')):6.2f} s  runs "
+              f"{', '.join(f'{v:.2f}' for v in values)}  peak RSS {peaks.get((name, src), float('nan')):.0f} MB")
+    compress = median.get(("compress", SRC))
+    for name, src in plan[1:]:
+        if compress and (name, src) in median:
+            print(f"conversion ({src}) / compress alone, medians: {median[(name, src)] / compress:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=3000)
@@ -191,6 +218,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement; the best is kept")
     parser.add_argument("--compare-src", type=Path, help="another source tree to run the conversion with")
     parser.add_argument("--keep", type=Path, help="write (and reuse) the input here instead of a temporary folder")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="instead: N alternating rounds of compress alone, the conversion, and (with "
+                        "--compare-src) the other tree's conversion; medians and ratios (for a noisy machine)")
     parser.add_argument("--stage", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
@@ -214,6 +244,9 @@ def main() -> None:
         with open(path, "rb") as fh:  # warm the page cache
             while fh.read(64 << 20):
                 pass
+        if args.rounds:
+            _rounds(path, args, folder)
+            return
         results: dict[str, dict] = {}
 
         def best(name: str, src: Path = SRC) -> dict:
