@@ -44,34 +44,6 @@ class _ParentView(ParentDelegation, ImagingExtractor):
     def get_dtype(self) -> np.dtype:
         return self._parent.get_dtype()
 
-    @property
-    def channel_name(self) -> str:
-        return self._parent.channel_name
-
-    def get_channel_names(self) -> list[str]:
-        return self._parent.get_channel_names()
-
-    def get_metadata(self) -> dict:
-        return self._parent.get_metadata()
-
-    def get_file_paths(self) -> list[str]:
-        return self._parent.get_file_paths()
-
-    def get_acquisition_facts(self) -> AcquisitionFacts:
-        """The parent's facts (views that change the geometry or the rate adjust them)."""
-        return self._parent.get_acquisition_facts()
-
-    def _get_native_timestamps(self) -> np.ndarray | None:
-        return self._parent.get_timestamps() if self._parent.has_recorded_times() else None
-
-    def has_time_vector(self) -> bool:
-        """Whether times were set with ``set_times`` on this view or on its parent (whose times it shows,
-        sliced or binned as the view is), as roiextractors' views answer."""
-        return self._times is not None or self._parent.has_time_vector()
-
-    def _regular_timestamps(self, start: int, stop: int) -> np.ndarray:
-        return self._parent._regular_timestamps(start, stop)
-
     def _line_regions(self) -> list[tuple[int, int, int, int, int]]:
         return self._parent._line_regions()
 
