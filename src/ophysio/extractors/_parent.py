@@ -1,5 +1,5 @@
 """What every lazy view shares, whichever contract it implements: a parent extractor it reads from, and the
-parent's geometry, length and rate unless the view overrides them.
+parent's geometry, length, rate, channel, metadata, files, facts and times unless the view overrides them.
 
 :class:`~ophysio.extractors.views._ParentView` (imaging) and
 :class:`~ophysio.extractors.segmentation.views._ParentView` (segmentation) put this mixin before their
