@@ -81,6 +81,18 @@ class StoredExtent:
                     f"values for them): the file is incomplete (its writer stopped early?)"
                 )
 
+    def guarded_read(self, h5file, start: int, stop: int, read):
+        """``read(h5file)`` of samples ``start:stop``, with the file's size and the chunks stored checked
+        before and after it, and after a failure too (a file cut short explains the failure best)."""
+        self.check(self.file_size(h5file), start, stop)
+        try:
+            values = read(h5file)
+        except Exception:
+            self.check(self.file_size(h5file), start, stop)
+            raise
+        self.check(self.file_size(h5file), start, stop)
+        return values
+
 
 def h5_file_size(h5file, path: str) -> int:
     """Current size of an open h5py file: ``fstat`` of its descriptor (~1 us), else ``stat`` of its path."""

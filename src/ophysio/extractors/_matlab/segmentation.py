@@ -236,16 +236,8 @@ class MatStructSegmentation(SegmentationExtractor):
     # ------------------------------------------------------------------ reads
     def _checked(self, name: str, start: int, stop: int, read):
         """``read(h5)`` under the storage checks of dataset ``name`` (``start:stop`` along its checked axis)."""
-        extent = self._extents[name]
         with h5_read_errors(f"{self._file_path}: {name}[{start}:{stop}]"), self._file.open() as h5:
-            extent.check(extent.file_size(h5), start, stop)
-            try:
-                values = read(h5)
-            except Exception:
-                extent.check(extent.file_size(h5), start, stop)  # a file cut short explains the failure best
-                raise
-            extent.check(extent.file_size(h5), start, stop)
-        return values
+            return self._extents[name].guarded_read(h5, start, stop, read)
 
     def _trace_dtype(self, name: str) -> np.dtype:
         trace = self._mat_layout.traces[name]

@@ -217,22 +217,16 @@ class NwbSegmentationExtractor(NwbSource, PlaneScan, SegmentationExtractor):
         from .._hdf5.reads import h5_read_errors
 
         lo, hi = int(unique[0]), int(unique[-1]) + 1
-        extent = trace.extent
-        with h5_read_errors(where), self._file.open() as h5:
+        def read(h5) -> np.ndarray:
             dset = h5[trace.data]
-            extent.check(extent.file_size(h5), start, stop)
-            try:
-                if dset.ndim == 1:
-                    block = np.asarray(dset[start:stop]).reshape(-1, 1)
-                elif hi - lo <= 2 * len(unique):  # one block: faster than h5py's point selection
-                    block = np.asarray(dset[start:stop, lo:hi])[:, unique - lo]
-                else:
-                    block = np.asarray(dset[start:stop, unique.tolist()])
-            except Exception:
-                extent.check(extent.file_size(h5), start, stop)  # a file cut short explains the failure best
-                raise
-            extent.check(extent.file_size(h5), start, stop)
-        return block
+            if dset.ndim == 1:
+                return np.asarray(dset[start:stop]).reshape(-1, 1)
+            if hi - lo <= 2 * len(unique):  # one block: faster than h5py's point selection
+                return np.asarray(dset[start:stop, lo:hi])[:, unique - lo]
+            return np.asarray(dset[start:stop, unique.tolist()])
+
+        with h5_read_errors(where), self._file.open() as h5:
+            return trace.extent.guarded_read(h5, start, stop, read)
 
     def _chunked(self, trace: _Trace):
         """The trace's data as a chunked array read through the extractor's cache (None: read by h5py)."""
