@@ -203,10 +203,11 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
             return list(names)
         return [f"channel_{i}" for i in range(count)]
 
-    def _scale(self) -> list[float] | None:
+    def _transform(self, kind: str) -> list[float] | None:
+        """The values of the first ``kind`` ("scale" or "translation") coordinate transform, one per axis."""
         for transform in self._transforms:
-            if isinstance(transform, dict) and transform.get("type") == "scale":
-                values = transform.get("scale")
+            if isinstance(transform, dict) and transform.get("type") == kind:
+                values = transform.get(kind)
                 if isinstance(values, list) and len(values) == len(self._data.shape):
                     try:
                         return [float(v) for v in values]
@@ -214,16 +215,11 @@ class ZarrImagingExtractor(LayoutFacts, ImagingExtractor):
                         return None
         return None
 
+    def _scale(self) -> list[float] | None:
+        return self._transform("scale")
+
     def _translation(self) -> list[float] | None:
-        for transform in self._transforms:
-            if isinstance(transform, dict) and transform.get("type") == "translation":
-                values = transform.get("translation")
-                if isinstance(values, list) and len(values) == len(self._data.shape):
-                    try:
-                        return [float(v) for v in values]
-                    except (TypeError, ValueError):
-                        return None
-        return None
+        return self._transform("translation")
 
     def _unit(self, letter: str) -> str | None:
         axes = (self._multiscale or {}).get("axes")
